@@ -1,0 +1,55 @@
+# noeari: `make run` serves the app with demo data, `make test` runs every test.
+# Both install what is missing first (Debian packages, then .venv).
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+
+# With neither MYSQL_HOST nor MYSQL_UNIX_SOCKET set, use (and start) the project's own MariaDB in var/.
+ifeq ($(strip $(MYSQL_HOST)$(MYSQL_UNIX_SOCKET)),)
+LOCAL_DB := 1
+export MYSQL_UNIX_SOCKET := $(CURDIR)/var/mysql.sock
+export MYSQL_USER ?= $(shell id -un)
+endif
+export MYSQL_DB ?= noeari
+
+.PHONY: run dev test stop deps deps-browser venv db-server db
+
+run: db
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+
+dev: db
+	$(FLASK) run --debug --port 5000
+
+test: deps-browser venv db-server
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+stop:
+	@scripts/db.sh stop
+
+deps:
+	@scripts/install-deps.sh
+
+deps-browser:
+	@scripts/install-deps.sh --browser
+
+venv: deps $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+db-server: deps
+ifdef LOCAL_DB
+	@scripts/db.sh start
+endif
+
+# The schema and demo data load only into a new database; later runs apply pending migrations.
+db: venv db-server
+ifdef LOCAL_DB
+	@scripts/db.sh create "$(MYSQL_DB)"
+endif
+	@$(FLASK) check-db
+	@$(FLASK) init-db --seed
+	@$(FLASK) migrate

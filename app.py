@@ -1,0 +1,702 @@
+"""noeari: a marketplace where local producers sell to the people around them."""
+import functools
+import os
+import re
+import secrets
+import sys
+from contextlib import contextmanager
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import bcrypt
+import click
+from flask import (Flask, abort, flash, g, make_response, redirect,
+                   render_template, request, session, url_for)
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from wtforms import (EmailField, HiddenField, IntegerField, PasswordField,
+                     SelectField, StringField)
+from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
+                                Length, NumberRange, ValidationError)
+
+try:
+    import MySQLdb
+    from flask_mysqldb import MySQL
+except ImportError as exc:
+    sys.exit(
+        f"noeari cannot start: the MySQL driver is missing ({exc}).\n"
+        "Install it with `make run` or `.venv/bin/pip install -r requirements.txt`; "
+        "mysqlclient builds against the apt packages libmariadb-dev and pkg-config."
+    )
+
+
+# --- Configuration -----------------------------------------------------------
+
+app = Flask(__name__)
+app.config.from_mapping(
+    MYSQL_HOST="localhost",
+    MYSQL_PORT=3306,
+    MYSQL_USER=None,
+    MYSQL_PASSWORD=None,
+    MYSQL_DB="noeari",
+    MYSQL_UNIX_SOCKET=None,
+    MYSQL_CHARSET="utf8mb4",
+    MYSQL_CURSORCLASS="DictCursor",
+    MYSQL_AUTOCOMMIT=True,
+    MYSQL_CONNECT_TIMEOUT=5,
+    BCRYPT_ROUNDS=12,
+    CURRENCY_SYMBOL="£",
+    SESSION_COOKIE_HTTPONLY=True,
+    SESSION_COOKIE_SAMESITE="Lax",
+    SESSION_COOKIE_SECURE=False,
+)
+
+
+def env_flag(value):
+    """Read '1', 'true', 'yes' or 'on' as True."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+ENV_SETTINGS = {
+    "MYSQL_HOST": str,
+    "MYSQL_PORT": int,
+    "MYSQL_USER": str,
+    "MYSQL_PASSWORD": str,
+    "MYSQL_DB": str,
+    "MYSQL_UNIX_SOCKET": str,
+    "MYSQL_CONNECT_TIMEOUT": int,
+    "BCRYPT_ROUNDS": int,
+    "CURRENCY_SYMBOL": str,
+    "SESSION_COOKIE_SECURE": env_flag,
+}
+for _name, _convert in ENV_SETTINGS.items():
+    if os.environ.get(_name):
+        app.config[_name] = _convert(os.environ[_name])
+
+
+def load_secret_key():
+    """SECRET_KEY from the environment, else a random key made once in instance/secret_key."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(app.instance_path, exist_ok=True)
+        draft = f"{path}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            # link() never replaces an existing file, so workers starting together agree on one key.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
+
+
+app.config["SECRET_KEY"] = load_secret_key()
+
+mysql = MySQL(app)
+csrf = CSRFProtect(app)
+
+CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
+              "Drinks", "Flowers & Plants"]
+PRODUCTS_PER_PAGE = 24
+MAX_STOCK = 1_000_000
+
+ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
+ORDER_TRANSITIONS = {
+    "pending": ("confirmed", "cancelled"),
+    "confirmed": ("ready", "out_for_delivery", "cancelled"),
+    "ready": ("completed",),
+    "out_for_delivery": ("completed",),
+}
+FULFILMENT_STEP = {"collection": "ready", "delivery": "out_for_delivery"}
+STATUS_LABELS = {
+    "pending": "Pending",
+    "confirmed": "Confirmed",
+    "ready": "Ready to collect",
+    "out_for_delivery": "Out for delivery",
+    "cancelled": "Cancelled",
+}
+COMPLETED_LABELS = {"collection": "Collected", "delivery": "Delivered"}
+
+
+def next_statuses(status, order_type):
+    """The statuses an order may move to next, from the one transition table."""
+    other_step = [step for kind, step in FULFILMENT_STEP.items() if kind != order_type]
+    return [s for s in ORDER_TRANSITIONS.get(status, ()) if s not in other_step]
+
+
+# --- Database helpers -------------------------------------------------------
+
+MIGRATIONS_DIR = os.path.join(app.root_path, "migrations")
+
+DB_PROBLEMS = {
+    2002: "Connection refused: no MariaDB/MySQL server answers on MYSQL_UNIX_SOCKET "
+          "(or MYSQL_HOST/MYSQL_PORT). Start it (`make run` starts a local one) or fix those settings.",
+    2003: "Connection refused: no MariaDB/MySQL server answers at MYSQL_HOST:MYSQL_PORT. "
+          "Start it or fix MYSQL_HOST and MYSQL_PORT.",
+    2005: "Unknown server host: fix MYSQL_HOST.",
+    1044: "Access denied to the database: grant MYSQL_USER rights on MYSQL_DB, or fix MYSQL_USER.",
+    1045: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
+    1698: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
+    1049: "Unknown database: fix MYSQL_DB, or create the database (`make run` creates it locally).",
+}
+
+
+def query(sql, args=(), one=False):
+    """Run one statement; return all rows as dicts, or with one=True the first row or None."""
+    cur = mysql.connection.cursor()
+    try:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    if one:
+        return rows[0] if rows else None
+    return rows
+
+
+@contextmanager
+def transaction():
+    """Yield a cursor inside START TRANSACTION; commit at the end, roll back on any error."""
+    db = mysql.connection
+    cur = db.cursor()
+    cur.execute("START TRANSACTION")
+    try:
+        yield cur
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        cur.close()
+
+
+def check_database():
+    """Connect once; return None when that works, else a sentence naming the setting to fix."""
+    try:
+        mysql.connect.close()
+    except MySQLdb.OperationalError as exc:
+        code = exc.args[0]
+        advice = DB_PROBLEMS.get(code, "Cannot reach the database: check the MYSQL_* settings.")
+        return f"{advice} (MySQL error {code}: {exc.args[1]})"
+    return None
+
+
+def run_sql_file(cur, path):
+    """Execute each statement of an SQL file; statements end with ';' at the end of a line."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for statement in re.split(r";\s*$", text, flags=re.MULTILINE):
+        code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+        if code.strip():
+            cur.execute(statement)
+
+
+def migration_files():
+    """Names of the files in migrations/, in the order they apply."""
+    return sorted(name for name in os.listdir(MIGRATIONS_DIR) if re.fullmatch(r"\d{4}_\w+\.sql", name))
+
+
+def database_tables():
+    """The tables in the configured database."""
+    rows = query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+    return {row["TABLE_NAME"] for row in rows}
+
+
+def create_schema():
+    """Build schema.sql in an empty database and record every migration as applied."""
+    cur = mysql.connection.cursor()
+    try:
+        run_sql_file(cur, os.path.join(app.root_path, "schema.sql"))
+        cur.executemany("INSERT INTO schema_migrations (filename) VALUES (%s)",
+                        [(name,) for name in migration_files()])
+    finally:
+        cur.close()
+
+
+def apply_migrations():
+    """Apply, in order, each migration the database has not recorded; return their names."""
+    applied = {row["filename"] for row in query("SELECT filename FROM schema_migrations")}
+    pending = [name for name in migration_files() if name not in applied]
+    cur = mysql.connection.cursor()
+    try:
+        for name in pending:
+            run_sql_file(cur, os.path.join(MIGRATIONS_DIR, name))
+            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (name,))
+    finally:
+        cur.close()
+    return pending
+
+
+def seed_database():
+    """Load seed.sql; it only adds rows to an empty database."""
+    cur = mysql.connection.cursor()
+    try:
+        run_sql_file(cur, os.path.join(app.root_path, "seed.sql"))
+    finally:
+        cur.close()
+
+
+def page_number():
+    """The 1-based ?page= number; anything else reads as page 1."""
+    page = request.args.get("page", "1")
+    return int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+
+
+# --- Auth helpers -----------------------------------------------------------
+
+ACCOUNT_SQL = {
+    "customer": {
+        "by_id": "SELECT customer_id AS id, first_name AS name, email FROM customer WHERE customer_id = %s",
+        "by_email": "SELECT customer_id AS id, password_hash FROM customer WHERE email = %s",
+        "insert": "INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
+    },
+    "producer": {
+        "by_id": "SELECT producer_id AS id, business_name AS name, email FROM producer WHERE producer_id = %s",
+        "by_email": "SELECT producer_id AS id, password_hash FROM producer WHERE email = %s",
+        "insert": "INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
+    },
+}
+LOGIN_ENDPOINTS = {"customer": "customer_login", "producer": "producer_login"}
+
+
+def hash_password(password):
+    """A bcrypt hash of the password at the configured cost."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(app.config["BCRYPT_ROUNDS"])).decode()
+
+
+@functools.lru_cache(maxsize=4)
+def decoy_hash(rounds):
+    """A hash to check unknown emails against, so they take as long as known ones."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
+
+
+def password_matches(password, password_hash):
+    """True when password matches password_hash; a missing hash still costs one bcrypt check."""
+    candidate = password.encode("utf-8")
+    if len(candidate) > 72 or b"\0" in candidate:
+        candidate = b"-"
+    stored = password_hash.encode() if password_hash else decoy_hash(app.config["BCRYPT_ROUNDS"])
+    return bcrypt.checkpw(candidate, stored) and password_hash is not None
+
+
+def start_session(role, account_id):
+    """Log in as one role, ending any earlier session."""
+    session.clear()
+    session["role"] = role
+    session["account_id"] = account_id
+
+
+def is_local_url(target):
+    """True for a path on this site, such as /cart?x=1; False for anything that leaves it."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    if any(ord(ch) < 32 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+@app.before_request
+def load_logged_in_user():
+    """Put the logged-in account, if any, on g.user."""
+    g.user = None
+    if request.endpoint == "static" or session.get("role") not in ACCOUNT_SQL:
+        return
+    account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
+    if account is None:
+        session.clear()
+        return
+    g.user = dict(account, role=session["role"])
+
+
+def login_required_as(role):
+    """Make a decorator that sends anyone not logged in as role to that role's login page."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(**kwargs):
+            if g.user is None or g.user["role"] != role:
+                if g.user is not None:
+                    flash(f"Please log in with a {role} account to continue.", "error")
+                next_path = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for(LOGIN_ENDPOINTS[role], next=next_path))
+            return view(**kwargs)
+        return wrapped
+    return decorator
+
+
+customer_login_required = login_required_as("customer")
+producer_login_required = login_required_as("producer")
+
+
+def get_own_product(product_id):
+    """The logged-in producer's product with its stock, or abort with 404."""
+    product = query(
+        "SELECT p.product_id, p.name, s.quantity_available, s.reorder_threshold"
+        " FROM product p JOIN stock s ON s.product_id = p.product_id"
+        " WHERE p.product_id = %s AND p.producer_id = %s",
+        (product_id, g.user["id"]), one=True)
+    if product is None:
+        abort(404)
+    return product
+
+
+def lock_own_order(cur, order_id):
+    """Lock and return an order that holds the logged-in producer's products, or abort with 404."""
+    cur.execute(
+        "SELECT o.order_id, o.status, o.order_type FROM orders o"
+        " WHERE o.order_id = %s AND EXISTS (SELECT 1 FROM order_item oi"
+        " JOIN product p ON p.product_id = oi.product_id"
+        " WHERE oi.order_id = o.order_id AND p.producer_id = %s)"
+        " FOR UPDATE",
+        (order_id, g.user["id"]))
+    order = cur.fetchone()
+    if order is None:
+        abort(404)
+    return order
+
+
+# --- Forms ------------------------------------------------------------------
+
+def normalise_email(value):
+    """Emails compare without case or surrounding spaces."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def strip_text(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def bcrypt_compatible(form, field):
+    """bcrypt reads at most 72 bytes and no NUL bytes; refuse what it would silently cut."""
+    if "\0" in field.data:
+        raise ValidationError("Password cannot contain a NUL character.")
+    if len(field.data.encode("utf-8")) > 72:
+        raise ValidationError("Password is too long: at most 72 bytes (fewer characters with accents or emoji).")
+
+
+class SignupForm(FlaskForm):
+    email = EmailField("Email", filters=[normalise_email],
+                       validators=[DataRequired(), Length(max=254), Email("Enter a valid email address.")])
+    password = PasswordField("Password", validators=[
+        DataRequired(), Length(min=8, message="Password must be at least 8 characters."), bcrypt_compatible])
+    confirm = PasswordField("Confirm password", validators=[
+        DataRequired(), EqualTo("password", message="The two passwords do not match.")])
+
+
+class CustomerSignupForm(SignupForm):
+    name = StringField("First name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
+
+
+class ProducerSignupForm(SignupForm):
+    business = StringField("Business name", filters=[strip_text], validators=[DataRequired(), Length(max=150)])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", filters=[normalise_email], validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class LogoutForm(FlaskForm):
+    """No fields: only the CSRF token."""
+
+
+class StockForm(FlaskForm):
+    product_id = IntegerField("Product", validators=[InputRequired(), NumberRange(min=1)])
+    quantity = IntegerField("Quantity available", validators=[
+        InputRequired("Enter a whole number."),
+        NumberRange(min=0, max=MAX_STOCK, message=f"Quantity must be a whole number from 0 to {MAX_STOCK:,}.")])
+
+
+class OrderStatusForm(FlaskForm):
+    order_id = IntegerField("Order", validators=[InputRequired(), NumberRange(min=1)])
+    status = SelectField("New status", choices=[(s, STATUS_LABELS.get(s, s)) for s in ORDER_STATUSES],
+                         validate_choice=True)
+
+
+SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
+HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard"}
+
+
+def flash_form_errors(form):
+    """Flash each field error with its label, for forms that have no page of their own."""
+    for field in form:
+        for error in field.errors:
+            flash(f"{field.label.text}: {error}", "error")
+
+
+@app.template_filter("money")
+def money_filter(amount):
+    return f"{app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"
+
+
+@app.template_filter("status_label")
+def status_label_filter(order):
+    if order["status"] == "completed":
+        return COMPLETED_LABELS.get(order["order_type"], "Completed")
+    return STATUS_LABELS.get(order["status"], order["status"])
+
+
+@app.context_processor
+def inject_globals():
+    return {"logout_form": LogoutForm(), "next_statuses": next_statuses}
+
+
+# --- Public routes ----------------------------------------------------------
+
+CATALOGUE_SELECT = (
+    "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
+    " pr.producer_id, pr.business_name,"
+    " COALESCE(s.quantity_available, 0) AS quantity_available, COALESCE(s.reorder_threshold, 0) AS reorder_threshold"
+    " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
+    " LEFT JOIN stock s ON s.product_id = p.product_id"
+)
+
+
+@app.route("/")
+def index():
+    """Home page: what the marketplace is, with the newest products."""
+    newest = query(CATALOGUE_SELECT + " WHERE p.is_available = 1 ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
+    return render_template("shop/index.html", products=newest, categories=CATEGORIES)
+
+
+@app.route("/products")
+def products():
+    """The catalogue: every available product, a page at a time."""
+    page = page_number()
+    total = query("SELECT COUNT(*) AS n FROM product WHERE is_available = 1", one=True)["n"]
+    rows = query(CATALOGUE_SELECT + " WHERE p.is_available = 1 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
+                 (PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE))
+    pages = max(1, -(-total // PRODUCTS_PER_PAGE))
+    return render_template("shop/products.html", products=rows, total=total, page=page, pages=pages)
+
+
+# --- Customer and producer accounts -------------------------------------
+
+def signup(role):
+    """Create an account for role and log it in."""
+    form = SIGNUP_FORMS[role]()
+    if form.validate_on_submit():
+        display_name = form.name.data if role == "customer" else form.business.data
+        try:
+            with transaction() as cur:
+                cur.execute(ACCOUNT_SQL[role]["insert"],
+                            (display_name, form.email.data, hash_password(form.password.data)))
+                account_id = cur.lastrowid
+        except MySQLdb.IntegrityError:
+            form.email.errors.append("An account with this email already exists. Log in instead.")
+        else:
+            start_session(role, account_id)
+            flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
+            return redirect(url_for(HOME_ENDPOINTS[role]))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/signup.html", form=form, role=role), status
+
+
+def login(role):
+    """Log in to a role's account; send the user on to ?next= when it is a local path."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
+        if password_matches(form.password.data, account["password_hash"] if account else None):
+            start_session(role, account["id"])
+            flash("You are logged in.", "success")
+            target = request.args.get("next")
+            return redirect(target if is_local_url(target) else url_for(HOME_ENDPOINTS[role]))
+        flash("Incorrect email or password.", "error")
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form, role=role), status
+
+
+@app.route("/signup/customer", methods=["GET", "POST"])
+def customer_signup():
+    return signup("customer")
+
+
+@app.route("/login/customer", methods=["GET", "POST"])
+def customer_login():
+    return login("customer")
+
+
+@app.route("/signup/producer", methods=["GET", "POST"])
+def producer_signup():
+    return signup("producer")
+
+
+@app.route("/login/producer", methods=["GET", "POST"])
+def producer_login():
+    return login("producer")
+
+
+@app.route("/logout", methods=["GET", "POST"])
+def logout():
+    """GET asks for confirmation; only the CSRF-protected POST logs out."""
+    form = LogoutForm()
+    if form.validate_on_submit():
+        session.clear()
+        flash("You have been logged out.", "success")
+        return redirect(url_for("index"))
+    return render_template("auth/logout.html", form=form)
+
+
+# --- Producer routes --------------------------------------------------------
+
+def render_dashboard(status=200):
+    """The producer's overview: their products with stock, and the orders holding them."""
+    producer_id = g.user["id"]
+    products = query(
+        "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available,"
+        " s.quantity_available, s.reorder_threshold"
+        " FROM product p JOIN stock s ON s.product_id = p.product_id"
+        " WHERE p.producer_id = %s ORDER BY (s.quantity_available <= s.reorder_threshold) DESC, p.name",
+        (producer_id,))
+    orders = query(
+        "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name,"
+        " SUM(oi.quantity * oi.unit_price) AS total,"
+        " GROUP_CONCAT(CONCAT(oi.quantity, ' × ', p.name) ORDER BY p.name SEPARATOR '\n') AS lines"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " JOIN order_item oi ON oi.order_id = o.order_id"
+        " JOIN product p ON p.product_id = oi.product_id"
+        " WHERE p.producer_id = %s"
+        " GROUP BY o.order_id ORDER BY o.placed_at DESC, o.order_id DESC LIMIT 50",
+        (producer_id,))
+    low_stock = sum(1 for p in products if p["quantity_available"] <= p["reorder_threshold"])
+    return render_template("dashboard/index.html", products=products, orders=orders,
+                           low_stock=low_stock, status_labels=STATUS_LABELS), status
+
+
+@app.route("/dashboard")
+@producer_login_required
+def dashboard():
+    return render_dashboard()
+
+
+@app.route("/dashboard/update-stock", methods=["POST"])
+@producer_login_required
+def update_stock():
+    """Set how many of one of the producer's own products are in stock."""
+    form = StockForm()
+    if not form.validate():
+        flash_form_errors(form)
+        return render_dashboard(400)
+    product = get_own_product(form.product_id.data)
+    with transaction() as cur:
+        cur.execute(
+            "UPDATE stock s JOIN product p ON p.product_id = s.product_id"
+            " SET s.quantity_available = %s WHERE s.product_id = %s AND p.producer_id = %s",
+            (form.quantity.data, product["product_id"], g.user["id"]))
+    flash(f"Stock of {product['name']} is now {form.quantity.data}.", "success")
+    return redirect(url_for("dashboard"))
+
+
+@app.route("/dashboard/update-order-status", methods=["POST"])
+@producer_login_required
+def update_order_status():
+    """Move an order holding the producer's products to its next status."""
+    form = OrderStatusForm()
+    if not form.validate():
+        flash_form_errors(form)
+        return render_dashboard(400)
+    new_status = form.status.data
+    with transaction() as cur:
+        order = lock_own_order(cur, form.order_id.data)
+        allowed = next_statuses(order["status"], order["order_type"])
+        if new_status in allowed:
+            cur.execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order["order_id"]))
+            if new_status == "cancelled":
+                cur.execute(
+                    "UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
+                    " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
+                    (order["order_id"],))
+    if new_status not in allowed:
+        flash(f"Order #{order['order_id']} is {status_label_filter(order)}; "
+              f"it cannot move to {STATUS_LABELS.get(new_status, new_status)}.", "error")
+        return render_dashboard(409)
+    flash(f"Order #{order['order_id']} is now {status_label_filter(dict(order, status=new_status))}.", "success")
+    return redirect(url_for("dashboard"))
+
+
+# --- CLI commands -----------------------------------------------------------
+
+@app.cli.command("init-db")
+@click.option("--seed", is_flag=True, help="Also load the demo data from seed.sql.")
+def init_db_command(seed):
+    """Create the tables from schema.sql in an empty database; never touches existing tables."""
+    if database_tables():
+        click.echo("The database already has tables; nothing to do (use `migrate` for updates).")
+        return
+    create_schema()
+    click.echo("Created the schema.")
+    if seed:
+        seed_database()
+        click.echo("Loaded the demo data.")
+
+
+@app.cli.command("seed-db")
+def seed_db_command():
+    """Load the demo data; it only adds rows to an empty database."""
+    seed_database()
+    click.echo("Seed applied (it adds nothing to a database that already has data).")
+
+
+@app.cli.command("migrate")
+def migrate_command():
+    """Apply pending migrations/ files in order."""
+    if "schema_migrations" not in database_tables():
+        raise click.ClickException("The database has no schema yet: run `flask --app app init-db` first.")
+    applied = apply_migrations()
+    click.echo(f"Applied {', '.join(applied)}." if applied else "The schema is up to date.")
+
+
+@app.cli.command("check-db")
+def check_db_command():
+    """Say whether the database can be reached, and if not which setting to fix."""
+    problem = check_database()
+    if problem:
+        raise click.ClickException(problem)
+    click.echo("The database is reachable.")
+
+
+# --- Error handlers ---------------------------------------------------------
+
+ERROR_PAGES = {
+    400: ("Bad request", "Something in that request was not right. Go back and try again."),
+    403: ("Forbidden", "You do not have access to this page."),
+    404: ("Page not found", "We could not find that page. It may have been moved or removed."),
+    405: ("Not allowed", "That page cannot be used that way."),
+    413: ("Too large", "That upload or form was too large."),
+    429: ("Too many requests", "Please wait a little and try again."),
+    500: ("Something went wrong", "An unexpected error happened on our side. Please try again."),
+    503: ("Temporarily unavailable", "noeari is temporarily unavailable. Please try again in a minute."),
+}
+
+
+def error_page(code, message=None):
+    title, default_message = ERROR_PAGES.get(code, ERROR_PAGES[500])
+    page = render_template("errors/error.html", code=code, title=title, message=message or default_message)
+    return make_response(page, code)
+
+
+@app.errorhandler(CSRFError)
+def csrf_error(exc):
+    return error_page(400, "This form has expired or was sent without its security token. "
+                           "Reload the page and try again.")
+
+
+@app.errorhandler(HTTPException)
+def http_error(exc):
+    return error_page(exc.code if exc.code in ERROR_PAGES else 500)
+
+
+@app.errorhandler(MySQLdb.OperationalError)
+def database_unavailable(exc):
+    app.logger.error("Database unavailable: %s", exc)
+    response = error_page(503)
+    response.headers["Retry-After"] = "30"
+    return response

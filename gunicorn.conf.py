@@ -1,0 +1,22 @@
+"""gunicorn settings for noeari, shared by `make run`, production and `make bench`."""
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+accesslog = os.environ.get("ACCESS_LOG", "-")
+errorlog = "-"
+
+
+def when_ready(server):
+    """Log, at start-up, which database setting to fix when the database cannot be reached."""
+    from app import app, check_database
+
+    with app.app_context():
+        problem = check_database()
+    if problem:
+        server.log.error("Database check failed: %s", problem)
+    else:
+        server.log.info("Database check passed.")

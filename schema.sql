@@ -1,0 +1,81 @@
+-- noeari: the full current schema, for a new database.
+-- Every change here also ships as a migrations/NNNN_name.sql file for existing databases.
+
+CREATE TABLE schema_migrations (
+    filename VARCHAR(255) NOT NULL PRIMARY KEY,
+    applied_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE customer (
+    customer_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    first_name VARCHAR(100) NOT NULL,
+    email VARCHAR(254) NOT NULL,
+    password_hash VARCHAR(255) NOT NULL,
+    date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_customer_email (email)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE producer (
+    producer_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    business_name VARCHAR(150) NOT NULL,
+    email VARCHAR(254) NOT NULL,
+    password_hash VARCHAR(255) NOT NULL,
+    date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_producer_email (email)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE product (
+    product_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    producer_id INT UNSIGNED NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    description TEXT NOT NULL,
+    category VARCHAR(50) NOT NULL,
+    price DECIMAL(8,2) NOT NULL,
+    unit VARCHAR(30) NOT NULL,
+    image_url VARCHAR(255) NULL,
+    is_available TINYINT(1) NOT NULL DEFAULT 1,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_product_producer (producer_id),
+    KEY idx_product_category (category),
+    KEY idx_product_available_name (is_available, name),
+    CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT chk_product_price CHECK (price >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE stock (
+    stock_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    product_id INT UNSIGNED NOT NULL,
+    quantity_available INT NOT NULL DEFAULT 0,
+    reorder_threshold INT NOT NULL DEFAULT 5,
+    UNIQUE KEY uq_stock_product (product_id),
+    CONSTRAINT fk_stock_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE,
+    CONSTRAINT chk_stock_quantity CHECK (quantity_available >= 0),
+    CONSTRAINT chk_stock_threshold CHECK (reorder_threshold >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE orders (
+    order_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    customer_id INT UNSIGNED NOT NULL,
+    status VARCHAR(20) NOT NULL DEFAULT 'pending',
+    order_type VARCHAR(20) NOT NULL,
+    placed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_orders_customer_placed (customer_id, placed_at),
+    KEY idx_orders_status (status),
+    CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
+    CONSTRAINT chk_orders_status CHECK (status IN ('pending', 'confirmed', 'ready', 'out_for_delivery', 'completed', 'cancelled')),
+    CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE order_item (
+    order_item_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    order_id INT UNSIGNED NOT NULL,
+    product_id INT UNSIGNED NOT NULL,
+    quantity INT NOT NULL,
+    unit_price DECIMAL(8,2) NOT NULL,
+    UNIQUE KEY uq_order_item_product (order_id, product_id),
+    KEY idx_order_item_product (product_id),
+    CONSTRAINT fk_order_item_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
+    CONSTRAINT fk_order_item_product FOREIGN KEY (product_id) REFERENCES product (product_id),
+    CONSTRAINT chk_order_item_quantity CHECK (quantity > 0),
+    CONSTRAINT chk_order_item_price CHECK (unit_price >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
