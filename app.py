@@ -15,8 +15,8 @@ from flask import (Flask, abort, flash, g, make_response, redirect,
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from wtforms import (EmailField, HiddenField, IntegerField, PasswordField,
-                     SelectField, StringField)
+from wtforms import (EmailField, IntegerField, PasswordField, SelectField,
+                     StringField)
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
                                 Length, NumberRange, ValidationError)
 
@@ -125,6 +125,13 @@ STATUS_LABELS = {
 COMPLETED_LABELS = {"collection": "Collected", "delivery": "Delivered"}
 
 
+def status_label(status, order_type):
+    """The words customers and producers see for a status."""
+    if status == "completed":
+        return COMPLETED_LABELS[order_type]
+    return STATUS_LABELS[status]
+
+
 def next_statuses(status, order_type):
     """The statuses an order may move to next, from the one transition table."""
     other_step = [step for kind, step in FULFILMENT_STEP.items() if kind != order_type]
@@ -135,11 +142,8 @@ def next_statuses(status, order_type):
 
 MIGRATIONS_DIR = os.path.join(app.root_path, "migrations")
 
+CONNECTION_REFUSED = {2002, 2003}
 DB_PROBLEMS = {
-    2002: "Connection refused: no MariaDB/MySQL server answers on MYSQL_UNIX_SOCKET "
-          "(or MYSQL_HOST/MYSQL_PORT). Start it (`make run` starts a local one) or fix those settings.",
-    2003: "Connection refused: no MariaDB/MySQL server answers at MYSQL_HOST:MYSQL_PORT. "
-          "Start it or fix MYSQL_HOST and MYSQL_PORT.",
     2005: "Unknown server host: fix MYSQL_HOST.",
     1044: "Access denied to the database: grant MYSQL_USER rights on MYSQL_DB, or fix MYSQL_USER.",
     1045: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
@@ -177,13 +181,27 @@ def transaction():
         cur.close()
 
 
+def connection_refused_advice():
+    """Name the setting that points at the server, socket or host and port, whichever is in use."""
+    config = app.config
+    if config["MYSQL_UNIX_SOCKET"] and config["MYSQL_HOST"] in ("localhost", "", None):
+        where, settings = config["MYSQL_UNIX_SOCKET"], "MYSQL_UNIX_SOCKET"
+    else:
+        where, settings = f"{config['MYSQL_HOST']}:{config['MYSQL_PORT']}", "MYSQL_HOST:MYSQL_PORT"
+    return (f"Connection refused: no MariaDB/MySQL server answers at {where}. "
+            f"Start it (`make run` starts a local one) or fix {settings}.")
+
+
 def check_database():
     """Connect once; return None when that works, else a sentence naming the setting to fix."""
     try:
         mysql.connect.close()
     except MySQLdb.OperationalError as exc:
         code = exc.args[0]
-        advice = DB_PROBLEMS.get(code, "Cannot reach the database: check the MYSQL_* settings.")
+        if code in CONNECTION_REFUSED:
+            advice = connection_refused_advice()
+        else:
+            advice = DB_PROBLEMS.get(code, "Cannot reach the database: check the MYSQL_* settings.")
         return f"{advice} (MySQL error {code}: {exc.args[1]})"
     return None
 
@@ -416,8 +434,7 @@ class StockForm(FlaskForm):
 
 class OrderStatusForm(FlaskForm):
     order_id = IntegerField("Order", validators=[InputRequired(), NumberRange(min=1)])
-    status = SelectField("New status", choices=[(s, STATUS_LABELS.get(s, s)) for s in ORDER_STATUSES],
-                         validate_choice=True)
+    status = SelectField("New status", choices=ORDER_STATUSES)
 
 
 SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
@@ -436,16 +453,9 @@ def money_filter(amount):
     return f"{app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"
 
 
-@app.template_filter("status_label")
-def status_label_filter(order):
-    if order["status"] == "completed":
-        return COMPLETED_LABELS.get(order["order_type"], "Completed")
-    return STATUS_LABELS.get(order["status"], order["status"])
-
-
 @app.context_processor
 def inject_globals():
-    return {"logout_form": LogoutForm(), "next_statuses": next_statuses}
+    return {"logout_form": LogoutForm(), "next_statuses": next_statuses, "status_label": status_label}
 
 
 # --- Public routes ----------------------------------------------------------
@@ -559,7 +569,7 @@ def render_dashboard(status=200):
     orders = query(
         "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name,"
         " SUM(oi.quantity * oi.unit_price) AS total,"
-        " GROUP_CONCAT(CONCAT(oi.quantity, ' × ', p.name) ORDER BY p.name SEPARATOR '\n') AS lines"
+        " GROUP_CONCAT(CONCAT(oi.quantity, ' × ', p.name) ORDER BY p.name SEPARATOR '\n') AS item_lines"
         " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " JOIN order_item oi ON oi.order_id = o.order_id"
         " JOIN product p ON p.product_id = oi.product_id"
@@ -568,7 +578,7 @@ def render_dashboard(status=200):
         (producer_id,))
     low_stock = sum(1 for p in products if p["quantity_available"] <= p["reorder_threshold"])
     return render_template("dashboard/index.html", products=products, orders=orders,
-                           low_stock=low_stock, status_labels=STATUS_LABELS), status
+                           low_stock=low_stock), status
 
 
 @app.route("/dashboard")
@@ -615,10 +625,10 @@ def update_order_status():
                     " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
                     (order["order_id"],))
     if new_status not in allowed:
-        flash(f"Order #{order['order_id']} is {status_label_filter(order)}; "
-              f"it cannot move to {STATUS_LABELS.get(new_status, new_status)}.", "error")
+        flash(f"Order #{order['order_id']} is {status_label(order['status'], order['order_type'])}; "
+              f"it cannot move to {status_label(new_status, order['order_type'])}.", "error")
         return render_dashboard(409)
-    flash(f"Order #{order['order_id']} is now {status_label_filter(dict(order, status=new_status))}.", "success")
+    flash(f"Order #{order['order_id']} is now {status_label(new_status, order['order_type'])}.", "success")
     return redirect(url_for("dashboard"))
 
 

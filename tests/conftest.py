@@ -1,0 +1,202 @@
+"""Fixtures: a throwaway MariaDB database built from schema.sql, and app, client, auth and db helpers."""
+import os
+import secrets
+import sys
+
+import bcrypt
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from app import app as flask_app  # noqa: E402
+from app import create_schema, mysql  # noqa: E402
+
+PASSWORD = "correct horse 42"
+TABLES = ["order_item", "orders", "stock", "product", "customer", "producer"]
+
+
+def connect(database):
+    """A new autocommit connection made the way the app makes its own, to database (or none)."""
+    with flask_app.app_context():
+        saved = flask_app.config["MYSQL_DB"]
+        flask_app.config["MYSQL_DB"] = database
+        try:
+            return mysql.connect
+        finally:
+            flask_app.config["MYSQL_DB"] = saved
+
+
+def make_database(name, build):
+    """Create database name and run build(cursor-less app context) inside it."""
+    server = connect(None)
+    server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    server.close()
+    with flask_app.app_context():
+        saved = flask_app.config["MYSQL_DB"]
+        flask_app.config["MYSQL_DB"] = name
+        try:
+            build()
+        finally:
+            flask_app.config["MYSQL_DB"] = saved
+
+
+def drop_database(name):
+    server = connect(None)
+    server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def test_database():
+    """A database made for this test run from schema.sql, and dropped after it."""
+    name = f"noeari_test_{secrets.token_hex(4)}"
+    assert name != os.environ.get("MYSQL_DB", "noeari")
+    make_database(name, create_schema)
+    flask_app.config.update(MYSQL_DB=name, TESTING=True, WTF_CSRF_ENABLED=False, BCRYPT_ROUNDS=4)
+    yield name
+    drop_database(name)
+
+
+class Database:
+    """Direct access to the test database, to set up rows and check what the app stored."""
+
+    def __init__(self, name):
+        self.conn = connect(name)
+
+    def rows(self, sql, args=()):
+        cur = self.conn.cursor()
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+        cur.close()
+        return rows
+
+    def row(self, sql, args=()):
+        rows = self.rows(sql, args)
+        return rows[0] if rows else None
+
+    def value(self, sql, args=()):
+        row = self.row(sql, args)
+        return None if row is None else next(iter(row.values()))
+
+    def execute(self, sql, args=()):
+        cur = self.conn.cursor()
+        cur.execute(sql, args)
+        last_id = cur.lastrowid
+        cur.close()
+        return last_id
+
+    def snapshot(self):
+        """Every row of every table, to prove that a refused request changed nothing."""
+        return {table: self.rows(f"SELECT * FROM {table} ORDER BY 1") for table in TABLES}
+
+    def clear(self):
+        self.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for table in TABLES:
+            self.execute(f"DELETE FROM {table}")
+        self.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+    # Builders for test data; passwords are hashed with bcrypt at cost 4.
+    def add_customer(self, email, name="Customer", password=PASSWORD):
+        return self.execute("INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
+                            (name, email, hash_fast(password)))
+
+    def add_producer(self, email, business="Producer", password=PASSWORD):
+        return self.execute("INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
+                            (business, email, hash_fast(password)))
+
+    def add_product(self, producer_id, name="Eggs", price="3.20", quantity=10, threshold=3,
+                    category="Dairy & Eggs", unit="dozen", available=1):
+        product_id = self.execute(
+            "INSERT INTO product (producer_id, name, description, category, price, unit, is_available)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (producer_id, name, f"Fresh {name}", category, price, unit, available))
+        self.execute("INSERT INTO stock (product_id, quantity_available, reorder_threshold) VALUES (%s, %s, %s)",
+                     (product_id, quantity, threshold))
+        return product_id
+
+    def add_order(self, customer_id, lines, status="pending", order_type="collection"):
+        """lines: (product_id, quantity, unit_price) tuples."""
+        order_id = self.execute("INSERT INTO orders (customer_id, status, order_type) VALUES (%s, %s, %s)",
+                                (customer_id, status, order_type))
+        for product_id, quantity, unit_price in lines:
+            self.execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
+                         (order_id, product_id, quantity, unit_price))
+        return order_id
+
+    def stock(self, product_id):
+        return self.value("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,))
+
+
+def hash_fast(password):
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+
+
+@pytest.fixture
+def db(test_database):
+    database = Database(test_database)
+    database.clear()
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def app(db):
+    """The app over a clean test database; config changes made by a test are undone after it."""
+    saved = dict(flask_app.config)
+    yield flask_app
+    flask_app.config.clear()
+    flask_app.config.update(saved)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class World:
+    """Two producers, two customers, products and orders: enough to test who may touch what."""
+
+    def __init__(self, db):
+        self.producer = db.add_producer("farm@example.com", "Hartley Farm")
+        self.other_producer = db.add_producer("dairy@example.com", "Rosehill Dairy")
+        self.customer = db.add_customer("jane@example.com", "Jane")
+        self.other_customer = db.add_customer("tom@example.com", "Tom")
+        self.product = db.add_product(self.producer, "Potatoes", "1.80", quantity=50, threshold=10,
+                                      category="Vegetables", unit="kg")
+        self.low_product = db.add_product(self.producer, "Kale", "1.10", quantity=2, threshold=5,
+                                          category="Vegetables", unit="bag")
+        self.other_product = db.add_product(self.other_producer, "Milk", "1.40", quantity=30, threshold=5,
+                                            unit="litre")
+        self.order = db.add_order(self.customer, [(self.product, 2, "1.80")])
+        self.other_order = db.add_order(self.other_customer, [(self.other_product, 3, "1.40")])
+
+
+@pytest.fixture
+def world(db):
+    return World(db)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, role, email, password=PASSWORD):
+        return self.client.post(f"/login/{role}", data={"email": email, "password": password})
+
+    def login_customer(self, email="jane@example.com"):
+        response = self.login("customer", email)
+        assert response.status_code == 302, "customer login failed"
+        return response
+
+    def login_producer(self, email="farm@example.com"):
+        response = self.login("producer", email)
+        assert response.status_code == 302, "producer login failed"
+        return response
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

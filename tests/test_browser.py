@@ -1,0 +1,80 @@
+"""Real-browser journeys: Playwright driving Debian's chromium against the app on a local port."""
+import os
+import threading
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from conftest import PASSWORD
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app, with CSRF protection on, served from a thread on a free local port."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+    yield page
+    context.close()
+
+
+def log_in(page, base, role, email):
+    page.goto(f"{base}/login/{role}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_customer_logs_in_through_the_form_and_sees_the_catalogue(live_server, page, world):
+    log_in(page, live_server, "customer", "jane@example.com")
+    expect(page).to_have_url(f"{live_server}/products")
+    expect(page.get_by_text("You are logged in.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Potatoes")).to_be_visible()
+    expect(page.get_by_role("heading", name="Milk")).to_be_visible()
+    expect(page.get_by_text("Jane")).to_be_visible()
+    assert page.console_errors == []
+
+
+def test_producer_logs_in_and_changes_a_stock_level(live_server, page, db, world):
+    log_in(page, live_server, "producer", "farm@example.com")
+    expect(page).to_have_url(f"{live_server}/dashboard")
+    row = page.locator(f"#product-{world.product}")
+    row.get_by_label("New stock for Potatoes").fill("99")
+    row.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Stock of Potatoes is now 99.")).to_be_visible()
+    expect(page.locator(f"#product-{world.product} .stock-level")).to_have_text("99")
+    assert db.stock(world.product) == 99
+    assert page.console_errors == []
+
+
+def test_wrong_password_in_the_browser_shows_the_generic_message(live_server, page, world):
+    page.goto(f"{live_server}/login/customer")
+    page.get_by_label("Email").fill("jane@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Incorrect email or password.")).to_be_visible()

@@ -1,0 +1,155 @@
+"""The producer dashboard: stock levels and order statuses, only ever on the producer's own rows."""
+import re
+
+import pytest
+
+
+def test_dashboard_shows_own_products_orders_and_highlights_low_stock(client, auth, world):
+    auth.login_producer()
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Potatoes" in page and "Kale" in page
+    assert "Milk" not in page, "another producer's product"
+    assert f"#{world.order}" in page and f"#{world.other_order}" not in page
+    assert f'<tr class="low-stock" id="product-{world.low_product}">' in page
+    assert f'<tr class="" id="product-{world.product}">' in page
+    assert "1 product at or below the reorder threshold" in page
+
+
+def test_update_stock_changes_own_product(client, auth, db, world):
+    auth.login_producer()
+    response = client.post("/dashboard/update-stock", data={"product_id": world.product, "quantity": "75"})
+    assert response.status_code == 302
+    assert db.stock(world.product) == 75
+    assert "Stock of Potatoes is now 75." in client.get("/dashboard").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("quantity", ["0", "1000000"])
+def test_update_stock_accepts_the_bounds(client, auth, db, world, quantity):
+    auth.login_producer()
+    client.post("/dashboard/update-stock", data={"product_id": world.product, "quantity": quantity})
+    assert db.stock(world.product) == int(quantity)
+
+
+@pytest.mark.parametrize("data", [
+    {"quantity": "-1"},
+    {"quantity": "1000001"},
+    {"quantity": "99999999999999999999999"},
+    {"quantity": "abc"},
+    {"quantity": "2.5"},
+    {"quantity": "1e3"},
+    {"quantity": ""},
+    {"quantity": None},
+    {"product_id": "abc"},
+    {"product_id": None},
+    {"product_id": "-3"},
+])
+def test_update_stock_refuses_bad_input_and_changes_nothing(client, auth, db, world, data):
+    auth.login_producer()
+    form = {"product_id": str(world.product), "quantity": "12"}
+    form.update(data)
+    form = {key: value for key, value in form.items() if value is not None}
+    before = db.snapshot()
+    response = client.post("/dashboard/update-stock", data=form)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "flash-error" in page
+    assert db.snapshot() == before
+
+
+def test_update_stock_on_another_producers_product_is_404(client, auth, db, world):
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post("/dashboard/update-stock", data={"product_id": world.other_product, "quantity": "0"})
+    assert response.status_code == 404
+    assert db.snapshot() == before
+
+
+def test_update_stock_on_unknown_product_is_404(client, auth, db, world):
+    auth.login_producer()
+    response = client.post("/dashboard/update-stock", data={"product_id": 999999, "quantity": "1"})
+    assert response.status_code == 404
+
+
+def test_order_status_moves_along_the_transition_table(client, auth, db, world):
+    auth.login_producer()
+    for status in ["confirmed", "ready", "completed"]:
+        response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": status})
+        assert response.status_code == 302
+        assert db.value("SELECT status FROM orders WHERE order_id = %s", (world.order,)) == status
+    assert "Collected" in client.get("/dashboard").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("current, order_type, refused", [
+    ("pending", "collection", "completed"),
+    ("pending", "collection", "ready"),
+    ("confirmed", "collection", "out_for_delivery"),
+    ("confirmed", "delivery", "ready"),
+    ("completed", "delivery", "cancelled"),
+    ("cancelled", "collection", "pending"),
+    ("ready", "collection", "pending"),
+])
+def test_order_status_outside_the_table_is_refused(client, auth, db, world, current, order_type, refused):
+    db.execute("UPDATE orders SET status = %s, order_type = %s WHERE order_id = %s",
+               (current, order_type, world.order))
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": refused})
+    assert response.status_code == 409
+    assert "cannot move to" in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+@pytest.mark.parametrize("data", [
+    {"status": "shipped"},
+    {"status": ""},
+    {"status": None},
+    {"order_id": "abc"},
+    {"order_id": "-1"},
+    {"order_id": None},
+])
+def test_order_status_bad_input_is_400_and_changes_nothing(client, auth, db, world, data):
+    auth.login_producer()
+    form = {"order_id": str(world.order), "status": "confirmed"}
+    form.update(data)
+    form = {key: value for key, value in form.items() if value is not None}
+    before = db.snapshot()
+    response = client.post("/dashboard/update-order-status", data=form)
+    assert response.status_code == 400
+    assert db.snapshot() == before
+
+
+def test_order_status_of_another_producers_order_is_404(client, auth, db, world):
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post("/dashboard/update-order-status",
+                           data={"order_id": world.other_order, "status": "confirmed"})
+    assert response.status_code == 404
+    assert db.snapshot() == before
+
+
+def test_cancelling_restores_stock_exactly_once(client, auth, db, world):
+    auth.login_producer()
+    assert db.stock(world.product) == 50
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "cancelled"})
+    assert db.stock(world.product) == 52
+    response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "cancelled"})
+    assert response.status_code == 409
+    assert db.stock(world.product) == 52
+
+
+@pytest.mark.parametrize("status, order_type, options", [
+    ("pending", "collection", ["Confirmed", "Cancelled"]),
+    ("confirmed", "collection", ["Ready to collect", "Cancelled"]),
+    ("confirmed", "delivery", ["Out for delivery", "Cancelled"]),
+    ("ready", "collection", ["Collected"]),
+    ("out_for_delivery", "delivery", ["Delivered"]),
+    ("completed", "delivery", []),
+    ("cancelled", "collection", []),
+])
+def test_dashboard_offers_exactly_the_allowed_next_statuses(client, auth, db, world, status, order_type, options):
+    db.execute("UPDATE orders SET status = %s, order_type = %s WHERE order_id = %s", (status, order_type, world.order))
+    auth.login_producer()
+    page = client.get("/dashboard").get_data(as_text=True)
+    row = page[page.index(f'id="order-{world.order}"'):]
+    row = row[:row.index("</tr>")]
+    assert re.findall(r'<option value="[a-z_]+">([^<]+)</option>', row) == options
