@@ -27,7 +27,7 @@ def connect(database):
 
 
 def make_database(name, build):
-    """Create database name and run build(cursor-less app context) inside it."""
+    """Create database name, then call build() with the app pointed at it."""
     server = connect(None)
     server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     server.close()

@@ -1,6 +1,8 @@
 """Signup, login, logout and sessions, for both roles."""
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -172,3 +174,15 @@ def test_secret_key_from_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setattr(flask_app, "instance_path", str(tmp_path / "instance"))
     assert load_secret_key() == "from-the-environment"
     assert not (tmp_path / "instance").exists()
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "12"), ("5", "5")])
+def test_bcrypt_cost_is_12_unless_bcrypt_rounds_says_otherwise(setting, expected):
+    env = {key: value for key, value in os.environ.items() if key != "BCRYPT_ROUNDS"}
+    if setting:
+        env["BCRYPT_ROUNDS"] = setting
+    result = subprocess.run([sys.executable, "-c", "from app import app, hash_password;"
+                             "print(app.config['BCRYPT_ROUNDS'], hash_password('password123')[4:6])"],
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [expected, expected.zfill(2)]

@@ -4,6 +4,12 @@ import re
 import pytest
 
 
+def merged(valid, changes):
+    """A valid form with some fields changed; a change to None leaves the field out."""
+    form = dict(valid, **changes)
+    return {key: value for key, value in form.items() if value is not None}
+
+
 def test_dashboard_shows_own_products_orders_and_highlights_low_stock(client, auth, world):
     auth.login_producer()
     page = client.get("/dashboard").get_data(as_text=True)
@@ -45,11 +51,8 @@ def test_update_stock_accepts_the_bounds(client, auth, db, world, quantity):
 ])
 def test_update_stock_refuses_bad_input_and_changes_nothing(client, auth, db, world, data):
     auth.login_producer()
-    form = {"product_id": str(world.product), "quantity": "12"}
-    form.update(data)
-    form = {key: value for key, value in form.items() if value is not None}
     before = db.snapshot()
-    response = client.post("/dashboard/update-stock", data=form)
+    response = client.post("/dashboard/update-stock", data=merged({"product_id": world.product, "quantity": 12}, data))
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "flash-error" in page
@@ -109,11 +112,9 @@ def test_order_status_outside_the_table_is_refused(client, auth, db, world, curr
 ])
 def test_order_status_bad_input_is_400_and_changes_nothing(client, auth, db, world, data):
     auth.login_producer()
-    form = {"order_id": str(world.order), "status": "confirmed"}
-    form.update(data)
-    form = {key: value for key, value in form.items() if value is not None}
     before = db.snapshot()
-    response = client.post("/dashboard/update-order-status", data=form)
+    response = client.post("/dashboard/update-order-status",
+                           data=merged({"order_id": world.order, "status": "confirmed"}, data))
     assert response.status_code == 400
     assert db.snapshot() == before
 
