@@ -1,5 +1,6 @@
 """noeari: a marketplace where local producers sell to the people around them."""
 import functools
+import itertools
 import os
 import re
 import secrets
@@ -15,8 +16,9 @@ from flask import (Flask, abort, flash, g, make_response, redirect,
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from wtforms import (EmailField, IntegerField, PasswordField, SelectField,
-                     StringField)
+from wtforms import (EmailField, IntegerField, PasswordField, RadioField,
+                     SelectField, StringField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
                                 Length, NumberRange, ValidationError)
 
@@ -105,14 +107,18 @@ csrf = CSRFProtect(app)
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24
+ORDERS_PER_PAGE = 20
 MAX_STOCK = 1_000_000
+CHECKOUT_ATTEMPTS = 3
+RETRYABLE_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
 
 ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
+# The one transition table: from each status, the statuses it may move to and who may move it.
 ORDER_TRANSITIONS = {
-    "pending": ("confirmed", "cancelled"),
-    "confirmed": ("ready", "out_for_delivery", "cancelled"),
-    "ready": ("completed",),
-    "out_for_delivery": ("completed",),
+    "pending": {"confirmed": {"producer"}, "cancelled": {"producer", "customer"}},
+    "confirmed": {"ready": {"producer"}, "out_for_delivery": {"producer"}, "cancelled": {"producer"}},
+    "ready": {"completed": {"producer"}},
+    "out_for_delivery": {"completed": {"producer"}},
 }
 FULFILMENT_STEP = {"collection": "ready", "delivery": "out_for_delivery"}
 STATUS_LABELS = {
@@ -132,10 +138,10 @@ def status_label(status, order_type):
     return STATUS_LABELS[status]
 
 
-def next_statuses(status, order_type):
-    """The statuses an order may move to next, from the one transition table."""
-    other_step = [step for kind, step in FULFILMENT_STEP.items() if kind != order_type]
-    return [s for s in ORDER_TRANSITIONS.get(status, ()) if s not in other_step]
+def next_statuses(status, order_type, role):
+    """The statuses role may move an order to next, from the one transition table."""
+    other_steps = {step for kind, step in FULFILMENT_STEP.items() if kind != order_type}
+    return [to for to, roles in ORDER_TRANSITIONS.get(status, {}).items() if role in roles and to not in other_steps]
 
 
 # --- Database helpers -------------------------------------------------------
@@ -271,7 +277,9 @@ def page_number():
 
 ACCOUNT_SQL = {
     "customer": {
-        "by_id": "SELECT customer_id AS id, first_name AS name, email FROM customer WHERE customer_id = %s",
+        "by_id": "SELECT customer_id AS id, first_name AS name, email,"
+                 " (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = c.customer_id)"
+                 " AS cart_count FROM customer c WHERE customer_id = %s",
         "by_email": "SELECT customer_id AS id, password_hash FROM customer WHERE email = %s",
         "insert": "INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
     },
@@ -342,11 +350,18 @@ def login_required_as(role):
             if g.user is None or g.user["role"] != role:
                 if g.user is not None:
                     flash(f"Please log in with a {role} account to continue.", "error")
-                next_path = request.full_path.rstrip("?") if request.method == "GET" else None
-                return redirect(url_for(LOGIN_ENDPOINTS[role], next=next_path))
+                return redirect(url_for(LOGIN_ENDPOINTS[role], next=return_path()))
             return view(**kwargs)
         return wrapped
     return decorator
+
+
+def return_path():
+    """Where to come back to after logging in: this page, or for a form the page it names in `next`."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    target = request.form.get("next")
+    return target if is_local_url(target) else None
 
 
 customer_login_required = login_required_as("customer")
@@ -365,19 +380,79 @@ def get_own_product(product_id):
     return product
 
 
-def lock_own_order(cur, order_id):
-    """Lock and return an order that holds the logged-in producer's products, or abort with 404."""
-    cur.execute(
-        "SELECT o.order_id, o.status, o.order_type FROM orders o"
-        " WHERE o.order_id = %s AND EXISTS (SELECT 1 FROM order_item oi"
-        " JOIN product p ON p.product_id = oi.product_id"
-        " WHERE oi.order_id = o.order_id AND p.producer_id = %s)"
-        " FOR UPDATE",
-        (order_id, g.user["id"]))
-    order = cur.fetchone()
+ORDER_OWNER_COLUMN = {"customer": "o.customer_id", "producer": "o.producer_id"}
+
+
+def get_own_order(order_id):
+    """One of the logged-in user's orders with both parties' names, or abort with 404."""
+    order = query(
+        "SELECT o.order_id, o.status, o.order_type, o.delivery_address, o.placed_at,"
+        " c.first_name, pr.business_name,"
+        " (SELECT SUM(oi.quantity * oi.unit_price) FROM order_item oi WHERE oi.order_id = o.order_id) AS total"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " JOIN producer pr ON pr.producer_id = o.producer_id"
+        f" WHERE o.order_id = %s AND {ORDER_OWNER_COLUMN[g.user['role']]} = %s",
+        (order_id, g.user["id"]), one=True)
     if order is None:
         abort(404)
+    order["lines"] = query(
+        "SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
+        " oi.quantity * oi.unit_price AS line_total"
+        " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+        " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
+    order["history"] = query(
+        "SELECT from_status, to_status, changed_by_role, changed_at FROM order_status_history"
+        " WHERE order_id = %s ORDER BY history_id", (order_id,))
     return order
+
+
+def order_page(page, status=None):
+    """One page of the logged-in user's orders, newest first, with totals; and the page count."""
+    owner = ORDER_OWNER_COLUMN[g.user["role"]]
+    where, args = f"{owner} = %s", [g.user["id"]]
+    if status:
+        where, args = where + " AND o.status = %s", args + [status]
+    total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
+    orders = query(
+        "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name, pr.business_name,"
+        " SUM(oi.quantity) AS item_count, SUM(oi.quantity * oi.unit_price) AS total"
+        f" FROM (SELECT o.* FROM orders o WHERE {where}"
+        "       ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
+        " JOIN customer c ON c.customer_id = o.customer_id"
+        " JOIN producer pr ON pr.producer_id = o.producer_id"
+        " JOIN order_item oi ON oi.order_id = o.order_id"
+        " GROUP BY o.order_id ORDER BY o.placed_at DESC, o.order_id DESC",
+        args + [ORDERS_PER_PAGE, (page - 1) * ORDERS_PER_PAGE])
+    return orders, max(1, -(-total // ORDERS_PER_PAGE))
+
+
+def change_order_status(order_id, new_status):
+    """Move one of the user's orders to new_status if the transition table lets them.
+
+    Returns the order as it was and whether it moved. The row lock makes the check and the
+    change one step, so two racing cancels restock only once.
+    """
+    with transaction() as cur:
+        cur.execute(
+            "SELECT o.order_id, o.status, o.order_type FROM orders o"
+            f" WHERE o.order_id = %s AND {ORDER_OWNER_COLUMN[g.user['role']]} = %s FOR UPDATE",
+            (order_id, g.user["id"]))
+        order = cur.fetchone()
+        if order is None:
+            abort(404)
+        if new_status not in next_statuses(order["status"], order["order_type"], g.user["role"]):
+            return order, False
+        cur.execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order_id))
+        if new_status == "cancelled":
+            cur.execute(
+                "UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
+                " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
+                (order_id,))
+        cur.execute(
+            "INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (order_id, order["status"], new_status, g.user["role"], g.user["id"]))
+    return order, True
 
 
 # --- Forms ------------------------------------------------------------------
@@ -421,15 +496,44 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
-class LogoutForm(FlaskForm):
-    """No fields: only the CSRF token."""
+class ConfirmForm(FlaskForm):
+    """A button with nothing but its CSRF token: log out, cancel an order."""
+
+
+def quantity_field(label, minimum, default=None):
+    """A whole-number quantity; with a default, a form that leaves it out gets the default."""
+    validators = [NumberRange(min=minimum, max=MAX_STOCK,
+                              message=f"Quantity must be a whole number from {minimum} to {MAX_STOCK:,}.")]
+    if default is None:
+        validators.insert(0, InputRequired("Enter a quantity."))
+    return IntegerField(label, default=default, validators=validators)
 
 
 class StockForm(FlaskForm):
     product_id = IntegerField("Product", validators=[InputRequired(), NumberRange(min=1)])
-    quantity = IntegerField("Quantity available", validators=[
-        InputRequired("Enter a whole number."),
-        NumberRange(min=0, max=MAX_STOCK, message=f"Quantity must be a whole number from 0 to {MAX_STOCK:,}.")])
+    quantity = quantity_field("Quantity available", 0)
+
+
+class CartAddForm(FlaskForm):
+    product_id = IntegerField("Product", validators=[InputRequired(), NumberRange(min=1)])
+    quantity = quantity_field("Quantity", 1, default=1)
+
+
+class CartUpdateForm(FlaskForm):
+    product_id = IntegerField("Product", validators=[InputRequired(), NumberRange(min=1)])
+    quantity = quantity_field("Quantity", 0)
+
+
+class CheckoutForm(FlaskForm):
+    order_type = RadioField("How would you like to get your order?", validators=[InputRequired(
+        "Choose delivery or collection.")], choices=[SelectChoice("collection", "Collect from the producer"),
+                                                     SelectChoice("delivery", "Delivery to my address")])
+    delivery_address = TextAreaField("Delivery address", filters=[strip_text],
+                                     validators=[Length(max=500, message="Keep the address under 500 characters.")])
+
+    def validate_delivery_address(self, field):
+        if self.order_type.data == "delivery" and not field.data:
+            raise ValidationError("Enter a delivery address, or choose collection.")
 
 
 class OrderStatusForm(FlaskForm):
@@ -455,7 +559,7 @@ def money_filter(amount):
 
 @app.context_processor
 def inject_globals():
-    return {"logout_form": LogoutForm(), "next_statuses": next_statuses, "status_label": status_label}
+    return {"confirm_form": ConfirmForm(), "next_statuses": next_statuses, "status_label": status_label}
 
 
 # --- Public routes ----------------------------------------------------------
@@ -485,6 +589,22 @@ def products():
                  (PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE))
     pages = max(1, -(-total // PRODUCTS_PER_PAGE))
     return render_template("shop/products.html", products=rows, total=total, page=page, pages=pages)
+
+
+@app.route("/products/<int:product_id>")
+def product_page(product_id):
+    """One available product, with an add-to-cart form."""
+    product = get_available_product(product_id)
+    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int))
+    return render_template("shop/product.html", product=product, form=form)
+
+
+def get_available_product(product_id):
+    """An available product with its producer and stock, or abort with 404."""
+    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_available = 1", (product_id,), one=True)
+    if product is None:
+        abort(404)
+    return product
 
 
 # --- Customer and producer accounts -------------------------------------
@@ -547,12 +667,235 @@ def producer_login():
 @app.route("/logout", methods=["GET", "POST"])
 def logout():
     """GET asks for confirmation; only the CSRF-protected POST logs out."""
-    form = LogoutForm()
+    form = ConfirmForm()
     if form.validate_on_submit():
         session.clear()
         flash("You have been logged out.", "success")
         return redirect(url_for("index"))
     return render_template("auth/logout.html", form=form)
+
+
+# --- Customer routes --------------------------------------------------------
+
+class CheckoutRefused(Exception):
+    """Checkout cannot go ahead; args[0] lists what the customer must fix."""
+
+
+def cart_by_producer(customer_id):
+    """The customer's cart lines at today's prices, grouped by producer, with totals."""
+    lines = query(
+        "SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price, p.is_available,"
+        " pr.producer_id, pr.business_name, COALESCE(s.quantity_available, 0) AS quantity_available"
+        " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
+        " JOIN producer pr ON pr.producer_id = p.producer_id"
+        " LEFT JOIN stock s ON s.product_id = ci.product_id"
+        " WHERE ci.customer_id = %s ORDER BY pr.business_name, pr.producer_id, p.name",
+        (customer_id,))
+    groups = []
+    for (producer_id, business_name), rows in itertools.groupby(
+            lines, key=lambda line: (line["producer_id"], line["business_name"])):
+        rows = list(rows)
+        for line in rows:
+            line["line_total"] = line["price"] * line["quantity"]
+            line["orderable"] = line["is_available"] and line["quantity"] <= line["quantity_available"]
+        total = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
+        groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "total": total})
+    return groups
+
+
+def render_cart(form=None, status=200):
+    groups = cart_by_producer(g.user["id"])
+    grand_total = sum((group["total"] for group in groups), Decimal("0.00"))
+    return render_template("shop/cart.html", groups=groups, grand_total=grand_total,
+                           form=form or CheckoutForm(order_type="collection")), status
+
+
+def place_orders(customer_id, order_type, delivery_address):
+    """Turn the cart into one pending order per producer, all in one transaction; return their ids.
+
+    Stock rows are locked in product_id order (the cart's primary key order), then each is
+    decremented only while enough is left, so concurrent checkouts can never oversell.
+    """
+    with transaction() as cur:
+        cur.execute(
+            "SELECT ci.product_id, ci.quantity, p.name, p.price, p.producer_id, p.is_available,"
+            " s.quantity_available"
+            " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
+            " JOIN stock s ON s.product_id = ci.product_id"
+            " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE",
+            (customer_id,))
+        lines = cur.fetchall()
+        if not lines:
+            raise CheckoutRefused(["Your cart is empty."])
+        problems = [f"{line['name']} is no longer available; remove it to check out." if not line["is_available"]
+                    else f"Only {line['quantity_available']} of {line['name']} left; you asked for {line['quantity']}."
+                    for line in lines
+                    if not line["is_available"] or line["quantity"] > line["quantity_available"]]
+        if problems:
+            raise CheckoutRefused(problems)
+        for line in lines:
+            cur.execute("UPDATE stock SET quantity_available = quantity_available - %s"
+                        " WHERE product_id = %s AND quantity_available >= %s",
+                        (line["quantity"], line["product_id"], line["quantity"]))
+            if cur.rowcount != 1:
+                raise CheckoutRefused([f"{line['name']} has just sold out."])
+        order_ids = []
+        by_producer = sorted(lines, key=lambda line: line["producer_id"])
+        for producer_id, items in itertools.groupby(by_producer, key=lambda line: line["producer_id"]):
+            cur.execute("INSERT INTO orders (customer_id, producer_id, order_type, delivery_address)"
+                        " VALUES (%s, %s, %s, %s)", (customer_id, producer_id, order_type, delivery_address))
+            order_id = cur.lastrowid
+            order_ids.append(order_id)
+            cur.executemany("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
+                            [(order_id, item["product_id"], item["quantity"], item["price"]) for item in items])
+            cur.execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role,"
+                        " changed_by_id) VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
+        cur.execute("DELETE FROM cart_item WHERE customer_id = %s", (customer_id,))
+    return order_ids
+
+
+@app.route("/cart")
+@customer_login_required
+def cart():
+    return render_cart()
+
+
+@app.route("/cart/add", methods=["POST"])
+@customer_login_required
+def cart_add():
+    """Add some of a product to the cart, never more than is in stock."""
+    form = CartAddForm()
+    if not form.validate():
+        flash_form_errors(form)
+        if form.product_id.errors:
+            return error_page(400, "That product could not be added to your cart.")
+        return render_template("shop/product.html", product=get_available_product(form.product_id.data),
+                               form=form), 400
+    product = get_available_product(form.product_id.data)
+    with transaction() as cur:
+        cur.execute("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s FOR UPDATE",
+                    (g.user["id"], product["product_id"]))
+        row = cur.fetchone()
+        in_cart = row["quantity"] if row else 0
+        new_quantity = min(in_cart + form.quantity.data, product["quantity_available"])
+        if new_quantity > in_cart:
+            cur.execute("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added)"
+                        " VALUES (%s, %s, %s, %s)"
+                        " ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), price_when_added = VALUES(price_when_added)",
+                        (g.user["id"], product["product_id"], new_quantity, product["price"]))
+    added = new_quantity - in_cart
+    if added <= 0:
+        if product["quantity_available"] <= 0:
+            flash(f"Sorry, {product['name']} is out of stock.", "error")
+        else:
+            flash(f"Only {product['quantity_available']} of {product['name']} are in stock, "
+                  f"and your cart already holds them all.", "error")
+        return render_template("shop/product.html", product=product, form=form), 409
+    if added < form.quantity.data:
+        flash(f"Only {product['quantity_available']} of {product['name']} are in stock, so {added} "
+              f"could be added; your cart now holds {new_quantity}.", "warning")
+    else:
+        flash(f"Added {added} × {product['name']} to your cart.", "success")
+    return redirect(url_for("cart"))
+
+
+@app.route("/cart/update", methods=["POST"])
+@customer_login_required
+def cart_update():
+    """Change a cart line's quantity; 0 removes the line."""
+    form = CartUpdateForm()
+    if not form.validate():
+        flash_form_errors(form)
+        return render_cart(status=400)
+    line = query(
+        "SELECT ci.quantity, p.name, p.is_available, COALESCE(s.quantity_available, 0) AS quantity_available"
+        " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
+        " LEFT JOIN stock s ON s.product_id = ci.product_id"
+        " WHERE ci.customer_id = %s AND ci.product_id = %s",
+        (g.user["id"], form.product_id.data), one=True)
+    if line is None:
+        abort(404)
+    wanted = form.quantity.data
+    if wanted > 0 and not line["is_available"]:
+        flash(f"{line['name']} is no longer available; you can only remove it.", "error")
+        return render_cart(status=409)
+    new_quantity = min(wanted, line["quantity_available"])
+    with transaction() as cur:
+        if new_quantity == 0:
+            cur.execute("DELETE FROM cart_item WHERE customer_id = %s AND product_id = %s",
+                        (g.user["id"], form.product_id.data))
+        else:
+            cur.execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
+                        (new_quantity, g.user["id"], form.product_id.data))
+    if wanted == 0:
+        flash(f"Removed {line['name']} from your cart.", "success")
+    elif new_quantity == 0:
+        flash(f"{line['name']} is out of stock, so it was removed from your cart.", "warning")
+    elif new_quantity < wanted:
+        flash(f"Only {new_quantity} of {line['name']} are in stock; your cart now holds {new_quantity}.", "warning")
+    else:
+        flash(f"Your cart now holds {new_quantity} × {line['name']}.", "success")
+    return redirect(url_for("cart"))
+
+
+@app.route("/checkout", methods=["POST"])
+@customer_login_required
+def checkout():
+    """Place the cart as one order per producer, for delivery or collection."""
+    form = CheckoutForm()
+    if not form.validate():
+        return render_cart(form, status=400)
+    address = form.delivery_address.data if form.order_type.data == "delivery" else None
+    for attempt in range(CHECKOUT_ATTEMPTS):
+        try:
+            order_ids = place_orders(g.user["id"], form.order_type.data, address)
+            break
+        except CheckoutRefused as refusal:
+            for problem in refusal.args[0]:
+                flash(problem, "error")
+            flash("Nothing was ordered. Change your cart and try again.", "error")
+            return render_cart(form, status=409)
+        except MySQLdb.OperationalError as exc:
+            if exc.args[0] not in RETRYABLE_ERRORS:
+                raise
+            app.logger.warning("Checkout attempt %d hit %s", attempt + 1, exc)
+    else:
+        flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")
+        return render_cart(form, status=503)
+    numbers = ", ".join(f"#{order_id}" for order_id in order_ids)
+    flash(f"Thank you! Your order{'s' if len(order_ids) > 1 else ''} {numbers} "
+          f"{'have' if len(order_ids) > 1 else 'has'} been placed.", "success")
+    if len(order_ids) == 1:
+        return redirect(url_for("customer_order", order_id=order_ids[0]))
+    return redirect(url_for("customer_orders"))
+
+
+@app.route("/orders")
+@customer_login_required
+def customer_orders():
+    """The customer's orders, newest first."""
+    page = page_number()
+    orders, pages = order_page(page)
+    return render_template("shop/orders.html", orders=orders, page=page, pages=pages)
+
+
+@app.route("/orders/<int:order_id>")
+@customer_login_required
+def customer_order(order_id):
+    return render_template("shop/order.html", order=get_own_order(order_id))
+
+
+@app.route("/orders/<int:order_id>/cancel", methods=["POST"])
+@customer_login_required
+def cancel_order(order_id):
+    """Cancel one of the customer's orders while it is still pending."""
+    order, changed = change_order_status(order_id, "cancelled")
+    if not changed:
+        flash(f"Order #{order_id} is {status_label(order['status'], order['order_type'])} and can no longer be "
+              "cancelled here. Please contact the producer.", "error")
+        return render_template("shop/order.html", order=get_own_order(order_id)), 409
+    flash(f"Order #{order_id} has been cancelled.", "success")
+    return redirect(url_for("customer_order", order_id=order_id))
 
 
 # --- Producer routes --------------------------------------------------------
@@ -566,16 +909,7 @@ def render_dashboard(status=200):
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         " WHERE p.producer_id = %s ORDER BY (s.quantity_available <= s.reorder_threshold) DESC, p.name",
         (producer_id,))
-    orders = query(
-        "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name,"
-        " SUM(oi.quantity * oi.unit_price) AS total,"
-        " GROUP_CONCAT(CONCAT(oi.quantity, ' × ', p.name) ORDER BY p.name SEPARATOR '\n') AS item_lines"
-        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        " JOIN order_item oi ON oi.order_id = o.order_id"
-        " JOIN product p ON p.product_id = oi.product_id"
-        " WHERE p.producer_id = %s"
-        " GROUP BY o.order_id ORDER BY o.placed_at DESC, o.order_id DESC LIMIT 50",
-        (producer_id,))
+    orders, _ = order_page(1)
     low_stock = sum(1 for p in products if p["quantity_available"] <= p["reorder_threshold"])
     return render_template("dashboard/index.html", products=products, orders=orders,
                            low_stock=low_stock), status
@@ -614,22 +948,21 @@ def update_order_status():
         flash_form_errors(form)
         return render_dashboard(400)
     new_status = form.status.data
-    with transaction() as cur:
-        order = lock_own_order(cur, form.order_id.data)
-        allowed = next_statuses(order["status"], order["order_type"])
-        if new_status in allowed:
-            cur.execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order["order_id"]))
-            if new_status == "cancelled":
-                cur.execute(
-                    "UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
-                    " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
-                    (order["order_id"],))
-    if new_status not in allowed:
+    order, changed = change_order_status(form.order_id.data, new_status)
+    if not changed:
         flash(f"Order #{order['order_id']} is {status_label(order['status'], order['order_type'])}; "
               f"it cannot move to {status_label(new_status, order['order_type'])}.", "error")
         return render_dashboard(409)
     flash(f"Order #{order['order_id']} is now {status_label(new_status, order['order_type'])}.", "success")
-    return redirect(url_for("dashboard"))
+    target = request.form.get("next")
+    return redirect(target if is_local_url(target) else url_for("dashboard"))
+
+
+@app.route("/dashboard/orders/<int:order_id>")
+@producer_login_required
+def producer_order(order_id):
+    """One of the producer's orders: lines, total, address, history and the next steps."""
+    return render_template("dashboard/order.html", order=get_own_order(order_id))
 
 
 # --- CLI commands -----------------------------------------------------------

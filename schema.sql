@@ -56,12 +56,16 @@ CREATE TABLE stock (
 CREATE TABLE orders (
     order_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     customer_id INT UNSIGNED NOT NULL,
+    producer_id INT UNSIGNED NOT NULL,
     status VARCHAR(20) NOT NULL DEFAULT 'pending',
     order_type VARCHAR(20) NOT NULL,
+    delivery_address VARCHAR(500) NULL,
     placed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     KEY idx_orders_customer_placed (customer_id, placed_at),
+    KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_status (status),
     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
+    CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT chk_orders_status CHECK (status IN ('pending', 'confirmed', 'ready', 'out_for_delivery', 'completed', 'cancelled')),
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -78,4 +82,30 @@ CREATE TABLE order_item (
     CONSTRAINT fk_order_item_product FOREIGN KEY (product_id) REFERENCES product (product_id),
     CONSTRAINT chk_order_item_quantity CHECK (quantity > 0),
     CONSTRAINT chk_order_item_price CHECK (unit_price >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE order_status_history (
+    history_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    order_id INT UNSIGNED NOT NULL,
+    from_status VARCHAR(20) NULL,
+    to_status VARCHAR(20) NOT NULL,
+    changed_by_role VARCHAR(10) NOT NULL,
+    changed_by_id INT UNSIGNED NOT NULL,
+    changed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_history_order (order_id, history_id),
+    CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
+    CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE cart_item (
+    customer_id INT UNSIGNED NOT NULL,
+    product_id INT UNSIGNED NOT NULL,
+    quantity INT NOT NULL,
+    price_when_added DECIMAL(8,2) NOT NULL,
+    added_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (customer_id, product_id),
+    KEY idx_cart_item_product (product_id),
+    CONSTRAINT fk_cart_item_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id) ON DELETE CASCADE,
+    CONSTRAINT fk_cart_item_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE,
+    CONSTRAINT chk_cart_item_quantity CHECK (quantity > 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

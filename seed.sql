@@ -94,16 +94,16 @@ SELECT * FROM (
     UNION ALL SELECT 31, 0, 4
 ) AS seed_rows WHERE @seed;
 
-INSERT INTO orders (order_id, customer_id, status, order_type, placed_at)
+INSERT INTO orders (order_id, customer_id, producer_id, status, order_type, delivery_address, placed_at)
 SELECT * FROM (
-    SELECT 1 AS order_id, 1 AS customer_id, 'pending' AS status, 'collection' AS order_type,
-           NOW() - INTERVAL 2 HOUR AS placed_at
-    UNION ALL SELECT 2, 2, 'confirmed', 'delivery', NOW() - INTERVAL 1 DAY
-    UNION ALL SELECT 3, 1, 'ready', 'collection', NOW() - INTERVAL 2 DAY
-    UNION ALL SELECT 4, 2, 'out_for_delivery', 'delivery', NOW() - INTERVAL 2 DAY
-    UNION ALL SELECT 5, 1, 'completed', 'delivery', NOW() - INTERVAL 6 DAY
-    UNION ALL SELECT 6, 2, 'cancelled', 'collection', NOW() - INTERVAL 8 DAY
-    UNION ALL SELECT 7, 1, 'pending', 'delivery', NOW() - INTERVAL 30 MINUTE
+    SELECT 1 AS order_id, 1 AS customer_id, 1 AS producer_id, 'pending' AS status,
+           'collection' AS order_type, NULL AS delivery_address, NOW() - INTERVAL 2 HOUR AS placed_at
+    UNION ALL SELECT 2, 2, 2, 'confirmed', 'delivery', '4 Mill Lane, Ashby', NOW() - INTERVAL 1 DAY
+    UNION ALL SELECT 3, 1, 3, 'ready', 'collection', NULL, NOW() - INTERVAL 2 DAY
+    UNION ALL SELECT 4, 2, 1, 'out_for_delivery', 'delivery', '4 Mill Lane, Ashby', NOW() - INTERVAL 2 DAY
+    UNION ALL SELECT 5, 1, 4, 'completed', 'delivery', '12 Orchard Row, Ashby', NOW() - INTERVAL 6 DAY
+    UNION ALL SELECT 6, 2, 2, 'cancelled', 'collection', NULL, NOW() - INTERVAL 8 DAY
+    UNION ALL SELECT 7, 1, 1, 'pending', 'delivery', '12 Orchard Row, Ashby', NOW() - INTERVAL 30 MINUTE
 ) AS seed_rows WHERE @seed;
 
 INSERT INTO order_item (order_id, product_id, quantity, unit_price)
@@ -122,6 +122,37 @@ SELECT * FROM (
     UNION ALL SELECT 6, 20, 1, 4.80
     UNION ALL SELECT 7, 5, 2, 1.60
     UNION ALL SELECT 7, 12, 2, 6.50
+) AS seed_rows WHERE @seed;
+
+-- Each order's history, from being placed to where it is now.
+INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id, changed_at)
+SELECT o.order_id, h.from_status, h.to_status, h.changed_by_role,
+       IF(h.changed_by_role = 'customer', o.customer_id, o.producer_id), o.placed_at + INTERVAL h.minutes MINUTE
+FROM orders o JOIN (
+    SELECT 1 AS order_id, NULL AS from_status, 'pending' AS to_status, 'customer' AS changed_by_role, 0 AS minutes
+    UNION ALL SELECT 2, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 2, 'pending', 'confirmed', 'producer', 40
+    UNION ALL SELECT 3, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 3, 'pending', 'confirmed', 'producer', 30
+    UNION ALL SELECT 3, 'confirmed', 'ready', 'producer', 600
+    UNION ALL SELECT 4, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 4, 'pending', 'confirmed', 'producer', 20
+    UNION ALL SELECT 4, 'confirmed', 'out_for_delivery', 'producer', 1500
+    UNION ALL SELECT 5, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 5, 'pending', 'confirmed', 'producer', 60
+    UNION ALL SELECT 5, 'confirmed', 'out_for_delivery', 'producer', 1440
+    UNION ALL SELECT 5, 'out_for_delivery', 'completed', 'producer', 1560
+    UNION ALL SELECT 6, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 6, 'pending', 'cancelled', 'customer', 15
+    UNION ALL SELECT 7, NULL, 'pending', 'customer', 0
+) AS h ON h.order_id = o.order_id
+WHERE @seed;
+
+-- Jane has a cart waiting.
+INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added)
+SELECT * FROM (
+    SELECT 1 AS customer_id, 22 AS product_id, 1 AS quantity, 4.20 AS price_when_added
+    UNION ALL SELECT 1, 18, 1, 3.20
 ) AS seed_rows WHERE @seed;
 
 COMMIT;

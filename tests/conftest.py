@@ -12,7 +12,7 @@ from app import app as flask_app  # noqa: E402
 from app import create_schema, mysql  # noqa: E402
 
 PASSWORD = "correct horse 42"
-TABLES = ["order_item", "orders", "stock", "product", "customer", "producer"]
+TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "customer", "producer"]
 
 
 def connect(database):
@@ -114,14 +114,28 @@ class Database:
                      (product_id, quantity, threshold))
         return product_id
 
-    def add_order(self, customer_id, lines, status="pending", order_type="collection"):
-        """lines: (product_id, quantity, unit_price) tuples."""
-        order_id = self.execute("INSERT INTO orders (customer_id, status, order_type) VALUES (%s, %s, %s)",
-                                (customer_id, status, order_type))
+    def add_order(self, customer_id, lines, status="pending", order_type="collection", address=None):
+        """An order for the producer of the first line; lines are (product_id, quantity, unit_price)."""
+        producer_id = self.value("SELECT producer_id FROM product WHERE product_id = %s", (lines[0][0],))
+        if order_type == "delivery" and address is None:
+            address = "1 High Street"
+        order_id = self.execute(
+            "INSERT INTO orders (customer_id, producer_id, status, order_type, delivery_address)"
+            " VALUES (%s, %s, %s, %s, %s)", (customer_id, producer_id, status, order_type, address))
         for product_id, quantity, unit_price in lines:
             self.execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
                          (order_id, product_id, quantity, unit_price))
         return order_id
+
+    def add_to_cart(self, customer_id, product_id, quantity, price=None):
+        if price is None:
+            price = self.value("SELECT price FROM product WHERE product_id = %s", (product_id,))
+        self.execute("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added)"
+                     " VALUES (%s, %s, %s, %s)", (customer_id, product_id, quantity, price))
+
+    def cart(self, customer_id):
+        rows = self.rows("SELECT product_id, quantity FROM cart_item WHERE customer_id = %s", (customer_id,))
+        return {row["product_id"]: row["quantity"] for row in rows}
 
     def stock(self, product_id):
         return self.value("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,))
