@@ -710,6 +710,15 @@ def render_cart(form=None, status=200):
                            form=form or CheckoutForm(order_type="collection")), status
 
 
+def checkout_problem(line):
+    """What stops a cart line from being ordered, in the customer's words."""
+    if not line["is_available"]:
+        return f"{line['name']} is no longer available; remove it to check out."
+    if line["quantity_available"] <= 0:
+        return f"{line['name']} is out of stock; remove it to check out."
+    return f"Only {line['quantity_available']} of {line['name']} left; you asked for {line['quantity']}."
+
+
 def place_orders(customer_id, order_type, delivery_address):
     """Turn the cart into one pending order per producer, all in one transaction; return their ids.
 
@@ -727,9 +736,7 @@ def place_orders(customer_id, order_type, delivery_address):
         lines = cur.fetchall()
         if not lines:
             raise CheckoutRefused(["Your cart is empty."])
-        problems = [f"{line['name']} is no longer available; remove it to check out." if not line["is_available"]
-                    else f"Only {line['quantity_available']} of {line['name']} left; you asked for {line['quantity']}."
-                    for line in lines
+        problems = [checkout_problem(line) for line in lines
                     if not line["is_available"] or line["quantity"] > line["quantity_available"]]
         if problems:
             raise CheckoutRefused(problems)

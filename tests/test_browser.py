@@ -78,3 +78,26 @@ def test_wrong_password_in_the_browser_shows_the_generic_message(live_server, pa
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Incorrect email or password.")).to_be_visible()
+
+
+def test_customer_adds_two_products_checks_out_and_sees_the_order(live_server, page, db, world):
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.get_by_role("link", name="Potatoes").click()
+    page.get_by_label("Quantity").fill("2")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added 2 × Potatoes to your cart.")).to_be_visible()
+    page.goto(f"{live_server}/products/{world.other_product}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.locator("#grand-total")).to_have_text("£5.00")
+    page.get_by_label("Delivery to my address").check()
+    page.get_by_label("Delivery address").fill("12 Orchard Row")
+    page.get_by_role("button", name="Place order").click()
+    expect(page).to_have_url(f"{live_server}/orders")
+    expect(page.get_by_text("have been placed")).to_be_visible()
+    new_orders = db.rows("SELECT order_id FROM orders WHERE customer_id = %s AND delivery_address = '12 Orchard Row'",
+                         (world.customer,))
+    assert len(new_orders) == 2
+    for row in new_orders:
+        expect(page.locator(f"#order-{row['order_id']}")).to_contain_text("Pending")
+    assert db.stock(world.product) == 48 and db.cart(world.customer) == {}
+    assert page.console_errors == []

@@ -201,3 +201,42 @@ def test_migrate_reports_up_to_date(app, db):
     result = app.test_cli_runner().invoke(args=["migrate"])
     assert result.exit_code == 0
     assert "up to date" in result.output
+
+
+def test_checkout_migration_splits_old_mixed_orders_by_producer_and_loses_no_line(scratch_databases):
+    name = scratch_databases()
+    first, checkout = migration_files()[0], "0002_checkout.sql"
+
+    def build_v1_with_a_mixed_order_then_migrate():
+        cur = mysql.connection.cursor()
+        run_sql_file(cur, os.path.join(ROOT, "migrations", first))
+        cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (first,))
+        cur.execute("INSERT INTO producer (producer_id, business_name, email, password_hash) VALUES"
+                    " (1, 'Farm', 'f@x.org', 'h'), (2, 'Dairy', 'd@x.org', 'h')")
+        cur.execute("INSERT INTO customer (customer_id, first_name, email, password_hash) VALUES (1, 'Jo', 'j@x.org', 'h')")
+        cur.execute("INSERT INTO product (product_id, producer_id, name, description, category, price, unit) VALUES"
+                    " (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 2, 'Milk', '', 'Dairy & Eggs', 1.40, 'l'),"
+                    " (3, 1, 'Kale', '', 'Vegetables', 1.10, 'bag')")
+        cur.execute("INSERT INTO orders (order_id, customer_id, status, order_type, placed_at) VALUES"
+                    " (1, 1, 'confirmed', 'collection', '2026-01-02 03:04:05'), (2, 1, 'pending', 'delivery', NOW())")
+        cur.execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES"
+                    " (1, 1, 2, 2.00), (1, 2, 3, 1.40), (1, 3, 1, 1.10), (2, 2, 1, 1.40)")
+        cur.close()
+        assert apply_migrations()[0] == checkout
+
+    make_database(name, build_v1_with_a_mixed_order_then_migrate)
+    conn = connect(name)
+    cur = conn.cursor()
+    cur.execute("SELECT o.order_id, o.producer_id, o.customer_id, o.status, o.order_type, o.placed_at,"
+                " GROUP_CONCAT(oi.product_id ORDER BY oi.product_id) AS products"
+                " FROM orders o JOIN order_item oi ON oi.order_id = o.order_id GROUP BY o.order_id ORDER BY o.order_id")
+    orders = cur.fetchall()
+    cur.execute("SELECT COUNT(*) AS n, SUM(quantity * unit_price) AS total FROM order_item")
+    items = cur.fetchone()
+    conn.close()
+    assert [(o["order_id"], o["producer_id"], o["products"]) for o in orders] == [
+        (1, 1, "1,3"), (2, 2, "2"), (3, 2, "2")]
+    split = orders[2]
+    assert (split["customer_id"], split["status"], split["order_type"], str(split["placed_at"])) == (
+        1, "confirmed", "collection", "2026-01-02 03:04:05")
+    assert items["n"] == 4 and str(items["total"]) == "10.70"

@@ -1,0 +1,342 @@
+"""Checkout, orders, cancellation and the status history."""
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from conftest import PASSWORD
+
+
+def order_rows(db, customer_id):
+    return db.rows("SELECT * FROM orders WHERE customer_id = %s ORDER BY order_id", (customer_id,))
+
+
+def order_total(db, order_id):
+    return db.value("SELECT SUM(quantity * unit_price) FROM order_item WHERE order_id = %s", (order_id,))
+
+
+def test_full_journey_two_producers_collection(client, auth, db, world):
+    auth.login_customer()
+    before = set(row["order_id"] for row in order_rows(db, world.customer))
+    client.post("/cart/add", data={"product_id": world.product, "quantity": 3})
+    client.post("/cart/add", data={"product_id": world.other_product, "quantity": 2})
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "£5.40" in cart and "£2.80" in cart and 'id="grand-total">£8.20<' in cart
+
+    response = client.post("/checkout", data={"order_type": "collection"})
+    assert response.status_code == 302 and response.headers["Location"] == "/orders"
+    new = [row for row in order_rows(db, world.customer) if row["order_id"] not in before]
+    assert len(new) == 2
+    by_producer = {row["producer_id"]: row for row in new}
+    assert set(by_producer) == {world.producer, world.other_producer}
+    for row in new:
+        assert row["status"] == "pending" and row["order_type"] == "collection" and row["delivery_address"] is None
+    farm_order = by_producer[world.producer]["order_id"]
+    dairy_order = by_producer[world.other_producer]["order_id"]
+    assert db.rows("SELECT product_id, quantity, unit_price FROM order_item WHERE order_id = %s", (farm_order,)) == (
+        {"product_id": world.product, "quantity": 3, "unit_price": Decimal("1.80")},)
+    assert order_total(db, farm_order) == Decimal("5.40")
+    assert order_total(db, dairy_order) == Decimal("2.80")
+    assert db.stock(world.product) == 47 and db.stock(world.other_product) == 28
+    assert db.cart(world.customer) == {}
+    page = client.get("/orders").get_data(as_text=True)
+    assert "have been placed" in page and f"#{farm_order}" in page and f"#{dairy_order}" in page
+    history = db.rows("SELECT from_status, to_status, changed_by_role FROM order_status_history WHERE order_id = %s",
+                      (farm_order,))
+    assert history == ({"from_status": None, "to_status": "pending", "changed_by_role": "customer"},)
+
+
+def test_single_producer_checkout_lands_on_the_order_with_address(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    response = client.post("/checkout", data={"order_type": "delivery", "delivery_address": " 12 Orchard Row\nAshby "})
+    order = order_rows(db, world.customer)[-1]
+    assert response.headers["Location"] == f"/orders/{order['order_id']}"
+    assert order["delivery_address"] == "12 Orchard Row\nAshby"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "has been placed" in page and "12 Orchard Row" in page
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"order_type": "delivery"}, "Enter a delivery address"),
+    ({"order_type": "delivery", "delivery_address": "   "}, "Enter a delivery address"),
+    ({"order_type": "delivery", "delivery_address": "x" * 501}, "under 500 characters"),
+    ({"order_type": "teleport"}, "Not a valid choice"),
+    ({}, "Choose delivery or collection."),
+])
+def test_checkout_with_bad_fields_is_refused_and_changes_nothing(client, auth, db, world, data, message):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/checkout", data=data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_empty_cart_cannot_check_out(client, auth, db, world):
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/checkout", data={"order_type": "collection"})
+    assert response.status_code == 409
+    assert "Your cart is empty." in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_a_short_line_blocks_the_whole_checkout(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 4)
+    db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/checkout", data={"order_type": "collection"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Only 3 of Milk left; you asked for 4." in page and "Nothing was ordered" in page
+    assert "Only 3 left." in page, "the cart shows the short line with what is left"
+    assert db.snapshot() == before
+
+
+def test_an_unavailable_line_blocks_checkout(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 1)
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (world.product,))
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/checkout", data={"order_type": "collection"})
+    assert response.status_code == 409
+    assert "Potatoes is no longer available" in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_checkout_charges_the_current_price_and_later_changes_leave_the_order_alone(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 2, price="1.50")
+    auth.login_customer()
+    client.post("/checkout", data={"order_type": "collection"})
+    order_id = order_rows(db, world.customer)[-1]["order_id"]
+    assert order_total(db, order_id) == Decimal("3.60")
+    db.execute("UPDATE product SET price = '9.99' WHERE product_id = %s", (world.product,))
+    assert order_total(db, order_id) == Decimal("3.60")
+    assert "£3.60" in client.get(f"/orders/{order_id}").get_data(as_text=True)
+    assert "£3.60" in client.get("/orders").get_data(as_text=True)
+
+
+def test_orders_list_is_newest_first_and_paginated(client, auth, db, world):
+    ids = [db.add_order(world.customer, [(world.product, 1, "1.80")]) for _ in range(25)]
+    db.execute("UPDATE orders SET placed_at = placed_at - INTERVAL order_id MINUTE")
+    auth.login_customer()
+    first = client.get("/orders").get_data(as_text=True)
+    second = client.get("/orders?page=2").get_data(as_text=True)
+    assert first.index(f"#{ids[0]}<") < first.index(f"#{ids[1]}<"), "higher ids are older here"
+    assert f"#{world.other_order}<" not in first + second
+    assert "Page 1 of 2" in first and f"#{ids[-1]}<" in second
+
+
+def test_orders_list_has_an_empty_state(client, auth, db, world):
+    db.execute("DELETE FROM orders")
+    auth.login_customer()
+    assert "You have not ordered anything yet." in client.get("/orders").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("method, suffix", [("get", ""), ("post", "/cancel")])
+def test_another_customers_order_is_404(client, auth, db, world, method, suffix):
+    auth.login_customer()
+    before = db.snapshot()
+    response = getattr(client, method)(f"/orders/{world.other_order}{suffix}")
+    assert response.status_code == 404
+    assert db.snapshot() == before
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders/1", "/cart"])
+def test_customer_pages_need_a_customer_login(client, auth, world, path):
+    assert client.get(path).headers["Location"].startswith("/login/customer?next=")
+    auth.login_producer()
+    assert client.get(path).headers["Location"].startswith("/login/customer")
+
+
+def test_customer_cancels_a_pending_order_and_stock_comes_back_once(client, auth, db, world):
+    auth.login_customer()
+    response = client.post(f"/orders/{world.order}/cancel")
+    assert response.status_code == 302
+    assert db.value("SELECT status FROM orders WHERE order_id = %s", (world.order,)) == "cancelled"
+    assert db.stock(world.product) == 52
+    again = client.post(f"/orders/{world.order}/cancel")
+    assert again.status_code == 409
+    assert "can no longer be cancelled" in again.get_data(as_text=True)
+    assert db.stock(world.product) == 52
+    history = db.rows("SELECT from_status, to_status, changed_by_role, changed_by_id FROM order_status_history"
+                      " WHERE order_id = %s", (world.order,))
+    assert history == ({"from_status": "pending", "to_status": "cancelled", "changed_by_role": "customer",
+                        "changed_by_id": world.customer},)
+    page = client.get(f"/orders/{world.order}").get_data(as_text=True)
+    assert "Cancelled</strong>\n        by you" in page
+
+
+@pytest.mark.parametrize("status, order_type", [("confirmed", "collection"), ("ready", "collection"),
+                                                ("out_for_delivery", "delivery"), ("completed", "delivery"),
+                                                ("cancelled", "collection")])
+def test_customer_cannot_cancel_after_pending(client, auth, db, world, status, order_type):
+    db.execute("UPDATE orders SET status = %s, order_type = %s, delivery_address = 'x' WHERE order_id = %s",
+               (status, order_type, world.order))
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post(f"/orders/{world.order}/cancel")
+    assert response.status_code == 409
+    assert db.snapshot() == before
+    assert "Cancel this order" not in client.get(f"/orders/{world.order}").get_data(as_text=True)
+
+
+def test_every_producer_transition_is_recorded_with_who_and_when(client, auth, db, world):
+    auth.login_producer()
+    for status in ["confirmed", "ready", "completed"]:
+        client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": status})
+    history = db.rows("SELECT from_status, to_status, changed_by_role, changed_by_id, changed_at"
+                      " FROM order_status_history WHERE order_id = %s ORDER BY history_id", (world.order,))
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        ("pending", "confirmed"), ("confirmed", "ready"), ("ready", "completed")]
+    assert all(h["changed_by_role"] == "producer" and h["changed_by_id"] == world.producer for h in history)
+    assert all(h["changed_at"] is not None for h in history)
+    producer_page = client.get(f"/dashboard/orders/{world.order}").get_data(as_text=True)
+    assert "Ready to collect" in producer_page and "Collected" in producer_page
+    auth.login_customer()
+    customer_page = client.get(f"/orders/{world.order}").get_data(as_text=True)
+    assert "Ready to collect</strong>\n        by Hartley Farm" in customer_page
+
+
+def test_delivery_orders_read_out_for_delivery_then_delivered(client, auth, db, world):
+    db.execute("UPDATE orders SET order_type = 'delivery', delivery_address = 'x' WHERE order_id = %s",
+               (world.order,))
+    auth.login_producer()
+    for status in ["confirmed", "out_for_delivery", "completed"]:
+        assert client.post("/dashboard/update-order-status",
+                           data={"order_id": world.order, "status": status}).status_code == 302
+    page = client.get(f"/dashboard/orders/{world.order}").get_data(as_text=True)
+    assert "Out for delivery" in page and "Delivered" in page
+
+
+def test_producer_cancel_of_a_confirmed_order_restocks_once(client, auth, db, world):
+    auth.login_producer()
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "confirmed"})
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "cancelled"})
+    assert db.stock(world.product) == 52
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "cancelled"})
+    assert db.stock(world.product) == 52
+
+
+def test_producer_order_page_shows_lines_address_history_and_next_steps(client, auth, db, world):
+    order = db.add_order(world.customer, [(world.product, 2, "1.80"), (world.low_product, 1, "1.10")],
+                         order_type="delivery", address="7 Lark Rise")
+    db.execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+               " VALUES (%s, NULL, 'pending', 'customer', %s)", (order, world.customer))
+    auth.login_producer()
+    page = client.get(f"/dashboard/orders/{order}").get_data(as_text=True)
+    for text in ["Potatoes", "Kale", "£4.70", "7 Lark Rise", "Placed</strong>\n        by Jane", "Mark as Confirmed",
+                 "Mark as Cancelled"]:
+        assert text in page
+    assert "Mark as Ready to collect" not in page
+    assert client.get(f"/dashboard/orders/{world.other_order}").status_code == 404
+
+
+def checkout_in_threads(app, customers, barrier_size):
+    """Log each customer in on a client of their own, then have all check out at the same moment."""
+    clients = []
+    for email in customers:
+        client = app.test_client()
+        assert client.post("/login/customer", data={"email": email, "password": PASSWORD}).status_code == 302
+        clients.append(client)
+    barrier = threading.Barrier(barrier_size)
+    results = [None] * len(clients)
+
+    def run(index):
+        barrier.wait()
+        response = clients[index].post("/checkout", data={"order_type": "collection"})
+        results[index] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_concurrent_checkouts_never_oversell(app, db, world):
+    honey = db.add_product(world.other_producer, "Honey", "7.50", quantity=5, category="Pantry", unit="jar")
+    emails = [f"buyer{n}@example.com" for n in range(24)]
+    for email in emails:
+        customer = db.add_customer(email)
+        db.add_to_cart(customer, honey, 1)
+    results = checkout_in_threads(app, emails, len(emails))
+    statuses = [status for status, _ in results]
+    assert statuses.count(302) == 5
+    assert statuses.count(409) == len(emails) - 5
+    for status, page in results:
+        if status == 409:
+            assert "Honey is out of stock" in page or "Only " in page and "of Honey left" in page
+    assert db.stock(honey) == 0
+    assert db.value("SELECT SUM(quantity) FROM order_item WHERE product_id = %s", (honey,)) == 5
+    assert db.value("SELECT COUNT(*) FROM cart_item WHERE product_id = %s", (honey,)) == len(emails) - 5
+
+
+def test_two_racing_cancels_restock_once(app, db, world):
+    statuses = []
+    clients = []
+    for _ in range(2):
+        client = app.test_client()
+        client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+        clients.append(client)
+    barrier = threading.Barrier(2)
+
+    def cancel(client):
+        barrier.wait()
+        statuses.append(client.post(f"/orders/{world.order}/cancel").status_code)
+
+    threads = [threading.Thread(target=cancel, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [302, 409]
+    assert db.stock(world.product) == 52
+    assert db.value("SELECT COUNT(*) FROM order_status_history WHERE order_id = %s", (world.order,)) == 1
+
+
+def hold_stock_lock(db, product_id, seconds):
+    """Lock a stock row from another connection for a while, as a slow concurrent checkout would."""
+    db.execute("START TRANSACTION")
+    db.execute("SELECT * FROM stock WHERE product_id = %s FOR UPDATE", (product_id,))
+    timer = threading.Timer(seconds, db.conn.rollback)
+    timer.start()
+    return timer
+
+
+def test_lock_wait_timeouts_are_retried_then_get_a_try_again_message(app, client, auth, db, world):
+    app.config["MYSQL_CUSTOM_OPTIONS"] = {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"}
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    timer = hold_stock_lock(db, world.product, 10)
+    try:
+        started = time.monotonic()
+        response = client.post("/checkout", data={"order_type": "collection"})
+        elapsed = time.monotonic() - started
+    finally:
+        timer.cancel()
+        db.conn.rollback()
+    assert response.status_code == 503
+    assert "Please try again" in response.get_data(as_text=True)
+    assert elapsed >= 3, "three attempts, each waiting a second for the lock"
+    assert db.cart(world.customer) == {world.product: 1}
+    assert db.stock(world.product) == 50
+
+
+def test_a_retry_succeeds_once_the_lock_is_released(app, client, auth, db, world):
+    app.config["MYSQL_CUSTOM_OPTIONS"] = {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"}
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    timer = hold_stock_lock(db, world.product, 1.5)
+    try:
+        response = client.post("/checkout", data={"order_type": "collection"})
+    finally:
+        timer.join()
+    assert response.status_code == 302
+    assert db.stock(world.product) == 49
