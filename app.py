@@ -1,29 +1,38 @@
 """noeari: a marketplace where local producers sell to the people around them."""
+import csv
+import datetime
 import functools
+import io
 import itertools
 import os
 import re
 import secrets
 import sys
+import warnings
 from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import bcrypt
 import click
-from flask import (Flask, abort, flash, g, make_response, redirect,
-                   render_template, request, session, url_for)
+from flask import (Flask, Response, abort, flash, g, make_response, redirect,
+                   render_template, request, send_from_directory, session,
+                   stream_with_context, url_for)
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.file import FileField
+from PIL import Image, ImageOps
 from werkzeug.exceptions import HTTPException
-from wtforms import (EmailField, IntegerField, PasswordField, RadioField,
-                     SelectField, StringField, TextAreaField)
+from wtforms import (BooleanField, DecimalField, EmailField, HiddenField,
+                     IntegerField, PasswordField, RadioField, SelectField,
+                     StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
-                                Length, NumberRange, ValidationError)
+                                Length, NumberRange, Optional, ValidationError)
 
 try:
     import MySQLdb
+    import MySQLdb.cursors
     from flask_mysqldb import MySQL
 except ImportError as exc:
     sys.exit(
@@ -52,6 +61,8 @@ app.config.from_mapping(
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=False,
+    UPLOAD_FOLDER=os.path.join(app.root_path, "var", "uploads"),
+    MAX_CONTENT_LENGTH=6 * 1024 * 1024,
 )
 
 
@@ -71,6 +82,7 @@ ENV_SETTINGS = {
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
     "SESSION_COOKIE_SECURE": env_flag,
+    "UPLOAD_FOLDER": str,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name):
@@ -108,6 +120,11 @@ CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "P
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24
 ORDERS_PER_PAGE = 20
+DASHBOARD_PAGE_SIZE = 25
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+IMAGE_SIDE, THUMBNAIL_SIDE = 1600, 480
+IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
 MAX_STOCK = 1_000_000
 CHECKOUT_ATTEMPTS = 3
 RETRYABLE_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
@@ -284,7 +301,11 @@ ACCOUNT_SQL = {
         "insert": "INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
     },
     "producer": {
-        "by_id": "SELECT producer_id AS id, business_name AS name, email FROM producer WHERE producer_id = %s",
+        "by_id": "SELECT producer_id AS id, business_name AS name, email,"
+                 " (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
+                 "  WHERE p.producer_id = pr.producer_id AND p.is_archived = 0"
+                 "  AND s.quantity_available <= s.reorder_threshold) AS restock_count"
+                 " FROM producer pr WHERE producer_id = %s",
         "by_email": "SELECT producer_id AS id, password_hash FROM producer WHERE email = %s",
         "insert": "INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
     },
@@ -369,11 +390,12 @@ producer_login_required = login_required_as("producer")
 
 
 def get_own_product(product_id):
-    """The logged-in producer's product with its stock, or abort with 404."""
+    """The logged-in producer's product (not archived) with its stock, or abort with 404."""
     product = query(
-        "SELECT p.product_id, p.name, s.quantity_available, s.reorder_threshold"
+        "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
+        " p.thumbnail_url, p.is_available, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        " WHERE p.product_id = %s AND p.producer_id = %s",
+        " WHERE p.product_id = %s AND p.producer_id = %s AND p.is_archived = 0",
         (product_id, g.user["id"]), one=True)
     if product is None:
         abort(404)
@@ -406,7 +428,7 @@ def get_own_order(order_id):
     return order
 
 
-def order_page(page, status=None):
+def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
     """One page of the logged-in user's orders, newest first, with totals; and the page count."""
     owner = ORDER_OWNER_COLUMN[g.user["role"]]
     where, args = f"{owner} = %s", [g.user["id"]]
@@ -422,8 +444,8 @@ def order_page(page, status=None):
         " JOIN producer pr ON pr.producer_id = o.producer_id"
         " JOIN order_item oi ON oi.order_id = o.order_id"
         " GROUP BY o.order_id ORDER BY o.placed_at DESC, o.order_id DESC",
-        args + [ORDERS_PER_PAGE, (page - 1) * ORDERS_PER_PAGE])
-    return orders, max(1, -(-total // ORDERS_PER_PAGE))
+        args + [per_page, (page - 1) * per_page])
+    return orders, max(1, -(-total // per_page))
 
 
 def change_order_status(order_id, new_status):
@@ -536,6 +558,75 @@ class CheckoutForm(FlaskForm):
             raise ValidationError("Enter a delivery address, or choose collection.")
 
 
+def price_amount(form, field):
+    """A price from 0.01 to 9999.99 with at most two decimals."""
+    value = field.data
+    if value is None:
+        return
+    if not value.is_finite() or not Decimal("0.01") <= value <= Decimal("9999.99"):
+        raise ValidationError("Enter a price from 0.01 to 9999.99.")
+    if value.as_tuple().exponent < -2:
+        raise ValidationError("Use at most two decimals, like 3.50.")
+
+
+def jpeg_bytes(image, side):
+    """The image scaled to fit side×side and saved as a JPEG with no metadata."""
+    copy = image.copy()
+    copy.thumbnail((side, side))
+    if copy.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = copy.convert("RGBA")
+        copy = Image.new("RGB", rgba.size, "white")
+        copy.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        copy = copy.convert("RGB")
+    out = io.BytesIO()
+    copy.save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue()
+
+
+def reencode_image(data):
+    """Check that data is a real JPEG, PNG or WebP of sane size; return (image, thumbnail) as JPEG bytes."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValidationError("Images must be 5 MB or smaller.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.format not in IMAGE_FORMATS:
+                    raise ValidationError("Upload a JPEG, PNG or WebP image.")
+                if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                    raise ValidationError("That image has too many pixels; keep it under 40 megapixels.")
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                return jpeg_bytes(upright, IMAGE_SIDE), jpeg_bytes(upright, THUMBNAIL_SIDE)
+    except ValidationError:
+        raise
+    except Exception as exc:  # Pillow signals a broken or hostile file with many exception types.
+        app.logger.info("Refused an image upload: %r", exc)
+        raise ValidationError("That file is not a readable JPEG, PNG or WebP image.") from None
+
+
+class ProductForm(FlaskForm):
+    name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
+    description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
+    category = SelectField("Category", choices=CATEGORIES)
+    price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."), price_amount])
+    unit = StringField("Unit", filters=[strip_text], description="For example kg, dozen, jar, loaf.",
+                       validators=[DataRequired(), Length(max=30)])
+    quantity_available = quantity_field("Stock", 0)
+    quantity_seen = HiddenField()
+    reorder_threshold = quantity_field("Reorder when stock falls to", 0)
+    is_available = BooleanField("Show in the catalogue")
+    image = FileField("Photo", description="JPEG, PNG or WebP, up to 5 MB.")
+
+    def validate_image(self, field):
+        self.encoded_image = None
+        if field.data and getattr(field.data, "filename", ""):
+            self.encoded_image = reencode_image(field.data.read(MAX_IMAGE_BYTES + 1))
+
+
 class OrderStatusForm(FlaskForm):
     order_id = IntegerField("Order", validators=[InputRequired(), NumberRange(min=1)])
     status = SelectField("New status", choices=ORDER_STATUSES)
@@ -543,6 +634,31 @@ class OrderStatusForm(FlaskForm):
 
 SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
 HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard"}
+
+
+def save_image(encoded):
+    """Store an encoded (image, thumbnail) pair under random names; return their URLs."""
+    folder = app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder, exist_ok=True)
+    token = secrets.token_urlsafe(16)
+    urls = []
+    for suffix, data in zip(("", "-thumb"), encoded):
+        name = f"{token}{suffix}.jpg"
+        with open(os.path.join(folder, name), "xb") as f:
+            f.write(data)
+        urls.append(url_for("uploaded_file", name=name))
+    return urls
+
+
+def remove_images(*urls):
+    """Delete uploaded files by URL, once nothing refers to them."""
+    prefix = url_for("uploaded_file", name="")
+    for url in urls:
+        if url and url.startswith(prefix):
+            try:
+                os.remove(os.path.join(app.config["UPLOAD_FOLDER"], os.path.basename(url)))
+            except FileNotFoundError:
+                pass
 
 
 def flash_form_errors(form):
@@ -565,7 +681,7 @@ def inject_globals():
 # --- Public routes ----------------------------------------------------------
 
 CATALOGUE_SELECT = (
-    "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
+    "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url, p.thumbnail_url,"
     " pr.producer_id, pr.business_name,"
     " COALESCE(s.quantity_available, 0) AS quantity_available, COALESCE(s.reorder_threshold, 0) AS reorder_threshold"
     " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
@@ -597,6 +713,12 @@ def product_page(product_id):
     product = get_available_product(product_id)
     form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int))
     return render_template("shop/product.html", product=product, form=form)
+
+
+@app.route("/uploads/<name>")
+def uploaded_file(name):
+    """Product photos; their names are random, so they can be cached for good."""
+    return send_from_directory(app.config["UPLOAD_FOLDER"], name, max_age=365 * 24 * 3600)
 
 
 def get_available_product(product_id):
@@ -908,24 +1030,135 @@ def cancel_order(order_id):
 # --- Producer routes --------------------------------------------------------
 
 def render_dashboard(status=200):
-    """The producer's overview: their products with stock, and the orders holding them."""
+    """The producer's overview: order counts, newest pending orders, restocking, and products."""
     producer_id = g.user["id"]
+    page = page_number()
+    counts = {row["status"]: row["n"] for row in query(
+        "SELECT status, COUNT(*) AS n FROM orders WHERE producer_id = %s GROUP BY status", (producer_id,))}
+    pending, _ = order_page(1, per_page=5, status="pending")
+    restock = query(
+        "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
+        " FROM product p JOIN stock s ON s.product_id = p.product_id"
+        " WHERE p.producer_id = %s AND p.is_archived = 0 AND s.quantity_available <= s.reorder_threshold"
+        " ORDER BY s.quantity_available, p.name", (producer_id,))
+    product_count = query("SELECT COUNT(*) AS n FROM product WHERE producer_id = %s AND is_archived = 0",
+                          (producer_id,), one=True)["n"]
     products = query(
-        "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available,"
+        "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
         " s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        " WHERE p.producer_id = %s ORDER BY (s.quantity_available <= s.reorder_threshold) DESC, p.name",
-        (producer_id,))
-    orders, _ = order_page(1)
-    low_stock = sum(1 for p in products if p["quantity_available"] <= p["reorder_threshold"])
-    return render_template("dashboard/index.html", products=products, orders=orders,
-                           low_stock=low_stock), status
+        " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
+        (producer_id, DASHBOARD_PAGE_SIZE, (page - 1) * DASHBOARD_PAGE_SIZE))
+    return render_template("dashboard/index.html", counts=counts, pending=pending, restock=restock,
+                           products=products, page=page, pages=max(1, -(-product_count // DASHBOARD_PAGE_SIZE)),
+                           statuses=ORDER_STATUSES), status
 
 
 @app.route("/dashboard")
 @producer_login_required
 def dashboard():
     return render_dashboard()
+
+
+def product_values(form):
+    return (form.name.data, form.description.data or "", form.category.data, form.price.data,
+            form.unit.data, int(form.is_available.data))
+
+
+@app.route("/dashboard/products/new", methods=["GET", "POST"])
+@producer_login_required
+def new_product():
+    """Create a product with its stock row, and optionally a photo."""
+    form = ProductForm(data={"is_available": True, "reorder_threshold": 5, "quantity_available": 0})
+    if form.validate_on_submit():
+        image_url, thumbnail_url = save_image(form.encoded_image) if form.encoded_image else (None, None)
+        try:
+            with transaction() as cur:
+                cur.execute("INSERT INTO product (producer_id, name, description, category, price, unit,"
+                            " is_available, image_url, thumbnail_url) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            (g.user["id"], *product_values(form), image_url, thumbnail_url))
+                cur.execute("INSERT INTO stock (product_id, quantity_available, reorder_threshold) VALUES (%s, %s, %s)",
+                            (cur.lastrowid, form.quantity_available.data, form.reorder_threshold.data))
+        except BaseException:
+            remove_images(image_url, thumbnail_url)
+            raise
+        flash(f"{form.name.data} has been added to your shop.", "success")
+        return redirect(url_for("dashboard"))
+    return render_template("dashboard/product_form.html", form=form, product=None), 400 if form.is_submitted() else 200
+
+
+@app.route("/dashboard/products/<int:product_id>/edit", methods=["GET", "POST"])
+@producer_login_required
+def edit_product(product_id):
+    """Edit one of the producer's products; stock changes only if the producer changed the number."""
+    product = get_own_product(product_id)
+    form = ProductForm(data=dict(product, quantity_seen=product["quantity_available"]))
+    if form.validate_on_submit():
+        new_images = save_image(form.encoded_image) if form.encoded_image else None
+        image_url, thumbnail_url = new_images or (product["image_url"], product["thumbnail_url"])
+        try:
+            with transaction() as cur:
+                cur.execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s,"
+                            " is_available = %s, image_url = %s, thumbnail_url = %s"
+                            " WHERE product_id = %s AND producer_id = %s",
+                            (*product_values(form), image_url, thumbnail_url, product_id, g.user["id"]))
+                cur.execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s",
+                            (form.reorder_threshold.data, product_id))
+                # Sales since the form was opened must not be undone by saving an unchanged stock figure.
+                if str(form.quantity_available.data) != form.quantity_seen.data:
+                    cur.execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s",
+                                (form.quantity_available.data, product_id))
+        except BaseException:
+            if new_images:
+                remove_images(*new_images)
+            raise
+        if new_images:
+            remove_images(product["image_url"], product["thumbnail_url"])
+        flash(f"{form.name.data} has been saved.", "success")
+        return redirect(url_for("dashboard"))
+    return render_template("dashboard/product_form.html", form=form, product=product), \
+        400 if form.is_submitted() else 200
+
+
+@app.route("/dashboard/products/<int:product_id>/delete", methods=["POST"])
+@producer_login_required
+def delete_product(product_id):
+    """Delete a product nobody ordered; archive one that was ordered, so order history keeps it."""
+    with transaction() as cur:
+        cur.execute("SELECT product_id, name, image_url, thumbnail_url FROM product"
+                    " WHERE product_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
+                    (product_id, g.user["id"]))
+        product = cur.fetchone()
+        if product is None:
+            abort(404)
+        cur.execute("SELECT EXISTS (SELECT 1 FROM order_item WHERE product_id = %s) AS ordered", (product_id,))
+        ordered = cur.fetchone()["ordered"]
+        if ordered:
+            cur.execute("UPDATE product SET is_archived = 1, is_available = 0 WHERE product_id = %s", (product_id,))
+            cur.execute("DELETE FROM cart_item WHERE product_id = %s", (product_id,))
+        else:
+            cur.execute("DELETE FROM product WHERE product_id = %s", (product_id,))
+    if ordered:
+        flash(f"{product['name']} has been ordered before, so it was archived instead of deleted: it is gone "
+              "from the catalogue and from carts, and stays in order history.", "success")
+    else:
+        remove_images(product["image_url"], product["thumbnail_url"])
+        flash(f"{product['name']} was deleted.", "success")
+    return redirect(url_for("dashboard"))
+
+
+@app.route("/dashboard/products/<int:product_id>/availability", methods=["POST"])
+@producer_login_required
+def toggle_availability(product_id):
+    """Show or hide a product in the catalogue."""
+    product = get_own_product(product_id)
+    with transaction() as cur:
+        cur.execute("UPDATE product SET is_available = 1 - is_available WHERE product_id = %s AND producer_id = %s",
+                    (product_id, g.user["id"]))
+    shown = not product["is_available"]
+    flash(f"{product['name']} is now {'shown in' if shown else 'hidden from'} the catalogue.", "success")
+    target = request.form.get("next")
+    return redirect(target if is_local_url(target) else url_for("dashboard"))
 
 
 @app.route("/dashboard/update-stock", methods=["POST"])
@@ -963,6 +1196,90 @@ def update_order_status():
     flash(f"Order #{order['order_id']} is now {status_label(new_status, order['order_type'])}.", "success")
     target = request.form.get("next")
     return redirect(target if is_local_url(target) else url_for("dashboard"))
+
+
+def status_filter():
+    """The ?status= filter when it names a status, else None (all orders)."""
+    status = request.args.get("status", "")
+    return status if status in ORDER_STATUSES else None
+
+
+@app.route("/dashboard/orders")
+@producer_login_required
+def producer_orders():
+    """The producer's orders, newest first, filtered by status, 25 a page."""
+    page, status = page_number(), status_filter()
+    orders, pages = order_page(page, per_page=DASHBOARD_PAGE_SIZE, status=status)
+    return render_template("dashboard/orders.html", orders=orders, page=page, pages=pages, status=status,
+                           statuses=ORDER_STATUSES)
+
+
+CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
+               "line total", "order type", "status"]
+
+
+def csv_safe(value):
+    """Neutralise a cell a spreadsheet would run as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def date_arg(name):
+    """The ?name=YYYY-MM-DD date, None when empty; abort with 400 when malformed."""
+    value = request.args.get(name, "")
+    if not value:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        abort(400, f"The {name!r} date must look like 2026-11-21.")
+
+
+@app.route("/dashboard/orders.csv")
+@producer_login_required
+def orders_csv():
+    """Download one row per order line, streamed straight from the database."""
+    where, args = ["o.producer_id = %s"], [g.user["id"]]
+    status, start, end = status_filter(), date_arg("from"), date_arg("to")
+    if status:
+        where.append("o.status = %s")
+        args.append(status)
+    if start:
+        where.append("o.placed_at >= %s")
+        args.append(start)
+    if end:
+        where.append("o.placed_at < %s")
+        args.append(end + datetime.timedelta(days=1))
+    sql = ("SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
+           " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status"
+           " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+           " JOIN order_item oi ON oi.order_id = o.order_id"
+           " JOIN product p ON p.product_id = oi.product_id"
+           f" WHERE {' AND '.join(where)} ORDER BY o.placed_at, o.order_id, p.name")
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        # An unbuffered cursor hands rows over as the server sends them, so memory stays flat.
+        cur = mysql.connection.cursor(MySQLdb.cursors.SSCursor)
+        try:
+            cur.execute(sql, args)
+            for row in cur:
+                order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state = row
+                writer.writerow([order_id, placed_at.isoformat(sep=" "), csv_safe(first_name), csv_safe(product),
+                                 quantity, unit_price, line_total, order_type, state])
+                if buffer.tell() > 32_768:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        finally:
+            cur.close()
+        yield buffer.getvalue()
+
+    filename = f"noeari-orders-{datetime.date.today().isoformat()}.csv"
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @app.route("/dashboard/orders/<int:order_id>")
@@ -1041,7 +1358,9 @@ def csrf_error(exc):
 
 @app.errorhandler(HTTPException)
 def http_error(exc):
-    return error_page(exc.code if exc.code in ERROR_PAGES else 500)
+    """A styled page for every HTTP error, with the message given to abort() when there is one."""
+    message = exc.description if exc.description != type(exc).description else None
+    return error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
 
 
 @app.errorhandler(MySQLdb.OperationalError)
