@@ -17,7 +17,7 @@ import bcrypt
 import click
 from flask import (Flask, Response, abort, flash, g, make_response, redirect,
                    render_template, request, send_from_directory, session,
-                   stream_with_context, url_for)
+                   url_for)
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
@@ -603,6 +603,8 @@ def reencode_image(data):
                 return jpeg_bytes(upright, IMAGE_SIDE), jpeg_bytes(upright, THUMBNAIL_SIDE)
     except ValidationError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValidationError("That image has too many pixels; keep it under 40 megapixels.") from None
     except Exception as exc:  # Pillow signals a broken or hostile file with many exception types.
         app.logger.info("Refused an image upload: %r", exc)
         raise ValidationError("That file is not a readable JPEG, PNG or WebP image.") from None
@@ -675,7 +677,7 @@ def money_filter(amount):
 
 @app.context_processor
 def inject_globals():
-    return {"confirm_form": ConfirmForm(), "next_statuses": next_statuses, "status_label": status_label}
+    return {"next_statuses": next_statuses, "status_label": status_label}
 
 
 # --- Public routes ----------------------------------------------------------
@@ -1257,16 +1259,18 @@ def orders_csv():
            " JOIN product p ON p.product_id = oi.product_id"
            f" WHERE {' AND '.join(where)} ORDER BY o.placed_at, o.order_id, p.name")
 
+    # The export has a connection of its own: the request's is closed before the last row is
+    # sent, and an unbuffered cursor hands rows over as the server sends them, so memory stays flat.
+    export_db = mysql.connect
+
     def rows():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        # An unbuffered cursor hands rows over as the server sends them, so memory stays flat.
-        cur = mysql.connection.cursor(MySQLdb.cursors.SSCursor)
+        cur = export_db.cursor(MySQLdb.cursors.SSCursor)
         try:
             cur.execute(sql, args)
-            for row in cur:
-                order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state = row
+            for order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state in cur:
                 writer.writerow([order_id, placed_at.isoformat(sep=" "), csv_safe(first_name), csv_safe(product),
                                  quantity, unit_price, line_total, order_type, state])
                 if buffer.tell() > 32_768:
@@ -1278,8 +1282,10 @@ def orders_csv():
         yield buffer.getvalue()
 
     filename = f"noeari-orders-{datetime.date.today().isoformat()}.csv"
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response = Response(rows(), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    response.call_on_close(export_db.close)
+    return response
 
 
 @app.route("/dashboard/orders/<int:order_id>")

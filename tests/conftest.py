@@ -154,9 +154,10 @@ def db(test_database):
 
 
 @pytest.fixture
-def app(db):
+def app(db, tmp_path):
     """The app over a clean test database; config changes made by a test are undone after it."""
     saved = dict(flask_app.config)
+    flask_app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
     yield flask_app
     flask_app.config.clear()
     flask_app.config.update(saved)

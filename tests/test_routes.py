@@ -22,40 +22,57 @@ def test_public_pages_render_for_every_role(client, auth, world, role, path):
     assert "<nav" in response.get_data(as_text=True), "pages extend the base layout"
 
 
-@pytest.mark.parametrize("role, status", [(None, 302), ("customer", 302), ("producer", 200)])
-def test_dashboard_is_for_producers_only(client, auth, world, role, status):
-    log_in(auth, role)
-    response = client.get("/dashboard")
-    assert response.status_code == status
-    if status == 302:
-        assert response.headers["Location"] == "/login/producer?next=/dashboard"
+# Every producer route, with the ids it acts on taken from (product, order).
+DASHBOARD_ROUTES = [
+    ("get", "/dashboard", None),
+    ("get", "/dashboard/products/new", None),
+    ("post", "/dashboard/products/new", None),
+    ("get", "/dashboard/orders", None),
+    ("get", "/dashboard/orders.csv", None),
+    ("get", "/dashboard/products/{product}/edit", None),
+    ("post", "/dashboard/products/{product}/edit", lambda product, order: {
+        "name": "Renamed", "category": "Fruit", "price": "1.00", "unit": "kg", "quantity_available": 0,
+        "reorder_threshold": 0}),
+    ("post", "/dashboard/products/{product}/delete", None),
+    ("post", "/dashboard/products/{product}/availability", None),
+    ("get", "/dashboard/orders/{order}", None),
+    ("post", "/dashboard/update-stock", lambda product, order: {"product_id": product, "quantity": 0}),
+    ("post", "/dashboard/update-order-status", lambda product, order: {"order_id": order, "status": "confirmed"}),
+]
+ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES if "{" in route[1] or route[2]]
+
+
+def call(client, route, product, order):
+    method, path, data = route
+    return getattr(client, method)(path.format(product=product, order=order),
+                                   data=data(product, order) if data else None)
 
 
 @pytest.mark.parametrize("role", [None, "customer"])
-@pytest.mark.parametrize("path, data", [
-    ("/dashboard/update-stock", lambda w: {"product_id": w.product, "quantity": 0}),
-    ("/dashboard/update-order-status", lambda w: {"order_id": w.order, "status": "confirmed"}),
-])
-def test_dashboard_posts_need_a_producer_and_change_nothing(client, auth, db, world, role, path, data):
+@pytest.mark.parametrize("route", DASHBOARD_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
+def test_every_dashboard_route_sends_non_producers_to_the_producer_login(client, auth, db, world, role, route):
     log_in(auth, role)
     before = db.snapshot()
-    response = client.post(path, data=data(world))
+    response = call(client, route, world.product, world.order)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login/producer")
     assert db.snapshot() == before
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/dashboard/update-stock", lambda product, order: {"product_id": product, "quantity": 0}),
-    ("/dashboard/update-order-status", lambda product, order: {"order_id": order, "status": "confirmed"}),
-])
+@pytest.mark.parametrize("route", DASHBOARD_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
+def test_every_dashboard_route_works_for_its_producer(client, auth, world, route):
+    auth.login_producer()
+    assert call(client, route, world.product, world.order).status_code in (200, 302, 400)
+
+
+@pytest.mark.parametrize("route", ROUTES_WITH_IDS, ids=lambda r: f"{r[0]} {r[1]}")
 @pytest.mark.parametrize("acting, owner", [("farm@example.com", "other"), ("dairy@example.com", "own")])
-def test_producer_gets_404_for_the_other_producers_ids(client, auth, db, world, path, data, acting, owner):
+def test_producer_gets_404_for_the_other_producers_ids(client, auth, db, world, route, acting, owner):
     """Each producer, acting on the ids the other one owns, gets 404 and changes nothing."""
-    ids = {"own": (world.product, world.order), "other": (world.other_product, world.other_order)}[owner]
+    product, order = {"own": (world.product, world.order), "other": (world.other_product, world.other_order)}[owner]
     auth.login_producer(acting)
     before = db.snapshot()
-    response = client.post(path, data=data(*ids))
+    response = call(client, route, product, order)
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
     assert db.snapshot() == before

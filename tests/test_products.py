@@ -1,0 +1,275 @@
+"""Producers manage their catalogue: create, edit, photos, show/hide, delete or archive."""
+import io
+import os
+import struct
+import zlib
+from decimal import Decimal
+
+import pytest
+from PIL import Image
+
+VALID = {"name": "Duck eggs", "description": "Rich and golden.", "category": "Dairy & Eggs", "price": "4.50",
+         "unit": "half dozen", "quantity_available": "12", "reorder_threshold": "3", "is_available": "y"}
+
+
+def png_bytes(size=(64, 48), color=(200, 60, 30), metadata=None, mode="RGB"):
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(key, value)
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def png_claiming_size(width, height):
+    """A tiny PNG whose header claims width × height pixels: a decompression bomb's calling card."""
+    data = bytearray(png_bytes((1, 1)))
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17]))
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def with_file(data, content, filename="photo.png"):
+    return dict(data, image=(io.BytesIO(content), filename))
+
+
+def products_of(db, producer_id):
+    return db.rows("SELECT p.*, s.quantity_available, s.reorder_threshold FROM product p"
+                   " JOIN stock s ON s.product_id = p.product_id WHERE p.producer_id = %s ORDER BY p.product_id",
+                   (producer_id,))
+
+
+def test_create_product_with_stock(client, auth, db, world):
+    auth.login_producer()
+    response = client.post("/dashboard/products/new", data=VALID)
+    assert response.status_code == 302
+    product = products_of(db, world.producer)[-1]
+    assert (product["name"], product["description"], product["category"], product["price"], product["unit"],
+            product["is_available"], product["quantity_available"], product["reorder_threshold"]) == (
+        "Duck eggs", "Rich and golden.", "Dairy & Eggs", Decimal("4.50"), "half dozen", 1, 12, 3)
+    assert "Duck eggs has been added to your shop." in client.get("/dashboard").get_data(as_text=True)
+    assert "Duck eggs" in client.get("/products").get_data(as_text=True)
+
+
+def test_new_product_form_offers_the_shared_category_list(client, auth, world):
+    auth.login_producer()
+    page = client.get("/dashboard/products/new").get_data(as_text=True)
+    for category in ["Vegetables", "Fruit", "Dairy &amp; Eggs", "Meat &amp; Fish", "Bakery", "Pantry", "Drinks",
+                     "Flowers &amp; Plants"]:
+        assert f">{category}</option>" in page
+    for name in ["name", "description", "category", "price", "unit", "quantity_available", "reorder_threshold",
+                 "is_available", "image"]:
+        assert f'name="{name}"' in page
+    assert 'enctype="multipart/form-data"' in page
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"name": ""}, "This field is required."),
+    ({"name": "x" * 256}, "Field cannot be longer than 255 characters."),
+    ({"price": ""}, "Enter a price."),
+    ({"price": "0"}, "from 0.01 to 9999.99"),
+    ({"price": "-1.00"}, "from 0.01 to 9999.99"),
+    ({"price": "10000"}, "from 0.01 to 9999.99"),
+    ({"price": "1.234"}, "at most two decimals"),
+    ({"price": "abc"}, "Not a valid decimal value"),
+    ({"price": "NaN"}, "from 0.01 to 9999.99"),
+    ({"price": "Infinity"}, "from 0.01 to 9999.99"),
+    ({"price": "1e2"}, None),
+    ({"category": "Weapons"}, "Not a valid choice"),
+    ({"unit": ""}, "This field is required."),
+    ({"unit": "u" * 31}, "Field cannot be longer than 30 characters."),
+    ({"quantity_available": "-1"}, "from 0 to 1,000,000"),
+    ({"quantity_available": "1000001"}, "from 0 to 1,000,000"),
+    ({"quantity_available": "2.5"}, "Not a valid integer value"),
+    ({"reorder_threshold": "abc"}, "Not a valid integer value"),
+    ({"reorder_threshold": ""}, "Enter a quantity."),
+    ({"description": "d" * 5001}, "Field cannot be longer than 5000 characters."),
+])
+def test_create_refuses_bad_fields_and_stores_nothing(client, auth, db, world, changes, message):
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post("/dashboard/products/new", data=dict(VALID, **changes))
+    if message is None:
+        assert response.status_code == 302, "1e2 is a valid way to write 100"
+        return
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_edit_changes_fields_and_stock(client, auth, db, world):
+    auth.login_producer()
+    form = client.get(f"/dashboard/products/{world.product}/edit").get_data(as_text=True)
+    assert 'value="Potatoes"' in form and 'name="quantity_seen" type="hidden" value="50"' in form
+    data = dict(VALID, name="New potatoes", price="2.10", quantity_available="80", quantity_seen="50",
+                reorder_threshold="15")
+    data.pop("is_available")
+    assert client.post(f"/dashboard/products/{world.product}/edit", data=data).status_code == 302
+    product = [p for p in products_of(db, world.producer) if p["product_id"] == world.product][0]
+    assert (product["name"], product["price"], product["is_available"], product["quantity_available"],
+            product["reorder_threshold"]) == ("New potatoes", Decimal("2.10"), 0, 80, 15)
+
+
+def test_saving_an_unchanged_stock_figure_keeps_sales_made_meanwhile(client, auth, db, world):
+    auth.login_producer()
+    db.execute("UPDATE stock SET quantity_available = 47 WHERE product_id = %s", (world.product,))
+    data = dict(VALID, quantity_available="50", quantity_seen="50")
+    assert client.post(f"/dashboard/products/{world.product}/edit", data=data).status_code == 302
+    assert db.stock(world.product) == 47
+
+
+@pytest.mark.parametrize("changes", [{"price": "abc"}, {"name": ""}, {"quantity_available": "-5"}])
+def test_edit_with_bad_fields_changes_nothing(client, auth, db, world, changes):
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post(f"/dashboard/products/{world.product}/edit", data=dict(VALID, **changes))
+    assert response.status_code == 400
+    assert db.snapshot() == before
+
+
+def test_real_png_is_reencoded_as_jpeg_without_metadata_and_with_a_thumbnail(app, client, auth, db, world):
+    auth.login_producer()
+    upload = png_bytes((2400, 1200), metadata={"Comment": "secret GPS 51.5,-0.1"})
+    response = client.post("/dashboard/products/new", data=with_file(VALID, upload),
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    product = products_of(db, world.producer)[-1]
+    assert product["image_url"].startswith("/uploads/") and product["thumbnail_url"].startswith("/uploads/")
+    served = client.get(product["image_url"])
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    stored = served.get_data()
+    assert stored != upload and b"secret GPS" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.format == "JPEG" and image.size == (1600, 800)
+        assert not image.info.get("exif") and "Comment" not in image.info
+    with Image.open(io.BytesIO(client.get(product["thumbnail_url"]).get_data())) as thumb:
+        assert max(thumb.size) <= 480
+    assert len(os.listdir(app.config["UPLOAD_FOLDER"])) == 2
+    page = client.get(f"/products/{product['product_id']}").get_data(as_text=True)
+    assert f'src="{product["image_url"]}"' in page
+
+
+def test_transparent_png_and_webp_are_accepted(client, auth, db, world):
+    auth.login_producer()
+    out = io.BytesIO()
+    Image.new("RGB", (30, 30), "green").save(out, "WEBP")
+    for name, content in [("a.png", png_bytes(mode="RGBA", color=(0, 0, 0, 0))), ("b.webp", out.getvalue())]:
+        response = client.post("/dashboard/products/new", data=with_file(VALID, content, name),
+                                content_type="multipart/form-data")
+        assert response.status_code == 302, name
+
+
+@pytest.mark.parametrize("content, filename, message", [
+    (b"just some text, honestly", "photo.png", "not a readable JPEG, PNG or WebP image"),
+    (png_bytes()[:60], "truncated.png", "not a readable JPEG, PNG or WebP image"),
+    (b"GIF89a" + b"\0" * 40, "anim.gif", "not a readable JPEG, PNG or WebP image"),
+    (b"\x89PNG" + os.urandom(5 * 1024 * 1024), "huge.png", "Images must be 5 MB or smaller."),
+    (png_claiming_size(50_000, 50_000), "bomb.png", "too many pixels"),
+])
+def test_bad_images_are_refused_and_the_product_is_unchanged(app, client, auth, db, world, content, filename, message):
+    auth.login_producer()
+    before = db.snapshot()
+    for path in ["/dashboard/products/new", f"/dashboard/products/{world.product}/edit"]:
+        response = client.post(path, data=with_file(VALID, content, filename), content_type="multipart/form-data")
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    assert db.snapshot() == before
+    assert not os.path.exists(app.config["UPLOAD_FOLDER"]) or os.listdir(app.config["UPLOAD_FOLDER"]) == []
+
+
+def test_a_request_over_the_size_limit_gets_a_styled_413(client, auth, db, world):
+    auth.login_producer()
+    before = db.snapshot()
+    response = client.post("/dashboard/products/new", data=with_file(VALID, b"x" * (7 * 1024 * 1024)),
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "Too large" in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_replacing_a_photo_removes_the_old_files(app, client, auth, db, world):
+    auth.login_producer()
+    client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes()),
+                content_type="multipart/form-data")
+    first = set(os.listdir(app.config["UPLOAD_FOLDER"]))
+    client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes(color=(1, 2, 3))),
+                content_type="multipart/form-data")
+    second = set(os.listdir(app.config["UPLOAD_FOLDER"]))
+    assert len(first) == len(second) == 2 and not first & second
+
+
+@pytest.mark.parametrize("name", ["../secret_key", "..%2F..%2Fapp.py", "nope.jpg"])
+def test_uploads_never_serve_files_outside_the_folder(client, world, name):
+    assert client.get(f"/uploads/{name}").status_code == 404
+
+
+def test_toggle_availability_hides_and_shows(client, auth, db, world):
+    auth.login_producer()
+    response = client.post(f"/dashboard/products/{world.product}/availability", follow_redirects=True)
+    assert "Potatoes is now hidden from the catalogue." in response.get_data(as_text=True)
+    assert db.value("SELECT is_available FROM product WHERE product_id = %s", (world.product,)) == 0
+    assert "Potatoes" not in client.get("/products").get_data(as_text=True)
+    client.post(f"/dashboard/products/{world.product}/availability")
+    assert db.value("SELECT is_available FROM product WHERE product_id = %s", (world.product,)) == 1
+
+
+def test_delete_removes_a_product_that_was_never_ordered(client, auth, db, world):
+    auth.login_producer()
+    db.add_to_cart(world.customer, world.low_product, 1)
+    response = client.post(f"/dashboard/products/{world.low_product}/delete", follow_redirects=True)
+    assert "Kale was deleted." in response.get_data(as_text=True)
+    assert db.value("SELECT COUNT(*) FROM product WHERE product_id = %s", (world.low_product,)) == 0
+    assert db.value("SELECT COUNT(*) FROM stock WHERE product_id = %s", (world.low_product,)) == 0
+    assert db.cart(world.customer) == {}
+
+
+def test_delete_archives_a_product_that_was_ordered(client, auth, db, world):
+    auth.login_producer()
+    db.add_to_cart(world.other_customer, world.product, 1)
+    response = client.post(f"/dashboard/products/{world.product}/delete", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "archived instead of deleted" in page
+    row = db.row("SELECT is_archived, is_available FROM product WHERE product_id = %s", (world.product,))
+    assert row == {"is_archived": 1, "is_available": 0}
+    assert db.cart(world.other_customer) == {}
+    assert f'id="product-{world.product}"' not in page, "archived products leave the dashboard list"
+    assert client.get(f"/dashboard/products/{world.product}/edit").status_code == 404
+    assert client.post(f"/dashboard/products/{world.product}/availability").status_code == 404
+    assert "Potatoes" not in client.get("/products").get_data(as_text=True)
+    auth.login_customer()
+    assert "Potatoes" in client.get(f"/orders/{world.order}").get_data(as_text=True), "order history keeps it"
+
+
+def test_restock_panel_lists_exactly_the_products_at_or_below_the_threshold(client, auth, db, world):
+    at = db.add_product(world.producer, "Exactly at", quantity=5, threshold=5)
+    db.add_product(world.producer, "One above", quantity=6, threshold=5)
+    out = db.add_product(world.producer, "Sold out", quantity=0, threshold=0)
+    archived = db.add_product(world.producer, "Archived", quantity=0, threshold=3)
+    db.execute("UPDATE product SET is_archived = 1 WHERE product_id = %s", (archived,))
+    db.add_product(world.other_producer, "Someone else's", quantity=0, threshold=3)
+    auth.login_producer()
+    page = client.get("/dashboard").get_data(as_text=True)
+    listed = set(int(i) for i in __import__("re").findall(r'<tr id="restock-(\d+)"', page))
+    assert listed == {world.low_product, at, out}
+    assert '<span class="count" title="Products that need restocking">3<' in page
+    assert f'id="restock-quantity-{out}"' in page, "each row has the inline stock form"
+
+
+def test_out_of_stock_is_marked_on_the_dashboard_and_catalogue(client, auth, db, world):
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (world.product,))
+    assert "Out of stock" in client.get("/products").get_data(as_text=True)
+    auth.login_producer()
+    row = client.get("/dashboard").get_data(as_text=True).split(f'id="product-{world.product}"')[1].split("</tr>")[0]
+    assert "Out of stock" in row
+
+
+def test_dashboard_products_are_paginated(client, auth, db, world):
+    for n in range(30):
+        db.add_product(world.producer, f"Zz item {n:02d}", quantity=100)
+    auth.login_producer()
+    first = client.get("/dashboard").get_data(as_text=True)
+    second = client.get("/dashboard?page=2").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "Zz item 29" not in first and "Zz item 29" in second
