@@ -617,7 +617,7 @@ class ProductForm(FlaskForm):
     price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."), price_amount])
     unit = StringField("Unit", filters=[strip_text], description="For example kg, dozen, jar, loaf.",
                        validators=[DataRequired(), Length(max=30)])
-    quantity_available = quantity_field("Stock", 0)
+    quantity_available = quantity_field("Stock on hand", 0)
     quantity_seen = HiddenField()
     reorder_threshold = quantity_field("Reorder when stock falls to", 0)
     is_available = BooleanField("Show in the catalogue")

@@ -1,8 +1,10 @@
 """Real-browser journeys: Playwright driving Debian's chromium against the app on a local port."""
+import io
 import os
 import threading
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
@@ -100,4 +102,31 @@ def test_customer_adds_two_products_checks_out_and_sees_the_order(live_server, p
     for row in new_orders:
         expect(page.locator(f"#order-{row['order_id']}")).to_contain_text("Pending")
     assert db.stock(world.product) == 48 and db.cart(world.customer) == {}
+    assert page.console_errors == []
+
+
+def test_producer_adds_a_product_with_a_photo_and_a_customer_sees_it(live_server, page, db, world):
+    photo = io.BytesIO()
+    Image.new("RGB", (800, 600), (90, 140, 60)).save(photo, "PNG")
+    log_in(page, live_server, "producer", "farm@example.com")
+    page.get_by_role("link", name="Add a product").click()
+    page.get_by_label("Name").fill("Heritage tomatoes")
+    page.get_by_label("Description").fill("Mixed colours, picked ripe.")
+    page.get_by_label("Category").select_option("Vegetables")
+    page.get_by_label("Price").fill("3.40")
+    page.get_by_label("Unit").fill("500 g")
+    page.get_by_label("Stock on hand").fill("25")
+    page.get_by_label("Photo").set_input_files(files=[{"name": "tomatoes.png", "mimeType": "image/png",
+                                                       "buffer": photo.getvalue()}])
+    page.get_by_role("button", name="Add product").click()
+    expect(page.get_by_text("Heritage tomatoes has been added to your shop.")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, live_server, "customer", "jane@example.com")
+    card = page.locator(".product-card", has_text="Heritage tomatoes")
+    expect(card).to_contain_text("£3.40")
+    photo_element = card.locator("img.card-photo")
+    expect(photo_element).to_be_visible()
+    assert photo_element.evaluate("img => img.naturalWidth") > 0, "the thumbnail is really served"
+    assert db.value("SELECT thumbnail_url FROM product WHERE name = 'Heritage tomatoes'").startswith("/uploads/")
     assert page.console_errors == []
