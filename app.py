@@ -2,15 +2,19 @@
 import csv
 import datetime
 import functools
+import hashlib
 import io
 import itertools
 import os
 import re
 import secrets
+import smtplib
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
 from decimal import Decimal
+from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import bcrypt
@@ -22,7 +26,9 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
 from PIL import Image, ImageOps
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import (BooleanField, DecimalField, EmailField, HiddenField,
                      IntegerField, PasswordField, RadioField, SelectField,
                      StringField, TextAreaField)
@@ -63,6 +69,20 @@ app.config.from_mapping(
     SESSION_COOKIE_SECURE=False,
     UPLOAD_FOLDER=os.path.join(app.root_path, "var", "uploads"),
     MAX_CONTENT_LENGTH=6 * 1024 * 1024,
+    PERMANENT_SESSION_LIFETIME=datetime.timedelta(days=14),
+    LOGIN_EMAIL_LIMIT=5,
+    LOGIN_IP_LIMIT=50,
+    LOGIN_WINDOW_SECONDS=15 * 60,
+    TRUSTED_PROXIES=0,
+    BASE_URL="http://127.0.0.1:5000",
+    RESET_TOKEN_MAX_AGE=3600,
+    SMTP_HOST=None,
+    SMTP_PORT=25,
+    SMTP_USER=None,
+    SMTP_PASSWORD=None,
+    SMTP_STARTTLS=False,
+    MAIL_FROM="noeari <no-reply@noeari.local>",
+    OUTBOX_FOLDER=os.path.join(app.root_path, "var", "outbox"),
 )
 
 
@@ -83,6 +103,19 @@ ENV_SETTINGS = {
     "CURRENCY_SYMBOL": str,
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
+    "PERMANENT_SESSION_LIFETIME": int,
+    "LOGIN_EMAIL_LIMIT": int,
+    "LOGIN_IP_LIMIT": int,
+    "LOGIN_WINDOW_SECONDS": int,
+    "TRUSTED_PROXIES": int,
+    "BASE_URL": str,
+    "SMTP_HOST": str,
+    "SMTP_PORT": int,
+    "SMTP_USER": str,
+    "SMTP_PASSWORD": str,
+    "SMTP_STARTTLS": env_flag,
+    "MAIL_FROM": str,
+    "OUTBOX_FOLDER": str,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name):
@@ -112,6 +145,10 @@ def load_secret_key():
 
 
 app.config["SECRET_KEY"] = load_secret_key()
+if app.config["TRUSTED_PROXIES"]:
+    # Only behind proxies the deployer names: otherwise X-Forwarded-For would let anyone pick their IP.
+    hops = app.config["TRUSTED_PROXIES"]
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 mysql = MySQL(app)
 csrf = CSRFProtect(app)
@@ -294,20 +331,34 @@ def page_number():
 
 ACCOUNT_SQL = {
     "customer": {
-        "by_id": "SELECT customer_id AS id, first_name AS name, email,"
+        "by_id": "SELECT customer_id AS id, first_name AS name, email, session_version,"
                  " (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = c.customer_id)"
                  " AS cart_count FROM customer c WHERE customer_id = %s",
-        "by_email": "SELECT customer_id AS id, password_hash FROM customer WHERE email = %s",
+        "credentials": "SELECT customer_id AS id, email, password_hash, session_version FROM customer"
+                       " WHERE customer_id = %s",
+        "by_email": "SELECT customer_id AS id, email, password_hash, session_version FROM customer WHERE email = %s",
         "insert": "INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
+        "set_name": "UPDATE customer SET first_name = %s WHERE customer_id = %s",
+        "set_email": "UPDATE customer SET email = %s WHERE customer_id = %s",
+        "set_password": "UPDATE customer SET password_hash = %s, session_version = session_version + 1"
+                        " WHERE customer_id = %s AND password_hash = %s",
+        "end_sessions": "UPDATE customer SET session_version = session_version + 1 WHERE customer_id = %s",
     },
     "producer": {
-        "by_id": "SELECT producer_id AS id, business_name AS name, email,"
+        "by_id": "SELECT producer_id AS id, business_name AS name, email, session_version,"
                  " (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
                  "  WHERE p.producer_id = pr.producer_id AND p.is_archived = 0"
                  "  AND s.quantity_available <= s.reorder_threshold) AS restock_count"
                  " FROM producer pr WHERE producer_id = %s",
-        "by_email": "SELECT producer_id AS id, password_hash FROM producer WHERE email = %s",
+        "credentials": "SELECT producer_id AS id, email, password_hash, session_version FROM producer"
+                       " WHERE producer_id = %s",
+        "by_email": "SELECT producer_id AS id, email, password_hash, session_version FROM producer WHERE email = %s",
         "insert": "INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
+        "set_name": "UPDATE producer SET business_name = %s WHERE producer_id = %s",
+        "set_email": "UPDATE producer SET email = %s WHERE producer_id = %s",
+        "set_password": "UPDATE producer SET password_hash = %s, session_version = session_version + 1"
+                        " WHERE producer_id = %s AND password_hash = %s",
+        "end_sessions": "UPDATE producer SET session_version = session_version + 1 WHERE producer_id = %s",
     },
 }
 LOGIN_ENDPOINTS = {"customer": "customer_login", "producer": "producer_login"}
@@ -333,11 +384,38 @@ def password_matches(password, password_hash):
     return bcrypt.checkpw(candidate, stored) and password_hash is not None
 
 
-def start_session(role, account_id):
-    """Log in as one role, ending any earlier session."""
+def start_session(role, account):
+    """Log in as one role, ending any earlier session; the cookie carries the account's session version."""
     session.clear()
+    session.permanent = True
     session["role"] = role
-    session["account_id"] = account_id
+    session["account_id"] = account["id"]
+    session["session_version"] = account["session_version"]
+
+
+def client_ip():
+    """The client's address; behind a proxy, ProxyFix (TRUSTED_PROXIES) makes this the real one."""
+    return (request.remote_addr or "unknown")[:45]
+
+
+def login_throttled(email):
+    """True when this email or this client has failed too often within the throttle window."""
+    window = app.config["LOGIN_WINDOW_SECONDS"]
+    counts = query(
+        "SELECT (SELECT COUNT(*) FROM login_failure WHERE email = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS email_failures,"
+        "       (SELECT COUNT(*) FROM login_failure WHERE ip = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS ip_failures",
+        (email, window, client_ip(), window), one=True)
+    return (counts["email_failures"] >= app.config["LOGIN_EMAIL_LIMIT"]
+            or counts["ip_failures"] >= app.config["LOGIN_IP_LIMIT"])
+
+
+def record_login_failure(email):
+    with transaction() as cur:
+        cur.execute("INSERT INTO login_failure (email, ip, failed_at) VALUES (%s, %s, UTC_TIMESTAMP(6))",
+                    (email, client_ip()))
+        cur.execute("DELETE FROM login_failure WHERE failed_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 100")
 
 
 def is_local_url(target):
@@ -357,21 +435,21 @@ def load_logged_in_user():
     if request.endpoint == "static" or session.get("role") not in ACCOUNT_SQL:
         return
     account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
-    if account is None:
+    if account is None or account["session_version"] != session.get("session_version"):
         session.clear()
         return
     g.user = dict(account, role=session["role"])
 
 
-def login_required_as(role):
-    """Make a decorator that sends anyone not logged in as role to that role's login page."""
+def login_required_as(*roles):
+    """Make a decorator that sends anyone not logged in as one of roles to the first role's login page."""
     def decorator(view):
         @functools.wraps(view)
         def wrapped(**kwargs):
-            if g.user is None or g.user["role"] != role:
+            if g.user is None or g.user["role"] not in roles:
                 if g.user is not None:
-                    flash(f"Please log in with a {role} account to continue.", "error")
-                return redirect(url_for(LOGIN_ENDPOINTS[role], next=return_path()))
+                    flash(f"Please log in with a {roles[0]} account to continue.", "error")
+                return redirect(url_for(LOGIN_ENDPOINTS[roles[0]], next=return_path()))
             return view(**kwargs)
         return wrapped
     return decorator
@@ -387,6 +465,7 @@ def return_path():
 
 customer_login_required = login_required_as("customer")
 producer_login_required = login_required_as("producer")
+account_login_required = login_required_as("customer", "producer")
 
 
 def get_own_product(product_id):
@@ -496,26 +575,55 @@ def bcrypt_compatible(form, field):
         raise ValidationError("Password is too long: at most 72 bytes (fewer characters with accents or emoji).")
 
 
-class SignupForm(FlaskForm):
-    email = EmailField("Email", filters=[normalise_email],
-                       validators=[DataRequired(), Length(max=254), Email("Enter a valid email address.")])
+def email_field():
+    return EmailField("Email", filters=[normalise_email],
+                      validators=[DataRequired(), Length(max=254), Email("Enter a valid email address.")])
+
+
+def current_password_field(label="Password"):
+    return PasswordField(label, validators=[DataRequired(), Length(max=1000)])
+
+
+class NewPasswordForm(FlaskForm):
     password = PasswordField("Password", validators=[
         DataRequired(), Length(min=8, message="Password must be at least 8 characters."), bcrypt_compatible])
     confirm = PasswordField("Confirm password", validators=[
         DataRequired(), EqualTo("password", message="The two passwords do not match.")])
 
 
-class CustomerSignupForm(SignupForm):
+class CustomerNameForm(FlaskForm):
     name = StringField("First name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
 
 
-class ProducerSignupForm(SignupForm):
+class ProducerNameForm(FlaskForm):
     business = StringField("Business name", filters=[strip_text], validators=[DataRequired(), Length(max=150)])
+
+
+class CustomerSignupForm(CustomerNameForm, NewPasswordForm):
+    email = email_field()
+
+
+class ProducerSignupForm(ProducerNameForm, NewPasswordForm):
+    email = email_field()
 
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", filters=[normalise_email], validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    password = current_password_field()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = email_field()
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = current_password_field("Current password")
+    password = PasswordField("New password", validators=NewPasswordForm.password.kwargs["validators"])
+
+
+class EmailChangeForm(FlaskForm):
+    email = email_field()
+    current_password = current_password_field("Current password")
 
 
 class ConfirmForm(FlaskForm):
@@ -635,6 +743,7 @@ class OrderStatusForm(FlaskForm):
 
 
 SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
+NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm}
 HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard"}
 
 
@@ -742,11 +851,11 @@ def signup(role):
             with transaction() as cur:
                 cur.execute(ACCOUNT_SQL[role]["insert"],
                             (display_name, form.email.data, hash_password(form.password.data)))
-                account_id = cur.lastrowid
+                account = {"id": cur.lastrowid, "session_version": 1}
         except MySQLdb.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
-            start_session(role, account_id)
+            start_session(role, account)
             flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
             return redirect(url_for(HOME_ENDPOINTS[role]))
     status = 400 if form.is_submitted() else 200
@@ -756,15 +865,25 @@ def signup(role):
 def login(role):
     """Log in to a role's account; send the user on to ?next= when it is a local path."""
     form = LoginForm()
+    status = 400 if form.is_submitted() else 200
     if form.validate_on_submit():
+        # Checked before bcrypt runs, so a flood of guesses costs a query, not a CPU.
+        if login_throttled(form.email.data):
+            flash("Too many failed attempts. Please wait 15 minutes, then try again "
+                  "(or reset your password).", "error")
+            response = make_response(render_template("auth/login.html", form=form, role=role), 429)
+            response.headers["Retry-After"] = str(app.config["LOGIN_WINDOW_SECONDS"])
+            return response
         account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
         if password_matches(form.password.data, account["password_hash"] if account else None):
-            start_session(role, account["id"])
+            with transaction() as cur:
+                cur.execute("DELETE FROM login_failure WHERE email = %s", (form.email.data,))
+            start_session(role, account)
             flash("You are logged in.", "success")
             target = request.args.get("next")
             return redirect(target if is_local_url(target) else url_for(HOME_ENDPOINTS[role]))
+        record_login_failure(form.email.data)
         flash("Incorrect email or password.", "error")
-    status = 400 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form, role=role), status
 
 
@@ -793,10 +912,170 @@ def logout():
     """GET asks for confirmation; only the CSRF-protected POST logs out."""
     form = ConfirmForm()
     if form.validate_on_submit():
+        if g.user:
+            # A new session version makes every copy of this session's cookie worthless.
+            with transaction() as cur:
+                cur.execute(ACCOUNT_SQL[g.user["role"]]["end_sessions"], (g.user["id"],))
         session.clear()
         flash("You have been logged out.", "success")
         return redirect(url_for("index"))
     return render_template("auth/logout.html", form=form)
+
+
+def reset_serializer():
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset")
+
+
+def password_fingerprint(password_hash):
+    """A short digest of the password hash: it ties a reset token to the password it replaces."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
+def account_for_reset_token(token):
+    """(role, account) for a valid, unexpired, unused reset token; else None."""
+    try:
+        data = reset_serializer().loads(token, max_age=app.config["RESET_TOKEN_MAX_AGE"])
+        role, account_id, fingerprint = data["role"], int(data["id"]), data["fp"]
+    except (BadData, KeyError, TypeError, ValueError):
+        return None
+    if role not in ACCOUNT_SQL:
+        return None
+    account = query(ACCOUNT_SQL[role]["credentials"], (account_id,), one=True)
+    if account is None or not secrets.compare_digest(password_fingerprint(account["password_hash"]), str(fingerprint)):
+        return None
+    return role, account
+
+
+def deliver_email(message):
+    """Send by SMTP_HOST, or with no SMTP host write the message to OUTBOX_FOLDER as an .eml file."""
+    config = app.config
+    try:
+        if not config["SMTP_HOST"]:
+            os.makedirs(config["OUTBOX_FOLDER"], exist_ok=True)
+            name = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.eml"
+            with open(os.path.join(config["OUTBOX_FOLDER"], name), "wb") as f:
+                f.write(bytes(message))
+            app.logger.info("Email to %s written to %s", message["To"], os.path.join(config["OUTBOX_FOLDER"], name))
+            return
+        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=15) as smtp:
+            if config["SMTP_STARTTLS"]:
+                smtp.starttls()
+            if config["SMTP_USER"]:
+                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"] or "")
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        app.logger.exception("Could not send email to %s", message["To"])
+
+
+def send_password_reset(role, account):
+    """Email a one-hour reset link, in the background so the page answers as fast as for unknown emails."""
+    token = reset_serializer().dumps({"role": role, "id": account["id"],
+                                      "fp": password_fingerprint(account["password_hash"])})
+    link = app.config["BASE_URL"].rstrip("/") + url_for("reset_password", token=token)
+    message = EmailMessage()
+    message["From"] = app.config["MAIL_FROM"]
+    message["To"] = account["email"]
+    message["Subject"] = "Reset your noeari password"
+    message.set_content(
+        "Someone asked to reset the password of your noeari account.\n\n"
+        f"To choose a new password, open this link within the next hour:\n\n{link}\n\n"
+        "If it was not you, ignore this email: your password stays as it is.\n")
+    if not app.config["SMTP_HOST"]:
+        app.logger.info("Password reset link for %s: %s", account["email"], link)
+    threading.Thread(target=deliver_email, args=(message,), daemon=True).start()
+
+
+@app.route("/password/forgot/<role>", methods=["GET", "POST"])
+def forgot_password(role):
+    """Ask for a reset link; the answer is the same whether or not the email has an account."""
+    if role not in ACCOUNT_SQL:
+        abort(404)
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
+        if account:
+            send_password_reset(role, account)
+        flash("If an account uses that email, we have sent it a link to choose a new password. "
+              "The link works for one hour.", "success")
+        return redirect(url_for("forgot_password", role=role))
+    return render_template("auth/forgot.html", form=form, role=role), 400 if form.is_submitted() else 200
+
+
+@app.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    """Choose a new password with a link from the reset email."""
+    found = account_for_reset_token(token)
+    if found is None:
+        return render_template("auth/reset_invalid.html"), 400
+    role, account = found
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        with transaction() as cur:
+            # Matching the old hash makes the token single-use even when two requests race.
+            cur.execute(ACCOUNT_SQL[role]["set_password"],
+                        (hash_password(form.password.data), account["id"], account["password_hash"]))
+            changed = cur.rowcount == 1
+        if not changed:
+            return render_template("auth/reset_invalid.html"), 400
+        session.clear()
+        flash("Your password has been changed, and every session was logged out. Log in with the new one.",
+              "success")
+        return redirect(url_for(LOGIN_ENDPOINTS[role]))
+    return render_template("auth/reset.html", form=form), 400 if form.is_submitted() else 200
+
+
+ACCOUNT_ACTIONS = ("name", "password", "email")
+
+
+@app.route("/account", methods=["GET", "POST"])
+@account_login_required
+def account():
+    """Change the display name, the password or the email of the logged-in account."""
+    role, account_id = g.user["role"], g.user["id"]
+    action = request.form.get("action") if request.method == "POST" else None
+    if request.method == "POST" and action not in ACCOUNT_ACTIONS:
+        abort(400, "Choose what to change: name, password or email.")
+    forms = {
+        "name": NAME_FORMS[role](formdata=None, data={"name": g.user["name"], "business": g.user["name"]}),
+        "password": PasswordChangeForm(formdata=None),
+        "email": EmailChangeForm(formdata=None, data={"email": g.user["email"]}),
+    }
+    if action:
+        forms[action] = {"name": NAME_FORMS[role], "password": PasswordChangeForm, "email": EmailChangeForm}[action]()
+        form = forms[action]
+        if form.validate():
+            message = change_account(role, account_id, action, form)
+            if message:
+                flash(message, "success")
+                return redirect(url_for("account"))
+    status = 400 if action else 200
+    return render_template("auth/account.html", forms=forms, role=role), status
+
+
+def change_account(role, account_id, action, form):
+    """Apply one account change; return the confirmation, or None with the form's errors set."""
+    sql = ACCOUNT_SQL[role]
+    if action == "name":
+        with transaction() as cur:
+            cur.execute(sql["set_name"], (form.data["name" if role == "customer" else "business"], account_id))
+        return "Your name has been saved."
+    credentials = query(sql["credentials"], (account_id,), one=True)
+    if not password_matches(form.current_password.data, credentials["password_hash"]):
+        form.current_password.errors.append("That is not your current password.")
+        return None
+    if action == "email":
+        try:
+            with transaction() as cur:
+                cur.execute(sql["set_email"], (form.email.data, account_id))
+        except MySQLdb.IntegrityError:
+            form.email.errors.append("Another account already uses this email.")
+            return None
+        return f"Your email is now {form.email.data}."
+    with transaction() as cur:
+        cur.execute(sql["set_password"], (hash_password(form.password.data), account_id, credentials["password_hash"]))
+    # Every other session ends; this one carries on with the new version.
+    session["session_version"] = credentials["session_version"] + 1
+    return "Your password has been changed. Other devices have been logged out."
 
 
 # --- Customer routes --------------------------------------------------------
@@ -1337,6 +1616,24 @@ def check_db_command():
 
 
 # --- Error handlers ---------------------------------------------------------
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'; form-action 'self'")
+
+
+@app.after_request
+def set_security_headers(response):
+    """Security headers on every response, error pages and redirects included."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if app.config["SESSION_COOKIE_SECURE"]:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if g.get("user"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
 
 ERROR_PAGES = {
     400: ("Bad request", "Something in that request was not right. Go back and try again."),

@@ -12,6 +12,7 @@ CREATE TABLE customer (
     email VARCHAR(254) NOT NULL,
     password_hash VARCHAR(255) NOT NULL,
     date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    session_version INT UNSIGNED NOT NULL DEFAULT 1,
     UNIQUE KEY uq_customer_email (email)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -21,6 +22,7 @@ CREATE TABLE producer (
     email VARCHAR(254) NOT NULL,
     password_hash VARCHAR(255) NOT NULL,
     date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    session_version INT UNSIGNED NOT NULL DEFAULT 1,
     UNIQUE KEY uq_producer_email (email)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -111,4 +113,14 @@ CREATE TABLE cart_item (
     CONSTRAINT fk_cart_item_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id) ON DELETE CASCADE,
     CONSTRAINT fk_cart_item_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE,
     CONSTRAINT chk_cart_item_quantity CHECK (quantity > 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE login_failure (
+    failure_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    email VARCHAR(254) NOT NULL,
+    ip VARCHAR(45) NOT NULL,
+    failed_at DATETIME(6) NOT NULL,
+    KEY idx_login_failure_email (email, failed_at),
+    KEY idx_login_failure_ip (ip, failed_at),
+    KEY idx_login_failure_time (failed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

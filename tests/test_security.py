@@ -1,0 +1,391 @@
+"""Login throttling, revocable sessions, password reset by email, the account page, and headers."""
+import email
+import importlib.util
+import os
+import re
+import socket
+import time
+
+import bcrypt
+import pytest
+from aiosmtpd.controller import Controller
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+import app as app_module
+from conftest import PASSWORD
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fail_login(client, email="jane@example.com", role="customer", password="wrong password", ip="127.0.0.1"):
+    return client.post(f"/login/{role}", data={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+# --- Throttling ---------------------------------------------------------------
+
+def test_sixth_attempt_for_an_email_is_refused_even_with_the_right_password(client, db, world):
+    for _ in range(5):
+        assert fail_login(client).status_code == 400
+    response = fail_login(client, password=PASSWORD)
+    assert response.status_code == 429
+    assert "Please wait 15 minutes" in response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) == 900
+    with client.session_transaction() as session:
+        assert "role" not in session
+
+
+def test_another_email_from_the_same_client_still_works(client, db, world):
+    for _ in range(5):
+        fail_login(client)
+    assert fail_login(client, email="tom@example.com", password=PASSWORD).status_code == 302
+
+
+def test_the_throttle_is_per_email_across_roles_and_unknown_emails_count_too(client, db, world):
+    for _ in range(5):
+        fail_login(client, email="ghost@example.com", role="producer")
+    assert fail_login(client, email="ghost@example.com", role="customer").status_code == 429
+
+
+def test_the_window_passing_lets_the_email_try_again(client, db, world):
+    for _ in range(5):
+        fail_login(client)
+    assert fail_login(client, password=PASSWORD).status_code == 429
+    db.execute("UPDATE login_failure SET failed_at = failed_at - INTERVAL 16 MINUTE")
+    assert fail_login(client, password=PASSWORD).status_code == 302
+
+
+def test_a_success_clears_the_emails_count(client, db, world):
+    for _ in range(4):
+        fail_login(client)
+    assert fail_login(client, password=PASSWORD).status_code == 302
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE email = 'jane@example.com'") == 0
+    for _ in range(4):
+        fail_login(client)
+    assert fail_login(client, password=PASSWORD).status_code == 302
+
+
+def test_fifty_failures_from_one_address_block_that_address_only(client, db, world):
+    for n in range(50):
+        fail_login(client, email=f"guess{n}@example.com", ip="203.0.113.7")
+    assert fail_login(client, password=PASSWORD, ip="203.0.113.7").status_code == 429
+    assert fail_login(client, password=PASSWORD, ip="198.51.100.1").status_code == 302
+
+
+def test_the_throttle_is_checked_before_bcrypt_runs(client, db, world, monkeypatch):
+    calls = []
+    real_checkpw = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda *args: calls.append(1) or real_checkpw(*args))
+    for _ in range(5):
+        fail_login(client)
+    assert len(calls) == 5
+    for _ in range(20):
+        assert fail_login(client).status_code == 429
+    assert len(calls) == 5
+
+
+def test_limits_are_configurable(app, client, db, world):
+    app.config["LOGIN_EMAIL_LIMIT"] = 2
+    fail_login(client)
+    fail_login(client)
+    assert fail_login(client, password=PASSWORD).status_code == 429
+
+
+@pytest.fixture
+def second_app(test_database):
+    """A second instance of the app, loaded from app.py on its own, pointed at the same database."""
+    spec = importlib.util.spec_from_file_location("noeari_second_instance", os.path.join(ROOT, "app.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.app.config.update(MYSQL_DB=test_database, TESTING=True, WTF_CSRF_ENABLED=False, BCRYPT_ROUNDS=4)
+    return module.app
+
+
+def test_the_count_is_shared_by_two_app_instances_on_one_database(app, second_app, db, world):
+    assert second_app is not app
+    first, second = app.test_client(), second_app.test_client()
+    for _ in range(3):
+        fail_login(first)
+    for _ in range(2):
+        fail_login(second)
+    assert fail_login(first, password=PASSWORD).status_code == 429
+    assert fail_login(second, password=PASSWORD).status_code == 429
+
+
+def test_proxy_headers_are_ignored_unless_configured(client, db, world):
+    for n in range(50):
+        client.post("/login/customer", data={"email": f"g{n}@example.com", "password": "x"},
+                    headers={"X-Forwarded-For": f"192.0.2.{n}"})
+    assert fail_login(client, password=PASSWORD).status_code == 429, "the spoofed header changed nothing"
+
+
+# --- Sessions -----------------------------------------------------------------
+
+def session_cookie(client):
+    cookie = client.get_cookie("session")
+    return cookie.value if cookie else None
+
+
+def replay(app, cookie_value, path="/account"):
+    stranger = app.test_client()
+    stranger.set_cookie("session", cookie_value)
+    return stranger.get(path)
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(app, client, auth, world):
+    auth.login_producer()
+    copied = session_cookie(client)
+    assert replay(app, copied, "/dashboard").status_code == 200
+    auth.logout()
+    assert replay(app, copied, "/dashboard").status_code == 302
+
+
+def test_a_cookie_copied_before_a_password_change_is_refused_after_it(app, client, auth, db, world):
+    auth.login_customer()
+    copied = session_cookie(client)
+    response = client.post("/account", data={"action": "password", "current_password": PASSWORD,
+                                              "password": "a new passphrase", "confirm": "a new passphrase"})
+    assert response.status_code == 302
+    assert replay(app, copied).status_code == 302
+    assert client.get("/account").status_code == 200, "the session that changed it carries on"
+
+
+def test_the_session_rotates_on_login(app, client, world):
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = client.get("/login/customer").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    before = session_cookie(client)
+    assert before, "the anonymous session holds the CSRF token"
+    client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD, "csrf_token": token})
+    after = session_cookie(client)
+    assert after and after != before
+    assert replay(app, before).status_code == 302
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_cookie_flags(app, client, world, secure):
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    response = client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert ("Secure" in cookie) is secure
+    expires = re.search(r"Expires=([^;]+)", cookie).group(1)
+    lifetime = time.mktime(email.utils.parsedate(expires)) - time.mktime(time.gmtime())
+    assert 13.9 * 86400 < lifetime <= 14 * 86400 + 60
+
+
+# --- Password reset -----------------------------------------------------------
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+    def wait_for(self, count=1, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.messages) >= count, "no email arrived"
+        return self.messages[count - 1]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on a local port, which the app sends its mail to."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, BASE_URL="https://shop.example")
+    yield inbox
+    controller.stop()
+
+
+def reset_link(message):
+    body = message.get_payload(decode=True).decode()
+    return re.search(r"https://shop\.example(/password/reset/\S+)", body).group(1)
+
+
+def test_password_reset_end_to_end_through_smtp(app, client, db, world, smtp):
+    response = client.post("/password/forgot/customer", data={"email": "Jane@Example.com"}, follow_redirects=True)
+    assert "we have sent it a link" in response.get_data(as_text=True)
+    message = smtp.wait_for()
+    assert message["To"] == "jane@example.com" and "Reset your noeari password" in message["Subject"]
+    path = reset_link(message)
+    assert client.get(path).status_code == 200
+    response = client.post(path, data={"password": "brand new secret", "confirm": "brand new secret"})
+    assert response.status_code == 302 and response.headers["Location"] == "/login/customer"
+    assert client.post("/login/customer", data={"email": "jane@example.com",
+                                                "password": PASSWORD}).status_code == 400
+    assert client.post("/login/customer", data={"email": "jane@example.com",
+                                                "password": "brand new secret"}).status_code == 302
+
+
+def test_a_reset_logs_out_every_session(app, client, auth, world, smtp):
+    auth.login_customer()
+    copied = session_cookie(client)
+    app.test_client().post("/password/forgot/customer", data={"email": "jane@example.com"})
+    app.test_client().post(reset_link(smtp.wait_for()), data={"password": "brand new secret",
+                                                              "confirm": "brand new secret"})
+    assert replay(app, copied).status_code == 302
+
+
+def test_a_used_reset_link_fails(client, db, world, smtp):
+    client.post("/password/forgot/producer", data={"email": "farm@example.com"})
+    path = reset_link(smtp.wait_for())
+    client.post(path, data={"password": "first new secret", "confirm": "first new secret"})
+    before = db.snapshot()
+    for method in ("get", "post"):
+        response = getattr(client, method)(path, data={"password": "second secret!", "confirm": "second secret!"})
+        assert response.status_code == 400
+        assert "This link no longer works" in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_an_expired_reset_link_fails(app, client, db, world):
+    class HourOldSigner(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time()) - 3601
+
+    credentials = db.row("SELECT customer_id, password_hash FROM customer WHERE customer_id = %s", (world.customer,))
+    token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset", signer=HourOldSigner).dumps(
+        {"role": "customer", "id": world.customer, "fp": app_module.password_fingerprint(credentials["password_hash"])})
+    fresh = app_module.reset_serializer().dumps(
+        {"role": "customer", "id": world.customer, "fp": app_module.password_fingerprint(credentials["password_hash"])})
+    assert client.get(f"/password/reset/{fresh}").status_code == 200
+    before = db.snapshot()
+    response = client.post(f"/password/reset/{token}", data={"password": "too late now", "confirm": "too late now"})
+    assert response.status_code == 400
+    assert db.snapshot() == before
+
+
+@pytest.mark.parametrize("token", ["garbage", "eyJyb2xlIjoiY3VzdG9tZXIifQ.Zz.xx", "a" * 5000])
+def test_a_forged_reset_link_fails(client, world, token):
+    assert client.get(f"/password/reset/{token}").status_code == 400
+
+
+def test_unknown_email_gets_exactly_the_known_email_answer(app, db, world, smtp):
+    def ask(email_address):
+        client = app.test_client()
+        first = client.post("/password/forgot/customer", data={"email": email_address})
+        page = client.get(first.headers["Location"]).get_data(as_text=True)
+        return first.status_code, first.headers["Location"], re.sub(r'value="[^"]*"', "", page)
+
+    assert ask("jane@example.com") == ask("nobody@example.com")
+    smtp.wait_for(1)
+    time.sleep(0.2)
+    assert len(smtp.messages) == 1, "only the real account got mail"
+
+
+def test_without_smtp_the_email_lands_in_the_outbox(app, client, world, tmp_path, caplog):
+    app.config.update(SMTP_HOST=None, OUTBOX_FOLDER=str(tmp_path / "outbox"))
+    caplog.set_level("INFO")
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    deadline = time.monotonic() + 10
+    while not os.path.isdir(tmp_path / "outbox") or not os.listdir(tmp_path / "outbox"):
+        assert time.monotonic() < deadline, "no .eml written"
+        time.sleep(0.02)
+    name = os.listdir(tmp_path / "outbox")[0]
+    assert name.endswith(".eml")
+    message = email.message_from_bytes((tmp_path / "outbox" / name).read_bytes())
+    assert "/password/reset/" in message.get_payload(decode=True).decode()
+    assert "Password reset link for jane@example.com: http" in caplog.text
+
+
+def test_forgot_for_an_unknown_role_is_404(client, world):
+    assert client.get("/password/forgot/admin").status_code == 404
+
+
+# --- Account page -------------------------------------------------------------
+
+@pytest.mark.parametrize("role, field, table, column", [("customer", "name", "customer", "first_name"),
+                                                        ("producer", "business", "producer", "business_name")])
+def test_account_changes_the_display_name(client, auth, db, world, role, field, table, column):
+    getattr(auth, f"login_{role}")()
+    response = client.post("/account", data={"action": "name", field: "  Renamed Ltd  "}, follow_redirects=True)
+    assert "Your name has been saved." in response.get_data(as_text=True)
+    assert db.value(f"SELECT {column} FROM {table} WHERE email IN ('jane@example.com', 'farm@example.com')") \
+        == "Renamed Ltd"
+
+
+def test_account_password_change_needs_the_current_password(client, auth, db, world):
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/account", data={"action": "password", "current_password": "not it",
+                                             "password": "another secret", "confirm": "another secret"})
+    assert response.status_code == 400
+    assert "That is not your current password." in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_account_email_change_needs_the_password_and_keeps_uniqueness(client, auth, db, world):
+    auth.login_customer()
+    before = db.snapshot()
+    taken = client.post("/account", data={"action": "email", "email": "TOM@example.com", "current_password": PASSWORD})
+    assert taken.status_code == 400 and "Another account already uses this email." in taken.get_data(as_text=True)
+    wrong = client.post("/account", data={"action": "email", "email": "new@example.com", "current_password": "nope"})
+    assert wrong.status_code == 400
+    assert db.snapshot() == before
+    ok = client.post("/account", data={"action": "email", "email": "New@Example.com", "current_password": PASSWORD})
+    assert ok.status_code == 302
+    assert db.value("SELECT email FROM customer WHERE customer_id = %s", (world.customer,)) == "new@example.com"
+
+
+@pytest.mark.parametrize("data", [{}, {"action": "delete-everything"}, {"action": "name", "name": ""},
+                                  {"action": "password", "current_password": PASSWORD, "password": "short",
+                                   "confirm": "short"},
+                                  {"action": "email", "email": "nope", "current_password": PASSWORD}])
+def test_account_bad_input_is_400_and_changes_nothing(client, auth, db, world, data):
+    auth.login_customer()
+    before = db.snapshot()
+    assert client.post("/account", data=data).status_code == 400
+    assert db.snapshot() == before
+
+
+def test_account_needs_a_login(client, world):
+    assert client.get("/account").headers["Location"] == "/login/customer?next=/account"
+
+
+# --- Headers ------------------------------------------------------------------
+
+EXPECTED_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+@pytest.mark.parametrize("method, path, status", [("get", "/products", 200), ("get", "/nope", 404),
+                                                  ("get", "/dashboard", 302), ("get", "/static/style.css", 200),
+                                                  ("post", "/login/customer", 400)])
+@pytest.mark.parametrize("secure", [False, True])
+def test_security_headers_are_on_every_response(app, client, world, method, path, status, secure):
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    for name, value in EXPECTED_HEADERS.items():
+        assert response.headers[name] == value
+    assert ("Strict-Transport-Security" in response.headers) is secure
+
+
+def test_templates_have_no_inline_script_or_style():
+    for folder, _, files in os.walk(os.path.join(ROOT, "templates")):
+        for name in files:
+            text = open(os.path.join(folder, name), encoding="utf-8").read()
+            assert "<script" not in text and "<style" not in text and " style=" not in text, name
+            assert "http://" not in text and "https://" not in text, f"{name} loads something external"
+
+
+def test_logged_in_pages_are_not_cached(client, auth, world):
+    auth.login_customer()
+    assert client.get("/orders").headers["Cache-Control"] == "no-store"
