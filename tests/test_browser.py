@@ -40,13 +40,15 @@ def page(browser):
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.console_errors = []
+    # A CSP violation (an inline script or style, say) shows up here as a console error.
     page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
     yield page
     context.close()
 
 
 def log_in(page, base, role, email):
-    page.goto(f"{base}/login/{role}")
+    response = page.goto(f"{base}/login/{role}")
+    assert response.headers["content-security-policy"].startswith("default-src 'self'"), "CSP is on"
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

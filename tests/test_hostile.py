@@ -1,0 +1,132 @@
+"""Hostile input: a corpus sent to every field of every POST route, as every role.
+
+Each response must be below 500 and must not echo a payload unescaped, and wherever the input
+was refused the database must be exactly as it was.
+"""
+from urllib.parse import quote_from_bytes
+
+import pytest
+
+import app as app_module
+from conftest import PASSWORD
+
+MISSING, ARRAY, BRACKETS = object(), object(), object()
+
+CORPUS = [
+    # SQL injection
+    "' OR '1'='1", "'; DROP TABLE customer; --", "\" OR \"\"=\"", "1; SELECT SLEEP(5)",
+    "' UNION SELECT password_hash FROM producer --", "admin'--", "1 AND 1=1", "%' AND '%'='",
+    # XSS, attribute breaking, template injection
+    "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "' onmouseover='alert(1)",
+    "</textarea><script>alert(1)</script>", "<svg/onload=alert(1)>", "javascript:alert(1)", "{{7*7}}{% raw %}",
+    # Very long strings
+    "A" * 10_000, "é" * 10_000, "9" * 10_000,
+    # NUL bytes and control characters
+    "\x00", "abc\x00def", "\r\nX-Injected: 1", "\t\x0b\x0c",
+    # Invalid UTF-8, sent as raw bytes
+    b"\xff\xfe\xfd", b"abc\xc3\x28def", b"\xed\xa0\x80",
+    # Emoji and tricky Unicode
+    "🍯🐝", "👩🏽‍🌾", "\u202eevil", "Z̴̡̛a̷l̸g̵o̴",
+    # Numbers: negative, float, exponent, huge, odd forms
+    "-1", "-0", "0", "1.5", "1e3", "1e308", "-1e308", "NaN", "Infinity", "99999999999999999999999999",
+    "0x10", "١٢٣", " 7 ", "+5",
+    # Empty and blank
+    "", "   ",
+    # Missing fields, and arrays where a scalar is expected
+    MISSING, ARRAY, BRACKETS,
+]
+assert len(CORPUS) >= 40
+
+PRODUCT = {"name": "Duck eggs", "description": "Rich.", "category": "Dairy & Eggs", "price": "4.50",
+           "unit": "dozen", "quantity_available": "12", "quantity_seen": "12", "reorder_threshold": "3",
+           "is_available": "y"}
+ROUTES = {
+    "/signup/customer": {"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
+    "/signup/producer": {"business": "Eve's", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
+    "/login/customer": {"email": "jane@example.com", "password": PASSWORD},
+    "/login/producer": {"email": "farm@example.com", "password": PASSWORD},
+    "/logout": {"confirm": "yes"},
+    "/cart/add": {"product_id": "{product}", "quantity": "1", "next": "/products"},
+    "/cart/update": {"product_id": "{product}", "quantity": "1"},
+    "/checkout": {"order_type": "delivery", "delivery_address": "1 Lane"},
+    "/orders/{order}/cancel": {"confirm": "yes"},
+    "/dashboard/update-stock": {"product_id": "{product}", "quantity": "5"},
+    "/dashboard/update-order-status": {"order_id": "{order}", "status": "confirmed", "next": "/dashboard"},
+    "/dashboard/products/new": PRODUCT,
+    "/dashboard/products/{product}/edit": PRODUCT,
+    "/dashboard/products/{product}/delete": {"confirm": "yes"},
+    "/dashboard/products/{product}/availability": {"next": "/dashboard"},
+    "/password/forgot/customer": {"email": "jane@example.com"},
+    "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},
+    "/account name": {"action": "name", "name": "Jane", "business": "Farm"},
+    "/account email": {"action": "email", "email": "new@example.com", "current_password": PASSWORD},
+    "/account password": {"action": "password", "current_password": PASSWORD, "password": "new secret 1",
+                          "confirm": "new secret 1"},
+}
+CASES = [(route, field) for route, form in ROUTES.items() for field in form]
+REQUIRED_ROLES = {"/cart/": {"customer"}, "/checkout": {"customer"}, "/orders/": {"customer"},
+                  "/dashboard/": {"producer"}, "/account": {"customer", "producer"}}
+
+
+def allowed(role, path):
+    """Whether role may use path at all; anyone else is sent to log in with nothing changed."""
+    needed = [roles for prefix, roles in REQUIRED_ROLES.items() if path.startswith(prefix)]
+    return not needed or role in needed[0]
+ROLES = [None, "customer", "producer"]
+
+
+def encode(pairs):
+    """An urlencoded body from (name, str or bytes) pairs; bytes go over the wire unchanged."""
+    parts = []
+    for name, value in pairs:
+        raw = value if isinstance(value, bytes) else value.encode("utf-8")
+        parts.append(f"{quote_from_bytes(name.encode())}={quote_from_bytes(raw)}")
+    return "&".join(parts)
+
+
+def body_with(form, field, payload, ids):
+    pairs = []
+    for name, value in form.items():
+        value = value.format(**ids) if isinstance(value, str) else value
+        if name != field:
+            pairs.append((name, value))
+        elif payload is ARRAY:
+            pairs += [(name, value), (name, "2")]
+        elif payload is BRACKETS:
+            pairs += [(f"{name}[]", value), (f"{name}[]", "2")]
+        elif payload is not MISSING:
+            pairs.append((name, payload))
+    return encode(pairs)
+
+
+def echoes_unescaped(page, payload):
+    """True when a payload with HTML-significant characters comes back as it was sent."""
+    return isinstance(payload, str) and any(ch in payload for ch in "<>\"'") and payload in page
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda role: role or "anonymous")
+@pytest.mark.parametrize("route, field", CASES, ids=[f"{route}:{field}" for route, field in CASES])
+def test_hostile_input(app, client, auth, db, world, role, route, field):
+    if role == "customer":
+        auth.login_customer()
+    elif role == "producer":
+        auth.login_producer()
+    db.add_to_cart(world.customer, world.product, 1)
+    with app.app_context():
+        account = db.row("SELECT customer_id AS id, password_hash FROM customer WHERE customer_id = %s",
+                         (world.customer,))
+        token = app_module.reset_serializer().dumps(
+            {"role": "customer", "id": account["id"], "fp": app_module.password_fingerprint(account["password_hash"])})
+    ids = {"product": world.product, "order": world.order, "token": token}
+    path = route.split(" ")[0].format(**ids)
+    for payload in CORPUS:
+        before = db.snapshot()
+        response = client.post(path, data=body_with(ROUTES[route], field, payload, ids),
+                               content_type="application/x-www-form-urlencoded")
+        page = response.get_data(as_text=True)
+        shown = payload if isinstance(payload, (str, bytes)) else repr(payload)
+        assert response.status_code < 500, f"{shown!r} gave {response.status_code}"
+        assert not echoes_unescaped(page, payload), f"{shown!r} came back unescaped"
+        refused = response.status_code >= 400 or not allowed(role, path)
+        if refused:
+            assert db.snapshot() == before, f"{shown!r} was refused but changed the database"
