@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import bcrypt
 import click
-from flask import (Flask, Response, abort, flash, g, make_response, redirect,
+from flask import (Flask, Response, abort, current_app, flash, g, make_response, redirect,
                    render_template, request, send_from_directory, session,
                    url_for)
 from flask_wtf import FlaskForm
@@ -39,7 +39,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
 try:
     import MySQLdb
     import MySQLdb.cursors
-    from flask_mysqldb import MySQL
+    from flask_mysqldb import MySQL as FlaskMySQL
 except ImportError as exc:
     sys.exit(
         f"noeari cannot start: the MySQL driver is missing ({exc}).\n"
@@ -62,6 +62,7 @@ app.config.from_mapping(
     MYSQL_CURSORCLASS="DictCursor",
     MYSQL_AUTOCOMMIT=True,
     MYSQL_CONNECT_TIMEOUT=5,
+    MYSQL_REUSE_CONNECTIONS=True,
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
     SESSION_COOKIE_HTTPONLY=True,
@@ -99,6 +100,7 @@ ENV_SETTINGS = {
     "MYSQL_DB": str,
     "MYSQL_UNIX_SOCKET": str,
     "MYSQL_CONNECT_TIMEOUT": int,
+    "MYSQL_REUSE_CONNECTIONS": env_flag,
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
     "SESSION_COOKIE_SECURE": env_flag,
@@ -149,6 +151,63 @@ if app.config["TRUSTED_PROXIES"]:
     # Only behind proxies the deployer names: otherwise X-Forwarded-For would let anyone pick their IP.
     hops = app.config["TRUSTED_PROXIES"]
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+class MySQL(FlaskMySQL):
+    """flask-mysqldb with its settings, keeping one connection per thread from request to request.
+
+    A new connection costs more than a small page's queries. A kept connection is pinged before
+    each request (and replaced if the server went away) and rolled back after it, so no
+    transaction carries over. MYSQL_REUSE_CONNECTIONS=0 gives a new connection per request.
+    """
+
+    SETTINGS = ("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DB", "MYSQL_UNIX_SOCKET",
+                "MYSQL_CONNECT_TIMEOUT", "MYSQL_READ_DEFAULT_FILE", "MYSQL_USE_UNICODE", "MYSQL_CHARSET",
+                "MYSQL_SQL_MODE", "MYSQL_CURSORCLASS", "MYSQL_AUTOCOMMIT", "MYSQL_CUSTOM_OPTIONS")
+
+    def __init__(self, app=None):
+        self.kept = threading.local()
+        super().__init__(app)
+
+    @property
+    def connection(self):
+        if not current_app.config["MYSQL_REUSE_CONNECTIONS"]:
+            return super().connection
+        if "mysql_db" not in g:
+            g.mysql_db = self.kept_connection()
+        return g.mysql_db
+
+    def kept_connection(self):
+        settings = tuple(current_app.config[key] for key in self.SETTINGS)
+        conn = getattr(self.kept, "conn", None)
+        if conn is not None and self.kept.settings == settings:
+            try:
+                conn.ping()
+                return conn
+            except MySQLdb.Error:
+                self.discard(conn)
+        conn = self.connect
+        self.kept.conn, self.kept.settings = conn, settings
+        return conn
+
+    def discard(self, conn):
+        self.kept.conn = None
+        try:
+            conn.close()
+        except MySQLdb.Error:
+            pass
+
+    def teardown(self, exception):
+        conn = g.pop("mysql_db", None)
+        if conn is None:
+            return
+        if conn is getattr(self.kept, "conn", None):
+            try:
+                conn.rollback()
+            except MySQLdb.Error:
+                self.discard(conn)
+        else:
+            conn.close()
+
 
 mysql = MySQL(app)
 csrf = CSRFProtect(app)
@@ -807,15 +866,118 @@ def index():
     return render_template("shop/index.html", products=newest, categories=CATEGORIES)
 
 
+CATALOGUE_SORTS = {
+    "name": ("Name", "p.name, p.product_id"),
+    "price_asc": ("Price, low to high", "p.price, p.product_id"),
+    "price_desc": ("Price, high to low", "p.price DESC, p.product_id DESC"),
+    "newest": ("Newest", "p.created_at DESC, p.product_id DESC"),
+}
+# InnoDB's default full-text stopwords, and its shortest indexed word: terms it would never match.
+FULLTEXT_STOPWORDS = frozenset(
+    "a about an are as at be by com de en for from how i in is it la of on or that the this to was what when "
+    "where who will with und www".split())
+FULLTEXT_MIN_LENGTH = 3
+MAX_SEARCH_TERMS = 8
+
+
+def search_terms(text):
+    """A FULLTEXT boolean query in which every usable word of text must match, as a prefix."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    usable = [w for w in words if len(w) >= FULLTEXT_MIN_LENGTH and w not in FULLTEXT_STOPWORDS]
+    return " ".join(f"+{word}*" for word in usable[:MAX_SEARCH_TERMS])
+
+
+def catalogue_filters():
+    """The catalogue's ?q=&category=&producer=&sort= choices; anything unusable falls back to its default."""
+    producer = request.args.get("producer", "")
+    category = request.args.get("category", "")
+    sort = request.args.get("sort", "name")
+    return {
+        "q": request.args.get("q", "")[:200].strip(),
+        "category": category if category in CATEGORIES else "",
+        "producer": int(producer) if producer.isdecimal() and 0 < int(producer) < 2**32 else None,
+        "sort": sort if sort in CATALOGUE_SORTS else "name",
+    }
+
+
+def catalogue_page(filters, page):
+    """One page of available products matching filters, the total, and the page actually shown.
+
+    Page ids come from an index-only inner query, so a deep page skips index entries, not rows;
+    a search starts from the FULLTEXT matches, so its cost follows the hits, not the catalogue.
+    """
+    source, source_args = "product p", []
+    where, args = ["p.is_available = 1"], []
+    if filters["q"]:
+        terms = search_terms(filters["q"])
+        if not terms:
+            return [], 0, 1
+        source = ("(SELECT product_id FROM product WHERE MATCH (name, description) AGAINST (%s IN BOOLEAN MODE)"
+                  " UNION SELECT p2.product_id FROM producer pr2 JOIN product p2 ON p2.producer_id = pr2.producer_id"
+                  "  WHERE MATCH (pr2.business_name) AGAINST (%s IN BOOLEAN MODE)) hits"
+                  " JOIN product p ON p.product_id = hits.product_id")
+        source_args = [terms, terms]
+    if filters["category"]:
+        where.append("p.category = %s")
+        args.append(filters["category"])
+    if filters["producer"]:
+        where.append("p.producer_id = %s")
+        args.append(filters["producer"])
+    conditions = " AND ".join(where)
+    total = query(f"SELECT COUNT(*) AS n FROM {source} WHERE {conditions}", source_args + args, one=True)["n"]
+    if page > -(-total // PRODUCTS_PER_PAGE):
+        page = 1
+    order = CATALOGUE_SORTS[filters["sort"]][1]
+    rows = query(
+        CATALOGUE_SELECT + f" JOIN (SELECT p.product_id FROM {source} WHERE {conditions}"
+        f" ORDER BY {order} LIMIT %s OFFSET %s) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}",
+        source_args + args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
+    return rows, total, page
+
+
+def render_catalogue(template, filters, in_path=(), **context):
+    """Render a catalogue page; page links keep every filter that is not already in the path."""
+    rows, total, page = catalogue_page(filters, page_number())
+    link_args = {key: value for key, value in filters.items()
+                 if value and key not in in_path and not (key == "sort" and value == "name")}
+    return render_template(template, products=rows, total=total, page=page,
+                           pages=max(1, -(-total // PRODUCTS_PER_PAGE)), filters=filters, link_args=link_args,
+                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, **context)
+
+
 @app.route("/products")
 def products():
-    """The catalogue: every available product, a page at a time."""
+    """The catalogue: search, filter by category or producer, sort, 24 a page."""
+    return render_catalogue("shop/products.html", catalogue_filters())
+
+
+@app.route("/producers")
+def producers():
+    """Every producer, with how many products each has on sale."""
     page = page_number()
-    total = query("SELECT COUNT(*) AS n FROM product WHERE is_available = 1", one=True)["n"]
-    rows = query(CATALOGUE_SELECT + " WHERE p.is_available = 1 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
-                 (PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE))
-    pages = max(1, -(-total // PRODUCTS_PER_PAGE))
-    return render_template("shop/products.html", products=rows, total=total, page=page, pages=pages)
+    total = query("SELECT COUNT(*) AS n FROM producer", one=True)["n"]
+    if page > -(-total // DASHBOARD_PAGE_SIZE):
+        page = 1
+    rows = query(
+        "SELECT pr.producer_id, pr.business_name,"
+        " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_available = 1)"
+        " AS product_count"
+        " FROM (SELECT producer_id, business_name FROM producer ORDER BY business_name, producer_id"
+        "       LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
+        (DASHBOARD_PAGE_SIZE, (page - 1) * DASHBOARD_PAGE_SIZE))
+    return render_template("shop/producers.html", producers=rows, page=page,
+                           pages=max(1, -(-total // DASHBOARD_PAGE_SIZE)))
+
+
+@app.route("/producers/<int:producer_id>")
+def producer_page(producer_id):
+    """A producer's public page: their available products, a page at a time."""
+    producer = query("SELECT producer_id, business_name, date_joined FROM producer WHERE producer_id = %s",
+                     (producer_id,), one=True)
+    if producer is None:
+        abort(404)
+    filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
+    return render_catalogue("shop/producer.html", filters, in_path=("producer",), producer=producer)
 
 
 @app.route("/products/<int:product_id>")

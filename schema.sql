@@ -23,7 +23,8 @@ CREATE TABLE producer (
     password_hash VARCHAR(255) NOT NULL,
     date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     session_version INT UNSIGNED NOT NULL DEFAULT 1,
-    UNIQUE KEY uq_producer_email (email)
+    UNIQUE KEY uq_producer_email (email),
+    FULLTEXT KEY ft_producer_name (business_name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE product (
@@ -42,6 +43,13 @@ CREATE TABLE product (
     KEY idx_product_producer (producer_id),
     KEY idx_product_category (category),
     KEY idx_product_available_name (is_available, name),
+    KEY idx_product_available_price (is_available, price),
+    KEY idx_product_available_created (is_available, created_at),
+    KEY idx_product_available_category_name (is_available, category, name),
+    KEY idx_product_available_category_price (is_available, category, price),
+    KEY idx_product_available_category_created (is_available, category, created_at),
+    KEY idx_product_producer_available_name (producer_id, is_available, name),
+    FULLTEXT KEY ft_product_text (name, description),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT chk_product_price CHECK (price >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,186 @@
+"""Catalogue browsing: search, filters, sorting, pagination, producer pages; query counts; kept connections."""
+import re
+
+import pytest
+
+from app import mysql
+
+
+def names(page):
+    return re.findall(r'<h3><a href="/products/\d+">([^<]+)</a></h3>', page)
+
+
+@pytest.fixture
+def shelf(db, world):
+    """A small catalogue with known names, prices, categories and ages."""
+    honey = db.add_producer("bees@example.com", "Bramble Apiary")
+    ids = {
+        "heather": db.add_product(honey, "Heather honey", "8.00", category="Pantry", unit="jar"),
+        "clover": db.add_product(honey, "Clover honey", "6.50", category="Pantry", unit="jar"),
+        "wax": db.add_product(honey, "Beeswax candle", "4.00", category="Flowers & Plants", unit="each"),
+        "loaf": db.add_product(world.other_producer, "Honey oat loaf", "3.10", category="Bakery", unit="loaf"),
+    }
+    db.execute("UPDATE product SET description = 'Made with our wildflower honey' WHERE product_id = %s",
+               (ids["wax"],))
+    for age, key in enumerate(["heather", "clover", "wax", "loaf"]):
+        db.execute("UPDATE product SET created_at = NOW() - INTERVAL %s DAY WHERE product_id = %s", (age, ids[key]))
+    return dict(ids, apiary=honey)
+
+
+def test_search_covers_name_description_and_producer_name(client, shelf):
+    assert names(client.get("/products?q=honey").get_data(as_text=True)) == [
+        "Beeswax candle", "Clover honey", "Heather honey", "Honey oat loaf"]
+    assert names(client.get("/products?q=apiary").get_data(as_text=True)) == [
+        "Beeswax candle", "Clover honey", "Heather honey"]
+    assert names(client.get("/products?q=HEATHER hon").get_data(as_text=True)) == ["Heather honey"]
+    assert names(client.get("/products?q=rosehill").get_data(as_text=True)) == ["Honey oat loaf", "Milk"]
+
+
+def test_search_hides_unavailable_products(client, db, shelf):
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (shelf["clover"],))
+    assert "Clover honey" not in names(client.get("/products?q=honey").get_data(as_text=True))
+
+
+def test_category_and_producer_filters(client, world, shelf):
+    assert names(client.get("/products?category=Pantry").get_data(as_text=True)) == ["Clover honey", "Heather honey"]
+    assert names(client.get(f"/products?producer={shelf['apiary']}&category=Pantry&q=heather")
+                 .get_data(as_text=True)) == ["Heather honey"]
+
+
+@pytest.mark.parametrize("sort, expected", [
+    ("name", ["Beeswax candle", "Clover honey", "Heather honey", "Honey oat loaf"]),
+    ("price_asc", ["Honey oat loaf", "Beeswax candle", "Clover honey", "Heather honey"]),
+    ("price_desc", ["Heather honey", "Clover honey", "Beeswax candle", "Honey oat loaf"]),
+    ("newest", ["Heather honey", "Clover honey", "Beeswax candle", "Honey oat loaf"]),
+])
+def test_sorts(client, shelf, sort, expected):
+    assert names(client.get(f"/products?q=honey&sort={sort}").get_data(as_text=True)) == expected
+
+
+def test_pages_of_24_with_a_count_and_links_that_keep_the_filters(client, db, world):
+    for n in range(30):
+        db.add_product(world.producer, f"Pumpkin {n:02d}", category="Vegetables")
+    first = client.get("/products?q=pumpkin&category=Vegetables&sort=price_desc").get_data(as_text=True)
+    assert "30 products matching “pumpkin”" in first
+    assert len(names(first)) == 24
+    link = re.search(r'href="(/products\?[^"]*page=2[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert "q=pumpkin" in link and "category=Vegetables" in link and "sort=price_desc" in link
+    second = client.get(link).get_data(as_text=True)
+    assert len(names(second)) == 6
+    assert not set(names(first)) & set(names(second))
+
+
+def test_empty_results_have_an_empty_state(client, shelf):
+    page = client.get("/products?q=zebra").get_data(as_text=True)
+    assert "0 products" in page and "Nothing matches “zebra”" in page
+
+
+@pytest.mark.parametrize("query", ["page=-1", "page=abc", "page=99999", "page=0", "page=1e3", "sort=bogus",
+                                   "q=" + "x" * 10_000, "category=Weapons", "producer=abc", "producer=-5",
+                                   "producer=99999999999999", "q=%00%FF", "q=a", "q=the", "q=\"unbalanced",
+                                   "q=+++---***", "q=%27%20OR%201%3D1", "sort=name%3BDROP"])
+def test_bad_parameters_fall_back_to_defaults(client, shelf, query):
+    response = client.get(f"/products?{query}")
+    assert response.status_code == 200
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_page_beyond_the_end_shows_the_first_page(client, shelf):
+    assert names(client.get("/products?page=99999").get_data(as_text=True)) == names(
+        client.get("/products").get_data(as_text=True))
+
+
+def test_unknown_category_falls_back_to_all(client, shelf):
+    assert names(client.get("/products?category=Weapons").get_data(as_text=True)) == names(
+        client.get("/products").get_data(as_text=True))
+
+
+def test_producers_list_with_product_counts(client, db, world, shelf):
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (shelf["wax"],))
+    page = client.get("/producers").get_data(as_text=True)
+    entry = page.split(f'id="producer-{shelf["apiary"]}"')[1].split("</li>")[0]
+    assert "Bramble Apiary" in entry and "2 products" in entry
+    assert "Hartley Farm" in page and "Rosehill Dairy" in page
+
+
+def test_producer_page_lists_their_available_products(client, db, world, shelf):
+    for n in range(26):
+        db.add_product(shelf["apiary"], f"Comb {n:02d}")
+    page = client.get(f"/producers/{shelf['apiary']}").get_data(as_text=True)
+    assert "<h1>Bramble Apiary</h1>" in page and "29 products" in page
+    assert "Honey oat loaf" not in page
+    assert f'href="/producers/{shelf["apiary"]}?page=2"' in page
+    assert client.get("/producers/999999").status_code == 404
+
+
+def statements(client, path):
+    """How many SQL statements one request sends, read from the server's count for its connection."""
+    client.get(path)
+    with client.application.app_context():
+        cur = mysql.connection.cursor()
+        cur.execute("SHOW SESSION STATUS LIKE 'Questions'")
+        before = int(cur.fetchone()["Value"])
+        cur.close()
+    assert client.get(path).status_code == 200
+    with client.application.app_context():
+        cur = mysql.connection.cursor()
+        cur.execute("SHOW SESSION STATUS LIKE 'Questions'")
+        after = int(cur.fetchone()["Value"])
+        cur.close()
+    return after - before
+
+
+@pytest.mark.parametrize("role, path", [(None, "/products"), (None, "/products?q=item"), ("customer", "/cart"),
+                                        ("customer", "/orders"), ("producer", "/dashboard"),
+                                        ("producer", "/dashboard/orders"), (None, "/producers")])
+def test_statements_per_page_do_not_grow_with_the_rows_shown(client, auth, db, world, role, path):
+    if role:
+        getattr(auth, f"login_{role}")()
+    few = statements(client, path)
+    for n in range(30):
+        product = db.add_product(world.producer, f"Item {n:02d}", quantity=0 if n % 3 else 50, threshold=5)
+        db.add_to_cart(world.customer, product, 1)
+        db.add_order(world.customer, [(product, 1, "1.00"), (world.product, 2, "1.80")], status="pending")
+        db.add_producer(f"p{n}@example.com", f"Farm {n}")
+    many = statements(client, path)
+    assert many == few, f"{path}: {few} statements with few rows, {many} with many"
+    assert few <= 10
+
+
+def test_a_kept_connection_that_the_server_dropped_is_replaced(app, client, db, world):
+    assert client.get("/products").status_code == 200
+    with app.app_context():
+        thread_id = mysql.connection.thread_id()
+    db.execute(f"KILL {int(thread_id)}")
+    assert client.get("/products").status_code == 200
+    with app.app_context():
+        assert mysql.connection.thread_id() != thread_id
+
+
+def test_a_transaction_left_open_is_rolled_back_at_the_end_of_the_request(app, db, world):
+    with app.test_request_context("/"):
+        cur = mysql.connection.cursor()
+        cur.execute("START TRANSACTION")
+        cur.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (world.product,))
+        cur.close()
+        app.do_teardown_appcontext()
+    assert db.stock(world.product) == 50
+    with app.app_context():
+        cur = mysql.connection.cursor()
+        cur.execute("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,))
+        assert cur.fetchone()["quantity_available"] == 50, "the kept connection sees no leftover change"
+        cur.close()
+
+
+def test_connections_are_kept_per_thread_and_can_be_switched_off(app, client, world):
+    client.get("/products")
+    with app.app_context():
+        kept = mysql.connection.thread_id()
+    client.get("/products")
+    with app.app_context():
+        assert mysql.connection.thread_id() == kept
+    app.config["MYSQL_REUSE_CONNECTIONS"] = False
+    with app.app_context():
+        first = mysql.connection.thread_id()
+    with app.app_context():
+        assert mysql.connection.thread_id() != first
