@@ -13,16 +13,20 @@ export MYSQL_USER ?= $(shell id -un)
 endif
 export MYSQL_DB ?= noeari
 
-.PHONY: run dev test stop deps deps-browser venv db-server db
+.PHONY: run dev test bench stop deps deps-browser deps-bench venv db-server db
 
 run: db
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+	ACCESS_LOG=- $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
 
 dev: db
 	$(FLASK) run --debug --port 5000
 
 test: deps-browser venv db-server
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Builds noeari_bench (never the dev database) at each scale and writes bench/RESULTS.md.
+bench: deps-bench venv db-server
+	$(PYTHON) bench/run.py
 
 stop:
 	@scripts/db.sh stop
@@ -32,6 +36,9 @@ deps:
 
 deps-browser:
 	@scripts/install-deps.sh --browser
+
+deps-bench:
+	@scripts/install-deps.sh --bench
 
 venv: deps $(VENV)/.installed
 

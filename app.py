@@ -924,7 +924,14 @@ def catalogue_page(filters, page):
         where.append("p.producer_id = %s")
         args.append(filters["producer"])
     conditions = " AND ".join(where)
-    total = query(f"SELECT COUNT(*) AS n FROM {source} WHERE {conditions}", source_args + args, one=True)["n"]
+    if filters["q"] or filters["producer"]:
+        total = query(f"SELECT COUNT(*) AS n FROM {source} WHERE {conditions}", source_args + args, one=True)["n"]
+    elif filters["category"]:
+        total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count"
+                      " WHERE category = %s", (filters["category"],), one=True)["n"]
+    else:
+        total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count",
+                      one=True)["n"]
     if page > -(-total // PRODUCTS_PER_PAGE):
         page = 1
     order = CATALOGUE_SORTS[filters["sort"]][1]

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages noeari needs, when any are missing.
-# Usage: scripts/install-deps.sh [--browser]   (--browser adds chromium for the browser tests)
+# Usage: scripts/install-deps.sh [--browser] [--bench]
+#   --browser adds chromium for the browser tests; --bench adds wrk for `make bench`.
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client libmariadb-dev pkg-config gcc)
-if [ "${1:-}" = "--browser" ]; then
-    packages+=(chromium)
-fi
+for option in "$@"; do
+    case "$option" in
+        --browser) packages+=(chromium) ;;
+        --bench) packages+=(wrk) ;;
+        *) echo "unknown option: $option" >&2; exit 2 ;;
+    esac
+done
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     packages+=(python3-venv)
 fi

@@ -184,3 +184,26 @@ def test_connections_are_kept_per_thread_and_can_be_switched_off(app, client, wo
         first = mysql.connection.thread_id()
     with app.app_context():
         assert mysql.connection.thread_id() != first
+
+
+def test_catalogue_counts_stay_exact_through_every_kind_of_product_change(client, auth, db, world, shelf):
+    def shown(category=None):
+        page = client.get("/products", query_string={"category": category} if category else {}).get_data(as_text=True)
+        return int(re.search(r'result-count">(\d+) product', page).group(1))
+
+    def actual(category=None):
+        sql = "SELECT COUNT(*) FROM product WHERE is_available = 1"
+        return db.value(sql + " AND category = %s", (category,)) if category else db.value(sql)
+
+    auth.login_producer()
+    client.post("/dashboard/products/new", data={"name": "Chard", "category": "Vegetables", "price": "2.00",
+                                                 "unit": "bunch", "quantity_available": "5", "reorder_threshold": "1",
+                                                 "is_available": "y"})
+    client.post(f"/dashboard/products/{world.low_product}/availability")
+    client.post(f"/dashboard/products/{world.product}/edit", data={
+        "name": "Potatoes", "category": "Fruit", "price": "1.80", "unit": "kg", "quantity_available": "50",
+        "quantity_seen": "50", "reorder_threshold": "10", "is_available": "y"})
+    client.post(f"/dashboard/products/{world.product}/delete")
+    db.execute("DELETE FROM product WHERE product_id = %s", (shelf["wax"],))
+    for category in [None, "Vegetables", "Fruit", "Pantry", "Flowers & Plants"]:
+        assert shown(category) == actual(category), category

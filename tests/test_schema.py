@@ -49,6 +49,8 @@ def describe(name):
                              " WHERE k.CONSTRAINT_SCHEMA = %s"),
         "checks": rows("SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
                        " WHERE CONSTRAINT_SCHEMA = %s"),
+        "triggers": rows("SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT"
+                         " FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s"),
         "applied": [],
     }
     cur.execute(f"SELECT filename FROM `{name}`.schema_migrations ORDER BY filename")

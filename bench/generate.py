@@ -1,0 +1,129 @@
+"""Build the benchmark database (never the dev one) at a given scale, fast, with multi-row INSERTs.
+
+Usage: python bench/generate.py small|large [database]
+"""
+import datetime
+import os
+import random
+import sys
+import time
+
+import bcrypt
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from app import CATEGORIES, app, create_schema, mysql  # noqa: E402
+
+SCALES = {
+    "small": {"producers": 10, "products": 1_000, "customers": 400, "orders": 6_000},
+    "large": {"producers": 500, "products": 50_000, "customers": 20_000, "orders": 200_000},
+}
+BENCH_PASSWORD = "bench-password"
+BENCH_PRODUCER_ORDERS = 5_000
+BENCH_CUSTOMER_ORDERS = 100
+COMMON_WORD = "organic"  # in about one product name in twelve: the search scenario's word
+
+PLACES = ["Oak", "Willow", "Meadow", "Brook", "Hill", "Ash", "Elm", "Fern", "Heath", "Moor", "Vale", "Marsh"]
+KINDS = ["Farm", "Dairy", "Bakery", "Orchard", "Apiary", "Gardens", "Kitchen", "Smokehouse"]
+ADJECTIVES = ["Fresh", "Heritage", "Wild", "Smoked", "Golden", "Rustic", "Seasonal", "Spiced", "Classic", "Young",
+              "Aged", "Sweet", "Tangy", "Hearty", COMMON_WORD.capitalize(), "Crisp"]
+ITEMS = {
+    "Vegetables": ["carrots", "potatoes", "kale", "leeks", "beetroot", "onions", "squash", "parsnips"],
+    "Fruit": ["apples", "pears", "plums", "raspberries", "strawberries", "cherries", "rhubarb"],
+    "Dairy & Eggs": ["milk", "butter", "cheddar", "yoghurt", "cream", "eggs", "kefir"],
+    "Meat & Fish": ["sausages", "bacon", "lamb chops", "chicken", "trout", "beef mince"],
+    "Bakery": ["sourdough", "rye loaf", "croissants", "scones", "focaccia", "buns"],
+    "Pantry": ["honey", "jam", "chutney", "marmalade", "oats", "flour"],
+    "Drinks": ["apple juice", "cider", "cordial", "kombucha", "perry"],
+    "Flowers & Plants": ["tulips", "sweet peas", "herb pots", "dahlias", "seedlings"],
+}
+UNITS = ["kg", "500 g", "each", "dozen", "jar", "bunch", "litre", "bottle", "loaf"]
+STATUSES = ["pending"] * 2 + ["confirmed"] * 2 + ["ready", "out_for_delivery"] + ["completed"] * 6 + ["cancelled"]
+
+
+def insert(cur, table, columns, rows, batch=5_000):
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+    for start in range(0, len(rows), batch):
+        cur.executemany(sql, rows[start:start + batch])
+
+
+def generate(scale):
+    sizes = SCALES[scale]
+    rng = random.Random(42)
+    now = datetime.datetime.now().replace(microsecond=0)
+    password_hash = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+
+    producers = [(n, f"{PLACES[n % len(PLACES)]} {KINDS[n % len(KINDS)]} {n}", f"producer{n}@bench.noeari",
+                  password_hash) for n in range(1, sizes["producers"] + 1)]
+    products, stock = [], []
+    per_producer = sizes["products"] // sizes["producers"]
+    products_of = {}
+    for n in range(1, sizes["products"] + 1):
+        producer_id = (n - 1) // per_producer + 1
+        category = CATEGORIES[n % len(CATEGORIES)]
+        name = f"{rng.choice(ADJECTIVES)} {rng.choice(ITEMS[category])} {n}"
+        created = now - datetime.timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+        products.append((n, producer_id, name, f"{name} from producer {producer_id}, picked and packed to order.",
+                         category, f"{rng.randrange(50, 3000) / 100:.2f}", rng.choice(UNITS),
+                         1 if rng.random() < 0.95 else 0, created))
+        stock.append((n, rng.randrange(0, 400), rng.randrange(0, 20)))
+        products_of.setdefault(producer_id, []).append(n)
+
+    customers = [(n, f"Customer{n}", f"customer{n}@bench.noeari", password_hash)
+                 for n in range(1, sizes["customers"] + 1)]
+
+    orders, lines = [], []
+    for order_id in range(1, sizes["orders"] + 1):
+        if order_id <= BENCH_PRODUCER_ORDERS:
+            producer_id, customer_id = 1, rng.randrange(2, sizes["customers"] + 1)
+        elif order_id <= BENCH_PRODUCER_ORDERS + BENCH_CUSTOMER_ORDERS:
+            producer_id, customer_id = rng.randrange(2, sizes["producers"] + 1), 1
+        else:
+            producer_id, customer_id = rng.randrange(2, sizes["producers"] + 1), rng.randrange(2, sizes["customers"] + 1)
+        order_type = rng.choice(["collection", "delivery"])
+        orders.append((order_id, customer_id, producer_id, rng.choice(STATUSES), order_type,
+                       f"{order_id} Bench Street" if order_type == "delivery" else None,
+                       now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60))))
+        for product_id in rng.sample(products_of[producer_id], rng.randrange(1, 6)):
+            lines.append((order_id, product_id, rng.randrange(1, 5), products[product_id - 1][5]))
+
+    cart = [(1, products_of[p][0], 1, products[products_of[p][0] - 1][5]) for p in (2, 3, 4)]
+
+    cur = mysql.connection.cursor()
+    cur.execute("SET unique_checks = 0, foreign_key_checks = 0")
+    insert(cur, "producer", ["producer_id", "business_name", "email", "password_hash"], producers)
+    insert(cur, "customer", ["customer_id", "first_name", "email", "password_hash"], customers)
+    insert(cur, "product", ["product_id", "producer_id", "name", "description", "category", "price", "unit",
+                            "is_available", "created_at"], products)
+    insert(cur, "stock", ["product_id", "quantity_available", "reorder_threshold"], stock)
+    insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
+                           "placed_at"], orders)
+    insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price"], lines)
+    insert(cur, "cart_item", ["customer_id", "product_id", "quantity", "price_when_added"], cart)
+    cur.execute("SET unique_checks = 1, foreign_key_checks = 1")
+    cur.execute("ANALYZE TABLE producer, customer, product, stock, orders, order_item, cart_item")
+    cur.fetchall()
+    cur.close()
+    return {"producers": len(producers), "products": len(products), "customers": len(customers),
+            "orders": len(orders), "order lines": len(lines)}
+
+
+def build(scale, database="noeari_bench"):
+    """Drop and rebuild database at scale from schema.sql; return (row counts, seconds taken)."""
+    if database == os.environ.get("MYSQL_DB", "noeari") or not database.startswith("noeari_bench"):
+        raise SystemExit(f"refusing to build the benchmark in {database!r}: it must be a noeari_bench database")
+    started = time.monotonic()
+    with app.app_context():
+        app.config["MYSQL_DB"] = None
+        server = mysql.connect
+        server.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+        server.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        server.close()
+        app.config["MYSQL_DB"] = database
+        create_schema()
+        counts = generate(scale)
+    return counts, time.monotonic() - started
+
+
+if __name__ == "__main__":
+    counts, seconds = build(sys.argv[1], *sys.argv[2:])
+    print(f"built {counts} in {seconds:.1f} s")

@@ -1,0 +1,371 @@
+"""`make bench`: build each scale, serve the app and the reference under the production gunicorn
+settings, drive every scenario with wrk, measure checkout throughput, and report.
+
+BENCH_SCALE=large (the default) runs the small scale too, as the baseline for the growth target;
+BENCH_SCALE=small runs only small. BENCH_SECONDS and BENCH_CONNECTIONS set wrk's duration and
+concurrency. The table is printed and written to bench/RESULTS.md.
+"""
+import datetime
+import http.cookiejar
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import generate  # noqa: E402
+from app import app, mysql  # noqa: E402
+
+DATABASE = "noeari_bench"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+APP_PORT, REFERENCE_PORT = 5101, 5102
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+LOGS = os.path.join(ROOT, "var", "bench")
+CHECKOUT_CUSTOMERS, CHECKOUT_STOCK, CHECKOUT_THREADS = 200, 100, 8
+
+
+# --- Database access for set-up and plans --------------------------------------
+
+def sql(statement, args=(), database=DATABASE):
+    with app.app_context():
+        app.config["MYSQL_DB"] = database
+        conn = mysql.connect
+        try:
+            cur = conn.cursor()
+            cur.execute(statement, args)
+            rows = cur.fetchall()
+            cur.close()
+            return rows
+        finally:
+            conn.close()
+
+
+# --- Servers ------------------------------------------------------------------
+
+def serve(target, port, **env):
+    os.makedirs(LOGS, exist_ok=True)
+    log = open(os.path.join(LOGS, f"{port}.log"), "ab")
+    environment = dict(os.environ, MYSQL_DB=DATABASE, BIND=f"127.0.0.1:{port}", **env)
+    server = subprocess.Popen([GUNICORN, "-c", os.path.join(ROOT, "gunicorn.conf.py"), target],
+                              cwd=ROOT, env=environment, stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=2).read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"{target} did not start on port {port}; see {log.name}")
+
+
+def stop(server):
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def worker_memory(server):
+    """Resident memory of each gunicorn worker, in MiB."""
+    children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        with open(f"/proc/{pid}/status") as f:
+            rss = next(line for line in f if line.startswith("VmRSS"))
+        sizes.append(int(rss.split()[1]) / 1024)
+    return sizes
+
+
+class Browser:
+    """A logged-in HTTP client: cookies, and the CSRF token from the last page it read."""
+
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.token = None
+
+    def get(self, path):
+        page = self.opener.open(self.base + path, timeout=30).read().decode()
+        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        self.token = found.group(1) if found else self.token
+        return page
+
+    def post(self, path, data):
+        body = urllib.parse.urlencode(dict(data, csrf_token=self.token)).encode()
+        try:
+            return self.opener.open(self.base + path, body, timeout=60).status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def log_in(self, role, email):
+        self.get(f"/login/{role}")
+        assert self.post(f"/login/{role}", {"email": email, "password": generate.BENCH_PASSWORD}) == 200
+        return self
+
+    def cookie(self):
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+
+# --- Load ---------------------------------------------------------------------
+
+def to_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def wrk(url, cookie=None, seconds=SECONDS):
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
+    if cookie:
+        command[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": to_ms(percentile["50"]), "p99": to_ms(percentile["99"]),
+            "bad": (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)}
+
+
+def scenarios():
+    """(name, path, role) for each scenario, with ids picked from the data at this scale."""
+    vegetables = sql("SELECT COUNT(*) AS n FROM product WHERE is_available = 1 AND category = 'Vegetables'")[0]["n"]
+    deep = max(1, -(-vegetables // 24))
+    product = sql("SELECT MIN(product_id) AS id FROM product WHERE is_available = 1")[0]["id"]
+    return [
+        ("/products", "/products", None),
+        ("search", f"/products?q={generate.COMMON_WORD}", None),
+        ("category + sort + last page", f"/products?category=Vegetables&sort=price_desc&page={deep}", None),
+        ("product page", f"/products/{product}", None),
+        ("producer page", "/producers/1", None),
+        ("/orders (customer, 100 orders)", "/orders", "customer"),
+        ("/cart (customer)", "/cart", "customer"),
+        ("/dashboard (producer, 5,000 orders)", "/dashboard", "producer"),
+        ("/dashboard/orders (producer)", "/dashboard/orders", "producer"),
+    ]
+
+
+def checkout_throughput():
+    """Concurrent checkouts over HTTP; some customers compete for the last units of one product."""
+    contested = sql("SELECT product_id FROM product WHERE producer_id = 2 AND is_available = 1 LIMIT 1")[0]["product_id"]
+    plenty = sql("SELECT product_id FROM product WHERE producer_id = 3 AND is_available = 1 LIMIT 1")[0]["product_id"]
+    sql("UPDATE stock SET quantity_available = %s WHERE product_id = %s", (CHECKOUT_STOCK, contested))
+    sql("UPDATE stock SET quantity_available = 1000000 WHERE product_id = %s", (plenty,))
+    customers = list(range(2, 2 + CHECKOUT_CUSTOMERS))
+    for customer in customers:
+        sql("DELETE FROM cart_item WHERE customer_id = %s", (customer,))
+        sql("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added)"
+            " SELECT %s, product_id, 1, price FROM product WHERE product_id IN (%s, %s)", (customer, contested, plenty))
+    orders_before = sql("SELECT COUNT(*) AS n FROM orders")[0]["n"]
+    browsers = []
+    for customer in customers:
+        browser = Browser(APP_PORT).log_in("customer", f"customer{customer}@bench.noeari")
+        browser.get("/cart")
+        browsers.append(browser)
+    statuses, lock = [], threading.Lock()
+
+    def work(share):
+        for browser in share:
+            status = browser.post("/checkout", {"order_type": "collection"})
+            with lock:
+                statuses.append(status)
+
+    threads = [threading.Thread(target=work, args=(browsers[i::CHECKOUT_THREADS],)) for i in range(CHECKOUT_THREADS)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    orders = sql("SELECT COUNT(*) AS n FROM orders")[0]["n"] - orders_before
+    lowest = sql("SELECT MIN(quantity_available) AS n FROM stock")[0]["n"]
+    left = sql("SELECT quantity_available AS n FROM stock WHERE product_id = %s", (contested,))[0]["n"]
+    sold = sql("SELECT COALESCE(SUM(quantity), 0) AS n FROM order_item oi JOIN orders o ON o.order_id = oi.order_id"
+               " WHERE oi.product_id = %s AND o.placed_at > NOW() - INTERVAL 1 HOUR AND o.customer_id BETWEEN %s AND %s",
+               (contested, customers[0], customers[-1]))[0]["n"]
+    return {"checkouts": len(statuses), "succeeded": statuses.count(200), "refused": statuses.count(409),
+            "errors": len([s for s in statuses if s not in (200, 409)]), "seconds": elapsed,
+            "orders_per_second": orders / elapsed, "checkouts_per_second": len(statuses) / elapsed,
+            "lowest_stock": lowest, "contested_left": left, "contested_sold": int(sold)}
+
+
+# --- Plans --------------------------------------------------------------------
+
+def tables_in(plan):
+    """Every table access in an ANALYZE FORMAT=JSON plan."""
+    if isinstance(plan, dict):
+        if "table_name" in plan:
+            yield plan
+        for value in plan.values():
+            yield from tables_in(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from tables_in(value)
+
+
+def plans(paths):
+    """For one request to each path, the SELECTs the app sent and how each was executed."""
+    sql("SET GLOBAL log_output = 'TABLE'", database=None)
+    sql("TRUNCATE TABLE mysql.general_log", database=None)
+    found = {}
+    for name, path, browser in paths:
+        sql("SET GLOBAL general_log = 1", database=None)
+        browser.get(path)
+        sql("SET GLOBAL general_log = 0", database=None)
+        rows = sql("SELECT argument FROM mysql.general_log WHERE command_type = 'Query'", database=None)
+        sql("TRUNCATE TABLE mysql.general_log", database=None)
+        statements = [row["argument"].decode() if isinstance(row["argument"], bytes) else row["argument"]
+                      for row in rows]
+        found[name] = []
+        for statement in statements:
+            if not statement.lstrip().upper().startswith("SELECT") or "general_log" in statement:
+                continue
+            plan = json.loads(sql("ANALYZE FORMAT=JSON " + statement)[0]["ANALYZE"])
+            accesses = list(tables_in(plan))
+            examined = sum(int(t.get("r_loops", 1) * (t.get("r_rows") or 0)) for t in accesses)
+            steps = ", ".join(f"{t['table_name']}:{t.get('access_type')}"
+                              f"{'(' + t['key'] + ')' if t.get('key') else ''}" for t in accesses)
+            full_scans = [t["table_name"] for t in accesses
+                          if t.get("access_type") == "ALL" and t["table_name"] in ("product", "orders", "order_item")]
+            found[name].append({"sql": " ".join(statement.split())[:90], "examined": examined, "steps": steps,
+                                "full_scans": full_scans})
+    return found
+
+
+# --- One scale ------------------------------------------------------------------
+
+def run_scale(scale):
+    print(f"\n== {scale}: building {DATABASE}", flush=True)
+    counts, build_seconds = generate.build(scale, DATABASE)
+    print(f"   {counts} in {build_seconds:.1f} s", flush=True)
+    result = {"scale": scale, "counts": counts, "build_seconds": build_seconds, "scenarios": {}}
+
+    reference = serve("bench.reference_app:app", REFERENCE_PORT, PYTHONPATH=ROOT)
+    wrk(f"http://127.0.0.1:{REFERENCE_PORT}/products", seconds=2)
+    result["reference"] = wrk(f"http://127.0.0.1:{REFERENCE_PORT}/products")
+    stop(reference)
+    print(f"   reference /products: {result['reference']['rps']:.0f} req/s", flush=True)
+
+    server = serve("app:app", APP_PORT)
+    customer = Browser(APP_PORT).log_in("customer", "customer1@bench.noeari")
+    producer = Browser(APP_PORT).log_in("producer", "producer1@bench.noeari")
+    cookies = {"customer": customer.cookie(), "producer": producer.cookie()}
+    wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=2)
+    todo = scenarios()
+    for name, path, role in todo:
+        result["scenarios"][name] = wrk(f"http://127.0.0.1:{APP_PORT}{path}", cookies.get(role))
+        print(f"   {name}: {result['scenarios'][name]}", flush=True)
+    result["memory"] = worker_memory(server)
+    anonymous = Browser(APP_PORT)
+    result["plans"] = plans([(name, path, {"customer": customer, "producer": producer}.get(role, anonymous))
+                             for name, path, role in todo])
+    result["checkout"] = checkout_throughput()
+    print(f"   checkout: {result['checkout']}", flush=True)
+    stop(server)
+
+    if scale == "large":
+        server = serve("app:app", APP_PORT, MYSQL_REUSE_CONNECTIONS="0")
+        wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=2)
+        result["new_connection_each_request"] = wrk(f"http://127.0.0.1:{APP_PORT}/products")
+        stop(server)
+    return result
+
+
+# --- Report ---------------------------------------------------------------------
+
+def targets(results):
+    large, small = results.get("large"), results.get("small")
+    lines = []
+
+    def check(ok, text):
+        lines.append(f"- {'MET' if ok else 'MISSED'}: {text}")
+
+    for result in filter(None, (small, large)):
+        s, ref = result["scenarios"], result["reference"]
+        ratio = s["/products"]["rps"] / ref["rps"]
+        check(ratio >= 0.8, f"{result['scale']}: /products reaches {ratio:.2f}× the reference's requests/s (target ≥ 0.8×)")
+        search = s["search"]["p50"] / s["/products"]["p50"]
+        check(search <= 3, f"{result['scale']}: search p50 is {search:.2f}× that of /products (target ≤ 3×)")
+        dash = s["/dashboard (producer, 5,000 orders)"]["p50"] / s["/products"]["p50"]
+        check(dash <= 2, f"{result['scale']}: /dashboard p50 is {dash:.2f}× that of /products (target ≤ 2×)")
+        bad = sum(v["bad"] for v in s.values())
+        check(bad == 0, f"{result['scale']}: {bad} non-2xx/3xx responses or socket errors across the scenarios")
+        full = sorted({t for plans in result["plans"].values() for p in plans for t in p["full_scans"]})
+        check(not full, f"{result['scale']}: full scans of product, orders or order_item: {', '.join(full) or 'none'}")
+        c = result["checkout"]
+        check(c["lowest_stock"] >= 0 and c["contested_left"] >= 0 and c["contested_sold"] <= CHECKOUT_STOCK
+              and c["errors"] == 0,
+              f"{result['scale']}: checkout: no stock negative (lowest {c['lowest_stock']}), "
+              f"{c['contested_sold']} of {CHECKOUT_STOCK} contested units sold, {c['errors']} errors")
+    if small and large:
+        for name in ["/products", "search", "category + sort + last page"]:
+            growth = large["scenarios"][name]["p50"] / small["scenarios"][name]["p50"]
+            check(growth <= 1.5, f"small → large: {name} p50 grows {growth:.2f}× (target ≤ 1.5×)")
+    if large:
+        kept, fresh = large["scenarios"]["/products"]["rps"], large["new_connection_each_request"]["rps"]
+        lines.append(f"- Connection per request instead of kept: /products {fresh:.0f} vs {kept:.0f} req/s, "
+                     f"so a new connection costs {100 * (1 - fresh / kept):.0f}% of throughput.")
+    return lines
+
+
+def report(results, started):
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    free = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.rstrip()
+    out = ["# Benchmark results", "",
+           f"- Date: {started:%Y-%m-%d %H:%M} UTC",
+           f"- Machine: `nproc` = {os.cpu_count()}; `free -g`:", "", "```", free, "```", "",
+           f"- Commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
+           f"- Command: `make bench` (BENCH_SCALE={os.environ.get('BENCH_SCALE', 'large')}); wrk -t1 -c{CONNECTIONS} "
+           f"-d{SECONDS}s per scenario; gunicorn with gunicorn.conf.py (the README's production settings)",
+           "", "## Targets", "", *targets(results), ""]
+    for result in results.values():
+        ref = result["reference"]
+        out += [f"## Scale: {result['scale']}", "",
+                f"Data: {', '.join(f'{v:,} {k}' for k, v in result['counts'].items())}; "
+                f"built in {result['build_seconds']:.1f} s.", "",
+                "| Scenario | req/s | p50 ms | p99 ms | × reference req/s | bad responses |",
+                "|---|---:|---:|---:|---:|---:|",
+                f"| reference /products | {ref['rps']:.0f} | {ref['p50']:.2f} | {ref['p99']:.2f} | 1.00 | {ref['bad']} |"]
+        for name, m in result["scenarios"].items():
+            out.append(f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | "
+                       f"{m['rps'] / ref['rps']:.2f} | {m['bad']} |")
+        c = result["checkout"]
+        out += ["", f"Checkout over HTTP, {CHECKOUT_THREADS} at a time: {c['checkouts']} checkouts in "
+                    f"{c['seconds']:.2f} s = **{c['orders_per_second']:.0f} orders/s** "
+                    f"({c['checkouts_per_second']:.0f} checkouts/s; {c['succeeded']} placed, {c['refused']} refused as "
+                    f"out of stock, {c['errors']} errors). Lowest stock afterwards: {c['lowest_stock']}; contested product: "
+                    f"{c['contested_sold']} of {CHECKOUT_STOCK} sold, {c['contested_left']} left.",
+                "", "Worker memory (RSS): " + ", ".join(f"{m:.0f} MiB" for m in result["memory"]), "",
+                "Query plans (ANALYZE of each SELECT one request sends; rows examined = r_loops × r_rows):", "",
+                "| Scenario | Statement | Access per table | Rows examined |", "|---|---|---|---:|"]
+        for name, statements in result["plans"].items():
+            for p in statements:
+                out.append(f"| {name} | `{p['sql'].replace('|', '/')}` | {p['steps']} | {p['examined']:,} |")
+        out.append("")
+    text = "\n".join(out)
+    print("\n" + text)
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+        f.write(text)
+
+
+def main():
+    started = datetime.datetime.now(datetime.timezone.utc)
+    scale = os.environ.get("BENCH_SCALE", "large")
+    if scale not in generate.SCALES:
+        raise SystemExit("BENCH_SCALE must be small or large")
+    order = ["small"] if scale == "small" else ["small", "large"]
+    results = {name: run_scale(name) for name in order}
+    report(results, started)
+
+
+if __name__ == "__main__":
+    main()
