@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
 from PIL import Image, ImageOps
 from itsdangerous import BadData, URLSafeTimedSerializer
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import (BooleanField, DecimalField, EmailField, HiddenField,
@@ -572,7 +573,11 @@ def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
     where, args = f"{owner} = %s", [g.user["id"]]
     if status:
         where, args = where + " AND o.status = %s", args + [status]
-    total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
+    if g.user["role"] == "producer":
+        total = query("SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) AS n FROM order_count o WHERE " + where,
+                      args, one=True)["n"]
+    else:
+        total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
     orders = query(
         "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name, pr.business_name,"
         " SUM(oi.quantity) AS item_count, SUM(oi.quantity * oi.unit_price) AS total"
@@ -843,6 +848,17 @@ def money_filter(amount):
     return f"{app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"
 
 
+@app.template_filter("stock_badge")
+def stock_badge_filter(product):
+    """In stock / low / out of stock, as a badge: on every catalogue card, so a filter, not a macro."""
+    available = product["quantity_available"]
+    if available <= 0:
+        return Markup('<span class="badge badge-out">Out of stock</span>')
+    if available <= product["reorder_threshold"]:
+        return Markup('<span class="badge badge-low">Low stock · {} left</span>').format(available)
+    return Markup('<span class="badge badge-in">In stock</span>')
+
+
 @app.context_processor
 def inject_globals():
     return {"next_statuses": next_statuses, "status_label": status_label}
@@ -878,6 +894,7 @@ FULLTEXT_STOPWORDS = frozenset(
     "where who will with und www".split())
 FULLTEXT_MIN_LENGTH = 3
 MAX_SEARCH_TERMS = 8
+SEARCH_LIMIT = 200  # matches considered per search: beyond this, a word is too common to be useful alone
 
 
 def search_terms(text):
@@ -903,20 +920,11 @@ def catalogue_filters():
 def catalogue_page(filters, page):
     """One page of available products matching filters, the total, and the page actually shown.
 
-    Page ids come from an index-only inner query, so a deep page skips index entries, not rows;
-    a search starts from the FULLTEXT matches, so its cost follows the hits, not the catalogue.
+    Page ids come from an index-only inner query, so a deep page skips index entries, not rows.
+    A search considers at most SEARCH_LIMIT matches of each kind and runs once, with the total
+    taken from FOUND_ROWS(), so a common word costs the same in any size of catalogue.
     """
-    source, source_args = "product p", []
     where, args = ["p.is_available = 1"], []
-    if filters["q"]:
-        terms = search_terms(filters["q"])
-        if not terms:
-            return [], 0, 1
-        source = ("(SELECT product_id FROM product WHERE MATCH (name, description) AGAINST (%s IN BOOLEAN MODE)"
-                  " UNION SELECT p2.product_id FROM producer pr2 JOIN product p2 ON p2.producer_id = pr2.producer_id"
-                  "  WHERE MATCH (pr2.business_name) AGAINST (%s IN BOOLEAN MODE)) hits"
-                  " JOIN product p ON p.product_id = hits.product_id")
-        source_args = [terms, terms]
     if filters["category"]:
         where.append("p.category = %s")
         args.append(filters["category"])
@@ -924,8 +932,29 @@ def catalogue_page(filters, page):
         where.append("p.producer_id = %s")
         args.append(filters["producer"])
     conditions = " AND ".join(where)
-    if filters["q"] or filters["producer"]:
-        total = query(f"SELECT COUNT(*) AS n FROM {source} WHERE {conditions}", source_args + args, one=True)["n"]
+    order = CATALOGUE_SORTS[filters["sort"]][1]
+    page_rows = (CATALOGUE_SELECT + " JOIN ({}) page_ids ON page_ids.product_id = p.product_id ORDER BY " + order)
+    if filters["q"]:
+        terms = search_terms(filters["q"])
+        if not terms:
+            return [], 0, 1
+        ids = query(
+            "SELECT SQL_CALC_FOUND_ROWS p.product_id FROM"
+            " ((SELECT product_id FROM product WHERE MATCH (name, description) AGAINST (%s IN BOOLEAN MODE) LIMIT %s)"
+            "  UNION (SELECT p2.product_id FROM producer pr2 JOIN product p2 ON p2.producer_id = pr2.producer_id"
+            "   WHERE MATCH (pr2.business_name) AGAINST (%s IN BOOLEAN MODE) LIMIT %s)) hits"
+            f" JOIN product p ON p.product_id = hits.product_id WHERE {conditions}"
+            f" ORDER BY {order} LIMIT %s OFFSET %s",
+            [terms, SEARCH_LIMIT, terms, SEARCH_LIMIT] + args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
+        total = query("SELECT FOUND_ROWS() AS n", one=True)["n"]
+        if page > 1 and not ids:
+            return catalogue_page(filters, 1)
+        placeholders = ", ".join(["%s"] * len(ids)) or "NULL"
+        rows = query(page_rows.format(f"SELECT product_id FROM product WHERE product_id IN ({placeholders})"),
+                     [row["product_id"] for row in ids])
+        return rows, total, page
+    if filters["producer"]:
+        total = query(f"SELECT COUNT(*) AS n FROM product p WHERE {conditions}", args, one=True)["n"]
     elif filters["category"]:
         total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count"
                       " WHERE category = %s", (filters["category"],), one=True)["n"]
@@ -934,11 +963,9 @@ def catalogue_page(filters, page):
                       one=True)["n"]
     if page > -(-total // PRODUCTS_PER_PAGE):
         page = 1
-    order = CATALOGUE_SORTS[filters["sort"]][1]
-    rows = query(
-        CATALOGUE_SELECT + f" JOIN (SELECT p.product_id FROM {source} WHERE {conditions}"
-        f" ORDER BY {order} LIMIT %s OFFSET %s) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}",
-        source_args + args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
+    rows = query(page_rows.format(f"SELECT p.product_id FROM product p WHERE {conditions}"
+                                  f" ORDER BY {order} LIMIT %s OFFSET %s"),
+                 args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
     return rows, total, page
 
 
@@ -949,7 +976,7 @@ def render_catalogue(template, filters, in_path=(), **context):
                  if value and key not in in_path and not (key == "sort" and value == "name")}
     return render_template(template, products=rows, total=total, page=page,
                            pages=max(1, -(-total // PRODUCTS_PER_PAGE)), filters=filters, link_args=link_args,
-                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, **context)
+                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, search_limit=SEARCH_LIMIT, **context)
 
 
 @app.route("/products")
@@ -1484,7 +1511,7 @@ def render_dashboard(status=200):
     producer_id = g.user["id"]
     page = page_number()
     counts = {row["status"]: row["n"] for row in query(
-        "SELECT status, COUNT(*) AS n FROM orders WHERE producer_id = %s GROUP BY status", (producer_id,))}
+        "SELECT status, n FROM order_count WHERE producer_id = %s", (producer_id,))}
     pending, _ = order_page(1, per_page=5, status="pending")
     restock = query(
         "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"

@@ -168,3 +168,26 @@ def test_new_producer_runs_a_shop_through_the_pages_alone(app, db):
     assert "Collected" in customer.get(f"/orders/{order_id}").get_data(as_text=True)
     assert db.value("SELECT status FROM orders WHERE order_id = %s", (order_id,)) == "completed"
     assert db.stock(product_id) == 8
+
+
+def test_order_counts_stay_exact_through_checkout_status_changes_and_cancels(app, client, auth, db, world):
+    def counts():
+        kept = {r["status"]: r["n"] for r in db.rows("SELECT status, n FROM order_count WHERE producer_id = %s",
+                                                      (world.producer,)) if r["n"]}
+        actual = {r["status"]: r["n"] for r in db.rows(
+            "SELECT status, COUNT(*) AS n FROM orders WHERE producer_id = %s GROUP BY status", (world.producer,))}
+        return kept, actual
+
+    customer = app.test_client()
+    customer.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+    customer.post("/cart/add", data={"product_id": world.product, "quantity": 1})
+    customer.post("/checkout", data={"order_type": "collection"})
+    auth.login_producer()
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "confirmed"})
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "ready"})
+    customer.post(f"/orders/{world.order}/cancel")
+    db.execute("DELETE FROM orders WHERE order_id = %s", (world.order,))
+    kept, actual = counts()
+    assert kept == actual and sum(actual.values()) == 1
+    page = client.get("/dashboard/orders").get_data(as_text=True)
+    assert len(listed_orders(page)) == 1
