@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+import app as app_module
 from app import mysql
 
 
@@ -207,3 +208,15 @@ def test_catalogue_counts_stay_exact_through_every_kind_of_product_change(client
     db.execute("DELETE FROM product WHERE product_id = %s", (shelf["wax"],))
     for category in [None, "Vegetables", "Fruit", "Pantry", "Flowers & Plants"]:
         assert shown(category) == actual(category), category
+
+
+def test_a_very_common_word_shows_its_first_matches_and_says_so(app, client, db, world, monkeypatch):
+    monkeypatch.setattr(app_module, "SEARCH_LIMIT", 10)
+    for n in range(15):
+        db.add_product(world.producer, f"Organic turnip n{n:03d}")
+    page = client.get("/products?q=organic").get_data(as_text=True)
+    assert "10 products matching “organic”" in page
+    assert "only its first 10 matches are shown" in page
+    assert len(names(page)) == 10
+    narrow = client.get("/products?q=organic+turnip+n007").get_data(as_text=True)
+    assert names(narrow) == ["Organic turnip n007"] and "only its first" not in narrow
