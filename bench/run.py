@@ -26,7 +26,7 @@ from app import app, mysql  # noqa: E402
 
 DATABASE = "noeari_bench"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 APP_PORT, REFERENCE_PORT = 5101, 5102
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 LOGS = os.path.join(ROOT, "var", "bench")
