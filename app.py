@@ -35,7 +35,7 @@ from wtforms import (BooleanField, DecimalField, EmailField, HiddenField,
                      StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired,
-                                Length, NumberRange, Optional, ValidationError)
+                                Length, NumberRange, ValidationError)
 
 try:
     import MySQLdb
