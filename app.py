@@ -1811,7 +1811,7 @@ def check_db_command():
     click.echo("The database is reachable.")
 
 
-# --- Error handlers ---------------------------------------------------------
+# --- Response headers and error handlers -----------------------------------
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")
