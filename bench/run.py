@@ -124,7 +124,9 @@ def to_ms(text):
 
 
 def wrk(url, cookie=None, seconds=SECONDS, connections=CONNECTIONS):
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    # Connection: close sends every request to whichever worker is free; with keep-alive, gunicorn's
+    # workers hold uneven shares of the connections and one GIL-bound process sets the pace.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Connection: close", url]
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
