@@ -381,6 +381,11 @@ def seed_database():
         cur.close()
 
 
+def page_count(total, per_page):
+    """How many pages total rows fill; an empty list still has its one (empty) page."""
+    return max(1, -(-total // per_page))
+
+
 def page_number():
     """The 1-based ?page= number; anything else reads as page 1."""
     page = request.args.get("page", "1")
@@ -567,18 +572,29 @@ def get_own_order(order_id):
     return order
 
 
-def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
-    """One page of the logged-in user's orders, newest first, with totals; and the page count."""
-    owner = ORDER_OWNER_COLUMN[g.user["role"]]
-    where, args = f"{owner} = %s", [g.user["id"]]
+def own_orders_condition(status=None):
+    """The WHERE clause (on alias o) and its arguments for the logged-in user's orders."""
+    where, args = f"{ORDER_OWNER_COLUMN[g.user['role']]} = %s", [g.user["id"]]
     if status:
         where, args = where + " AND o.status = %s", args + [status]
+    return where, args
+
+
+def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
+    """One page of the logged-in user's orders, newest first, with totals; and the page count."""
+    where, args = own_orders_condition(status)
     if g.user["role"] == "producer":
         total = query("SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) AS n FROM order_count o WHERE " + where,
                       args, one=True)["n"]
     else:
         total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
-    orders = query(
+    return newest_orders(page, per_page, status), page_count(total, per_page)
+
+
+def newest_orders(page, per_page, status=None):
+    """The logged-in user's orders, newest first, page by page, each with its item count and total."""
+    where, args = own_orders_condition(status)
+    return query(
         "SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name, pr.business_name,"
         " SUM(oi.quantity) AS item_count, SUM(oi.quantity * oi.unit_price) AS total"
         f" FROM (SELECT o.* FROM orders o WHERE {where}"
@@ -588,7 +604,6 @@ def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
         " JOIN order_item oi ON oi.order_id = o.order_id"
         " GROUP BY o.order_id ORDER BY o.placed_at DESC, o.order_id DESC",
         args + [per_page, (page - 1) * per_page])
-    return orders, max(1, -(-total // per_page))
 
 
 def change_order_status(order_id, new_status):
@@ -808,6 +823,7 @@ class OrderStatusForm(FlaskForm):
 
 SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
 NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm}
+NAME_FIELDS = {"customer": "name", "producer": "business"}
 HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard"}
 
 
@@ -961,7 +977,7 @@ def catalogue_page(filters, page):
     else:
         total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count",
                       one=True)["n"]
-    if page > -(-total // PRODUCTS_PER_PAGE):
+    if page > page_count(total, PRODUCTS_PER_PAGE):
         page = 1
     rows = query(page_rows.format(f"SELECT p.product_id FROM product p WHERE {conditions}"
                                   f" ORDER BY {order} LIMIT %s OFFSET %s"),
@@ -975,7 +991,7 @@ def render_catalogue(template, filters, in_path=(), **context):
     link_args = {key: value for key, value in filters.items()
                  if value and key not in in_path and not (key == "sort" and value == "name")}
     return render_template(template, products=rows, total=total, page=page,
-                           pages=max(1, -(-total // PRODUCTS_PER_PAGE)), filters=filters, link_args=link_args,
+                           pages=page_count(total, PRODUCTS_PER_PAGE), filters=filters, link_args=link_args,
                            categories=CATEGORIES, sorts=CATALOGUE_SORTS, search_limit=SEARCH_LIMIT, **context)
 
 
@@ -990,7 +1006,7 @@ def producers():
     """Every producer, with how many products each has on sale."""
     page = page_number()
     total = query("SELECT COUNT(*) AS n FROM producer", one=True)["n"]
-    if page > -(-total // DASHBOARD_PAGE_SIZE):
+    if page > page_count(total, DASHBOARD_PAGE_SIZE):
         page = 1
     rows = query(
         "SELECT pr.producer_id, pr.business_name,"
@@ -1000,7 +1016,7 @@ def producers():
         "       LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
         (DASHBOARD_PAGE_SIZE, (page - 1) * DASHBOARD_PAGE_SIZE))
     return render_template("shop/producers.html", producers=rows, page=page,
-                           pages=max(1, -(-total // DASHBOARD_PAGE_SIZE)))
+                           pages=page_count(total, DASHBOARD_PAGE_SIZE))
 
 
 @app.route("/producers/<int:producer_id>")
@@ -1042,7 +1058,7 @@ def signup(role):
     """Create an account for role and log it in."""
     form = SIGNUP_FORMS[role]()
     if form.validate_on_submit():
-        display_name = form.name.data if role == "customer" else form.business.data
+        display_name = form[NAME_FIELDS[role]].data
         try:
             with transaction() as cur:
                 cur.execute(ACCOUNT_SQL[role]["insert"],
@@ -1253,7 +1269,7 @@ def change_account(role, account_id, action, form):
     sql = ACCOUNT_SQL[role]
     if action == "name":
         with transaction() as cur:
-            cur.execute(sql["set_name"], (form.data["name" if role == "customer" else "business"], account_id))
+            cur.execute(sql["set_name"], (form[NAME_FIELDS[role]].data, account_id))
         return "Your name has been saved."
     credentials = query(sql["credentials"], (account_id,), one=True)
     if not password_matches(form.current_password.data, credentials["password_hash"]):
@@ -1512,7 +1528,7 @@ def render_dashboard(status=200):
     page = page_number()
     counts = {row["status"]: row["n"] for row in query(
         "SELECT status, n FROM order_count WHERE producer_id = %s", (producer_id,))}
-    pending, _ = order_page(1, per_page=5, status="pending")
+    pending = newest_orders(1, per_page=5, status="pending")
     restock = query(
         "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
@@ -1527,7 +1543,7 @@ def render_dashboard(status=200):
         " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
         (producer_id, DASHBOARD_PAGE_SIZE, (page - 1) * DASHBOARD_PAGE_SIZE))
     return render_template("dashboard/index.html", counts=counts, pending=pending, restock=restock,
-                           products=products, page=page, pages=max(1, -(-product_count // DASHBOARD_PAGE_SIZE)),
+                           products=products, page=page, pages=page_count(product_count, DASHBOARD_PAGE_SIZE),
                            statuses=ORDER_STATUSES), status
 
 
