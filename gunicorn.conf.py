@@ -14,7 +14,8 @@ errorlog = "-"
 
 def when_ready(server):
     """Log, at start-up, which database setting to fix when the database cannot be reached."""
-    from app import app, check_database
+    from app import app
+    from db import check_database
 
     with app.app_context():
         problem = check_database()

@@ -173,3 +173,12 @@ CREATE TRIGGER order_count_update AFTER UPDATE ON orders FOR EACH ROW
 
 CREATE TRIGGER order_count_delete AFTER DELETE ON orders FOR EACH ROW
     UPDATE order_count SET n = n - 1 WHERE producer_id = OLD.producer_id AND status = OLD.status;
+
+-- Every product has exactly one stock row: uq_stock_product allows at most one, and these
+-- triggers make it as the product is inserted and refuse to delete it on its own. Deleting the
+-- product removes it by ON DELETE CASCADE, which fires no trigger.
+CREATE TRIGGER product_stock_insert AFTER INSERT ON product FOR EACH ROW
+    INSERT INTO stock (product_id) VALUES (NEW.product_id);
+
+CREATE TRIGGER stock_delete_guard BEFORE DELETE ON stock FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'A stock row goes only with its product: delete the product instead.';

@@ -59,6 +59,7 @@ SELECT * FROM (
     UNION ALL SELECT 31, 4, 'Elderflower cordial', 'Made with blossom from the hedgerows.', 'Drinks', 4.50, '500 ml bottle', 1
 ) AS seed_rows WHERE @seed;
 
+-- Each product's stock row exists already (a trigger makes it); this sets its figures.
 INSERT INTO stock (product_id, quantity_available, reorder_threshold)
 SELECT * FROM (
     SELECT 1 AS product_id, 120 AS quantity_available, 20 AS reorder_threshold
@@ -92,7 +93,8 @@ SELECT * FROM (
     UNION ALL SELECT 29, 19, 6
     UNION ALL SELECT 30, 30, 6
     UNION ALL SELECT 31, 0, 4
-) AS seed_rows WHERE @seed;
+) AS seed_rows WHERE @seed
+ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available), reorder_threshold = VALUES(reorder_threshold);
 
 INSERT INTO orders (order_id, customer_id, producer_id, status, order_type, delivery_address, placed_at)
 SELECT * FROM (

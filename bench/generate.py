@@ -11,7 +11,8 @@ import time
 import bcrypt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from app import CATEGORIES, app, create_schema, mysql  # noqa: E402
+from app import CATEGORIES, app  # noqa: E402
+from db import create_schema, mysql  # noqa: E402
 
 SCALES = {
     "small": {"producers": 10, "products": 1_000, "customers": 400, "orders": 6_000},
@@ -40,8 +41,8 @@ UNITS = ["kg", "500 g", "each", "dozen", "jar", "bunch", "litre", "bottle", "loa
 STATUSES = ["pending"] * 2 + ["confirmed"] * 2 + ["ready", "out_for_delivery"] + ["completed"] * 6 + ["cancelled"]
 
 
-def insert(cur, table, columns, rows, batch=5_000):
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+def insert(cur, table, columns, rows, batch=5_000, suffix=""):
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}){suffix}"
     for start in range(0, len(rows), batch):
         cur.executemany(sql, rows[start:start + batch])
 
@@ -94,7 +95,12 @@ def generate(scale):
     insert(cur, "customer", ["customer_id", "first_name", "email", "password_hash"], customers)
     insert(cur, "product", ["product_id", "producer_id", "name", "description", "category", "price", "unit",
                             "is_available", "created_at"], products)
-    insert(cur, "stock", ["product_id", "quantity_available", "reorder_threshold"], stock)
+    # A trigger gave each product its stock row; unique checks stay on while its figures are set.
+    cur.execute("SET unique_checks = 1")
+    insert(cur, "stock", ["product_id", "quantity_available", "reorder_threshold"], stock,
+           suffix=" ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available),"
+                  " reorder_threshold = VALUES(reorder_threshold)")
+    cur.execute("SET unique_checks = 0")
     insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
                            "placed_at"], orders)
     insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price"], lines)

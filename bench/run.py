@@ -22,7 +22,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import generate  # noqa: E402
-from app import app, mysql  # noqa: E402
+from app import app  # noqa: E402
+from db import mysql  # noqa: E402
 
 DATABASE = "noeari_bench"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))

@@ -9,10 +9,13 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from app import app as flask_app  # noqa: E402
-from app import create_schema, mysql  # noqa: E402
+from db import create_schema, mysql  # noqa: E402
 
 PASSWORD = "correct horse 42"
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "customer", "producer"]
+# The order rows can be deleted in; a product's stock row goes with it, by cascade.
+DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "customer", "producer",
+                "login_failure"]
 
 
 def connect(database):
@@ -57,6 +60,20 @@ def test_database():
     drop_database(name)
 
 
+@pytest.fixture
+def scratch_databases():
+    """Names for extra databases, dropped after the test."""
+    names = []
+
+    def new():
+        names.append(f"noeari_scratch_{secrets.token_hex(4)}")
+        return names[-1]
+
+    yield new
+    for name in names:
+        drop_database(name)
+
+
 class Database:
     """Direct access to the test database, to set up rows and check what the app stored."""
 
@@ -93,10 +110,8 @@ class Database:
         return {table: self.rows(f"SELECT * FROM {table} ORDER BY 1") for table in TABLES}
 
     def clear(self):
-        self.execute("SET FOREIGN_KEY_CHECKS = 0")
-        for table in TABLES + ["login_failure"]:
+        for table in DELETE_ORDER:
             self.execute(f"DELETE FROM {table}")
-        self.execute("SET FOREIGN_KEY_CHECKS = 1")
 
     # Builders for test data; passwords are hashed with bcrypt at cost 4.
     def add_customer(self, email, name="Customer", password=PASSWORD):
@@ -113,8 +128,8 @@ class Database:
             "INSERT INTO product (producer_id, name, description, category, price, unit, is_available)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (producer_id, name, f"Fresh {name}", category, price, unit, available))
-        self.execute("INSERT INTO stock (product_id, quantity_available, reorder_threshold) VALUES (%s, %s, %s)",
-                     (product_id, quantity, threshold))
+        self.execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
+                     (quantity, threshold, product_id))
         return product_id
 
     def add_order(self, customer_id, lines, status="pending", order_type="collection", address=None):

@@ -4,7 +4,7 @@ import re
 import pytest
 
 import app as app_module
-from app import mysql
+from db import mysql
 
 
 def names(page):

@@ -153,3 +153,35 @@ def test_order_page_has_one_button_per_allowed_next_status(client, auth, db, wor
     auth.login_producer()
     page = client.get(f"/dashboard/orders/{world.order}").get_data(as_text=True)
     assert re.findall(r'>Mark as ([^<]+)</button>', page) == options
+
+
+def test_a_refused_status_change_answers_on_the_orders_own_page(client, auth, db, world):
+    db.execute("UPDATE orders SET status = 'completed' WHERE order_id = %s", (world.order,))
+    auth.login_producer()
+    response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "cancelled"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert f"<h1>Order #{world.order}</h1>" in page and "cannot move to Cancelled" in page
+    assert "Needs restocking" not in page, "not the whole dashboard"
+
+
+def test_a_bad_status_for_an_order_answers_on_its_page_and_a_bad_order_on_a_small_one(client, auth, world):
+    auth.login_producer()
+    response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "shipped"})
+    assert response.status_code == 400
+    assert f"<h1>Order #{world.order}</h1>" in response.get_data(as_text=True)
+    response = client.post("/dashboard/update-order-status", data={"order_id": "x", "status": "confirmed"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "That order could not be found" in page
+    assert "Needs restocking" not in page
+
+
+def test_a_bad_stock_figure_answers_on_the_products_stock_page(client, auth, db, world):
+    auth.login_producer()
+    response = client.post("/dashboard/update-stock", data={"product_id": world.product, "quantity": "-4"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<h1>Stock of Potatoes</h1>" in page and "Quantity must be a whole number" in page
+    assert f'id="quantity-{world.product}"' in page, "the stock form is there to try again"
+    assert "Needs restocking" not in page
+    assert db.stock(world.product) == 50

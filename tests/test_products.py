@@ -1,6 +1,7 @@
 """Producers manage their catalogue: create, edit, photos, show/hide, delete or archive."""
 import io
 import os
+import re
 import struct
 import zlib
 from decimal import Decimal
@@ -273,3 +274,18 @@ def test_dashboard_products_are_paginated(client, auth, db, world):
     first = client.get("/dashboard").get_data(as_text=True)
     second = client.get("/dashboard?page=2").get_data(as_text=True)
     assert "Page 1 of 2" in first and "Zz item 29" not in first and "Zz item 29" in second
+
+
+def test_toggling_on_a_later_dashboard_page_comes_back_to_that_page(client, auth, db, world):
+    for n in range(30):
+        db.add_product(world.producer, f"Zucchini {n:02d}", category="Vegetables")
+    auth.login_producer()
+    page = client.get("/dashboard?page=2").get_data(as_text=True)
+    target = db.value("SELECT product_id FROM product WHERE name = 'Zucchini 29'")
+    form = re.search(rf'action="/dashboard/products/{target}/availability".*?</form>', page, re.S).group(0)
+    assert 'name="next" value="/dashboard?page=2"' in form
+    response = client.post(f"/dashboard/products/{target}/availability", data={"next": "/dashboard?page=2"})
+    assert response.headers["Location"] == "/dashboard?page=2"
+    assert db.value("SELECT is_available FROM product WHERE product_id = %s", (target,)) == 0
+    elsewhere = client.post(f"/dashboard/products/{target}/availability", data={"next": "https://evil.example/"})
+    assert elsewhere.headers["Location"] == "/dashboard"

@@ -1,14 +1,12 @@
 """The schema, migrations and demo data, on real databases of their own."""
 import os
-import secrets
 
 import bcrypt
 import MySQLdb
 import pytest
 
-from app import apply_migrations, create_schema, migration_files, run_sql_file, seed_database
-from app import mysql
-from conftest import connect, drop_database, make_database
+from conftest import connect, make_database
+from db import apply_migrations, create_schema, migration_files, mysql, run_sql_file, seed_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,20 +55,6 @@ def describe(name):
     shape["applied"] = [row["filename"] for row in cur.fetchall()]
     conn.close()
     return shape
-
-
-@pytest.fixture
-def scratch_databases():
-    """Names for extra databases, dropped after the test."""
-    names = []
-
-    def new():
-        names.append(f"noeari_scratch_{secrets.token_hex(4)}")
-        return names[-1]
-
-    yield new
-    for name in names:
-        drop_database(name)
 
 
 def test_migrations_in_order_give_the_same_schema_as_schema_sql(scratch_databases):

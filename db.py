@@ -1,0 +1,337 @@
+"""Database plumbing: one kept connection per thread, one query helper, one transaction idiom,
+and the schema's life (build, migrate, seed) with its CLI commands. It knows nothing of requests."""
+import functools
+import os
+import random
+import re
+import threading
+import time
+from collections import namedtuple
+from contextlib import contextmanager
+
+import click
+from flask import current_app, g
+from flask.cli import with_appcontext
+
+try:
+    import MySQLdb
+    import MySQLdb.cursors
+    from flask_mysqldb import MySQL as FlaskMySQL
+except ImportError as exc:
+    raise SystemExit(
+        f"noeari cannot start: the MySQL driver is missing ({exc}).\n"
+        "Install it with `make run` or `.venv/bin/pip install -r requirements.txt`; "
+        "mysqlclient builds against the apt packages libmariadb-dev and pkg-config."
+    ) from None
+
+OperationalError = MySQLdb.OperationalError
+IntegrityError = MySQLdb.IntegrityError
+
+
+# --- Connections ------------------------------------------------------------
+
+class MySQL(FlaskMySQL):
+    """flask-mysqldb with its settings, keeping one connection per thread from request to request.
+
+    A new connection costs more than a small page's queries. A kept connection is pinged before
+    each request (and replaced if the server went away) and rolled back after it, so no
+    transaction carries over. MYSQL_REUSE_CONNECTIONS=0 gives a new connection per request.
+    """
+
+    SETTINGS = ("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DB", "MYSQL_UNIX_SOCKET",
+                "MYSQL_CONNECT_TIMEOUT", "MYSQL_READ_DEFAULT_FILE", "MYSQL_USE_UNICODE", "MYSQL_CHARSET",
+                "MYSQL_SQL_MODE", "MYSQL_CURSORCLASS", "MYSQL_AUTOCOMMIT", "MYSQL_CUSTOM_OPTIONS")
+
+    def __init__(self, app=None):
+        self.kept = threading.local()
+        super().__init__(app)
+
+    @property
+    def connection(self):
+        if not current_app.config["MYSQL_REUSE_CONNECTIONS"]:
+            return super().connection
+        if "mysql_db" not in g:
+            g.mysql_db = self.kept_connection()
+        return g.mysql_db
+
+    def kept_connection(self):
+        settings = tuple(current_app.config[key] for key in self.SETTINGS)
+        conn = getattr(self.kept, "conn", None)
+        if conn is not None and self.kept.settings == settings:
+            try:
+                conn.ping()
+                return conn
+            except MySQLdb.Error:
+                self.discard(conn)
+        conn = self.connect
+        self.kept.conn, self.kept.settings = conn, settings
+        return conn
+
+    def discard(self, conn):
+        self.kept.conn = None
+        try:
+            conn.close()
+        except MySQLdb.Error:
+            pass
+
+    def teardown(self, exception):
+        conn = g.pop("mysql_db", None)
+        if conn is None:
+            return
+        if conn is getattr(self.kept, "conn", None):
+            try:
+                conn.rollback()
+            except MySQLdb.Error:
+                self.discard(conn)
+        else:
+            conn.close()
+
+
+mysql = MySQL()
+
+
+def init_app(app):
+    """Attach the connection to app and register the database commands, as flaskr's db.py does."""
+    mysql.init_app(app)
+    for command in (init_db_command, seed_db_command, migrate_command, check_db_command):
+        app.cli.add_command(command)
+
+
+def stream(sql, args=()):
+    """Run one query on a connection of its own and yield its rows as tuples as the server sends
+    them: memory stays flat, and the rows can be sent after the request's connection is closed."""
+    conn = mysql.connect
+    cur = conn.cursor(MySQLdb.cursors.SSCursor)
+    try:
+        cur.execute(sql, args)
+    except BaseException:
+        conn.close()
+        raise
+
+    def rows():
+        try:
+            yield from cur
+        finally:
+            conn.close()
+    return rows()
+
+
+# --- Queries and transactions -----------------------------------------------
+
+Written = namedtuple("Written", "rowcount lastrowid")
+RETRYABLE_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
+TRANSACTION_ATTEMPTS = 3
+
+
+class Busy(Exception):
+    """A unit of work kept colliding with others (deadlock or lock wait) and was given up; it changed nothing."""
+
+
+def query(sql, args=(), one=False):
+    """Run one statement; return all rows as dicts, or with one=True the first row or None."""
+    cur = mysql.connection.cursor()
+    try:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    if one:
+        return rows[0] if rows else None
+    return rows
+
+
+def execute(sql, args=(), many=False):
+    """Run one writing statement (with many=True, once per row of args) inside the current unit of
+    work, or as a unit of its own; return its rowcount and lastrowid."""
+    if not g.get("in_transaction"):
+        return transactional(execute)(sql, args, many)
+    cur = mysql.connection.cursor()
+    try:
+        if many:
+            cur.executemany(sql, args)
+        else:
+            cur.execute(sql, args)
+        return Written(cur.rowcount, cur.lastrowid)
+    finally:
+        cur.close()
+
+
+@contextmanager
+def _transaction():
+    conn = mysql.connection
+    cur = conn.cursor()
+    cur.execute("START TRANSACTION")
+    cur.close()
+    g.in_transaction = True
+    try:
+        yield
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        g.in_transaction = False
+
+
+def transactional(unit):
+    """Run unit as one transaction: all of it commits, or on any error none of it does.
+
+    A deadlock or lock wait timeout rolls it back and runs the whole unit again, a few times,
+    then raises Busy. A unit called inside another joins the outer one.
+    """
+    @functools.wraps(unit)
+    def run(*args, **kwargs):
+        if g.get("in_transaction"):
+            return unit(*args, **kwargs)
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with _transaction():
+                    return unit(*args, **kwargs)
+            except MySQLdb.OperationalError as exc:
+                if exc.args[0] not in RETRYABLE_ERRORS:
+                    raise
+                current_app.logger.warning("%s: attempt %d of %d hit %s", unit.__name__, attempt,
+                                           TRANSACTION_ATTEMPTS, exc)
+                time.sleep(random.uniform(0, 0.02 * attempt))
+        raise Busy(unit.__name__)
+    return run
+
+
+# --- Schema, migrations and demo data --------------------------------------
+
+CONNECTION_REFUSED = {2002, 2003}
+DB_PROBLEMS = {
+    2005: "Unknown server host: fix MYSQL_HOST.",
+    1044: "Access denied to the database: grant MYSQL_USER rights on MYSQL_DB, or fix MYSQL_USER.",
+    1045: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
+    1698: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
+    1049: "Unknown database: fix MYSQL_DB, or create the database (`make run` creates it locally).",
+}
+
+
+def connection_refused_advice():
+    """Name the setting that points at the server, socket or host and port, whichever is in use."""
+    config = current_app.config
+    if config["MYSQL_UNIX_SOCKET"] and config["MYSQL_HOST"] in ("localhost", "", None):
+        where, settings = config["MYSQL_UNIX_SOCKET"], "MYSQL_UNIX_SOCKET"
+    else:
+        where, settings = f"{config['MYSQL_HOST']}:{config['MYSQL_PORT']}", "MYSQL_HOST:MYSQL_PORT"
+    return (f"Connection refused: no MariaDB/MySQL server answers at {where}. "
+            f"Start it (`make run` starts a local one) or fix {settings}.")
+
+
+def check_database():
+    """Connect once; return None when that works, else a sentence naming the setting to fix."""
+    try:
+        mysql.connect.close()
+    except MySQLdb.OperationalError as exc:
+        code = exc.args[0]
+        if code in CONNECTION_REFUSED:
+            advice = connection_refused_advice()
+        else:
+            advice = DB_PROBLEMS.get(code, "Cannot reach the database: check the MYSQL_* settings.")
+        return f"{advice} (MySQL error {code}: {exc.args[1]})"
+    return None
+
+
+def run_sql_file(cur, path):
+    """Execute each statement of an SQL file; statements end with ';' at the end of a line."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for statement in re.split(r";\s*$", text, flags=re.MULTILINE):
+        code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+        if code.strip():
+            cur.execute(statement)
+
+
+def project_file(*parts):
+    """A file of the project, which sits beside this module."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), *parts)
+
+
+def migration_files():
+    """Names of the files in migrations/, in the order they apply."""
+    return sorted(name for name in os.listdir(project_file("migrations")) if re.fullmatch(r"\d{4}_\w+\.sql", name))
+
+
+def database_tables():
+    """The tables in the configured database."""
+    rows = query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+    return {row["TABLE_NAME"] for row in rows}
+
+
+def create_schema():
+    """Build schema.sql in an empty database and record every migration as applied."""
+    cur = mysql.connection.cursor()
+    try:
+        run_sql_file(cur, project_file("schema.sql"))
+        cur.executemany("INSERT INTO schema_migrations (filename) VALUES (%s)",
+                        [(name,) for name in migration_files()])
+    finally:
+        cur.close()
+
+
+def apply_migrations():
+    """Apply, in order, each migration the database has not recorded; return their names."""
+    applied = {row["filename"] for row in query("SELECT filename FROM schema_migrations")}
+    pending = [name for name in migration_files() if name not in applied]
+    cur = mysql.connection.cursor()
+    try:
+        for name in pending:
+            run_sql_file(cur, project_file("migrations", name))
+            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (name,))
+    finally:
+        cur.close()
+    return pending
+
+
+def seed_database():
+    """Load seed.sql; it only adds rows to an empty database."""
+    cur = mysql.connection.cursor()
+    try:
+        run_sql_file(cur, project_file("seed.sql"))
+    finally:
+        cur.close()
+
+
+@click.command("init-db")
+@with_appcontext
+@click.option("--seed", is_flag=True, help="Also load the demo data from seed.sql.")
+def init_db_command(seed):
+    """Create the tables from schema.sql in an empty database; never touches existing tables."""
+    if database_tables():
+        click.echo("The database already has tables; nothing to do (use `migrate` for updates).")
+        return
+    create_schema()
+    click.echo("Created the schema.")
+    if seed:
+        seed_database()
+        click.echo("Loaded the demo data.")
+
+
+@click.command("seed-db")
+@with_appcontext
+def seed_db_command():
+    """Load the demo data; it only adds rows to an empty database."""
+    seed_database()
+    click.echo("Seed applied (it adds nothing to a database that already has data).")
+
+
+@click.command("migrate")
+@with_appcontext
+def migrate_command():
+    """Apply pending migrations/ files in order."""
+    if "schema_migrations" not in database_tables():
+        raise click.ClickException("The database has no schema yet: run `flask --app app init-db` first.")
+    applied = apply_migrations()
+    click.echo(f"Applied {', '.join(applied)}." if applied else "The schema is up to date.")
+
+
+@click.command("check-db")
+@with_appcontext
+def check_db_command():
+    """Say whether the database can be reached, and if not which setting to fix."""
+    problem = check_database()
+    if problem:
+        raise click.ClickException(problem)
+    click.echo("The database is reachable.")
