@@ -28,6 +28,7 @@ import secrets
 from collections import namedtuple
 from decimal import Decimal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import bcrypt
 from flask import (Flask, Response, abort, flash, g, make_response, redirect, render_template, request,
@@ -39,12 +40,16 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from wtforms import (BooleanField, DecimalField, EmailField, HiddenField, IntegerField, PasswordField, RadioField,
-                     SelectField, StringField, TextAreaField)
+from werkzeug.routing import BaseConverter
+from werkzeug.routing import ValidationError as NoSuchPath
+from wtforms import (BooleanField, DateField, DecimalField, EmailField, HiddenField, IntegerField, PasswordField,
+                     RadioField, SelectField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp,
+                                ValidationError)
 
 import db
+import fulfilment
 import images
 import mail
 from db import execute, query, transactional
@@ -63,6 +68,8 @@ app.config.from_mapping(
     MYSQL_CHARSET="utf8mb4",
     MYSQL_CURSORCLASS="DictCursor",
     MYSQL_AUTOCOMMIT=True,
+    # Every DATETIME the database fills in (placed_at, changed_at) is UTC; pages show it in TIMEZONE.
+    MYSQL_CUSTOM_OPTIONS={"init_command": "SET time_zone = '+00:00'"},
     MYSQL_CONNECT_TIMEOUT=5,
     MYSQL_REUSE_CONNECTIONS=True,
     BCRYPT_ROUNDS=12,
@@ -86,6 +93,7 @@ app.config.from_mapping(
     SMTP_STARTTLS=False,
     MAIL_FROM="noeari <no-reply@noeari.local>",
     OUTBOX_FOLDER=os.path.join(app.root_path, "var", "outbox"),
+    TIMEZONE="Europe/London",
 )
 
 
@@ -120,6 +128,7 @@ ENV_SETTINGS = {
     "SMTP_STARTTLS": env_flag,
     "MAIL_FROM": str,
     "OUTBOX_FOLDER": str,
+    "TIMEZONE": str,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name):
@@ -149,6 +158,11 @@ def load_secret_key():
 
 
 app.config["SECRET_KEY"] = load_secret_key()
+try:
+    ZoneInfo(app.config["TIMEZONE"])
+except (ZoneInfoNotFoundError, ValueError):
+    raise SystemExit(f"noeari cannot start: TIMEZONE={app.config['TIMEZONE']!r} is not a time zone name "
+                     "such as Europe/London.") from None
 if app.config["TRUSTED_PROXIES"]:
     # Only behind proxies the deployer names: otherwise X-Forwarded-For would let anyone pick their IP.
     hops = app.config["TRUSTED_PROXIES"]
@@ -156,6 +170,23 @@ if app.config["TRUSTED_PROXIES"]:
 
 db.init_app(app)
 csrf = CSRFProtect(app)
+
+
+class DateConverter(BaseConverter):
+    """A YYYY-MM-DD date in a URL; an impossible date is no page at all (404)."""
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+    def to_python(self, value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise NoSuchPath() from None
+
+    def to_url(self, value):
+        return value.isoformat()
+
+
+app.url_map.converters["date"] = DateConverter
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")
@@ -267,18 +298,52 @@ def status_label(status, order_type=None):
     return STATUS_LABELS[status]
 
 
+def order_cutoff(order):
+    """When ordering closed for the occurrence the order is for; None for an order with no dated slot."""
+    if order["fulfilment_date"] is None or order["cutoff_hours"] is None:
+        return None
+    return fulfilment.cutoff_instant(order["fulfilment_date"], order["slot_start"], order["cutoff_hours"])
+
+
 @app.template_global()
-def next_statuses(status, order_type, role):
-    """The statuses role may move an order to next, from the one transition table."""
-    other_steps = {step for kind, step in FULFILMENT_STEP.items() if kind != order_type}
-    return [to for to, roles in ORDER_TRANSITIONS.get(status, {}).items() if role in roles and to not in other_steps]
+def next_statuses(order, role):
+    """The statuses role may move an order to next, from the one transition table.
+
+    A customer's cancel also closes with the slot's ordering: after the cutoff the producer is packing it.
+    """
+    other_steps = {step for kind, step in FULFILMENT_STEP.items() if kind != order["order_type"]}
+    moves = [to for to, roles in ORDER_TRANSITIONS.get(order["status"], {}).items()
+             if role in roles and to not in other_steps]
+    cutoff = order_cutoff(order)
+    if role == "customer" and cutoff is not None and fulfilment.utc_now() >= cutoff:
+        moves = [to for to in moves if to != "cancelled"]
+    return moves
+
+
+@app.template_global()
+def order_when(order):
+    """When the customer gets the order, as promised at checkout: a dated window with its zone, by
+    arrangement, or None for an order from before fulfilment options existed."""
+    if order["fulfilment_date"] is not None:
+        return fulfilment.format_window(order["fulfilment_date"], order["slot_start"], order["slot_end"])
+    return "By arrangement" if order["option_id"] is not None else None
+
+
+@app.template_filter("local_time")
+def local_time_filter(value):
+    """A stored DATETIME (UTC) or an aware instant, shown in TIMEZONE with its zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=fulfilment.UTC)
+    return fulfilment.format_instant(value)
 
 
 ORDER_OWNER_COLUMN = {"customer": "o.customer_id", "producer": "o.producer_id"}
 ORDERS_PER_PAGE = 20
-# An order's item count and total, from its lines: the one place they are added up.
-ORDER_SUMS = ("(SELECT SUM(oi.quantity) FROM order_item oi WHERE oi.order_id = o.order_id) AS item_count,"
-              " (SELECT SUM(oi.quantity * oi.unit_price) FROM order_item oi WHERE oi.order_id = o.order_id) AS total")
+# What every order list and page shows of an order: its item count and total are kept by triggers
+# from its lines, and the total always includes the fee.
+ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
+                 " o.goods_total + o.fee AS total, o.payment_status, o.option_id, o.fulfilment_name,"
+                 " o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
 
 
 def own_orders_condition(status=None):
@@ -293,8 +358,10 @@ def get_own_order(order_id):
     """One of the logged-in user's orders with both parties' names, its lines and history, or abort with 404."""
     where, args = own_orders_condition()
     order = query(
-        f"SELECT o.order_id, o.status, o.order_type, o.delivery_address, o.placed_at, c.first_name, pr.business_name,"
-        f" {ORDER_SUMS} FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, o.fulfilment_address,"
+        " o.fulfilment_instructions, o.paid_at, c.first_name, c.email, pr.business_name, pr.phone AS producer_phone,"
+        " pr.public_email AS producer_email, pr.payment_info"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id = %s AND {where}",
         [order_id] + args, one=True)
     if order is None:
@@ -305,8 +372,9 @@ def get_own_order(order_id):
         " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
         " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
     order["history"] = query(
-        "SELECT from_status, to_status, changed_by_role, changed_at FROM order_status_history"
+        "SELECT kind, from_status, to_status, changed_by_role, changed_at FROM order_status_history"
         " WHERE order_id = %s ORDER BY history_id", (order_id,))
+    order["cutoff"] = order_cutoff(order)
     return order
 
 
@@ -314,7 +382,7 @@ def newest_orders(page, per_page, status=None):
     """The logged-in user's orders, newest first, page by page, each with its item count and total."""
     where, args = own_orders_condition(status)
     return query(
-        f"SELECT o.order_id, o.status, o.order_type, o.placed_at, c.first_name, pr.business_name, {ORDER_SUMS}"
+        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name"
         f" FROM (SELECT o.* FROM orders o WHERE {where}"
         "       ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
         " JOIN customer c ON c.customer_id = o.customer_id"
@@ -342,20 +410,146 @@ def change_order_status(order_id, new_status):
     change one step, so two racing cancels restock only once.
     """
     where, args = own_orders_condition()
-    order = query(f"SELECT o.order_id, o.status, o.order_type FROM orders o WHERE o.order_id = %s AND {where}"
-                  " FOR UPDATE", [order_id] + args, one=True)
+    order = query(f"SELECT {ORDER_COLUMNS}, o.slot_id FROM orders o WHERE o.order_id = %s AND {where} FOR UPDATE",
+                  [order_id] + args, one=True)
     if order is None:
         abort(404)
-    if new_status not in next_statuses(order["status"], order["order_type"], g.user["role"]):
+    if new_status not in next_statuses(order, g.user["role"]):
         return order, False
     execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order_id))
     if new_status == "cancelled":
         execute("UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
                 " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
                 (order_id,))
+        if order["slot_id"] is not None:
+            execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
+                    (order["slot_id"], order["fulfilment_date"]))
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, g.user["role"], g.user["id"]))
     return order, True
+
+
+@transactional
+def record_payment(order_id, paid):
+    """Mark one of the producer's orders paid (or not), with who did it, in its history; return the order as
+    it was and whether it changed. A cancelled order is never paid."""
+    order = query("SELECT order_id, status, payment_status FROM orders WHERE order_id = %s AND producer_id = %s"
+                  " FOR UPDATE", (order_id, g.user["id"]), one=True)
+    if order is None:
+        abort(404)
+    new_status = "paid" if paid else "unpaid"
+    if order["status"] == "cancelled" or order["payment_status"] == new_status:
+        return order, False
+    execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s, UTC_TIMESTAMP(), NULL), paid_by_id = %s"
+            " WHERE order_id = %s", (new_status, paid, g.user["id"] if paid else None, order_id))
+    execute("INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, 'payment', %s, %s, 'producer', %s)", (order_id, order["payment_status"], new_status, g.user["id"]))
+    return order, True
+
+
+# --- Where and when ---------------------------------------------------------
+
+OPTION_COLUMNS = ("o.option_id, o.producer_id, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
+                  " o.minimum_order, o.free_over, o.cutoff_hours, o.capacity, o.is_active")
+KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
+
+
+class Offer:
+    """One producer's live options with their slots, and the occurrences a customer can choose now."""
+
+    def __init__(self, options, occurrences):
+        self.options, self.occurrences = options, occurrences
+        self.by_key = {occurrence.key: occurrence for occurrence in occurrences}
+
+    @property
+    def taking_orders(self):
+        """A producer with no active option is not taking orders yet."""
+        return any(option["is_active"] for option in self.options)
+
+    def find(self, key):
+        return self.by_key.get(key)
+
+    def next_of(self, option, limit=3):
+        return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]][:limit]
+
+
+@app.template_filter("clock")
+def clock_filter(value):
+    """A TIME column as 09:00."""
+    return f"{fulfilment.as_time(value):%H:%M}"
+
+
+def slot_days(option):
+    """'Sat 09:00–12:00, Wed 16:00–18:00' for collection; 'Thu' for delivery; 'by arrangement' with no slots."""
+    if not option["slots"]:
+        return "by arrangement"
+    if option["kind"] == "delivery":
+        return ", ".join(dict.fromkeys(fulfilment.WEEKDAYS[s["weekday"]][:3] for s in option["slots"]))
+    return ", ".join(f"{fulfilment.WEEKDAYS[s['weekday']][:3]} {fulfilment.as_time(s['start_time']):%H:%M}"
+                     f"–{fulfilment.as_time(s['end_time']):%H:%M}" for s in option["slots"])
+
+
+def option_summary(option):
+    """The option in one line: 'Collect at Farm gate, Sat 09:00–12:00' or 'Delivery to BS1–BS8, Thu, £3.50'."""
+    if option["kind"] == "collection":
+        return f"Collect at {option['name']}, {slot_days(option)}"
+    fee = money_filter(option["fee"]) if option["fee"] else "free"
+    return f"Delivery to {option['areas']}, {slot_days(option)}, {fee}"
+
+
+def load_offers(producer_ids, now=None):
+    """{producer_id: Offer} for the given producers, from their options that are not archived."""
+    ids = sorted(set(producer_ids))
+    if not ids:
+        return {}
+    now = now or fulfilment.utc_now()
+    today = fulfilment.local_today(now)
+    horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
+    among = ", ".join(["%s"] * len(ids))
+    rows = query(f"SELECT {OPTION_COLUMNS}, s.slot_id, s.weekday, s.start_time, s.end_time"
+                 " FROM fulfilment_option o LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
+                 f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
+                 " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
+    closures = query(f"SELECT producer_id, start_date, end_date FROM producer_closure WHERE producer_id IN ({among})"
+                     " AND end_date >= %s AND start_date < %s", ids + [today, horizon])
+    booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
+                   " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
+                   f" WHERE o.producer_id IN ({among}) AND b.slot_date >= %s AND b.slot_date < %s", ids + [today, horizon])
+    options, slots = {}, []
+    for row in rows:
+        option = options.setdefault(row["option_id"], {key: row[key] for key in row if key not in (
+            "slot_id", "weekday", "start_time", "end_time")} | {"slots": []})
+        if row["slot_id"] is not None:
+            slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time")}
+            option["slots"].append(slot)
+            slots.append(slot)
+    for option in options.values():
+        option["postcode_list"] = fulfilment.parse_postcodes(option["postcodes"]) if option["postcodes"] else []
+        option["areas"] = fulfilment.postcodes_summary(option["postcode_list"])
+        option["summary"] = option_summary(option)
+    closed = {}
+    for closure in closures:
+        day = max(closure["start_date"], today)
+        while day <= closure["end_date"] and day < horizon:
+            closed.setdefault(closure["producer_id"], set()).add(day)
+            day += datetime.timedelta(days=1)
+    bookings = {(row["slot_id"], row["slot_date"]): row["booked"] for row in booked}
+    offers = {}
+    for producer_id in ids:
+        own = [option for option in options.values() if option["producer_id"] == producer_id]
+        offers[producer_id] = Offer(own, fulfilment.occurrences(own, [s for o in own for s in o["slots"]],
+                                                                closed, bookings, now))
+    return offers
+
+
+@app.template_global()
+def occurrence_label(occurrence, goods):
+    """How a customer sees one choice at checkout: where, when (with the zone), and its fee for these goods."""
+    option = occurrence.option
+    where = (f"Collect at {option['name']}" if option["kind"] == "collection"
+             else f"{option['name']}: delivery to {option['areas']}")
+    fee = fulfilment.fee_for(option, goods)
+    return f"{where} · {occurrence.when} · {money_filter(fee) if fee else 'free'}"
 
 
 # --- Accounts ---------------------------------------------------------------
@@ -903,12 +1097,13 @@ def producers():
 @app.route("/producers/<int:producer_id>")
 def producer_page(producer_id):
     """A producer's public page: their available products, a page at a time."""
-    producer = query("SELECT producer_id, business_name, date_joined FROM producer WHERE producer_id = %s",
-                     (producer_id,), one=True)
+    producer = query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"
+                     " payment_info, image_url FROM producer WHERE producer_id = %s", (producer_id,), one=True)
     if producer is None:
         abort(404)
     filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
-    return render_catalogue("shop/producer.html", filters, in_path=("producer",), producer=producer)
+    return render_catalogue("shop/producer.html", filters, in_path=("producer",), producer=producer,
+                            offer=load_offers([producer_id])[producer_id])
 
 
 def get_available_product(product_id):
@@ -938,7 +1133,13 @@ def product_page(product_id):
     """One available product, with an add-to-cart form."""
     product = get_available_product(product_id)
     form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int))
-    return render_template("shop/product.html", product=product, form=form)
+    return render_product(product, form)
+
+
+def render_product(product, form):
+    """The product page, with how its producer's customers get their food."""
+    return render_template("shop/product.html", product=product, form=form,
+                           offer=load_offers([product["producer_id"]])[product["producer_id"]])
 
 
 @app.route("/uploads/<name>")
@@ -952,18 +1153,6 @@ def uploaded_file(name):
 class CartUpdateForm(FlaskForm):
     product_id = id_field("Product")
     quantity = quantity_field("Quantity", 0)
-
-
-class CheckoutForm(FlaskForm):
-    order_type = RadioField("How would you like to get your order?", validators=[InputRequired(
-        "Choose delivery or collection.")], choices=[SelectChoice("collection", "Collect from the producer"),
-                                                     SelectChoice("delivery", "Delivery to my address")])
-    delivery_address = TextAreaField("Delivery address", filters=[strip_text],
-                                     validators=[Length(max=500, message="Keep the address under 500 characters.")])
-
-    def validate_delivery_address(self, field):
-        if self.order_type.data == "delivery" and not field.data:
-            raise ValidationError("Enter a delivery address, or choose collection.")
 
 
 LineProblem = namedtuple("LineProblem", "kind note message")
@@ -986,7 +1175,7 @@ def line_problem(line):
 def cart_lines(customer_id, product_id=None):
     """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
     sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price, p.is_available,"
-                 " pr.producer_id, pr.business_name, s.quantity_available"
+                 " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
                  " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
                  " JOIN producer pr ON pr.producer_id = p.producer_id"
                  " JOIN stock s ON s.product_id = p.product_id"
@@ -1000,22 +1189,112 @@ def cart_lines(customer_id, product_id=None):
     return lines
 
 
-def cart_groups(customer_id):
-    """The cart's lines per producer, each group with the total of the lines still on sale."""
+def cart_groups(lines, choices=None):
+    """The cart's lines per producer, each group with its goods total, its producer's offer, and the chosen
+    occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one."""
+    offers = load_offers(line["producer_id"] for line in lines)
     groups = []
     for (producer_id, business_name), rows in itertools.groupby(
-            cart_lines(customer_id), key=lambda line: (line["producer_id"], line["business_name"])):
+            lines, key=lambda line: (line["producer_id"], line["business_name"])):
         rows = list(rows)
-        total = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
-        groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "total": total})
+        offer = offers[producer_id]
+        goods = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
+        if choices is not None:
+            choice = offer.find(choices.get(producer_id))
+        else:
+            choice = offer.occurrences[0] if len(offer.occurrences) == 1 else None
+        fee = fulfilment.fee_for(choice.option, goods) if choice else None
+        groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "goods": goods,
+                       "payment_info": rows[0]["payment_info"], "offer": offer, "choice": choice, "fee": fee,
+                       "total": goods + fee if choice else None})
     return groups
 
 
-def render_cart(form=None, status=200):
-    groups = cart_groups(g.user["id"])
-    grand_total = sum((group["total"] for group in groups), Decimal("0.00"))
-    return render_template("shop/cart.html", groups=groups, grand_total=grand_total,
-                           form=form or CheckoutForm(order_type="collection")), status
+def choice_problem(group, postcode):
+    """What stops a group from being ordered for its chosen occurrence: a minimum not reached, or a postcode the
+    delivery does not serve; None when nothing does."""
+    option, name = group["choice"].option, group["business_name"]
+    short = fulfilment.shortfall(option, group["goods"])
+    if short:
+        return f"Add {money_filter(short)} more from {name} for {option['name']}."
+    if option["kind"] == "delivery" and not fulfilment.postcode_served(postcode, option["postcode_list"]):
+        return (f"{name} delivers to {option['areas']} only, and {postcode or 'your postcode'} is outside those areas. "
+                "Choose collection, or another option.")
+    return None
+
+
+WHEN_VALUE = re.compile(r"\d{1,10}@(\d{4}-\d{2}-\d{2}|arranged)\Z")
+POSTCODE_TEXT = re.compile(r"[A-Za-z0-9 ]{2,12}")
+PHONE_TEXT = re.compile(r"\+?[0-9 ()\-]{6,40}")
+
+
+def phone_number(form, field):
+    if field.data and not PHONE_TEXT.fullmatch(field.data):
+        raise ValidationError("Enter a phone number with digits, spaces and an optional + at the start.")
+
+
+class CheckoutForm(FlaskForm):
+    """The delivery details; checkout_form() adds one when_<producer_id> choice per producer group."""
+    delivery_address = TextAreaField("Delivery address", filters=[strip_text],
+                                     validators=[Length(max=500, message="Keep the address under 500 characters.")])
+    postcode = StringField("Postcode", filters=[strip_text], validators=[Length(max=12)])
+    phone = StringField("Phone (optional)", filters=[strip_text], validators=[phone_number])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        chosen = [group["choice"] for group in self.groups if group["choice"]]
+        if any(occurrence.option["kind"] == "delivery" for occurrence in chosen):
+            if not self.delivery_address.data:
+                self.delivery_address.errors.append("Enter a delivery address, or choose collection.")
+                valid = False
+            if not POSTCODE_TEXT.fullmatch(self.postcode.data or ""):
+                self.postcode.errors.append("Enter the postcode of the delivery address, like BS1 4DJ.")
+                valid = False
+            else:
+                for group in self.groups:
+                    problem = group["choice"] and group["choice"].option["kind"] == "delivery" and choice_problem(
+                        dict(group, goods=max(group["goods"], group["choice"].option["minimum_order"])),
+                        self.postcode.data)
+                    if problem:
+                        self.postcode.errors.append(problem)
+                        valid = False
+        return valid
+
+
+def checkout_form(groups):
+    """The checkout form for these groups: a when_<producer_id> radio group for each producer that can be
+    ordered from now, preselected when it offers one occurrence."""
+    fields, data = {}, {}
+    for group in groups:
+        if not group["offer"].occurrences:
+            continue
+        name = f"when_{group['producer_id']}"
+        refusal = f"Choose when and where to get your order from {group['business_name']}."
+        fields[name] = RadioField(
+            f"When and where to get your order from {group['business_name']}", validate_choice=False,
+            choices=[SelectChoice(o.key, o.key) for o in group["offer"].occurrences],
+            validators=[InputRequired(refusal), Regexp(WHEN_VALUE, message=refusal)])
+        if group["choice"]:
+            data[name] = group["choice"].key
+    form = type("CheckoutForm", (CheckoutForm,), fields)(data=data)
+    form.groups = groups
+    return form
+
+
+def submitted_choices():
+    """{producer_id: key} from the checkout form's when_<producer_id> fields that hold a well-formed choice."""
+    return {int(name[5:]): value for name, value in request.form.items()
+            if re.fullmatch(r"when_\d{1,10}", name) and WHEN_VALUE.fullmatch(value)}
+
+
+def render_cart(form=None, groups=None, status=200):
+    groups = groups if groups is not None else cart_groups(cart_lines(g.user["id"]))
+    form = form or checkout_form(groups)
+    orderable = [group for group in groups if group["offer"].occurrences]
+    grand_total = sum((group["total"] if group["total"] is not None else group["goods"] for group in orderable),
+                      Decimal("0.00"))
+    return render_template("shop/cart.html", groups=groups, form=form, grand_total=grand_total,
+                           fees_unknown=any(group["total"] is None for group in orderable)), status
 
 
 class CheckoutRefused(Exception):
@@ -1023,39 +1302,87 @@ class CheckoutRefused(Exception):
 
 
 @transactional
-def place_orders(customer_id, order_type, delivery_address):
-    """Turn the cart into one pending order per producer, all in one transaction; return their ids.
+def place_orders(customer_id, choices, details):
+    """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction;
+    return their ids. Groups of producers not taking orders stay in the cart.
 
     The cart's rows and their stock rows are locked first, in product order, so concurrent
     checkouts queue on the products they share and never deadlock; the lines read after that
     see the latest stock (and a second checkout of the same cart finds it empty). Stock is
-    decremented only while enough is left, so nothing is ever oversold.
+    decremented only while enough is left, and a slot's bookings only up to its capacity, so
+    nothing is ever oversold or overbooked.
     """
     query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
           " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
     lines = cart_lines(customer_id)
     if not lines:
         raise CheckoutRefused(["Your cart is empty."])
-    problems = [line["problem"].message for line in lines if line["problem"]]
+    groups = cart_groups(lines, choices)
+    problems, ordering = [], []
+    for group in groups:
+        if group["producer_id"] not in choices:
+            continue
+        if group["choice"] is None:
+            problems.append(f"The time you chose for {group['business_name']} is no longer open; choose another.")
+            continue
+        ordering.append(group)
+        problems += [line["problem"].message for line in group["lines"] if line["problem"]]
+        problem = choice_problem(group, details["postcode"])
+        if problem:
+            problems.append(problem)
+    if not problems and not ordering:
+        problems.append("Nothing in your cart can be ordered yet: its producers are not taking orders.")
     if problems:
         raise CheckoutRefused(problems)
-    for line in sorted(lines, key=lambda line: line["product_id"]):
+    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
         if execute("UPDATE stock SET quantity_available = quantity_available - %s"
                    " WHERE product_id = %s AND quantity_available >= %s",
                    (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
             raise CheckoutRefused([f"{line['name']} has just sold out."])
-    order_ids = []
-    by_producer = sorted(lines, key=lambda line: (line["producer_id"], line["product_id"]))
-    for producer_id, items in itertools.groupby(by_producer, key=lambda line: line["producer_id"]):
-        order_id = execute("INSERT INTO orders (customer_id, producer_id, order_type, delivery_address)"
-                           " VALUES (%s, %s, %s, %s)", (customer_id, producer_id, order_type, delivery_address)).lastrowid
-        order_ids.append(order_id)
-        execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
-                [(order_id, item["product_id"], item["quantity"], item["price"]) for item in items], many=True)
-        execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-                " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
-    execute("DELETE FROM cart_item WHERE customer_id = %s", (customer_id,))
+    for group in sorted(ordering, key=lambda group: group["choice"].key):
+        book_occurrence(group["choice"])
+    order_ids = [insert_order(customer_id, group, details)
+                 for group in sorted(ordering, key=lambda group: group["producer_id"])]
+    ordered = [line["product_id"] for group in ordering for line in group["lines"]]
+    execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
+            [customer_id] + ordered)
     return order_ids
+
+
+def book_occurrence(occurrence):
+    """Count one more order for a dated occurrence, refusing once its capacity is reached.
+
+    The upsert takes the booking row's lock at once, so concurrent checkouts for one slot queue on it
+    and each sees the count the others left."""
+    if occurrence.slot is None:
+        return
+    slot_id, day, capacity = occurrence.slot["slot_id"], occurrence.day, occurrence.option["capacity"]
+    execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, %s, 1)"
+            " ON DUPLICATE KEY UPDATE booked = booked + 1", (slot_id, day))
+    booked = query("SELECT booked FROM slot_booking WHERE slot_id = %s AND slot_date = %s", (slot_id, day), one=True)
+    if capacity is not None and booked["booked"] > capacity:
+        raise CheckoutRefused([f"{occurrence.option['name']} on {occurrence.when} has just filled up; "
+                               "choose another time."])
+
+
+def insert_order(customer_id, group, details):
+    """One order for a group, with what the customer was promised as it is now; return its id."""
+    occurrence, option = group["choice"], group["choice"].option
+    delivery = option["kind"] == "delivery"
+    order_id = execute(
+        "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
+        " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
+        " slot_end, cutoff_hours, fee) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
+         details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
+         occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
+         option["instructions"], occurrence.day, occurrence.start, occurrence.end,
+         option["cutoff_hours"] if occurrence.slot else None, group["fee"])).lastrowid
+    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
+            [(order_id, line["product_id"], line["quantity"], line["price"]) for line in group["lines"]], many=True)
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
+    return order_id
 
 
 @app.route("/cart")
@@ -1082,8 +1409,8 @@ def add_to_cart(customer_id, product, quantity):
 @customer_login_required
 def cart_add():
     """Add some of a product to the cart, never more than is in stock."""
-    form = posted_form(CartAddForm, "product_id", lambda form: render_template(
-        "shop/product.html", product=get_available_product(form.product_id.data), form=form))
+    form = posted_form(CartAddForm, "product_id", lambda form: render_product(
+        get_available_product(form.product_id.data), form))
     product = get_available_product(form.product_id.data)
     in_cart, new_quantity = add_to_cart(g.user["id"], product, form.quantity.data)
     added = new_quantity - in_cart
@@ -1093,7 +1420,7 @@ def cart_add():
         else:
             flash(f"Only {product['quantity_available']} of {product['name']} are in stock, "
                   f"and your cart already holds them all.", "error")
-        return render_template("shop/product.html", product=product, form=form), 409
+        return render_product(product, form), 409
     if added < form.quantity.data:
         flash(f"Only {product['quantity_available']} of {product['name']} are in stock, so {added} "
               f"could be added; your cart now holds {new_quantity}.", "warning")
@@ -1141,21 +1468,23 @@ def cart_change_message(name, wanted, new_quantity):
 @app.route("/checkout", methods=["POST"])
 @customer_login_required
 def checkout():
-    """Place the cart as one order per producer, for delivery or collection."""
-    form = CheckoutForm()
+    """Place the cart as one order per producer, each for the collection or delivery time chosen for it."""
+    groups = cart_groups(cart_lines(g.user["id"]), submitted_choices())
+    form = checkout_form(groups)
     if not form.validate():
-        return render_cart(form, status=400)
-    address = form.delivery_address.data if form.order_type.data == "delivery" else None
+        return render_cart(form, groups, status=400)
+    postcode = re.sub(r"\s+", " ", form.postcode.data or "").upper() or None
+    details = {"delivery_address": form.delivery_address.data, "postcode": postcode, "phone": form.phone.data}
     try:
-        order_ids = place_orders(g.user["id"], form.order_type.data, address)
+        order_ids = place_orders(g.user["id"], submitted_choices(), details)
     except CheckoutRefused as refusal:
         for problem in refusal.args[0]:
             flash(problem, "error")
         flash("Nothing was ordered. Change your cart and try again.", "error")
-        return render_cart(form, status=409)
+        return render_cart(form, cart_groups(cart_lines(g.user["id"]), submitted_choices()), status=409)
     except db.Busy:
         flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")
-        return render_cart(form, status=503)
+        return render_cart(form, groups, status=503)
     numbers = ", ".join(f"#{order_id}" for order_id in order_ids)
     flash(f"Thank you! Your order{'s' if len(order_ids) > 1 else ''} {numbers} "
           f"{'have' if len(order_ids) > 1 else 'has'} been placed.", "success")
@@ -1187,8 +1516,13 @@ def cancel_order(order_id):
     """Cancel one of the customer's orders while it is still pending."""
     order, changed = change_order_status(order_id, "cancelled")
     if not changed:
-        flash(f"Order #{order_id} is {status_label(order['status'], order['order_type'])} and can no longer be "
-              "cancelled here. Please contact the producer.", "error")
+        cutoff = order_cutoff(order)
+        if order["status"] == "pending" and cutoff is not None:
+            flash(f"Ordering for {order_when(order)} closed at {local_time_filter(cutoff)}, so order #{order_id} "
+                  "can no longer be cancelled here. Please contact the producer.", "error")
+        else:
+            flash(f"Order #{order_id} is {status_label(order['status'], order['order_type'])} and can no longer be "
+                  "cancelled here. Please contact the producer.", "error")
         return render_template("shop/order.html", order=get_own_order(order_id)), 409
     flash(f"Order #{order_id} has been cancelled.", "success")
     return redirect(url_for("customer_order", order_id=order_id))
@@ -1216,56 +1550,71 @@ def dashboard():
     producer_id, page = g.user["id"], page_number()
     counts = {row["status"]: row["n"] for row in query(
         "SELECT status, n FROM order_count WHERE producer_id = %s", (producer_id,))}
+    figures = query(
+        "SELECT (SELECT COUNT(*) FROM product WHERE producer_id = %s AND is_archived = 0) AS products,"
+        " EXISTS (SELECT 1 FROM fulfilment_option WHERE producer_id = %s AND is_active = 1 AND is_archived = 0)"
+        " AS taking_orders, COUNT(*) AS unpaid_orders, COALESCE(SUM(goods_total + fee), 0) AS unpaid_amount"
+        " FROM orders WHERE producer_id = %s AND status = 'completed' AND payment_status = 'unpaid'",
+        (producer_id, producer_id, producer_id), one=True)
     pending = newest_orders(1, per_page=5, status="pending")
     restock = query(
         "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         f" WHERE p.producer_id = %s AND {RESTOCK_CONDITION}"
         " ORDER BY s.quantity_available, p.name", (producer_id,))
-    product_count = query("SELECT COUNT(*) AS n FROM product WHERE producer_id = %s AND is_archived = 0",
-                          (producer_id,), one=True)["n"]
     products = query(
         "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
         " s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
         (producer_id, LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE))
-    return render_template("dashboard/index.html", counts=counts, pending=pending, restock=restock,
-                           products=products, page=page, pages=page_count(product_count, LIST_PAGE_SIZE),
+    return render_template("dashboard/index.html", counts=counts, figures=figures, pending=pending, restock=restock,
+                           products=products, page=page, pages=page_count(figures["products"], LIST_PAGE_SIZE),
                            statuses=ORDER_STATUSES)
 
 
-def price_amount(form, field):
-    """A price from 0.01 to 9999.99 with at most two decimals."""
-    value = field.data
-    if value is None:
-        return
-    if not value.is_finite() or not Decimal("0.01") <= value <= Decimal("9999.99"):
-        raise ValidationError("Enter a price from 0.01 to 9999.99.")
-    if value.as_tuple().exponent < -2:
-        raise ValidationError("Use at most two decimals, like 3.50.")
+def money_amount(minimum, maximum, what="an amount"):
+    """A validator for an amount of money from minimum to maximum, with at most two decimals."""
+    low, high = Decimal(minimum), Decimal(maximum)
+
+    def check(form, field):
+        value = field.data
+        if value is None:
+            return
+        if not value.is_finite() or not low <= value <= high:
+            raise ValidationError(f"Enter {what} from {low:.2f} to {high:.2f}.")
+        if value.as_tuple().exponent < -2:
+            raise ValidationError("Use at most two decimals, like 3.50.")
+    return check
+
+
+def encoded_photo(form, field):
+    """Check an uploaded photo and keep it re-encoded on form.encoded_image (None when there is no upload)."""
+    form.encoded_image = None
+    if field.data and getattr(field.data, "filename", ""):
+        try:
+            form.encoded_image = images.reencode(field.data.read(images.MAX_IMAGE_BYTES + 1))
+        except images.ImageRefused as refusal:
+            raise ValidationError(refusal.args[0]) from None
+
+
+def photo_field(label):
+    return FileField(label, description="JPEG, PNG or WebP, up to 5 MB.", validators=[encoded_photo])
 
 
 class ProductForm(FlaskForm):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
     description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
     category = SelectField("Category", choices=CATEGORIES)
-    price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."), price_amount])
+    price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."),
+                                                        money_amount("0.01", "9999.99", "a price")])
     unit = StringField("Unit", filters=[strip_text], description="For example kg, dozen, jar, loaf.",
                        validators=[DataRequired(), Length(max=30)])
     quantity_available = quantity_field("Stock on hand", 0)
     quantity_seen = HiddenField()
     reorder_threshold = quantity_field("Reorder when stock falls to", 0)
     is_available = BooleanField("Show in the catalogue")
-    image = FileField("Photo", description="JPEG, PNG or WebP, up to 5 MB.")
-
-    def validate_image(self, field):
-        self.encoded_image = None
-        if field.data and getattr(field.data, "filename", ""):
-            try:
-                self.encoded_image = images.reencode(field.data.read(images.MAX_IMAGE_BYTES + 1))
-            except images.ImageRefused as refusal:
-                raise ValidationError(refusal.args[0]) from None
+    image = photo_field("Photo")
 
 
 def product_values(form):
@@ -1453,7 +1802,7 @@ def producer_order(order_id):
 
 
 CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
-               "line total", "order type", "status"]
+               "line total", "order type", "status", "fee", "order total", "fulfilment date", "window", "paid"]
 
 
 def csv_safe(value):
@@ -1489,7 +1838,8 @@ def orders_csv():
         where.append("o.placed_at < %s")
         args.append(end + datetime.timedelta(days=1))
     sql = ("SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
-           " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status"
+           " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
+           " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
            " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
            " JOIN order_item oi ON oi.order_id = o.order_id"
            " JOIN product p ON p.product_id = oi.product_id"
@@ -1499,9 +1849,12 @@ def orders_csv():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        for order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state in lines:
+        for (order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state, fee,
+             total, day, start, end, payment) in lines:
+            window = f"{fulfilment.as_time(start):%H:%M}-{fulfilment.as_time(end):%H:%M}" if day else ""
             writer.writerow([order_id, placed_at.isoformat(sep=" "), csv_safe(first_name), csv_safe(product),
-                             quantity, unit_price, line_total, order_type, state])
+                             quantity, unit_price, line_total, order_type, state, fee, total,
+                             day.isoformat() if day else "", window, payment])
             if buffer.tell() > 32_768:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -1512,6 +1865,413 @@ def orders_csv():
     filename = f"noeari-orders-{datetime.date.today().isoformat()}.csv"
     return Response(csv_text(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- Profile and fulfilment -------------------------------------------------
+
+def website_url(form, field):
+    """An http or https web address."""
+    parts = urlsplit(field.data or "")
+    if field.data and (parts.scheme not in ("http", "https") or not parts.netloc or re.search(r"\s", field.data)):
+        raise ValidationError("Enter a web address that starts with http:// or https://.")
+
+
+class ProfileForm(FlaskForm):
+    description = TextAreaField("About you", filters=[strip_text], validators=[Length(max=2000)],
+                                description="What you grow or make, and how. Up to 2,000 characters.")
+    town = StringField("Town", filters=[strip_text], validators=[Length(max=100)])
+    phone = StringField("Phone", filters=[strip_text], validators=[phone_number])
+    public_email = EmailField("Email for customers", filters=[normalise_email],
+                              validators=[Optional(), Length(max=254), Email("Enter a valid email address.")])
+    website = StringField("Website", filters=[strip_text], validators=[Length(max=255), website_url],
+                          description="Starting with https://")
+    payment_info = TextAreaField("How customers pay", filters=[strip_text], validators=[Length(max=500)],
+                                 description="For example “Cash or card at collection; bank transfer on delivery”.")
+    image = photo_field("Photo or logo")
+
+
+PROFILE_COLUMNS = ("description", "town", "phone", "public_email", "website", "payment_info")
+
+
+@app.route("/dashboard/profile", methods=["GET", "POST"])
+@producer_login_required
+def producer_profile():
+    """What customers see about the producer: description, town, contact details, how to pay, a photo."""
+    producer = query(f"SELECT {', '.join(PROFILE_COLUMNS)}, image_url, thumbnail_url FROM producer"
+                     " WHERE producer_id = %s", (g.user["id"],), one=True)
+    form = ProfileForm(data=producer)
+    if form.validate_on_submit():
+        new_images = save_image(form.encoded_image) if form.encoded_image else None
+        image_url, thumbnail_url = new_images or (producer["image_url"], producer["thumbnail_url"])
+        try:
+            execute(f"UPDATE producer SET {', '.join(f'{column} = %s' for column in PROFILE_COLUMNS)},"
+                    " image_url = %s, thumbnail_url = %s WHERE producer_id = %s",
+                    [form[column].data or "" for column in PROFILE_COLUMNS] + [image_url, thumbnail_url, g.user["id"]])
+        except BaseException:
+            if new_images:
+                remove_images(*new_images)
+            raise
+        if new_images:
+            remove_images(producer["image_url"], producer["thumbnail_url"])
+        flash("Your profile has been saved.", "success")
+        return redirect(url_for("producer_profile"))
+    return render_template("dashboard/profile.html", form=form, producer=producer), form_status(form)
+
+
+def money_field(label, minimum, maximum, required=True, description=None):
+    validators = [InputRequired("Enter an amount.") if required else Optional(), money_amount(minimum, maximum)]
+    return DecimalField(label, places=2, validators=validators, description=description)
+
+
+class OptionForm(FlaskForm):
+    kind = RadioField("Kind", choices=[SelectChoice("collection", "Collection: customers come to you"),
+                                       SelectChoice("delivery", "Delivery: you bring the order")],
+                      validators=[InputRequired("Choose collection or delivery.")])
+    name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=100)],
+                       description="For example “Farm gate” or “Saturday market stall”.")
+    address = TextAreaField("Collection address", filters=[strip_text], validators=[Length(max=500)],
+                            description="For collection only.")
+    postcodes = TextAreaField("Postcode areas", filters=[strip_text], validators=[Length(
+        max=1000, message="Keep the postcode areas under 1,000 characters.")],
+                              description="For delivery only. Separate them with commas, like BS1, BS2, BA.")
+    instructions = TextAreaField("Instructions for customers", filters=[strip_text], validators=[Length(max=1000)],
+                                 description="Where to park, which door, what to bring.")
+    fee = money_field("Fee", "0", "999.99", description="0 for none.")
+    minimum_order = money_field("Minimum order", "0", "9999.99", description="0 for none.")
+    free_over = money_field("No fee for orders of", "0.01", "9999.99", required=False,
+                            description="Leave blank to always charge the fee.")
+    cutoff_hours = IntegerField("Ordering closes, hours before the start", default=24, validators=[
+        InputRequired("Enter how many hours before the start ordering closes."),
+        NumberRange(min=0, max=336, message="Enter a whole number of hours from 0 to 336 (two weeks).")])
+    capacity = IntegerField("Orders per slot", validators=[Optional(), NumberRange(
+        min=1, max=10_000, message="Enter a whole number of orders from 1 to 10,000, or leave it blank.")],
+                            description="Leave blank for no limit.")
+    is_active = BooleanField("Taking orders with this option")
+
+    def validate_address(self, field):
+        if self.kind.data == "collection" and not field.data:
+            raise ValidationError("Enter the address where customers collect.")
+
+    def validate_postcodes(self, field):
+        if self.kind.data != "delivery":
+            return
+        try:
+            self.postcode_list = fulfilment.parse_postcodes(field.data)
+        except ValueError as refusal:
+            raise ValidationError(str(refusal)) from None
+        if not self.postcode_list:
+            raise ValidationError("List the postcode areas you deliver to, like BS1, BS2, BA.")
+        if len(self.postcode_list) > 100:
+            raise ValidationError("List at most 100 postcode areas.")
+
+
+def option_values(form):
+    """The option's columns from its form; a collection keeps no postcodes and a delivery no address."""
+    delivery = form.kind.data == "delivery"
+    return (form.kind.data, form.name.data, None if delivery else form.address.data,
+            form.instructions.data or "", ", ".join(form.postcode_list) if delivery else None, form.fee.data,
+            form.minimum_order.data, form.free_over.data, form.cutoff_hours.data, form.capacity.data,
+            int(form.is_active.data))
+
+
+def get_own_option(option_id):
+    """One of the producer's options (not archived) with its slots, or abort with 404."""
+    option = query(f"SELECT {OPTION_COLUMNS} FROM fulfilment_option o"
+                   " WHERE o.option_id = %s AND o.producer_id = %s AND o.is_archived = 0",
+                   (option_id, g.user["id"]), one=True)
+    if option is None:
+        abort(404)
+    option["slots"] = query("SELECT slot_id, option_id, weekday, start_time, end_time FROM fulfilment_slot"
+                            " WHERE option_id = %s ORDER BY weekday, start_time, slot_id", (option_id,))
+    return option
+
+
+class ClosureForm(FlaskForm):
+    start_date = DateField("First closed day", validators=[InputRequired("Enter the first closed day.")])
+    end_date = DateField("Last closed day", validators=[InputRequired("Enter the last closed day.")])
+    note = StringField("Note", filters=[strip_text], validators=[Length(max=200)],
+                       description="For example “Summer holiday”; customers do not see it.")
+
+    def validate_end_date(self, field):
+        today, start = fulfilment.local_today(), self.start_date.data
+        if start is None or field.data is None:
+            return
+        if field.data < start:
+            raise ValidationError("The last closed day cannot be before the first.")
+        if field.data < today:
+            raise ValidationError("Those days are over already: choose days from today on.")
+        if field.data > today + datetime.timedelta(days=2 * 366):
+            raise ValidationError("Closed days can be set up to two years ahead.")
+
+
+def render_fulfilment(closure_form=None, status=200):
+    """The producer's options with their slots, and their closed dates ahead."""
+    rows = query("SELECT option_id FROM fulfilment_option WHERE producer_id = %s AND is_archived = 0",
+                 (g.user["id"],))
+    offer = load_offers([g.user["id"]])[g.user["id"]] if rows else Offer([], [])
+    closures = query("SELECT closure_id, start_date, end_date, note FROM producer_closure"
+                     " WHERE producer_id = %s AND end_date >= %s ORDER BY start_date, closure_id",
+                     (g.user["id"], fulfilment.local_today()))
+    return render_template("dashboard/fulfilment.html", offer=offer, closures=closures,
+                           closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS), status
+
+
+@app.route("/dashboard/fulfilment")
+@producer_login_required
+def fulfilment_options():
+    return render_fulfilment()
+
+
+@app.route("/dashboard/fulfilment/new", methods=["GET", "POST"])
+@producer_login_required
+def new_option():
+    """A new collection point or delivery zone; its weekly times are added on its own page."""
+    form = OptionForm(data={"kind": "collection", "fee": Decimal("0.00"), "minimum_order": Decimal("0.00"),
+                            "cutoff_hours": 24, "is_active": True})
+    if form.validate_on_submit():
+        option_id = execute("INSERT INTO fulfilment_option (producer_id, kind, name, address, instructions, postcodes,"
+                            " fee, minimum_order, free_over, cutoff_hours, capacity, is_active)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            (g.user["id"], *option_values(form))).lastrowid
+        flash(f"{form.name.data} is set up. Add its weekly times below, or add none to take orders by arrangement.",
+              "success")
+        return redirect(url_for("edit_option", option_id=option_id))
+    return render_template("dashboard/option_form.html", form=form, option=None), form_status(form)
+
+
+def clock_time(form, field):
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", field.data or ""):
+        raise ValidationError("Enter a time as HH:MM, from 00:00 to 23:59.")
+
+
+class DayField(SelectField):
+    """A day of the week, 0 = Monday to 6 = Sunday; anything else is refused with words that say so."""
+
+    def __init__(self, label, **kwargs):
+        super().__init__(label, choices=[SelectChoice(n, day) for n, day in enumerate(fulfilment.WEEKDAYS)], coerce=int,
+                         **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+
+    def pre_validate(self, form):
+        if self.data not in range(7):
+            raise ValidationError("Choose a day from Monday (0) to Sunday (6).")
+
+
+class SlotForm(FlaskForm):
+    weekday = DayField("Day")
+    start = StringField("From", filters=[strip_text], validators=[InputRequired("Enter a start time."), clock_time])
+    end = StringField("Until", filters=[strip_text], validators=[InputRequired("Enter an end time."), clock_time])
+
+    def validate_end(self, field):
+        if not self.start.errors and not field.errors and field.data <= self.start.data:
+            raise ValidationError("The end must be after the start, on the same day.")
+
+
+def render_option(option, form, slot_form=None, status=200):
+    return render_template("dashboard/option_form.html", option=option, form=form,
+                           slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), status
+
+
+@app.route("/dashboard/fulfilment/<int:option_id>/edit", methods=["GET", "POST"])
+@producer_login_required
+def edit_option(option_id):
+    """Edit an option; orders placed already keep what they were promised."""
+    option = get_own_option(option_id)
+    form = OptionForm(data=option)
+    if form.validate_on_submit():
+        execute("UPDATE fulfilment_option SET kind = %s, name = %s, address = %s, instructions = %s, postcodes = %s,"
+                " fee = %s, minimum_order = %s, free_over = %s, cutoff_hours = %s, capacity = %s, is_active = %s"
+                " WHERE option_id = %s AND producer_id = %s", (*option_values(form), option_id, g.user["id"]))
+        flash(f"{form.name.data} has been saved.", "success")
+        return redirect(url_for("fulfilment_options"))
+    return render_option(option, form, status=form_status(form))
+
+
+@transactional
+def delete_or_archive_option(option_id):
+    """Delete an option no order used, or archive one that was used; return it and whether it was archived."""
+    option = query("SELECT option_id, name FROM fulfilment_option WHERE option_id = %s AND producer_id = %s"
+                   " AND is_archived = 0 FOR UPDATE", (option_id, g.user["id"]), one=True)
+    if option is None:
+        abort(404)
+    used = query("SELECT EXISTS (SELECT 1 FROM orders WHERE option_id = %s) AS used", (option_id,), one=True)["used"]
+    if used:
+        execute("UPDATE fulfilment_option SET is_archived = 1, is_active = 0 WHERE option_id = %s", (option_id,))
+    else:
+        execute("DELETE FROM fulfilment_option WHERE option_id = %s", (option_id,))
+    return option, used
+
+
+@app.route("/dashboard/fulfilment/<int:option_id>/delete", methods=["POST"])
+@producer_login_required
+def delete_option(option_id):
+    option, archived = delete_or_archive_option(option_id)
+    if archived:
+        flash(f"{option['name']} was used by orders, so it was archived: customers no longer see it, and its "
+              "orders keep what they were promised.", "success")
+    else:
+        flash(f"{option['name']} was deleted.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
+@app.route("/dashboard/fulfilment/<int:option_id>/slots", methods=["POST"])
+@producer_login_required
+def add_slot(option_id):
+    """Add a weekly time to an option."""
+    option = get_own_option(option_id)
+    slot_form = SlotForm()
+    if not slot_form.validate():
+        return render_option(option, OptionForm(formdata=None, data=option), slot_form, status=400)
+    execute("INSERT INTO fulfilment_slot (option_id, weekday, start_time, end_time) VALUES (%s, %s, %s, %s)",
+            (option_id, slot_form.weekday.data, slot_form.start.data, slot_form.end.data))
+    flash(f"{option['name']} now runs {fulfilment.WEEKDAYS[slot_form.weekday.data]}s "
+          f"{slot_form.start.data}–{slot_form.end.data}.", "success")
+    return redirect(url_for("edit_option", option_id=option_id))
+
+
+@app.route("/dashboard/fulfilment/<int:option_id>/slots/<int:slot_id>/delete", methods=["POST"])
+@producer_login_required
+def delete_slot(option_id, slot_id):
+    """Remove a weekly time; orders already placed for it keep their date and time."""
+    option = get_own_option(option_id)
+    if execute("DELETE FROM fulfilment_slot WHERE slot_id = %s AND option_id = %s", (slot_id, option_id)).rowcount != 1:
+        abort(404)
+    flash(f"That time was removed from {option['name']}.", "success")
+    return redirect(url_for("edit_option", option_id=option_id))
+
+
+@app.route("/dashboard/closures", methods=["POST"])
+@producer_login_required
+def add_closure():
+    """Close for some days: no slot is offered on them."""
+    form = ClosureForm()
+    if not form.validate():
+        return render_fulfilment(form, status=400)
+    execute("INSERT INTO producer_closure (producer_id, start_date, end_date, note) VALUES (%s, %s, %s, %s)",
+            (g.user["id"], form.start_date.data, form.end_date.data, form.note.data or ""))
+    flash(f"Closed from {form.start_date.data:%a %-d %b %Y} to {form.end_date.data:%a %-d %b %Y}: "
+          "no collection or delivery is offered on those days.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
+@app.route("/dashboard/closures/<int:closure_id>/delete", methods=["POST"])
+@producer_login_required
+def delete_closure(closure_id):
+    if execute("DELETE FROM producer_closure WHERE closure_id = %s AND producer_id = %s",
+               (closure_id, g.user["id"])).rowcount != 1:
+        abort(404)
+    flash("Those days are open again.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
+# --- The producer's week ----------------------------------------------------
+
+@app.route("/dashboard/schedule")
+@producer_login_required
+def schedule():
+    """The days ahead with orders: each occurrence with its order count and goods, and orders by arrangement."""
+    occurrences = query(
+        "SELECT fulfilment_date, slot_start, slot_end, fulfilment_name, order_type, COUNT(*) AS orders,"
+        " SUM(goods_total) AS goods FROM orders WHERE producer_id = %s AND fulfilment_date >= %s"
+        " AND status <> 'cancelled' GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
+        " ORDER BY fulfilment_date, slot_start, fulfilment_name LIMIT 200", (g.user["id"], fulfilment.local_today()))
+    arranged = query(
+        f"SELECT {ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " WHERE o.producer_id = %s AND o.fulfilment_date IS NULL AND o.option_id IS NOT NULL"
+        " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.placed_at, o.order_id LIMIT 100", (g.user["id"],))
+    return render_template("dashboard/schedule.html", occurrences=occurrences, arranged=arranged)
+
+
+def packing_list(day):
+    """The day's orders that are not cancelled, each with its lines, and the quantity of each product across
+    them; abort with 404 when the producer has no order on that day."""
+    orders = query(
+        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " WHERE o.producer_id = %s AND o.fulfilment_date = %s"
+        " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", (g.user["id"], day))
+    if not orders:
+        abort(404)
+    lines = query(
+        "SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
+        " oi.quantity * oi.unit_price AS line_total FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
+        " JOIN product p ON p.product_id = oi.product_id"
+        " WHERE o.producer_id = %s AND o.fulfilment_date = %s AND o.status <> 'cancelled'"
+        " ORDER BY oi.order_id, p.name", (g.user["id"], day))
+    live = [order for order in orders if order["status"] != "cancelled"]
+    by_order = {order["order_id"]: dict(order, lines=[]) for order in live}
+    picks = {}
+    for line in lines:
+        by_order[line["order_id"]]["lines"].append(line)
+        pick = picks.setdefault(line["product_id"], {"name": line["name"], "unit": line["unit"], "quantity": 0})
+        pick["quantity"] += line["quantity"]
+    return (list(by_order.values()), sorted(picks.values(), key=lambda pick: pick["name"].lower()),
+            len(orders) - len(live))
+
+
+@app.route("/dashboard/schedule/<date:day>")
+@producer_login_required
+def schedule_day(day):
+    """The day's packing lists: what to pick and pack, then each order with its customer's details."""
+    orders, picks, cancelled = packing_list(day)
+    return render_template("dashboard/day.html", day=day, orders=orders, picks=picks, cancelled=cancelled,
+                           groups=itertools.groupby(orders, key=order_when))
+
+
+DAY_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer first name", "email", "phone",
+                   "delivery address", "postcode", "product", "quantity", "unit", "line total", "order total", "paid"]
+
+
+@app.route("/dashboard/schedule/<date:day>.csv")
+@producer_login_required
+def schedule_day_csv(day):
+    """The day's packing lists as a spreadsheet: one row per product to pick, then one per order line."""
+    orders, picks, _ = packing_list(day)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(DAY_CSV_COLUMNS)
+    for pick in picks:
+        writer.writerow(["pick list", day.isoformat(), "", "", "", "", "", "", "", "", csv_safe(pick["name"]),
+                         pick["quantity"], csv_safe(pick["unit"]), "", "", ""])
+    for order in orders:
+        window = f"{fulfilment.as_time(order['slot_start']):%H:%M}-{fulfilment.as_time(order['slot_end']):%H:%M}"
+        for line in order["lines"]:
+            writer.writerow(["order", day.isoformat(), window, csv_safe(order["fulfilment_name"]), order["order_id"],
+                             csv_safe(order["first_name"]), csv_safe(order["email"]), csv_safe(order["phone"] or ""),
+                             csv_safe(order["delivery_address"] or ""), csv_safe(order["postcode"] or ""),
+                             csv_safe(line["name"]), line["quantity"], csv_safe(line["unit"]), line["line_total"],
+                             order["total"], order["payment_status"]])
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="noeari-packing-{day.isoformat()}.csv"'})
+
+
+class PaidForm(FlaskForm):
+    paid = RadioField("Paid", choices=[SelectChoice("1", "Paid"), SelectChoice("0", "Not paid")],
+                      validators=[InputRequired("Say whether the order is paid (1) or not (0).")])
+
+
+@app.route("/dashboard/orders/<int:order_id>/paid", methods=["POST"])
+@producer_login_required
+def mark_paid(order_id):
+    """Record that the customer paid on collection or delivery, or clear it."""
+    form = posted_form(PaidForm)
+    if form.errors:
+        return render_template("dashboard/order.html", order=get_own_order(order_id)), 400
+    paid = form.paid.data == "1"
+    order, changed = record_payment(order_id, paid)
+    if order["status"] == "cancelled":
+        flash(f"Order #{order_id} is cancelled, so there is nothing to pay.", "error")
+        return render_template("dashboard/order.html", order=get_own_order(order_id)), 409
+    if changed:
+        flash(f"Order #{order_id} is marked {'paid' if paid else 'not paid'}.", "success")
+    else:
+        flash(f"Order #{order_id} was marked {'paid' if paid else 'not paid'} already.", "success")
+    return redirect_to_next(request.form.get("next"), url_for("producer_order", order_id=order_id))
 
 
 # --- Errors -----------------------------------------------------------------

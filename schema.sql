@@ -23,6 +23,14 @@ CREATE TABLE producer (
     password_hash VARCHAR(255) NOT NULL,
     date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     session_version INT UNSIGNED NOT NULL DEFAULT 1,
+    description VARCHAR(2000) NOT NULL DEFAULT '',
+    town VARCHAR(100) NOT NULL DEFAULT '',
+    phone VARCHAR(40) NOT NULL DEFAULT '',
+    public_email VARCHAR(254) NOT NULL DEFAULT '',
+    website VARCHAR(255) NOT NULL DEFAULT '',
+    payment_info VARCHAR(500) NOT NULL DEFAULT '',
+    image_url VARCHAR(255) NULL,
+    thumbnail_url VARCHAR(255) NULL,
     UNIQUE KEY uq_producer_email (email),
     FULLTEXT KEY ft_producer_name (business_name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -65,6 +73,64 @@ CREATE TABLE stock (
     CONSTRAINT chk_stock_threshold CHECK (reorder_threshold >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+CREATE TABLE fulfilment_option (
+    option_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    producer_id INT UNSIGNED NOT NULL,
+    kind VARCHAR(20) NOT NULL,
+    name VARCHAR(100) NOT NULL,
+    address VARCHAR(500) NULL,
+    instructions VARCHAR(1000) NOT NULL DEFAULT '',
+    postcodes VARCHAR(1000) NULL,
+    fee DECIMAL(8,2) NOT NULL DEFAULT 0,
+    minimum_order DECIMAL(8,2) NOT NULL DEFAULT 0,
+    free_over DECIMAL(8,2) NULL,
+    cutoff_hours SMALLINT UNSIGNED NOT NULL DEFAULT 24,
+    capacity INT UNSIGNED NULL,
+    is_active TINYINT(1) NOT NULL DEFAULT 1,
+    is_archived TINYINT(1) NOT NULL DEFAULT 0,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_option_producer (producer_id, is_archived),
+    CONSTRAINT fk_option_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT chk_option_kind CHECK (kind IN ('collection', 'delivery')),
+    CONSTRAINT chk_option_money CHECK (fee >= 0 AND minimum_order >= 0 AND (free_over IS NULL OR free_over >= 0)),
+    CONSTRAINT chk_option_cutoff CHECK (cutoff_hours <= 336),
+    CONSTRAINT chk_option_capacity CHECK (capacity IS NULL OR capacity > 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE fulfilment_slot (
+    slot_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    option_id INT UNSIGNED NOT NULL,
+    weekday TINYINT UNSIGNED NOT NULL,
+    start_time TIME NOT NULL,
+    end_time TIME NOT NULL,
+    KEY idx_slot_option (option_id, weekday),
+    CONSTRAINT fk_slot_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id) ON DELETE CASCADE,
+    CONSTRAINT chk_slot_weekday CHECK (weekday <= 6),
+    CONSTRAINT chk_slot_times CHECK (start_time < end_time AND end_time <= '24:00:00')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Orders booked per occurrence of a slot: checkout raises it and cancelling lowers it, under the
+-- row's lock, so a slot's capacity holds under concurrent checkouts.
+CREATE TABLE slot_booking (
+    slot_id INT UNSIGNED NOT NULL,
+    slot_date DATE NOT NULL,
+    booked INT NOT NULL DEFAULT 0,
+    PRIMARY KEY (slot_id, slot_date),
+    CONSTRAINT fk_booking_slot FOREIGN KEY (slot_id) REFERENCES fulfilment_slot (slot_id) ON DELETE CASCADE,
+    CONSTRAINT chk_booking_booked CHECK (booked >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE producer_closure (
+    closure_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    producer_id INT UNSIGNED NOT NULL,
+    start_date DATE NOT NULL,
+    end_date DATE NOT NULL,
+    note VARCHAR(200) NOT NULL DEFAULT '',
+    KEY idx_closure_producer (producer_id, end_date),
+    CONSTRAINT fk_closure_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT chk_closure_dates CHECK (start_date <= end_date)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE orders (
     order_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     customer_id INT UNSIGNED NOT NULL,
@@ -73,14 +139,39 @@ CREATE TABLE orders (
     order_type VARCHAR(20) NOT NULL,
     delivery_address VARCHAR(500) NULL,
     placed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    -- What the customer was promised, as it was at checkout: a later edit of the option changes none of it.
+    option_id INT UNSIGNED NULL,
+    slot_id INT UNSIGNED NULL,
+    fulfilment_name VARCHAR(100) NULL,
+    fulfilment_address VARCHAR(500) NULL,
+    fulfilment_instructions VARCHAR(1000) NULL,
+    fulfilment_date DATE NULL,
+    slot_start TIME NULL,
+    slot_end TIME NULL,
+    cutoff_hours SMALLINT UNSIGNED NULL,
+    postcode VARCHAR(12) NULL,
+    phone VARCHAR(40) NULL,
+    fee DECIMAL(8,2) NOT NULL DEFAULT 0,
+    -- Kept by the order_item triggers at the end of this file.
+    goods_total DECIMAL(10,2) NOT NULL DEFAULT 0,
+    item_count INT NOT NULL DEFAULT 0,
+    payment_status VARCHAR(10) NOT NULL DEFAULT 'unpaid',
+    paid_at DATETIME NULL,
+    paid_by_id INT UNSIGNED NULL,
     KEY idx_orders_customer_placed (customer_id, placed_at),
     KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_producer_status_placed (producer_id, status, placed_at),
     KEY idx_orders_status (status),
+    KEY idx_orders_producer_date (producer_id, fulfilment_date),
+    KEY idx_orders_producer_payment (producer_id, status, payment_status),
     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
     CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT fk_orders_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
+    CONSTRAINT fk_orders_slot FOREIGN KEY (slot_id) REFERENCES fulfilment_slot (slot_id) ON DELETE SET NULL,
     CONSTRAINT chk_orders_status CHECK (status IN ('pending', 'confirmed', 'ready', 'out_for_delivery', 'completed', 'cancelled')),
-    CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection'))
+    CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
+    CONSTRAINT chk_orders_fee CHECK (fee >= 0),
+    CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE order_item (
@@ -105,9 +196,11 @@ CREATE TABLE order_status_history (
     changed_by_role VARCHAR(10) NOT NULL,
     changed_by_id INT UNSIGNED NOT NULL,
     changed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    kind VARCHAR(10) NOT NULL DEFAULT 'status',
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
-    CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer'))
+    CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
+    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE cart_item (
@@ -182,3 +275,19 @@ CREATE TRIGGER product_stock_insert AFTER INSERT ON product FOR EACH ROW
 
 CREATE TRIGGER stock_delete_guard BEFORE DELETE ON stock FOR EACH ROW
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'A stock row goes only with its product: delete the product instead.';
+
+-- Each order's goods total and item count, kept exact from its lines.
+CREATE TRIGGER order_item_totals_insert AFTER INSERT ON order_item FOR EACH ROW
+    UPDATE orders SET goods_total = goods_total + NEW.quantity * NEW.unit_price, item_count = item_count + NEW.quantity
+    WHERE order_id = NEW.order_id;
+
+CREATE TRIGGER order_item_totals_update AFTER UPDATE ON order_item FOR EACH ROW
+    UPDATE orders SET
+        goods_total = goods_total - IF(order_id = OLD.order_id, OLD.quantity * OLD.unit_price, 0)
+                                  + IF(order_id = NEW.order_id, NEW.quantity * NEW.unit_price, 0),
+        item_count = item_count - IF(order_id = OLD.order_id, OLD.quantity, 0) + IF(order_id = NEW.order_id, NEW.quantity, 0)
+    WHERE order_id IN (OLD.order_id, NEW.order_id);
+
+CREATE TRIGGER order_item_totals_delete AFTER DELETE ON order_item FOR EACH ROW
+    UPDATE orders SET goods_total = goods_total - OLD.quantity * OLD.unit_price, item_count = item_count - OLD.quantity
+    WHERE order_id = OLD.order_id;

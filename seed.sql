@@ -96,17 +96,96 @@ SELECT * FROM (
 ) AS seed_rows WHERE @seed
 ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available), reorder_threshold = VALUES(reorder_threshold);
 
-INSERT INTO orders (order_id, customer_id, producer_id, status, order_type, delivery_address, placed_at)
+-- Each producer's profile, and where, when and how their customers get their food.
+UPDATE producer p JOIN (
+    SELECT 1 AS producer_id, 'Chew Magna' AS town, '01275 555 014' AS phone, 'hello@hartleyfarm.example' AS public_email,
+           'https://hartleyfarm.example' AS website,
+           'Mixed farm in the Chew Valley: potatoes and roots, an old orchard, and pigs and cattle out on grass all year.' AS description,
+           'Cash or card at the farm gate; bank transfer for deliveries (details on your order).' AS payment_info
+    UNION ALL SELECT 2, 'Bath', '01225 555 027', 'dairy@rosehill.example', 'https://rosehill.example',
+           'A small Jersey herd, milked twice a day. Cheese, butter and cream made on the farm.',
+           'Cash or card in the dairy shop; the milk round takes cash or bank transfer.'
+    UNION ALL SELECT 3, 'Bristol', '0117 555 0033', 'bake@millstone.example', '',
+           'Sourdough and pastry baked overnight in Redland, from flour milled in Somerset.',
+           'Card or cash at the counter.'
+    UNION ALL SELECT 4, 'Bristol', '', 'hive@bramble.example', 'https://bramble.example',
+           'Honey from our hives on the city allotments, jams and cordials from the hedgerows.',
+           'Cash at the stall, or pay by card when you collect at the café.'
+) AS profile ON profile.producer_id = p.producer_id
+SET p.town = profile.town, p.phone = profile.phone, p.public_email = profile.public_email, p.website = profile.website,
+    p.description = profile.description, p.payment_info = profile.payment_info
+WHERE @seed;
+
+INSERT INTO fulfilment_option (option_id, producer_id, kind, name, address, instructions, postcodes, fee, minimum_order,
+                               free_over, cutoff_hours, capacity)
 SELECT * FROM (
-    SELECT 1 AS order_id, 1 AS customer_id, 1 AS producer_id, 'pending' AS status,
-           'collection' AS order_type, NULL AS delivery_address, NOW() - INTERVAL 2 HOUR AS placed_at
-    UNION ALL SELECT 2, 2, 2, 'confirmed', 'delivery', '4 Mill Lane, Ashby', NOW() - INTERVAL 1 DAY
-    UNION ALL SELECT 3, 1, 3, 'ready', 'collection', NULL, NOW() - INTERVAL 2 DAY
-    UNION ALL SELECT 4, 2, 1, 'out_for_delivery', 'delivery', '4 Mill Lane, Ashby', NOW() - INTERVAL 2 DAY
-    UNION ALL SELECT 5, 1, 4, 'completed', 'delivery', '12 Orchard Row, Ashby', NOW() - INTERVAL 6 DAY
-    UNION ALL SELECT 6, 2, 2, 'cancelled', 'collection', NULL, NOW() - INTERVAL 8 DAY
-    UNION ALL SELECT 7, 1, 1, 'pending', 'delivery', '12 Orchard Row, Ashby', NOW() - INTERVAL 30 MINUTE
+    SELECT 1 AS option_id, 1 AS producer_id, 'collection' AS kind, 'Farm gate' AS name,
+           'Hartley Farm, Chew Lane, Chew Magna BS40 8QA' AS address,
+           'Park in the yard; the shop is the green barn by the gate.' AS instructions, NULL AS postcodes,
+           0.00 AS fee, 0.00 AS minimum_order, NULL AS free_over, 24 AS cutoff_hours, NULL AS capacity
+    UNION ALL SELECT 2, 1, 'delivery', 'Bristol van', NULL, 'We leave boxes in a safe place if you are out.',
+           'BS1, BS2, BS3, BS4, BS5, BS6, BS7, BS8', 3.50, 15.00, 40.00, 24, 20
+    UNION ALL SELECT 3, 2, 'collection', 'Dairy shop', 'Rosehill Dairy, Lansdown Road, Bath BA1 9BT',
+           'Ring the bell at the shop door.', NULL, 0.00, 0.00, NULL, 12, NULL
+    UNION ALL SELECT 4, 2, 'delivery', 'Milk round', NULL, 'Bottles on the doorstep before breakfast.',
+           'BA1, BA2', 2.00, 8.00, 25.00, 36, 30
+    UNION ALL SELECT 5, 3, 'collection', 'Bakery counter', 'Millstone Bakery, 14 Chandos Road, Bristol BS6 6PE',
+           'Ask at the counter for your name.', NULL, 0.00, 0.00, NULL, 16, 40
+    UNION ALL SELECT 6, 4, 'collection', 'Saturday market stall', 'Corn Street Market, Bristol BS1 1JQ',
+           'Look for the yellow awning.', NULL, 0.00, 0.00, NULL, 48, NULL
+    UNION ALL SELECT 7, 4, 'collection', 'Café counter', 'Bramble & Bee Café, 3 Cotham Hill, Bristol BS6 6LA',
+           'We will email you when your order is ready.', NULL, 0.00, 0.00, NULL, 24, NULL
 ) AS seed_rows WHERE @seed;
+
+INSERT INTO fulfilment_slot (slot_id, option_id, weekday, start_time, end_time)
+SELECT * FROM (
+    SELECT 1 AS slot_id, 1 AS option_id, 5 AS weekday, '09:00' AS start_time, '12:00' AS end_time
+    UNION ALL SELECT 2, 2, 3, '16:00', '19:00'
+    UNION ALL SELECT 3, 3, 2, '15:00', '18:00'
+    UNION ALL SELECT 4, 3, 5, '09:00', '13:00'
+    UNION ALL SELECT 5, 4, 4, '07:00', '10:00'
+    UNION ALL SELECT 6, 5, 1, '08:00', '11:00'
+    UNION ALL SELECT 7, 5, 2, '08:00', '11:00'
+    UNION ALL SELECT 8, 5, 3, '08:00', '11:00'
+    UNION ALL SELECT 9, 5, 4, '08:00', '11:00'
+    UNION ALL SELECT 10, 5, 5, '08:00', '11:00'
+    UNION ALL SELECT 11, 6, 5, '08:30', '14:00'
+) AS seed_rows WHERE @seed;
+
+-- The next date (1 to 7 days ahead) of each weekday, for orders placed for the coming week.
+SET @next_tue = CURDATE() + INTERVAL ((1 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
+SET @next_thu = CURDATE() + INTERVAL ((3 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
+SET @next_fri = CURDATE() + INTERVAL ((4 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
+SET @next_sat = CURDATE() + INTERVAL ((5 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
+
+-- Order 5 is from before collection and delivery options existed: it keeps its old type and no slot.
+INSERT INTO orders (order_id, customer_id, producer_id, status, order_type, delivery_address, postcode, phone, placed_at,
+                    option_id, slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date,
+                    slot_start, slot_end, cutoff_hours, fee)
+SELECT s.order_id, s.customer_id, s.producer_id, s.status, s.order_type, s.delivery_address, s.postcode, s.phone,
+       s.placed_at, s.option_id, s.slot_id, o.name, o.address, o.instructions, s.fulfilment_date, sl.start_time,
+       sl.end_time, IF(s.slot_id IS NULL, NULL, o.cutoff_hours), s.fee
+FROM (
+    SELECT 1 AS order_id, 1 AS customer_id, 1 AS producer_id, 'pending' AS status, 'collection' AS order_type,
+           NULL AS delivery_address, NULL AS postcode, NULL AS phone, NOW() - INTERVAL 2 HOUR AS placed_at,
+           1 AS option_id, 1 AS slot_id, @next_sat AS fulfilment_date, 0.00 AS fee
+    UNION ALL SELECT 2, 2, 2, 'confirmed', 'delivery', '4 Mill Lane, Bath', 'BA2 3QD', '07700 900123',
+           NOW() - INTERVAL 1 DAY, 4, 5, @next_fri, 2.00
+    UNION ALL SELECT 3, 1, 3, 'ready', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 2 DAY, 5, 6, @next_tue, 0.00
+    UNION ALL SELECT 4, 2, 1, 'out_for_delivery', 'delivery', '4 Mill Lane, Bristol', 'BS6 5AB', '07700 900123',
+           NOW() - INTERVAL 2 DAY, 2, 2, @next_thu, 3.50
+    UNION ALL SELECT 5, 1, 4, 'completed', 'delivery', '12 Orchard Row, Ashby', NULL, NULL, NOW() - INTERVAL 6 DAY,
+           NULL, NULL, NULL, 0.00
+    UNION ALL SELECT 6, 2, 2, 'cancelled', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 8 DAY, 3, 4, @next_sat, 0.00
+    UNION ALL SELECT 7, 1, 1, 'pending', 'delivery', '12 Orchard Row, Bristol', 'BS6 5AB', '07700 900456',
+           NOW() - INTERVAL 30 MINUTE, 2, 2, @next_thu, 3.50
+    UNION ALL SELECT 8, 2, 1, 'confirmed', 'collection', NULL, NULL, '07700 900123', NOW() - INTERVAL 5 HOUR, 1, 1,
+           @next_sat, 0.00
+    UNION ALL SELECT 9, 2, 4, 'pending', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 3 HOUR, 7, NULL, NULL, 0.00
+) AS s
+LEFT JOIN fulfilment_option o ON o.option_id = s.option_id
+LEFT JOIN fulfilment_slot sl ON sl.slot_id = s.slot_id
+WHERE @seed;
 
 INSERT INTO order_item (order_id, product_id, quantity, unit_price)
 SELECT * FROM (
@@ -124,7 +203,21 @@ SELECT * FROM (
     UNION ALL SELECT 6, 20, 1, 4.80
     UNION ALL SELECT 7, 5, 2, 1.60
     UNION ALL SELECT 7, 12, 2, 6.50
+    UNION ALL SELECT 8, 1, 3, 1.80
+    UNION ALL SELECT 8, 8, 2, 2.80
+    UNION ALL SELECT 9, 27, 1, 7.50
+    UNION ALL SELECT 9, 31, 1, 4.50
 ) AS seed_rows WHERE @seed;
+
+-- Every order taken for a slot counts against that slot's capacity on its date.
+INSERT INTO slot_booking (slot_id, slot_date, booked)
+SELECT slot_id, fulfilment_date, COUNT(*) FROM orders
+WHERE slot_id IS NOT NULL AND status <> 'cancelled' AND @seed
+GROUP BY slot_id, fulfilment_date;
+
+-- Order 5 was paid when it was delivered.
+UPDATE orders SET payment_status = 'paid', paid_at = placed_at + INTERVAL 1 DAY, paid_by_id = producer_id
+WHERE order_id = 5 AND @seed;
 
 -- Each order's history, from being placed to where it is now.
 INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id, changed_at)
@@ -147,6 +240,9 @@ FROM orders o JOIN (
     UNION ALL SELECT 6, NULL, 'pending', 'customer', 0
     UNION ALL SELECT 6, 'pending', 'cancelled', 'customer', 15
     UNION ALL SELECT 7, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 8, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 8, 'pending', 'confirmed', 'producer', 45
+    UNION ALL SELECT 9, NULL, 'pending', 'customer', 0
 ) AS h ON h.order_id = o.order_id
 WHERE @seed;
 

@@ -12,10 +12,11 @@ from app import app as flask_app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
 PASSWORD = "correct horse 42"
-TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "customer", "producer"]
+TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
+          "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "customer", "producer",
-                "login_failure"]
+DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
+                "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "login_failure"]
 
 
 def connect(database):
@@ -145,6 +146,21 @@ class Database:
                          (order_id, product_id, quantity, unit_price))
         return order_id
 
+    def add_option(self, producer_id, kind="collection", name=None, postcodes=None, fee="0.00", minimum="0.00",
+                   free_over=None, cutoff_hours=24, capacity=None, active=1, address="1 Farm Lane"):
+        """A collection point or delivery zone; with no slots added, customers choose it by arrangement."""
+        if kind == "delivery" and postcodes is None:
+            postcodes = "BS1, BS2, BA"
+        return self.execute(
+            "INSERT INTO fulfilment_option (producer_id, kind, name, address, postcodes, fee, minimum_order, free_over,"
+            " cutoff_hours, capacity, is_active) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (producer_id, kind, name or kind.capitalize(), address if kind == "collection" else None,
+             postcodes if kind == "delivery" else None, fee, minimum, free_over, cutoff_hours, capacity, active))
+
+    def add_slot(self, option_id, weekday, start="09:00", end="12:00"):
+        return self.execute("INSERT INTO fulfilment_slot (option_id, weekday, start_time, end_time) VALUES (%s, %s, %s, %s)",
+                            (option_id, weekday, start, end))
+
     def add_to_cart(self, customer_id, product_id, quantity, price=None):
         if price is None:
             price = self.value("SELECT price FROM product WHERE product_id = %s", (product_id,))
@@ -202,6 +218,21 @@ class World:
                                             unit="litre")
         self.order = db.add_order(self.customer, [(self.product, 2, "1.80")])
         self.other_order = db.add_order(self.other_customer, [(self.other_product, 3, "1.40")])
+        # Each producer takes orders by arrangement, for collection or for delivery to BS1, BS2 and BA.
+        self.collection = {producer: db.add_option(producer, "collection", "Gate") for producer in self.producers}
+        self.delivery = {producer: db.add_option(producer, "delivery", "Van") for producer in self.producers}
+
+    @property
+    def producers(self):
+        return [self.producer, self.other_producer]
+
+    def choose(self, kind="collection", **details):
+        """Checkout form data choosing kind, by arrangement, from every producer; details add delivery fields."""
+        options = self.collection if kind == "collection" else self.delivery
+        data = {f"when_{producer}": f"{option}@arranged" for producer, option in options.items()}
+        if kind == "delivery":
+            data.update(delivery_address="12 Orchard Row", postcode="BS1 4DJ")
+        return dict(data, **details)
 
 
 @pytest.fixture

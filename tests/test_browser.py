@@ -93,8 +93,10 @@ def test_customer_adds_two_products_checks_out_and_sees_the_order(live_server, p
     page.goto(f"{live_server}/products/{world.other_product}")
     page.get_by_role("button", name="Add to cart").click()
     expect(page.locator("#grand-total")).to_have_text("£5.00")
-    page.get_by_label("Delivery to my address").check()
+    for producer, option in world.delivery.items():
+        page.locator(f'input[name="when_{producer}"][value="{option}@arranged"]').check()
     page.get_by_label("Delivery address").fill("12 Orchard Row")
+    page.get_by_label("Postcode").fill("bs1 4dj")
     page.get_by_role("button", name="Place order").click()
     expect(page).to_have_url(f"{live_server}/orders")
     expect(page.get_by_text("have been placed")).to_be_visible()

@@ -24,7 +24,7 @@ def test_full_journey_two_producers_collection(client, auth, db, world):
     cart = client.get("/cart").get_data(as_text=True)
     assert "£5.40" in cart and "£2.80" in cart and 'id="grand-total">£8.20<' in cart
 
-    response = client.post("/checkout", data={"order_type": "collection"})
+    response = client.post("/checkout", data=world.choose())
     assert response.status_code == 302 and response.headers["Location"] == "/orders"
     new = [row for row in order_rows(db, world.customer) if row["order_id"] not in before]
     assert len(new) == 2
@@ -50,7 +50,7 @@ def test_full_journey_two_producers_collection(client, auth, db, world):
 def test_single_producer_checkout_lands_on_the_order_with_address(client, auth, db, world):
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
-    response = client.post("/checkout", data={"order_type": "delivery", "delivery_address": " 12 Orchard Row\nAshby "})
+    response = client.post("/checkout", data=world.choose("delivery", delivery_address=" 12 Orchard Row\nAshby "))
     order = order_rows(db, world.customer)[-1]
     assert response.headers["Location"] == f"/orders/{order['order_id']}"
     assert order["delivery_address"] == "12 Orchard Row\nAshby"
@@ -59,17 +59,17 @@ def test_single_producer_checkout_lands_on_the_order_with_address(client, auth, 
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"order_type": "delivery"}, "Enter a delivery address"),
-    ({"order_type": "delivery", "delivery_address": "   "}, "Enter a delivery address"),
-    ({"order_type": "delivery", "delivery_address": "x" * 501}, "under 500 characters"),
-    ({"order_type": "teleport"}, "Not a valid choice"),
-    ({}, "Choose delivery or collection."),
+    (lambda w: w.choose("delivery", delivery_address=""), "Enter a delivery address"),
+    (lambda w: w.choose("delivery", delivery_address="   "), "Enter a delivery address"),
+    (lambda w: w.choose("delivery", delivery_address="x" * 501), "under 500 characters"),
+    (lambda w: {f"when_{w.producer}": "teleport"}, "Choose when and where to get your order from Hartley Farm."),
+    (lambda w: {}, "Choose when and where to get your order from Hartley Farm."),
 ])
 def test_checkout_with_bad_fields_is_refused_and_changes_nothing(client, auth, db, world, data, message):
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
     before = db.snapshot()
-    response = client.post("/checkout", data=data)
+    response = client.post("/checkout", data=data(world))
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert db.snapshot() == before
@@ -78,7 +78,7 @@ def test_checkout_with_bad_fields_is_refused_and_changes_nothing(client, auth, d
 def test_empty_cart_cannot_check_out(client, auth, db, world):
     auth.login_customer()
     before = db.snapshot()
-    response = client.post("/checkout", data={"order_type": "collection"})
+    response = client.post("/checkout", data=world.choose())
     assert response.status_code == 409
     assert "Your cart is empty." in response.get_data(as_text=True)
     assert db.snapshot() == before
@@ -90,7 +90,7 @@ def test_a_short_line_blocks_the_whole_checkout(client, auth, db, world):
     db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
     auth.login_customer()
     before = db.snapshot()
-    response = client.post("/checkout", data={"order_type": "collection"})
+    response = client.post("/checkout", data=world.choose())
     assert response.status_code == 409
     page = response.get_data(as_text=True)
     assert "Only 3 of Milk left; you asked for 4." in page and "Nothing was ordered" in page
@@ -103,7 +103,7 @@ def test_an_unavailable_line_blocks_checkout(client, auth, db, world):
     db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (world.product,))
     auth.login_customer()
     before = db.snapshot()
-    response = client.post("/checkout", data={"order_type": "collection"})
+    response = client.post("/checkout", data=world.choose())
     assert response.status_code == 409
     assert "Potatoes is no longer available" in response.get_data(as_text=True)
     assert db.snapshot() == before
@@ -112,7 +112,7 @@ def test_an_unavailable_line_blocks_checkout(client, auth, db, world):
 def test_checkout_charges_the_current_price_and_later_changes_leave_the_order_alone(client, auth, db, world):
     db.add_to_cart(world.customer, world.product, 2, price="1.50")
     auth.login_customer()
-    client.post("/checkout", data={"order_type": "collection"})
+    client.post("/checkout", data=world.choose())
     order_id = order_rows(db, world.customer)[-1]["order_id"]
     assert order_total(db, order_id) == Decimal("3.60")
     db.execute("UPDATE product SET price = '9.99' WHERE product_id = %s", (world.product,))
@@ -237,8 +237,8 @@ def test_producer_order_page_shows_lines_address_history_and_next_steps(client, 
     assert client.get(f"/dashboard/orders/{world.other_order}").status_code == 404
 
 
-def checkout_in_threads(app, customers, barrier_size):
-    """Log each customer in on a client of their own, then have all check out at the same moment."""
+def checkout_in_threads(app, customers, barrier_size, data):
+    """Log each customer in on a client of their own, then have all check out data at the same moment."""
     clients = []
     for email in customers:
         client = app.test_client()
@@ -249,7 +249,7 @@ def checkout_in_threads(app, customers, barrier_size):
 
     def run(index):
         barrier.wait()
-        response = clients[index].post("/checkout", data={"order_type": "collection"})
+        response = clients[index].post("/checkout", data=data)
         results[index] = (response.status_code, response.get_data(as_text=True))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
@@ -266,7 +266,7 @@ def test_concurrent_checkouts_never_oversell(app, db, world):
     for email in emails:
         customer = db.add_customer(email)
         db.add_to_cart(customer, honey, 1)
-    results = checkout_in_threads(app, emails, len(emails))
+    results = checkout_in_threads(app, emails, len(emails), world.choose())
     statuses = [status for status, _ in results]
     assert statuses.count(302) == 5
     assert statuses.count(409) == len(emails) - 5
@@ -317,7 +317,7 @@ def test_lock_wait_timeouts_are_retried_then_get_a_try_again_message(app, client
     timer = hold_stock_lock(db, world.product, 10)
     try:
         started = time.monotonic()
-        response = client.post("/checkout", data={"order_type": "collection"})
+        response = client.post("/checkout", data=world.choose())
         elapsed = time.monotonic() - started
     finally:
         timer.cancel()
@@ -335,7 +335,7 @@ def test_a_retry_succeeds_once_the_lock_is_released(app, client, auth, db, world
     auth.login_customer()
     timer = hold_stock_lock(db, world.product, 1.5)
     try:
-        response = client.post("/checkout", data={"order_type": "collection"})
+        response = client.post("/checkout", data=world.choose())
     finally:
         timer.join()
     assert response.status_code == 302

@@ -3,6 +3,7 @@
 Each response must be below 500 and must not echo a payload unescaped, and wherever the input
 was refused the database must be exactly as it was.
 """
+import datetime
 from urllib.parse import quote_from_bytes
 
 import pytest
@@ -40,6 +41,9 @@ assert len(CORPUS) >= 40
 PRODUCT = {"name": "Duck eggs", "description": "Rich.", "category": "Dairy & Eggs", "price": "4.50",
            "unit": "dozen", "quantity_available": "12", "quantity_seen": "12", "reorder_threshold": "3",
            "is_available": "y"}
+OPTION = {"kind": "delivery", "name": "Van", "address": "", "postcodes": "BS1, BA", "instructions": "Ring",
+          "fee": "3.50", "minimum_order": "15", "free_over": "40", "cutoff_hours": "24", "capacity": "20",
+          "is_active": "y"}
 ROUTES = {
     "/signup/customer": {"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
     "/signup/producer": {"business": "Eve's", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
@@ -48,7 +52,8 @@ ROUTES = {
     "/logout": {"confirm": "yes"},
     "/cart/add": {"product_id": "{product}", "quantity": "1", "next": "/products"},
     "/cart/update": {"product_id": "{product}", "quantity": "1"},
-    "/checkout": {"order_type": "delivery", "delivery_address": "1 Lane"},
+    "/checkout": {"when_{producer}": "{delivery}@arranged", "delivery_address": "1 Lane", "postcode": "BS1 4DJ",
+                  "phone": "0117 496 0000"},
     "/orders/{order}/cancel": {"confirm": "yes"},
     "/dashboard/update-stock": {"product_id": "{product}", "quantity": "5"},
     "/dashboard/update-order-status": {"order_id": "{order}", "status": "confirmed", "next": "/dashboard"},
@@ -56,6 +61,16 @@ ROUTES = {
     "/dashboard/products/{product}/edit": PRODUCT,
     "/dashboard/products/{product}/delete": {"confirm": "yes"},
     "/dashboard/products/{product}/availability": {"next": "/dashboard"},
+    "/dashboard/orders/{order}/paid": {"paid": "1", "next": "/dashboard"},
+    "/dashboard/profile": {"description": "Grass-fed.", "town": "Bath", "phone": "01225 555 027",
+                           "public_email": "hi@farm.example", "website": "https://farm.example", "payment_info": "Cash"},
+    "/dashboard/fulfilment/new": OPTION,
+    "/dashboard/fulfilment/{collection}/edit": OPTION,
+    "/dashboard/fulfilment/{collection}/delete": {"confirm": "yes"},
+    "/dashboard/fulfilment/{collection}/slots": {"weekday": "5", "start": "09:00", "end": "12:00"},
+    "/dashboard/fulfilment/{collection}/slots/{slot}/delete": {"confirm": "yes"},
+    "/dashboard/closures": {"start_date": "{soon}", "end_date": "{soon}", "note": "Away"},
+    "/dashboard/closures/{closure}/delete": {"confirm": "yes"},
     "/password/forgot/customer": {"email": "jane@example.com"},
     "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},
     "/account name": {"action": "name", "name": "Jane", "business": "Farm"},
@@ -89,13 +104,13 @@ def body_with(form, field, payload, ids):
     for name, value in form.items():
         value = value.format(**ids) if isinstance(value, str) else value
         if name != field:
-            pairs.append((name, value))
+            pairs.append((name.format(**ids), value))
         elif payload is ARRAY:
-            pairs += [(name, value), (name, "2")]
+            pairs += [(name.format(**ids), value), (name.format(**ids), "2")]
         elif payload is BRACKETS:
-            pairs += [(f"{name}[]", value), (f"{name}[]", "2")]
+            pairs += [(f"{name.format(**ids)}[]", value), (f"{name.format(**ids)}[]", "2")]
         elif payload is not MISSING:
-            pairs.append((name, payload))
+            pairs.append((name.format(**ids), payload))
     return encode(pairs)
 
 
@@ -117,7 +132,12 @@ def test_hostile_input(app, client, auth, db, world, role, route, field):
                          (world.customer,))
         token = app_module.reset_serializer().dumps(
             {"role": "customer", "id": account["id"], "fp": app_module.password_fingerprint(account["password_hash"])})
-    ids = {"product": world.product, "order": world.order, "token": token}
+    slot = db.add_slot(world.collection[world.producer], 3)
+    closure = db.execute("INSERT INTO producer_closure (producer_id, start_date, end_date) VALUES (%s, %s, %s)",
+                         (world.producer, "2099-03-01", "2099-03-02"))
+    ids = {"product": world.product, "order": world.order, "token": token, "producer": world.producer,
+           "delivery": world.delivery[world.producer], "collection": world.collection[world.producer], "slot": slot,
+           "closure": closure, "soon": (datetime.date.today() + datetime.timedelta(days=30)).isoformat()}
     path = route.split(" ")[0].format(**ids)
     for payload in CORPUS:
         before = db.snapshot()

@@ -80,10 +80,11 @@ def test_csv_export_has_one_row_per_order_line(client, auth, db, world):
     assert "attachment" in response.headers["Content-Disposition"]
     rows = read_csv(response)
     assert rows[0] == ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
-                       "line total", "order type", "status"]
+                       "line total", "order type", "status", "fee", "order total", "fulfilment date", "window", "paid"]
     lines = [row for row in rows[1:] if row[0] == str(order)]
-    assert [row[2:] for row in lines] == [["Jane", "Kale", "3", "1.10", "3.30", "delivery", "confirmed"],
-                                          ["Jane", "Potatoes", "2", "1.80", "3.60", "delivery", "confirmed"]]
+    assert [row[2:] for row in lines] == [
+        ["Jane", "Kale", "3", "1.10", "3.30", "delivery", "confirmed", "0.00", "6.90", "", "", "unpaid"],
+        ["Jane", "Potatoes", "2", "1.80", "3.60", "delivery", "confirmed", "0.00", "6.90", "", "", "unpaid"]]
     assert all(row[0] in (str(order), str(world.order)) for row in rows[1:]), "only this producer's orders"
 
 
@@ -152,12 +153,16 @@ def test_new_producer_runs_a_shop_through_the_pages_alone(app, db):
         "name": "Rye loaf", "description": "Dark and sour.", "category": "Bakery", "price": "3.75",
         "unit": "loaf", "quantity_available": "10", "reorder_threshold": "2", "is_available": "y"}).status_code == 302
     product_id = int(re.search(r'id="product-(\d+)"', producer.get("/dashboard").get_data(as_text=True)).group(1))
+    assert producer.post("/dashboard/fulfilment/new", data={
+        "kind": "collection", "name": "Bakery door", "address": "2 Fern Row", "fee": "0", "minimum_order": "0",
+        "cutoff_hours": "12", "is_active": "y"}).status_code == 302
+    option_id = db.value("SELECT option_id FROM fulfilment_option WHERE name = 'Bakery door'")
 
     assert customer.post("/signup/customer", data={"name": "Ola", "email": "ola@example.com",
                                                    "password": PASSWORD, "confirm": PASSWORD}).status_code == 302
     assert "Rye loaf" in customer.get("/products").get_data(as_text=True)
     customer.post("/cart/add", data={"product_id": product_id, "quantity": 2})
-    placed = customer.post("/checkout", data={"order_type": "collection"})
+    placed = customer.post("/checkout", data={f"when_{db.value('SELECT producer_id FROM producer')}": f"{option_id}@arranged"})
     order_id = int(placed.headers["Location"].rsplit("/", 1)[1])
 
     order_page = producer.get(f"/dashboard/orders/{order_id}").get_data(as_text=True)
@@ -181,7 +186,7 @@ def test_order_counts_stay_exact_through_checkout_status_changes_and_cancels(app
     customer = app.test_client()
     customer.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
     customer.post("/cart/add", data={"product_id": world.product, "quantity": 1})
-    customer.post("/checkout", data={"order_type": "collection"})
+    customer.post("/checkout", data=world.choose())
     auth.login_producer()
     client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "confirmed"})
     client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "ready"})

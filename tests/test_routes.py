@@ -1,4 +1,6 @@
 """Every route, for anonymous users, customers and producers; and who may touch whose rows."""
+import datetime
+
 import pytest
 
 PUBLIC_PAGES = ["/", "/products", "/signup/customer", "/login/customer", "/signup/producer",
@@ -22,7 +24,10 @@ def test_public_pages_render_for_every_role(client, auth, world, role, path):
     assert "<nav" in response.get_data(as_text=True), "pages extend the base layout"
 
 
-# Every producer route, with the ids it acts on taken from (product, order).
+SOON = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+OPTION = {"kind": "delivery", "name": "Van", "postcodes": "BS1", "fee": "1.00", "minimum_order": "0",
+          "cutoff_hours": "24", "is_active": "y"}
+# Every producer route, with the ids it acts on (product, order, option, slot, closure, day) taken from ids.
 DASHBOARD_ROUTES = [
     ("get", "/dashboard", None),
     ("get", "/dashboard/products/new", None),
@@ -30,49 +35,84 @@ DASHBOARD_ROUTES = [
     ("get", "/dashboard/orders", None),
     ("get", "/dashboard/orders.csv", None),
     ("get", "/dashboard/products/{product}/edit", None),
-    ("post", "/dashboard/products/{product}/edit", lambda product, order: {
+    ("post", "/dashboard/products/{product}/edit", lambda ids: {
         "name": "Renamed", "category": "Fruit", "price": "1.00", "unit": "kg", "quantity_available": 0,
         "reorder_threshold": 0}),
     ("post", "/dashboard/products/{product}/delete", None),
     ("post", "/dashboard/products/{product}/availability", None),
     ("get", "/dashboard/orders/{order}", None),
-    ("post", "/dashboard/update-stock", lambda product, order: {"product_id": product, "quantity": 0}),
-    ("post", "/dashboard/update-order-status", lambda product, order: {"order_id": order, "status": "confirmed"}),
+    ("post", "/dashboard/update-stock", lambda ids: {"product_id": ids["product"], "quantity": 0}),
+    ("post", "/dashboard/update-order-status", lambda ids: {"order_id": ids["order"], "status": "confirmed"}),
+    ("post", "/dashboard/orders/{order}/paid", lambda ids: {"paid": "1"}),
+    ("get", "/dashboard/profile", None),
+    ("post", "/dashboard/profile", lambda ids: {"town": "Bath"}),
+    ("get", "/dashboard/fulfilment", None),
+    ("get", "/dashboard/fulfilment/new", None),
+    ("post", "/dashboard/fulfilment/new", lambda ids: OPTION),
+    ("get", "/dashboard/fulfilment/{option}/edit", None),
+    ("post", "/dashboard/fulfilment/{option}/edit", lambda ids: OPTION),
+    ("post", "/dashboard/fulfilment/{option}/delete", None),
+    ("post", "/dashboard/fulfilment/{option}/slots", lambda ids: {"weekday": "2", "start": "10:00", "end": "11:00"}),
+    ("post", "/dashboard/fulfilment/{option}/slots/{slot}/delete", None),
+    ("post", "/dashboard/closures", lambda ids: {"start_date": SOON, "end_date": SOON}),
+    ("post", "/dashboard/closures/{closure}/delete", None),
+    ("get", "/dashboard/schedule", None),
+    ("get", "/dashboard/schedule/{day}", None),
+    ("get", "/dashboard/schedule/{day}.csv", None),
 ]
-ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES if "{" in route[1] or route[2]]
+# The routes that act on an id, in the path or (for the two forms the seed names) in the form.
+ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES
+                   if "{" in route[1] or route[1] in ("/dashboard/update-stock", "/dashboard/update-order-status")]
 
 
-def call(client, route, product, order):
+def owned_ids(db, world, producer, product, order):
+    """Ids of rows that producer owns: the world's product and order (given a date), an option with a slot, a closure."""
+    option = world.delivery[producer]
+    slot = db.add_slot(option, 3, "16:00", "19:00")
+    closure = db.execute("INSERT INTO producer_closure (producer_id, start_date, end_date) VALUES (%s, %s, %s)",
+                         (producer, "2099-03-01", "2099-03-02"))
+    day = "2099-06-0" + ("1" if producer == world.producer else "2")
+    db.execute("UPDATE orders SET fulfilment_date = %s, slot_start = '09:00', slot_end = '12:00', option_id = %s"
+               " WHERE order_id = %s", (day, option, order))
+    return {"product": product, "order": order, "option": option, "slot": slot, "closure": closure, "day": day}
+
+
+@pytest.fixture
+def ids(db, world):
+    """{'own': ids the logged-in farm owns, 'other': ids the dairy owns}."""
+    return {"own": owned_ids(db, world, world.producer, world.product, world.order),
+            "other": owned_ids(db, world, world.other_producer, world.other_product, world.other_order)}
+
+
+def call(client, route, ids):
     method, path, data = route
-    return getattr(client, method)(path.format(product=product, order=order),
-                                   data=data(product, order) if data else None)
+    return getattr(client, method)(path.format(**ids), data=data(ids) if data else None)
 
 
 @pytest.mark.parametrize("role", [None, "customer"])
 @pytest.mark.parametrize("route", DASHBOARD_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-def test_every_dashboard_route_sends_non_producers_to_the_producer_login(client, auth, db, world, role, route):
+def test_every_dashboard_route_sends_non_producers_to_the_producer_login(client, auth, db, ids, role, route):
     log_in(auth, role)
     before = db.snapshot()
-    response = call(client, route, world.product, world.order)
+    response = call(client, route, ids["own"])
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login/producer")
     assert db.snapshot() == before
 
 
 @pytest.mark.parametrize("route", DASHBOARD_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-def test_every_dashboard_route_works_for_its_producer(client, auth, world, route):
+def test_every_dashboard_route_works_for_its_producer(client, auth, ids, route):
     auth.login_producer()
-    assert call(client, route, world.product, world.order).status_code in (200, 302, 400)
+    assert call(client, route, ids["own"]).status_code in (200, 302, 400)
 
 
 @pytest.mark.parametrize("route", ROUTES_WITH_IDS, ids=lambda r: f"{r[0]} {r[1]}")
 @pytest.mark.parametrize("acting, owner", [("farm@example.com", "other"), ("dairy@example.com", "own")])
-def test_producer_gets_404_for_the_other_producers_ids(client, auth, db, world, route, acting, owner):
+def test_producer_gets_404_for_the_other_producers_ids(client, auth, db, ids, route, acting, owner):
     """Each producer, acting on the ids the other one owns, gets 404 and changes nothing."""
-    product, order = {"own": (world.product, world.order), "other": (world.other_product, world.other_order)}[owner]
     auth.login_producer(acting)
     before = db.snapshot()
-    response = call(client, route, product, order)
+    response = call(client, route, ids[owner])
     assert response.status_code == 404
     assert "Page not found" in response.get_data(as_text=True)
     assert db.snapshot() == before
