@@ -4,17 +4,23 @@ Every route and every form lives in this module, in sections that read top to bo
 
 - Config: settings and their environment overrides, extensions, response headers, and the small
   helpers every page uses.
-- Order rules: statuses and the one transition table, the restock rule, and the order queries
-  both customers and producers use.
+- Order rules: statuses and the one transition table, the restock rule, cancelling before the
+  cutoff, payments, and the order queries both customers and producers use.
+- Where and when: each producer's options and slots, loaded as the occurrences customers can choose.
 - Accounts: signup, login and its throttle, sessions, password reset, the account page.
 - Catalogue: the home page, browsing and search, producer pages, product pages.
-- Cart and checkout: the cart's lines and what stops one being ordered, and placing orders.
+- Cart and checkout: the cart's lines and what stops one being ordered, the choice of a time per
+  producer, and placing orders with their fees, capacity and promises.
 - Orders: the customer's orders and cancelling one.
 - Dashboard: the producer's products, photos, stock, orders and the CSV export.
+- Profile and fulfilment: the producer's public profile, collection points and delivery zones,
+  weekly slots and closed days.
+- The producer's week: the schedule, each day's packing lists, and recording payment.
 - Errors: styled error pages, and a 503 page when the database is down or too busy.
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
-transactions, schema and its commands), images.py (photo checks and re-encoding) and mail.py.
+transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
+postcodes), images.py (photo checks and re-encoding) and mail.py.
 """
 import csv
 import datetime
@@ -469,8 +475,12 @@ class Offer:
     def find(self, key):
         return self.by_key.get(key)
 
+    def of(self, option):
+        """The option's own occurrences, in time order."""
+        return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]]
+
     def next_of(self, option, limit=3):
-        return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]][:limit]
+        return self.of(option)[:limit]
 
 
 @app.template_filter("clock")
@@ -543,13 +553,12 @@ def load_offers(producer_ids, now=None):
 
 
 @app.template_global()
-def occurrence_label(occurrence, goods):
-    """How a customer sees one choice at checkout: where, when (with the zone), and its fee for these goods."""
-    option = occurrence.option
+def option_heading(option, goods):
+    """How a customer sees an option at checkout: where, and its fee for these goods."""
     where = (f"Collect at {option['name']}" if option["kind"] == "collection"
              else f"{option['name']}: delivery to {option['areas']}")
     fee = fulfilment.fee_for(option, goods)
-    return f"{where} · {occurrence.when} · {money_filter(fee) if fee else 'free'}"
+    return f"{where} · {money_filter(fee) if fee else 'free'}"
 
 
 # --- Accounts ---------------------------------------------------------------
@@ -1633,6 +1642,21 @@ def remove_images(*urls):
     images.remove(*(url[len(prefix):] for url in urls if url and url.startswith(prefix)))
 
 
+def with_photo(form, current, write):
+    """Store the form's new photo, if any, and call write(image_url, thumbnail_url) with it or with current's;
+    then delete the photo it replaced. If write fails, the new photo is deleted instead."""
+    new_images = save_image(form.encoded_image) if form.encoded_image else None
+    image_url, thumbnail_url = new_images or (current["image_url"], current["thumbnail_url"])
+    try:
+        write(image_url, thumbnail_url)
+    except BaseException:
+        if new_images:
+            remove_images(*new_images)
+        raise
+    if new_images:
+        remove_images(current["image_url"], current["thumbnail_url"])
+
+
 @transactional
 def insert_product(form, image_url, thumbnail_url):
     product_id = execute("INSERT INTO product (producer_id, name, description, category, price, unit, is_available,"
@@ -1661,12 +1685,8 @@ def new_product():
     """Create a product with its stock row, and optionally a photo."""
     form = ProductForm(data={"is_available": True, "reorder_threshold": 5, "quantity_available": 0})
     if form.validate_on_submit():
-        image_url, thumbnail_url = save_image(form.encoded_image) if form.encoded_image else (None, None)
-        try:
-            insert_product(form, image_url, thumbnail_url)
-        except BaseException:
-            remove_images(image_url, thumbnail_url)
-            raise
+        with_photo(form, {"image_url": None, "thumbnail_url": None},
+                   lambda image_url, thumbnail_url: insert_product(form, image_url, thumbnail_url))
         flash(f"{form.name.data} has been added to your shop.", "success")
         return redirect(url_for("dashboard"))
     return render_template("dashboard/product_form.html", form=form, product=None), form_status(form)
@@ -1679,44 +1699,52 @@ def edit_product(product_id):
     product = get_own_product(product_id)
     form = ProductForm(data=dict(product, quantity_seen=product["quantity_available"]))
     if form.validate_on_submit():
-        new_images = save_image(form.encoded_image) if form.encoded_image else None
-        image_url, thumbnail_url = new_images or (product["image_url"], product["thumbnail_url"])
-        try:
-            update_product(product_id, form, image_url, thumbnail_url)
-        except BaseException:
-            if new_images:
-                remove_images(*new_images)
-            raise
-        if new_images:
-            remove_images(product["image_url"], product["thumbnail_url"])
+        with_photo(form, product,
+                   lambda image_url, thumbnail_url: update_product(product_id, form, image_url, thumbnail_url))
         flash(f"{form.name.data} has been saved.", "success")
         return redirect(url_for("dashboard"))
     return render_template("dashboard/product_form.html", form=form, product=product), form_status(form)
 
 
+# What an order refers to is never deleted: it is archived, so order history keeps it.
+ARCHIVABLE = {
+    "product": {
+        "own": "SELECT product_id, name, image_url, thumbnail_url FROM product"
+               " WHERE product_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
+        "used": "SELECT EXISTS (SELECT 1 FROM order_item WHERE product_id = %s) AS used",
+        "archive": ["UPDATE product SET is_archived = 1, is_available = 0 WHERE product_id = %s",
+                    "DELETE FROM cart_item WHERE product_id = %s"],
+        "delete": ["DELETE FROM product WHERE product_id = %s"],
+    },
+    "option": {
+        "own": "SELECT option_id, name FROM fulfilment_option"
+               " WHERE option_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
+        "used": "SELECT EXISTS (SELECT 1 FROM orders WHERE option_id = %s) AS used",
+        "archive": ["UPDATE fulfilment_option SET is_archived = 1, is_active = 0 WHERE option_id = %s"],
+        "delete": ["DELETE FROM fulfilment_option WHERE option_id = %s"],
+    },
+}
+
+
 @transactional
-def delete_or_archive_product(product_id):
-    """Delete a product nobody ordered, or archive one that was ordered; return it and whether it was archived."""
-    product = query("SELECT product_id, name, image_url, thumbnail_url FROM product"
-                    " WHERE product_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
-                    (product_id, g.user["id"]), one=True)
-    if product is None:
+def delete_or_archive(kind, row_id):
+    """Delete one of the producer's products or options that no order used, or archive one that was used;
+    return the row and whether it was archived."""
+    sql = ARCHIVABLE[kind]
+    row = query(sql["own"], (row_id, g.user["id"]), one=True)
+    if row is None:
         abort(404)
-    ordered = query("SELECT EXISTS (SELECT 1 FROM order_item WHERE product_id = %s) AS ordered",
-                    (product_id,), one=True)["ordered"]
-    if ordered:
-        execute("UPDATE product SET is_archived = 1, is_available = 0 WHERE product_id = %s", (product_id,))
-        execute("DELETE FROM cart_item WHERE product_id = %s", (product_id,))
-    else:
-        execute("DELETE FROM product WHERE product_id = %s", (product_id,))
-    return product, ordered
+    used = query(sql["used"], (row_id,), one=True)["used"]
+    for statement in sql["archive"] if used else sql["delete"]:
+        execute(statement, (row_id,))
+    return row, used
 
 
 @app.route("/dashboard/products/<int:product_id>/delete", methods=["POST"])
 @producer_login_required
 def delete_product(product_id):
     """Delete a product nobody ordered; archive one that was ordered, so order history keeps it."""
-    product, archived = delete_or_archive_product(product_id)
+    product, archived = delete_or_archive("product", product_id)
     if archived:
         flash(f"{product['name']} has been ordered before, so it was archived instead of deleted: it is gone "
               "from the catalogue and from carts, and stays in order history.", "success")
@@ -1812,14 +1840,17 @@ def csv_safe(value):
 
 
 def date_arg(name):
-    """The ?name=YYYY-MM-DD date, None when empty; abort with 400 when malformed."""
+    """The ?name=YYYY-MM-DD date, None when empty; abort with 400 when malformed or out of range."""
     value = request.args.get(name, "")
     if not value:
         return None
     try:
-        return datetime.date.fromisoformat(value)
+        day = datetime.date.fromisoformat(value)
     except ValueError:
         abort(400, f"The {name!r} date must look like 2026-11-21.")
+    if not 2000 <= day.year <= 2100:
+        abort(400, f"The {name!r} date must be between the years 2000 and 2100.")
+    return day
 
 
 @app.route("/dashboard/orders.csv")
@@ -1901,18 +1932,10 @@ def producer_profile():
                      " WHERE producer_id = %s", (g.user["id"],), one=True)
     form = ProfileForm(data=producer)
     if form.validate_on_submit():
-        new_images = save_image(form.encoded_image) if form.encoded_image else None
-        image_url, thumbnail_url = new_images or (producer["image_url"], producer["thumbnail_url"])
-        try:
-            execute(f"UPDATE producer SET {', '.join(f'{column} = %s' for column in PROFILE_COLUMNS)},"
-                    " image_url = %s, thumbnail_url = %s WHERE producer_id = %s",
-                    [form[column].data or "" for column in PROFILE_COLUMNS] + [image_url, thumbnail_url, g.user["id"]])
-        except BaseException:
-            if new_images:
-                remove_images(*new_images)
-            raise
-        if new_images:
-            remove_images(producer["image_url"], producer["thumbnail_url"])
+        with_photo(form, producer, lambda image_url, thumbnail_url: execute(
+            f"UPDATE producer SET {', '.join(f'{column} = %s' for column in PROFILE_COLUMNS)},"
+            " image_url = %s, thumbnail_url = %s WHERE producer_id = %s",
+            [form[column].data or "" for column in PROFILE_COLUMNS] + [image_url, thumbnail_url, g.user["id"]]))
         flash("Your profile has been saved.", "success")
         return redirect(url_for("producer_profile"))
     return render_template("dashboard/profile.html", form=form, producer=producer), form_status(form)
@@ -2092,30 +2115,13 @@ def edit_option(option_id):
     return render_option(option, form, status=form_status(form))
 
 
-@transactional
-def delete_or_archive_option(option_id):
-    """Delete an option no order used, or archive one that was used; return it and whether it was archived."""
-    option = query("SELECT option_id, name FROM fulfilment_option WHERE option_id = %s AND producer_id = %s"
-                   " AND is_archived = 0 FOR UPDATE", (option_id, g.user["id"]), one=True)
-    if option is None:
-        abort(404)
-    used = query("SELECT EXISTS (SELECT 1 FROM orders WHERE option_id = %s) AS used", (option_id,), one=True)["used"]
-    if used:
-        execute("UPDATE fulfilment_option SET is_archived = 1, is_active = 0 WHERE option_id = %s", (option_id,))
-    else:
-        execute("DELETE FROM fulfilment_option WHERE option_id = %s", (option_id,))
-    return option, used
-
-
 @app.route("/dashboard/fulfilment/<int:option_id>/delete", methods=["POST"])
 @producer_login_required
 def delete_option(option_id):
-    option, archived = delete_or_archive_option(option_id)
-    if archived:
-        flash(f"{option['name']} was used by orders, so it was archived: customers no longer see it, and its "
-              "orders keep what they were promised.", "success")
-    else:
-        flash(f"{option['name']} was deleted.", "success")
+    """Delete an option no order used; archive one that was used, so its orders keep what they were promised."""
+    option, archived = delete_or_archive("option", option_id)
+    flash(f"{option['name']} was used by orders, so it was archived: customers no longer see it, and its orders "
+          "keep what they were promised." if archived else f"{option['name']} was deleted.", "success")
     return redirect(url_for("fulfilment_options"))
 
 

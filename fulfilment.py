@@ -188,13 +188,15 @@ def postcode_served(postcode, prefixes):
 
 
 def postcodes_summary(prefixes):
-    """'BS1–BS8, BA': runs of consecutive districts of one area shown as a range."""
+    """'BS1–BS8, BA': three or more consecutive districts of one area shown as a range."""
     parts, run = [], []
 
     def close_run():
-        if run:
-            parts.append(run[0][2] if len(run) == 1 else f"{run[0][2]}–{run[-1][2]}")
-            run.clear()
+        if len(run) >= 3:
+            parts.append(f"{run[0][2]}–{run[-1][2]}")
+        else:
+            parts.extend(prefix for _, _, prefix in run)
+        run.clear()
 
     for prefix in prefixes:
         match = re.fullmatch(r"([A-Z]+)(\d+)", prefix)

@@ -2,6 +2,7 @@
 import os
 import secrets
 import sys
+import threading
 
 import bcrypt
 import pytest
@@ -264,3 +265,26 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+def checkout_in_threads(app, customers, barrier_size, data):
+    """Log each customer in on a client of their own, then have all check out data at the same moment."""
+    clients = []
+    for email in customers:
+        client = app.test_client()
+        assert client.post("/login/customer", data={"email": email, "password": PASSWORD}).status_code == 302
+        clients.append(client)
+    barrier = threading.Barrier(barrier_size)
+    results = [None] * len(clients)
+
+    def run(index):
+        barrier.wait()
+        response = clients[index].post("/checkout", data=data)
+        results[index] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results

@@ -1,6 +1,8 @@
 """Real-browser journeys: Playwright driving Debian's chromium against the app on a local port."""
+import datetime
 import io
 import os
+import re
 import threading
 
 import pytest
@@ -8,6 +10,7 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
+import fulfilment
 from conftest import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -133,4 +136,53 @@ def test_producer_adds_a_product_with_a_photo_and_a_customer_sees_it(live_server
     expect(photo_element).to_be_visible()
     assert photo_element.evaluate("img => img.naturalWidth") > 0, "the thumbnail is really served"
     assert db.value("SELECT thumbnail_url FROM product WHERE name = 'Heritage tomatoes'").startswith("/uploads/")
+    assert page.console_errors == []
+
+
+def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_is_paid(live_server, page, db, world, app):
+    db.execute("DELETE FROM fulfilment_option")
+    with app.app_context():
+        day = fulfilment.local_today() + datetime.timedelta(days=3)
+    log_in(page, live_server, "producer", "farm@example.com")
+    expect(page.get_by_text("Customers cannot order from you yet")).to_be_visible()
+    page.get_by_role("link", name="Set up collection or delivery").click()
+    page.get_by_label("Collection: customers come to you").check()
+    page.get_by_label("Name").fill("Farm gate")
+    page.get_by_label("Collection address").fill("Hartley Farm, Chew Lane")
+    page.get_by_label("Ordering closes, hours before the start").fill("2")
+    page.get_by_role("button", name="Add it").click()
+    expect(page.get_by_text("Farm gate is set up.")).to_be_visible()
+    page.get_by_label("Day").select_option(str(day.weekday()))
+    page.get_by_label("From").fill("09:00")
+    page.get_by_label("Until").fill("12:00")
+    page.get_by_role("button", name="Add this time").click()
+    expect(page.get_by_text(f"Farm gate now runs {fulfilment.WEEKDAYS[day.weekday()]}s 09:00–12:00.")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.goto(f"{live_server}/products/{world.product}")
+    expect(page.get_by_text(f"Collect at Farm gate, {fulfilment.WEEKDAYS[day.weekday()][:3]} 09:00–12:00")).to_be_visible()
+    page.get_by_label("Quantity").fill("3")
+    page.get_by_role("button", name="Add to cart").click()
+    choices = page.get_by_role("group", name="Collect at Farm gate · free")
+    choices.get_by_label(re.compile(rf"{day:%a %-d %b %Y}, 09:00–12:00 (GMT|BST)")).check()
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_text("has been placed")).to_be_visible()
+    order_id = db.value("SELECT MAX(order_id) FROM orders WHERE customer_id = %s", (world.customer,))
+    assert db.value("SELECT fulfilment_date FROM orders WHERE order_id = %s", (order_id,)) == day
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, live_server, "producer", "farm@example.com")
+    page.get_by_role("link", name="This week").click()
+    page.get_by_role("link", name=day.strftime("%a %-d %b %Y")).click()
+    expect(page.locator(".pick-table")).to_contain_text("Potatoes")
+    expect(page.locator(".pick-table")).to_contain_text("3 × kg")
+    expect(page.locator(f"#packing-{order_id}")).to_contain_text("jane@example.com")
+    expect(page.locator(f"#packing-{order_id}")).to_contain_text("Not paid")
+    page.locator(f"#packing-{order_id} h3 a").click()
+    page.get_by_role("button", name="Record as paid").click()
+    expect(page.get_by_text(f"Order #{order_id} is marked paid.")).to_be_visible()
+    assert db.value("SELECT payment_status FROM orders WHERE order_id = %s", (order_id,)) == "paid"
+    page.get_by_role("link", name=re.compile("Packing list for")).click()
+    expect(page.locator(f"#packing-{order_id}")).to_contain_text("Paid")
     assert page.console_errors == []

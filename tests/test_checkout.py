@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, checkout_in_threads
 
 
 def order_rows(db, customer_id):
@@ -235,29 +235,6 @@ def test_producer_order_page_shows_lines_address_history_and_next_steps(client, 
         assert text in page
     assert "Mark as Ready to collect" not in page
     assert client.get(f"/dashboard/orders/{world.other_order}").status_code == 404
-
-
-def checkout_in_threads(app, customers, barrier_size, data):
-    """Log each customer in on a client of their own, then have all check out data at the same moment."""
-    clients = []
-    for email in customers:
-        client = app.test_client()
-        assert client.post("/login/customer", data={"email": email, "password": PASSWORD}).status_code == 302
-        clients.append(client)
-    barrier = threading.Barrier(barrier_size)
-    results = [None] * len(clients)
-
-    def run(index):
-        barrier.wait()
-        response = clients[index].post("/checkout", data=data)
-        results[index] = (response.status_code, response.get_data(as_text=True))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_concurrent_checkouts_never_oversell(app, db, world):
