@@ -16,6 +16,7 @@ export MYSQL_DB ?= noeari
 .PHONY: run dev test bench stop deps deps-browser deps-bench venv db-server db
 
 run: db
+	@scripts/worker.sh start
 	ACCESS_LOG=- $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
 
 dev: db
@@ -29,6 +30,7 @@ bench: deps-bench venv db-server
 	$(PYTHON) bench/run.py
 
 stop:
+	@scripts/worker.sh stop
 	@scripts/db.sh stop
 
 deps:

@@ -16,11 +16,16 @@ Every route and every form lives in this module, in sections that read top to bo
 - Profile and fulfilment: the producer's public profile, collection points and delivery zones,
   weekly slots and closed days.
 - The producer's week: the schedule, each day's packing lists, and recording payment.
+- The operator: the create-operator command, approving and suspending accounts with their audit, and
+  the admin pages: figures and chart, producers, customers, every order, the email outbox.
+- Email and jobs: each email written in the transaction of the change it reports, and the scheduled
+  jobs the worker runs: packing lists when ordering closes, reminders the day before.
 - Errors: styled error pages, and a 503 page when the database is down or too busy.
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
 transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
-postcodes), images.py (photo checks and re-encoding) and mail.py.
+postcodes), images.py (photo checks and re-encoding), mail.py (the email outbox) and worker.py
+(the background worker that sends email and runs the jobs).
 """
 import csv
 import datetime
@@ -37,6 +42,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import bcrypt
+import click
 from flask import (Flask, Response, abort, flash, g, make_response, redirect, render_template, request,
                    send_from_directory, session, url_for)
 from flask_wtf import FlaskForm
@@ -58,7 +64,9 @@ import db
 import fulfilment
 import images
 import mail
+import worker
 from db import execute, query, transactional
+from fulfilment import local_instant
 
 
 # --- Config -----------------------------------------------------------------
@@ -100,6 +108,12 @@ app.config.from_mapping(
     MAIL_FROM="noeari <no-reply@noeari.local>",
     OUTBOX_FOLDER=os.path.join(app.root_path, "var", "outbox"),
     TIMEZONE="Europe/London",
+    PRODUCER_APPROVAL=True,
+    SUPPORT_EMAIL="help@noeari.local",
+    REMINDER_HOUR=18,
+    MAIL_MAX_ATTEMPTS=5,
+    MAIL_RETRY_SECONDS=60,
+    WORKER_POLL_SECONDS=5,
 )
 
 
@@ -135,9 +149,15 @@ ENV_SETTINGS = {
     "MAIL_FROM": str,
     "OUTBOX_FOLDER": str,
     "TIMEZONE": str,
+    "PRODUCER_APPROVAL": env_flag,
+    "SUPPORT_EMAIL": str,
+    "REMINDER_HOUR": int,
+    "MAIL_MAX_ATTEMPTS": int,
+    "MAIL_RETRY_SECONDS": int,
+    "WORKER_POLL_SECONDS": int,
 }
 for _name, _convert in ENV_SETTINGS.items():
-    if os.environ.get(_name):
+    if os.environ.get(_name, "").strip():
         app.config[_name] = _convert(os.environ[_name])
 
 
@@ -363,15 +383,24 @@ def own_orders_condition(status=None):
 def get_own_order(order_id):
     """One of the logged-in user's orders with both parties' names, its lines and history, or abort with 404."""
     where, args = own_orders_condition()
+    order = load_order(order_id, where, args)
+    if order is None:
+        abort(404)
+    return order
+
+
+def load_order(order_id, where="TRUE", args=()):
+    """An order with both parties' details, its lines, history and cutoff; None unless it meets where (on alias o)."""
     order = query(
-        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, o.fulfilment_address,"
-        " o.fulfilment_instructions, o.paid_at, c.first_name, c.email, pr.business_name, pr.phone AS producer_phone,"
+        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
+        " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
+        " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
         " pr.public_email AS producer_email, pr.payment_info"
         " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id = %s AND {where}",
-        [order_id] + args, one=True)
+        [order_id, *args], one=True)
     if order is None:
-        abort(404)
+        return None
     order["lines"] = query(
         "SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
         " oi.quantity * oi.unit_price AS line_total"
@@ -432,6 +461,7 @@ def change_order_status(order_id, new_status):
                     (order["slot_id"], order["fulfilment_date"]))
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, g.user["role"], g.user["id"]))
+    announce_status(order_id, new_status, g.user["role"])
     return order, True
 
 
@@ -563,38 +593,38 @@ def option_heading(option, goods):
 
 # --- Accounts ---------------------------------------------------------------
 
+def account_sql(table, key, name, status, badges=""):
+    """The statements one role's accounts need; table, key, name and badges are this module's constants."""
+    columns = f"{key} AS id, {name} AS name, email, password_hash, session_version, {status} AS status"
+    return {
+        "by_id": f"SELECT {key} AS id, {name} AS name, email, session_version, {status} AS status{badges}"
+                 f" FROM {table} a WHERE {key} = %s",
+        "credentials": f"SELECT {columns} FROM {table} WHERE {key} = %s",
+        "by_email": f"SELECT {columns} FROM {table} WHERE email = %s",
+        "set_name": f"UPDATE {table} SET {name} = %s WHERE {key} = %s",
+        "set_email": f"UPDATE {table} SET email = %s, session_version = session_version + 1 WHERE {key} = %s",
+        "set_password": f"UPDATE {table} SET password_hash = %s, session_version = session_version + 1"
+                        f" WHERE {key} = %s AND password_hash = %s",
+        "end_sessions": f"UPDATE {table} SET session_version = session_version + 1 WHERE {key} = %s",
+    }
+
+
 ACCOUNT_SQL = {
-    "customer": {
-        "by_id": "SELECT customer_id AS id, first_name AS name, email, session_version,"
-                 " (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = c.customer_id)"
-                 " AS cart_count FROM customer c WHERE customer_id = %s",
-        "credentials": "SELECT customer_id AS id, email, password_hash, session_version FROM customer"
-                       " WHERE customer_id = %s",
-        "by_email": "SELECT customer_id AS id, email, password_hash, session_version FROM customer WHERE email = %s",
-        "insert": "INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
-        "set_name": "UPDATE customer SET first_name = %s WHERE customer_id = %s",
-        "set_email": "UPDATE customer SET email = %s WHERE customer_id = %s",
-        "set_password": "UPDATE customer SET password_hash = %s, session_version = session_version + 1"
-                        " WHERE customer_id = %s AND password_hash = %s",
-        "end_sessions": "UPDATE customer SET session_version = session_version + 1 WHERE customer_id = %s",
-    },
-    "producer": {
-        "by_id": "SELECT producer_id AS id, business_name AS name, email, session_version,"
-                 " (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
-                 f"  WHERE p.producer_id = pr.producer_id AND {RESTOCK_CONDITION}) AS restock_count"
-                 " FROM producer pr WHERE producer_id = %s",
-        "credentials": "SELECT producer_id AS id, email, password_hash, session_version FROM producer"
-                       " WHERE producer_id = %s",
-        "by_email": "SELECT producer_id AS id, email, password_hash, session_version FROM producer WHERE email = %s",
-        "insert": "INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
-        "set_name": "UPDATE producer SET business_name = %s WHERE producer_id = %s",
-        "set_email": "UPDATE producer SET email = %s WHERE producer_id = %s",
-        "set_password": "UPDATE producer SET password_hash = %s, session_version = session_version + 1"
-                        " WHERE producer_id = %s AND password_hash = %s",
-        "end_sessions": "UPDATE producer SET session_version = session_version + 1 WHERE producer_id = %s",
-    },
+    "customer": account_sql(
+        "customer", "customer_id", "first_name", "status",
+        ", reminders, (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = a.customer_id)"
+        " AS cart_count"),
+    "producer": account_sql(
+        "producer", "producer_id", "business_name", "status",
+        ", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
+        f" WHERE p.producer_id = a.producer_id AND {RESTOCK_CONDITION}) AS restock_count"),
+    "operator": account_sql("operator", "operator_id", "name", "'active'"),
 }
-HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard"}
+SIGNUP_SQL = {
+    "customer": "INSERT INTO customer (first_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
+    "producer": "INSERT INTO producer (business_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
+}
+HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard", "operator": "admin"}
 
 
 def hash_password(password):
@@ -633,7 +663,8 @@ def load_logged_in_user():
     if request.endpoint == "static" or session.get("role") not in ACCOUNT_SQL:
         return
     account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
-    if account is None or account["session_version"] != session.get("session_version"):
+    if (account is None or account["session_version"] != session.get("session_version")
+            or account["status"] == "suspended"):
         session.clear()
         return
     g.user = dict(account, role=session["role"])
@@ -663,7 +694,8 @@ def return_path():
 
 customer_login_required = login_required_as("customer")
 producer_login_required = login_required_as("producer")
-account_login_required = login_required_as("customer", "producer")
+operator_login_required = login_required_as("operator")
+account_login_required = login_required_as("customer", "producer", "operator")
 
 
 def client_ip():
@@ -732,6 +764,10 @@ class ProducerNameForm(FlaskForm):
     business = StringField("Business name", filters=[strip_text], validators=[DataRequired(), Length(max=150)])
 
 
+class OperatorNameForm(FlaskForm):
+    name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
+
+
 class CustomerSignupForm(CustomerNameForm, NewPasswordForm):
     email = email_field()
 
@@ -759,13 +795,24 @@ class EmailChangeForm(FlaskForm):
     current_password = current_password_field("Current password")
 
 
+class RemindersForm(FlaskForm):
+    reminders = BooleanField("Email me a reminder the day before I collect or receive an order")
+
+
 class ConfirmForm(FlaskForm):
     """A button with nothing but its CSRF token: log out."""
 
 
 SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
-NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm}
-NAME_FIELDS = {"customer": "name", "producer": "business"}
+NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm, "operator": OperatorNameForm}
+NAME_FIELDS = {"customer": "name", "producer": "business", "operator": "name"}
+
+
+def signup_status(role):
+    """A new customer is active at once; a new producer awaits the co-op's approval unless PRODUCER_APPROVAL is off."""
+    if role == "producer" and app.config["PRODUCER_APPROVAL"]:
+        return "pending"
+    return "approved" if role == "producer" else "active"
 
 
 @app.route("/signup/<any(customer, producer):role>", methods=["GET", "POST"])
@@ -775,8 +822,8 @@ def signup(role):
     if form.validate_on_submit():
         display_name = form[NAME_FIELDS[role]].data
         try:
-            account_id = execute(ACCOUNT_SQL[role]["insert"],
-                                 (display_name, form.email.data, hash_password(form.password.data))).lastrowid
+            account_id = execute(SIGNUP_SQL[role], (display_name, form.email.data, hash_password(form.password.data),
+                                                    signup_status(role))).lastrowid
         except db.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
@@ -786,9 +833,9 @@ def signup(role):
     return render_template("auth/signup.html", form=form, role=role), form_status(form)
 
 
-@app.route("/login/<any(customer, producer):role>", methods=["GET", "POST"])
+@app.route("/login/<any(customer, producer, operator):role>", methods=["GET", "POST"])
 def login(role):
-    """Log in to a customer's or a producer's account; go on to ?next= when it is a local path."""
+    """Log in to a customer's, a producer's or an operator's account; go on to ?next= when it is a local path."""
     form = LoginForm()
     if form.validate_on_submit():
         # Checked before bcrypt runs, so a flood of guesses costs a query, not a CPU.
@@ -801,6 +848,10 @@ def login(role):
         account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
         if password_matches(form.password.data, account["password_hash"] if account else None):
             execute("DELETE FROM login_failure WHERE email = %s", (form.email.data,))
+            if account["status"] == "suspended":
+                flash(f"This account is suspended, so it cannot log in. To talk about it, contact the co-op at "
+                      f"{app.config['SUPPORT_EMAIL']}.", "error")
+                return render_template("auth/login.html", form=form, role=role), 403
             start_session(role, account)
             flash("You are logged in.", "success")
             return redirect_to_next(request.args.get("next"), url_for(HOME_ENDPOINTS[role]))
@@ -848,17 +899,14 @@ def account_for_reset_token(token):
 
 
 def send_password_reset(role, account):
-    """Email a one-hour reset link, in the background so the page answers as fast as for unknown emails."""
+    """Write a one-hour reset link to the outbox; the worker sends it, so the page answers as fast as for
+    unknown emails."""
     token = reset_serializer().dumps({"role": role, "id": account["id"],
                                       "fp": password_fingerprint(account["password_hash"])})
-    link = app.config["BASE_URL"].rstrip("/") + url_for("reset_password", token=token)
+    link = site_url("reset_password", token=token)
     if not app.config["SMTP_HOST"]:
         app.logger.info("Password reset link for %s: %s", account["email"], link)
-    mail.deliver_in_background(mail.message(
-        account["email"], "Reset your noeari password",
-        "Someone asked to reset the password of your noeari account.\n\n"
-        f"To choose a new password, open this link within the next hour:\n\n{link}\n\n"
-        "If it was not you, ignore this email: your password stays as it is.\n"))
+    send("password_reset", f"reset:{secrets.token_hex(16)}", account["email"], "Reset your noeari password", link=link)
 
 
 @app.route("/password/forgot/<role>", methods=["GET", "POST"])
@@ -908,6 +956,8 @@ def account():
     role, account_id = g.user["role"], g.user["id"]
     action = request.form.get("action") if request.method == "POST" else None
     form_classes = dict(ACCOUNT_FORMS, name=NAME_FORMS[role])
+    if role == "customer":
+        form_classes["reminders"] = RemindersForm
     if request.method == "POST" and action not in form_classes:
         abort(400, "Choose what to change: name, password or email.")
     forms = {
@@ -915,6 +965,8 @@ def account():
         "password": PasswordChangeForm(formdata=None),
         "email": EmailChangeForm(formdata=None, data={"email": g.user["email"]}),
     }
+    if role == "customer":
+        forms["reminders"] = RemindersForm(formdata=None, data={"reminders": bool(g.user["reminders"])})
     if not action:
         return render_template("auth/account.html", forms=forms, role=role)
     forms[action] = form = form_classes[action]()
@@ -932,6 +984,9 @@ def change_account(role, account_id, action, form):
     if action == "name":
         execute(sql["set_name"], (form[NAME_FIELDS[role]].data, account_id))
         return "Your name has been saved."
+    if action == "reminders":
+        execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(form.reminders.data), account_id))
+        return "You will get reminders." if form.reminders.data else "You will get no more reminders."
     credentials = query(sql["credentials"], (account_id,), one=True)
     if not password_matches(form.current_password.data, credentials["password_hash"]):
         form.current_password.errors.append("That is not your current password.")
@@ -942,6 +997,8 @@ def change_account(role, account_id, action, form):
         except db.IntegrityError:
             form.email.errors.append("Another account already uses this email.")
             return None
+        # Every other session ends; this one carries on with the new version.
+        session["session_version"] = credentials["session_version"] + 1
         return f"Your email is now {form.email.data}."
     execute(sql["set_password"], (hash_password(form.password.data), account_id, credentials["password_hash"]))
     # Every other session ends; this one carries on with the new version.
@@ -978,7 +1035,7 @@ def stock_badge_filter(product):
 @app.route("/")
 def index():
     """Home page: what the marketplace is, with the newest products."""
-    newest = query(CATALOGUE_SELECT + " WHERE p.is_available = 1 ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
+    newest = query(CATALOGUE_SELECT + " WHERE p.is_listed = 1 ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
     return render_template("shop/index.html", products=newest, categories=CATEGORIES)
 
 
@@ -1024,7 +1081,7 @@ def catalogue_page(filters, page):
     A search considers at most SEARCH_LIMIT matches of each kind and runs once, with the total
     taken from FOUND_ROWS(), so a common word costs the same in any size of catalogue.
     """
-    where, args = ["p.is_available = 1"], []
+    where, args = ["p.is_listed = 1"], []
     if filters["category"]:
         where.append("p.category = %s")
         args.append(filters["category"])
@@ -1089,15 +1146,15 @@ def products():
 def producers():
     """Every producer, with how many products each has on sale."""
     page = page_number()
-    total = query("SELECT COUNT(*) AS n FROM producer", one=True)["n"]
+    total = query("SELECT COUNT(*) AS n FROM producer WHERE status = 'approved'", one=True)["n"]
     if page > page_count(total, LIST_PAGE_SIZE):
         page = 1
     rows = query(
         "SELECT pr.producer_id, pr.business_name,"
-        " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_available = 1)"
+        " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_listed = 1)"
         " AS product_count"
-        " FROM (SELECT producer_id, business_name FROM producer ORDER BY business_name, producer_id"
-        "       LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
+        " FROM (SELECT producer_id, business_name FROM producer WHERE status = 'approved'"
+        "       ORDER BY business_name, producer_id LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
         (LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE))
     return render_template("shop/producers.html", producers=rows, page=page,
                            pages=page_count(total, LIST_PAGE_SIZE))
@@ -1107,7 +1164,8 @@ def producers():
 def producer_page(producer_id):
     """A producer's public page: their available products, a page at a time."""
     producer = query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"
-                     " payment_info, image_url FROM producer WHERE producer_id = %s", (producer_id,), one=True)
+                     " payment_info, image_url FROM producer WHERE producer_id = %s AND status = 'approved'",
+                     (producer_id,), one=True)
     if producer is None:
         abort(404)
     filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
@@ -1117,7 +1175,7 @@ def producer_page(producer_id):
 
 def get_available_product(product_id):
     """An available product with its producer and stock, or abort with 404."""
-    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_available = 1", (product_id,), one=True)
+    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (product_id,), one=True)
     if product is None:
         abort(404)
     return product
@@ -1183,7 +1241,8 @@ def line_problem(line):
 
 def cart_lines(customer_id, product_id=None):
     """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
-    sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price, p.is_available,"
+    sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
+                 " p.is_listed AS is_available,"
                  " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
                  " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
                  " JOIN producer pr ON pr.producer_id = p.producer_id"
@@ -1355,6 +1414,7 @@ def place_orders(customer_id, choices, details):
     ordered = [line["product_id"] for group in ordering for line in group["lines"]]
     execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
             [customer_id] + ordered)
+    announce_checkout(order_ids)
     return order_ids
 
 
@@ -1839,6 +1899,18 @@ def csv_safe(value):
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def order_filters(where, args):
+    """where and args (on alias o) narrowed by ?status=, ?from= and ?to= (dates the order was placed on)."""
+    status, start, end = status_filter(), date_arg("from"), date_arg("to")
+    if status:
+        where, args = where + ["o.status = %s"], args + [status]
+    if start:
+        where, args = where + ["o.placed_at >= %s"], args + [start]
+    if end:
+        where, args = where + ["o.placed_at < %s"], args + [end + datetime.timedelta(days=1)]
+    return where, args
+
+
 def date_arg(name):
     """The ?name=YYYY-MM-DD date, None when empty; abort with 400 when malformed or out of range."""
     value = request.args.get(name, "")
@@ -1857,17 +1929,7 @@ def date_arg(name):
 @producer_login_required
 def orders_csv():
     """Download one row per order line, streamed straight from the database."""
-    where, args = ["o.producer_id = %s"], [g.user["id"]]
-    status, start, end = status_filter(), date_arg("from"), date_arg("to")
-    if status:
-        where.append("o.status = %s")
-        args.append(status)
-    if start:
-        where.append("o.placed_at >= %s")
-        args.append(start)
-    if end:
-        where.append("o.placed_at < %s")
-        args.append(end + datetime.timedelta(days=1))
+    where, args = order_filters(["o.producer_id = %s"], [g.user["id"]])
     sql = ("SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
            " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
            " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
@@ -2193,22 +2255,23 @@ def schedule():
     return render_template("dashboard/schedule.html", occurrences=occurrences, arranged=arranged)
 
 
-def packing_list(day):
-    """The day's orders that are not cancelled, each with its lines, and the quantity of each product across
-    them; abort with 404 when the producer has no order on that day."""
+def packing_list(producer_id, day, option_id=None, slot_start=None):
+    """The producer's orders for day (or one occurrence of it) that are not cancelled, each with its lines, the
+    quantity of each product across them, and how many were cancelled; abort with 404 when there is no order."""
+    where, args = "o.producer_id = %s AND o.fulfilment_date = %s", [producer_id, day]
+    if option_id is not None:
+        where, args = where + " AND o.option_id = %s AND o.slot_start = %s", args + [option_id, slot_start]
     orders = query(
         f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
-        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        " WHERE o.producer_id = %s AND o.fulfilment_date = %s"
-        " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", (g.user["id"], day))
+        f" FROM orders o JOIN customer c ON c.customer_id = o.customer_id WHERE {where}"
+        " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", args)
     if not orders:
         abort(404)
     lines = query(
         "SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
         " oi.quantity * oi.unit_price AS line_total FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
-        " JOIN product p ON p.product_id = oi.product_id"
-        " WHERE o.producer_id = %s AND o.fulfilment_date = %s AND o.status <> 'cancelled'"
-        " ORDER BY oi.order_id, p.name", (g.user["id"], day))
+        f" JOIN product p ON p.product_id = oi.product_id WHERE {where} AND o.status <> 'cancelled'"
+        " ORDER BY oi.order_id, p.name", args)
     live = [order for order in orders if order["status"] != "cancelled"]
     by_order = {order["order_id"]: dict(order, lines=[]) for order in live}
     picks = {}
@@ -2224,7 +2287,7 @@ def packing_list(day):
 @producer_login_required
 def schedule_day(day):
     """The day's packing lists: what to pick and pack, then each order with its customer's details."""
-    orders, picks, cancelled = packing_list(day)
+    orders, picks, cancelled = packing_list(g.user["id"], day)
     return render_template("dashboard/day.html", day=day, orders=orders, picks=picks, cancelled=cancelled,
                            groups=itertools.groupby(orders, key=order_when))
 
@@ -2237,7 +2300,7 @@ DAY_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer 
 @producer_login_required
 def schedule_day_csv(day):
     """The day's packing lists as a spreadsheet: one row per product to pick, then one per order line."""
-    orders, picks, _ = packing_list(day)
+    orders, picks, _ = packing_list(g.user["id"], day)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(DAY_CSV_COLUMNS)
@@ -2278,6 +2341,406 @@ def mark_paid(order_id):
     else:
         flash(f"Order #{order_id} was marked {'paid' if paid else 'not paid'} already.", "success")
     return redirect_to_next(request.form.get("next"), url_for("producer_order", order_id=order_id))
+
+
+# --- The operator -----------------------------------------------------------
+
+@app.cli.command("create-operator")
+@click.argument("email")
+@click.option("--name", required=True, help="The operator's name, shown in the audit.")
+def create_operator_command(email, name):
+    """Make an operator account; the password is prompted for, or read from OPERATOR_PASSWORD."""
+    password = os.environ.get("OPERATOR_PASSWORD") or click.prompt("Password", hide_input=True,
+                                                                    confirmation_prompt=True)
+    form = OperatorAccountForm(formdata=None, data={"email": normalise_email(email), "name": name.strip(),
+                                                    "password": password, "confirm": password}, meta={"csrf": False})
+    if not form.validate():
+        raise click.ClickException(" ".join(f"{form[field].label.text}: {errors[0]}"
+                                            for field, errors in form.errors.items()))
+    try:
+        execute("INSERT INTO operator (name, email, password_hash) VALUES (%s, %s, %s)",
+                (form.name.data, form.email.data, hash_password(form.password.data)))
+    except db.IntegrityError:
+        raise click.ClickException(f"An operator with the email {form.email.data} exists already.") from None
+    click.echo(f"Operator {form.email.data} created; they log in at /login/operator.")
+
+
+class OperatorAccountForm(OperatorNameForm, NewPasswordForm):
+    email = email_field()
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField("Note (optional)", filters=[strip_text], validators=[Length(max=500)],
+                         description="Why: kept in the audit, and sent to a producer you suspend.")
+
+
+# What an operator may do to an account: from which states, and the state it leaves it in.
+ACCOUNT_ACTIONS = {
+    "producer": {"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
+                 "reinstate": ({"suspended"}, "approved")},
+    "customer": {"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
+}
+ACCOUNT_TABLES = {"producer": ("producer", "producer_id", "business_name"),
+                  "customer": ("customer", "customer_id", "first_name")}
+PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
+ADMIN_PAGE_SIZE = 50
+
+
+@transactional
+def change_account_state(kind, account_id, action, note):
+    """Move a producer's or customer's account to the action's state, with an audit row and, for a producer, an
+    email, all in one unit; return the account as it was and whether it moved. Suspending ends its sessions."""
+    table, key, name = ACCOUNT_TABLES[kind]
+    account = query(f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
+                    (account_id,), one=True)
+    if account is None:
+        abort(404)
+    allowed, new_status = ACCOUNT_ACTIONS[kind][action]
+    if account["status"] not in allowed:
+        return account, False
+    execute(f"UPDATE {table} SET status = %s, session_version = session_version + %s WHERE {key} = %s",
+            (new_status, 1 if new_status == "suspended" else 0, account_id))
+    audit_id = execute("INSERT INTO operator_audit (operator_id, action, target_type, target_id, note)"
+                       " VALUES (%s, %s, %s, %s, %s)", (g.user["id"], action, kind, account_id, note)).lastrowid
+    if kind == "producer":
+        send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
+             {"approve": "Your noeari shop is approved", "suspend": "Your noeari shop is suspended",
+              "reinstate": "Your noeari shop is reinstated"}[action],
+             business_name=account["name"], action=action, note=note)
+    return account, True
+
+
+def audit_of(kind, account_id):
+    return query("SELECT a.action, a.note, a.created_at, op.name AS operator FROM operator_audit a"
+                 " JOIN operator op ON op.operator_id = a.operator_id"
+                 " WHERE a.target_type = %s AND a.target_id = %s ORDER BY a.audit_id DESC", (kind, account_id))
+
+
+def weekly_figures(weeks=12, now=None):
+    """Orders placed and their goods value (cancelled ones left out) per week, Monday to Sunday in TIMEZONE,
+    over the last weeks, oldest first."""
+    now = now or fulfilment.utc_now()
+    today = fulfilment.local_today(now)
+    first = today - datetime.timedelta(days=today.weekday(), weeks=weeks - 1)
+    rows = query("SELECT DATE(placed_at) AS day, HOUR(placed_at) AS hour, COUNT(*) AS orders, SUM(goods_total) AS goods"
+                 " FROM orders WHERE placed_at >= %s AND status <> 'cancelled'"
+                 " GROUP BY DATE(placed_at), HOUR(placed_at)",
+                 (local_instant(first, datetime.time(0)).replace(tzinfo=None),))
+    buckets = [{"week": first + datetime.timedelta(weeks=n), "orders": 0, "goods": Decimal("0.00")}
+               for n in range(weeks)]
+    for row in rows:
+        placed = datetime.datetime.combine(row["day"], datetime.time(row["hour"]), fulfilment.UTC)
+        index = (placed.astimezone(fulfilment.zone()).date() - first).days // 7
+        if 0 <= index < weeks:
+            buckets[index]["orders"] += row["orders"]
+            buckets[index]["goods"] += row["goods"]
+    return buckets
+
+
+@app.template_global()
+def bar_chart(buckets, measure, height=120, bar=30, gap=10):
+    """Bars for one measure of weekly buckets, scaled to the tallest: [(x, y, height, bucket)], and the width."""
+    tallest = max((bucket[measure] for bucket in buckets), default=0) or 1
+    bars = []
+    for n, bucket in enumerate(buckets):
+        size = round(float(bucket[measure]) / float(tallest) * height, 1)
+        bars.append((n * (bar + gap), round(height - size, 1), size, bucket))
+    return bars, len(buckets) * (bar + gap) - gap
+
+
+@app.route("/admin")
+@operator_login_required
+def admin():
+    """The marketplace at a glance: 12 weeks of orders, producers to approve, accounts, and failed email."""
+    figures = query(
+        "SELECT (SELECT COUNT(*) FROM producer WHERE status = 'approved') AS producers,"
+        " (SELECT COUNT(*) FROM customer WHERE status = 'active') AS customers,"
+        " (SELECT COUNT(*) FROM email_outbox WHERE failed_at IS NOT NULL) AS failed_emails,"
+        " (SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS queued_emails",
+        one=True)
+    pending = query("SELECT producer_id, business_name, email, date_joined FROM producer WHERE status = 'pending'"
+                    " ORDER BY date_joined, producer_id LIMIT 50")
+    return render_template("admin/index.html", figures=figures, pending=pending, weeks=weekly_figures())
+
+
+@app.route("/admin/producers")
+@operator_login_required
+def admin_producers():
+    """Every producer with their state; ?state= narrows it to one."""
+    state = request.args.get("state") if request.args.get("state") in PRODUCER_STATES else None
+    where, args = ("WHERE status = %s", [state]) if state else ("", [])
+    page = page_number()
+    total = query(f"SELECT COUNT(*) AS n FROM producer {where}", args, one=True)["n"]
+    rows = query(f"SELECT producer_id, business_name, email, town, status, date_joined FROM producer {where}"
+                 " ORDER BY business_name, producer_id LIMIT %s OFFSET %s",
+                 args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
+    return render_template("admin/producers.html", producers=rows, state=state, states=PRODUCER_STATES, page=page,
+                           pages=page_count(total, ADMIN_PAGE_SIZE))
+
+
+ADMIN_ACCOUNT_SQL = {
+    "producer": "SELECT producer_id AS id, business_name AS name, email, town, phone, public_email, status, date_joined,"
+                " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
+                " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"
+                " FROM producer WHERE producer_id = %(id)s",
+    "customer": "SELECT customer_id AS id, first_name AS name, email, status, date_joined, NULL AS products,"
+                " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"
+                " FROM customer WHERE customer_id = %(id)s",
+}
+ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"}}
+
+
+def render_admin_account(kind, account_id, form=None, status=200):
+    """A producer's or customer's page for the operator: who they are, their state, actions and audit."""
+    account = query(ADMIN_ACCOUNT_SQL[kind], {"id": account_id}, one=True)
+    if account is None:
+        abort(404)
+    possible = [action for action, (allowed, _) in ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
+    return render_template("admin/account.html", kind=kind, account=account, possible=possible,
+                           audit=audit_of(kind, account_id), form=form or NoteForm(formdata=None),
+                           states=ACCOUNT_STATES[kind]), status
+
+
+@app.route("/admin/producers/<int:producer_id>")
+@operator_login_required
+def admin_producer(producer_id):
+    return render_admin_account("producer", producer_id)
+
+
+@app.route("/admin/customers")
+@operator_login_required
+def admin_customers():
+    """Find customers by email or name."""
+    q = request.args.get("q", "")[:100].strip()
+    where, args = "", []
+    if q:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
+        where, args = "WHERE email LIKE %s OR first_name LIKE %s", [pattern, pattern]
+    page = page_number()
+    total = query(f"SELECT COUNT(*) AS n FROM customer {where}", args, one=True)["n"]
+    rows = query(f"SELECT customer_id, first_name, email, status, date_joined FROM customer {where}"
+                 " ORDER BY email LIMIT %s OFFSET %s", args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
+    return render_template("admin/customers.html", customers=rows, q=q, total=total, page=page,
+                           pages=page_count(total, ADMIN_PAGE_SIZE))
+
+
+@app.route("/admin/customers/<int:customer_id>")
+@operator_login_required
+def admin_customer(customer_id):
+    return render_admin_account("customer", customer_id)
+
+
+@app.route("/admin/<any(producer, customer):kind>s/<int:account_id>/<any(approve, suspend, reinstate):action>",
+           methods=["POST"])
+@operator_login_required
+def admin_account_action(kind, account_id, action):
+    """Approve, suspend or reinstate a producer, or suspend or reinstate a customer; kept in the audit."""
+    if action not in ACCOUNT_ACTIONS[kind]:
+        abort(404)
+    form = NoteForm()
+    if not form.validate():
+        return render_admin_account(kind, account_id, form, status=400)
+    account, changed = change_account_state(kind, account_id, action, form.note.data or "")
+    if not changed:
+        flash(f"{account['name']} is {ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
+              f"{action}d.", "error")
+        return render_admin_account(kind, account_id, status=409)
+    flash(f"{account['name']} is now {ACCOUNT_STATES[kind][ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
+    return redirect(url_for(f"admin_{kind}", **{f"{kind}_id": account_id}))
+
+
+def admin_order_filters():
+    """The ?status=&producer=&from=&to= filters of every order, on alias o."""
+    producer = request.args.get("producer", "")
+    where, args = order_filters([], [])
+    if producer.isdecimal() and 0 < int(producer) < 2**32:
+        where, args = where + ["o.producer_id = %s"], args + [int(producer)]
+    return " AND ".join(where) or "TRUE", args
+
+
+@app.route("/admin/orders")
+@operator_login_required
+def admin_orders():
+    """Every order, newest first, filtered by status, producer and the dates they were placed on."""
+    where, args = admin_order_filters()
+    page = page_number()
+    total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
+    orders = query(
+        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
+        " ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
+        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
+        " ORDER BY o.placed_at DESC, o.order_id DESC", args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
+    producers = query("SELECT producer_id, business_name FROM producer ORDER BY business_name LIMIT 500")
+    return render_template("admin/orders.html", orders=orders, total=total, page=page, statuses=ORDER_STATUSES,
+                           pages=page_count(total, ADMIN_PAGE_SIZE), producers=producers,
+                           link_args={key: request.args[key] for key in ("status", "producer", "from", "to")
+                                      if request.args.get(key)})
+
+
+ADMIN_CSV_COLUMNS = ["order id", "placed at", "producer", "customer first name", "status", "type", "fulfilment date",
+                     "items", "goods", "fee", "total", "paid"]
+
+
+@app.route("/admin/orders.csv")
+@operator_login_required
+def admin_orders_csv():
+    """The same orders as a spreadsheet, one row per order, streamed."""
+    where, args = admin_order_filters()
+    rows = db.stream(
+        "SELECT o.order_id, o.placed_at, pr.business_name, c.first_name, o.status, o.order_type, o.fulfilment_date,"
+        " o.item_count, o.goods_total, o.fee, o.goods_total + o.fee, o.payment_status FROM orders o"
+        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
+        f" WHERE {where} ORDER BY o.placed_at, o.order_id", args)
+
+    def csv_text():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(ADMIN_CSV_COLUMNS)
+        for order_id, placed, producer, customer, *rest in rows:
+            writer.writerow([order_id, placed.isoformat(sep=" "), csv_safe(producer), csv_safe(customer),
+                             *("" if value is None else value for value in rest)])
+            if buffer.tell() > 32_768:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(csv_text(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="noeari-all-orders-{datetime.date.today().isoformat()}.csv"'})
+
+
+@app.route("/admin/emails")
+@operator_login_required
+def admin_emails():
+    """The outbox, failures first: who, what, when, how many tries and the last error; never a message's body,
+    which may hold a reset link."""
+    page = page_number()
+    total = query("SELECT COUNT(*) AS n FROM email_outbox", one=True)["n"]
+    emails = query("SELECT email_id, recipient, subject, created_at, attempts, sent_at, failed_at, last_error,"
+                   " send_after FROM email_outbox ORDER BY failed_at IS NULL, sent_at IS NOT NULL, email_id DESC"
+                   " LIMIT %s OFFSET %s", (ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE))
+    return render_template("admin/emails.html", emails=emails, page=page, pages=page_count(total, ADMIN_PAGE_SIZE))
+
+
+@app.route("/admin/emails/<int:email_id>/retry", methods=["POST"])
+@operator_login_required
+def admin_retry_email(email_id):
+    if not mail.retry(email_id):
+        if query("SELECT 1 FROM email_outbox WHERE email_id = %s", (email_id,), one=True) is None:
+            abort(404)
+        flash("That email has not failed, so there is nothing to retry.", "error")
+        return redirect(url_for("admin_emails"))
+    flash(f"Email #{email_id} will be sent again by the worker.", "success")
+    return redirect(url_for("admin_emails"))
+
+
+# --- Email and jobs ---------------------------------------------------------
+
+@app.template_global()
+def site_url(endpoint, **values):
+    """An absolute link for an email, from BASE_URL, never from a request's Host header; it works in the worker."""
+    return app.config["BASE_URL"].rstrip("/") + app.url_map.bind("localhost").build(endpoint, values)
+
+
+def send(template, key, to, subject, **context):
+    """Write an email rendered from templates/email/<template>.txt to the outbox, in the current unit of work:
+    it goes out once that commits, and never if it rolls back; key makes it once only."""
+    mail.enqueue(key, to, subject, render_template(f"email/{template}.txt", **context))
+
+
+def announce_checkout(order_ids):
+    """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
+    orders = [load_order(order_id) for order_id in order_ids]
+    numbers = ", ".join(f"#{order['order_id']}" for order in orders)
+    send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
+         f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
+    for order in orders:
+        send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
+             f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
+             order=order)
+
+
+STATUS_SUBJECTS = {
+    "confirmed": "Order #{0} is confirmed",
+    "ready": "Order #{0} is ready to collect",
+    "out_for_delivery": "Order #{0} is out for delivery",
+    "cancelled": "Order #{0} was cancelled by {1}",
+}
+
+
+def announce_status(order_id, new_status, role):
+    """Tell the customer when the producer confirms, readies, sends out or cancels their order."""
+    if new_status not in STATUS_SUBJECTS or role != "producer":
+        return
+    order = load_order(order_id)
+    send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
+         STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status)
+
+
+def close_ordering(now=None):
+    """Once an occurrence's ordering has closed, send its producer the packing list: once per occurrence."""
+    now = now or fulfilment.utc_now()
+    today = fulfilment.local_today(now)
+    # Orders are refused after their occurrence's cutoff, so the orders found here are all it will have.
+    occurrences = query(
+        "SELECT o.producer_id, o.option_id, o.fulfilment_date, o.slot_start, MAX(o.slot_end) AS slot_end,"
+        " MAX(o.cutoff_hours) AS cutoff_hours, MAX(o.fulfilment_name) AS fulfilment_name, COUNT(*) AS orders"
+        " FROM orders o WHERE o.fulfilment_date BETWEEN %s AND %s AND o.status <> 'cancelled'"
+        " AND o.option_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM occurrence_close c"
+        "  WHERE c.producer_id = o.producer_id AND c.option_id = o.option_id"
+        "  AND c.fulfilment_date = o.fulfilment_date AND c.slot_start = o.slot_start)"
+        " GROUP BY o.producer_id, o.option_id, o.fulfilment_date, o.slot_start",
+        (today - datetime.timedelta(days=1), today + datetime.timedelta(days=fulfilment.DAYS_AHEAD + 1)))
+    for occurrence in occurrences:
+        if now >= fulfilment.cutoff_instant(occurrence["fulfilment_date"], occurrence["slot_start"],
+                                            occurrence["cutoff_hours"]):
+            close_occurrence(occurrence)
+
+
+@transactional
+def close_occurrence(occurrence):
+    """Record the occurrence as closed and write its packing list email, together; another worker's record wins."""
+    if execute("INSERT IGNORE INTO occurrence_close (producer_id, option_id, fulfilment_date, slot_start, orders)"
+               " VALUES (%s, %s, %s, %s, %s)", (occurrence["producer_id"], occurrence["option_id"],
+                                                occurrence["fulfilment_date"], occurrence["slot_start"],
+                                                occurrence["orders"])).rowcount != 1:
+        return
+    orders, picks, _ = packing_list(occurrence["producer_id"], occurrence["fulfilment_date"],
+                                    occurrence["option_id"], occurrence["slot_start"])
+    producer = query("SELECT business_name, email FROM producer WHERE producer_id = %s",
+                     (occurrence["producer_id"],), one=True)
+    when = fulfilment.format_window(occurrence["fulfilment_date"], occurrence["slot_start"], occurrence["slot_end"])
+    key = "packing:{producer_id}:{option_id}:{fulfilment_date}:{slot_start}".format(**occurrence)
+    send("packing_list", key, producer["email"], f"Ordering closed: {len(orders)} to pack for {when}",
+         producer=producer, occurrence=occurrence, when=when, orders=orders, picks=picks)
+
+
+def send_reminders(now=None):
+    """From REMINDER_HOUR the day before, remind each customer of their order: once, and only before it starts."""
+    now = now or fulfilment.utc_now()
+    reminder_time, today = datetime.time(app.config["REMINDER_HOUR"]), fulfilment.local_today(now)
+    orders = query(
+        "SELECT o.order_id, o.fulfilment_date, o.slot_start FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " WHERE o.fulfilment_date IN (%s, %s) AND o.status IN ('pending', 'confirmed', 'ready', 'out_for_delivery')"
+        " AND o.reminder_sent_at IS NULL AND c.reminders = 1 AND c.status = 'active'",
+        (today, today + datetime.timedelta(days=1)))
+    for order in orders:
+        due = local_instant(order["fulfilment_date"] - datetime.timedelta(days=1), reminder_time)
+        if due <= now < local_instant(order["fulfilment_date"], order["slot_start"]):
+            remind(order["order_id"])
+
+
+@transactional
+def remind(order_id):
+    if execute("UPDATE orders SET reminder_sent_at = UTC_TIMESTAMP() WHERE order_id = %s AND reminder_sent_at IS NULL",
+               (order_id,)).rowcount != 1:
+        return
+    order = load_order(order_id)
+    send("reminder", f"reminder:{order_id}", order["email"],
+         f"Tomorrow: order #{order_id} from {order['business_name']}, {order_when(order)}", order=order)
+
+
+worker.init_app(app, jobs=[close_ordering, send_reminders])
 
 
 # --- Errors -----------------------------------------------------------------

@@ -1,22 +1,42 @@
-"""Email: build a plain-text message and deliver it by SMTP, or with no SMTP_HOST into OUTBOX_FOLDER
-as an .eml file."""
+"""Email that is never lost: a message is written to the email_outbox table in the same transaction as
+the change it reports, and a worker claims due messages, delivers them by SMTP (or with no SMTP_HOST
+into OUTBOX_FOLDER as .eml files), and records each outcome, retrying failures with backoff."""
 import datetime
+import hashlib
 import os
-import secrets
 import smtplib
-import threading
 from email.message import EmailMessage
+from email.utils import formatdate
 
 from flask import current_app
 
+import db
 
-def message(to, subject, body):
-    """A plain-text message from MAIL_FROM."""
+CLAIM_SECONDS = 600  # a claimed batch is another worker's to take only after this long
+BATCH = 20
+MAX_BACKOFF_SECONDS = 6 * 3600
+
+
+def enqueue(dedupe_key, to, subject, text, html=None):
+    """Write a message to the outbox in the current unit of work: it is sent once that commits, and never if it
+    rolls back. A second message with the same dedupe_key is not written."""
+    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html)"
+               " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE email_id = email_id",
+               (dedupe_key[:190], to, subject[:255], text, html))
+
+
+def build(row):
+    """The email of an outbox row; its Message-ID comes from the dedupe key, so a resend is recognisably the same."""
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
-    email["To"] = to
-    email["Subject"] = subject
-    email.set_content(body)
+    email["To"] = row["recipient"]
+    email["Subject"] = row["subject"]
+    email["Date"] = formatdate(localtime=False)
+    domain = current_app.config["MAIL_FROM"].rsplit("@", 1)[-1].strip(">") or "noeari.local"
+    email["Message-ID"] = f"<{hashlib.sha256(row['dedupe_key'].encode()).hexdigest()[:32]}@{domain}>"
+    email.set_content(row["body_text"])
+    if row["body_html"]:
+        email.add_alternative(row["body_html"], subtype="html")
     return email
 
 
@@ -25,7 +45,7 @@ def deliver(email):
     config = current_app.config
     if not config["SMTP_HOST"]:
         os.makedirs(config["OUTBOX_FOLDER"], exist_ok=True)
-        name = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.eml"
+        name = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S%f}-{email['Message-ID'][1:9]}.eml"
         path = os.path.join(config["OUTBOX_FOLDER"], name)
         with open(path, "wb") as f:
             f.write(bytes(email))
@@ -39,15 +59,59 @@ def deliver(email):
         smtp.send_message(email)
 
 
-def deliver_in_background(email):
-    """Deliver from a thread of its own, so the page does not wait on the mail server."""
-    app = current_app._get_current_object()
+@db.transactional
+def claim(worker_id, limit=BATCH):
+    """Take up to limit due messages for worker_id, committed before any is sent.
 
-    def send():
-        with app.app_context():
+    SKIP LOCKED lets workers claim side by side; on a cluster, two nodes' claims of one row
+    conflict at commit, and the loser's whole claim is rolled back and made again.
+    """
+    due = db.query("SELECT email_id FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+                   " AND send_after <= UTC_TIMESTAMP(6) AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(6))"
+                   " ORDER BY send_after, email_id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
+    if not due:
+        return []
+    ids = [row["email_id"] for row in due]
+    among = ", ".join(["%s"] * len(ids))
+    db.execute("UPDATE email_outbox SET claimed_by = %s, claimed_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND,"
+               f" attempts = attempts + 1 WHERE email_id IN ({among})", [worker_id, CLAIM_SECONDS] + ids)
+    return db.query("SELECT email_id, dedupe_key, recipient, subject, body_text, body_html, attempts"
+                    f" FROM email_outbox WHERE email_id IN ({among}) ORDER BY email_id", ids)
+
+
+def deliver_due(worker_id):
+    """Deliver every due message, a claimed batch at a time; return (sent, failed)."""
+    sent = failed = 0
+    while batch := claim(worker_id):
+        for row in batch:
             try:
-                deliver(email)
-            except (OSError, smtplib.SMTPException):
-                app.logger.exception("Could not send email to %s", email["To"])
+                deliver(build(row))
+            except (OSError, smtplib.SMTPException) as exc:
+                record_failure(row, worker_id, exc)
+                failed += 1
+            else:
+                db.execute("UPDATE email_outbox SET sent_at = UTC_TIMESTAMP(6), claimed_until = NULL, last_error = NULL"
+                           " WHERE email_id = %s AND claimed_by = %s", (row["email_id"], worker_id))
+                sent += 1
+    return sent, failed
 
-    threading.Thread(target=send, daemon=True).start()
+
+def record_failure(row, worker_id, exc):
+    """Try again later, each time waiting longer, or after MAIL_MAX_ATTEMPTS give up and leave it for the operator."""
+    config = current_app.config
+    error = f"{type(exc).__name__}: {exc}"[:1000]
+    current_app.logger.warning("Email %s to %s failed (attempt %s): %s", row["email_id"], row["recipient"],
+                               row["attempts"], error)
+    if row["attempts"] >= config["MAIL_MAX_ATTEMPTS"]:
+        db.execute("UPDATE email_outbox SET failed_at = UTC_TIMESTAMP(6), claimed_until = NULL, last_error = %s"
+                   " WHERE email_id = %s AND claimed_by = %s", (error, row["email_id"], worker_id))
+        return
+    wait = min(config["MAIL_RETRY_SECONDS"] * 4 ** (row["attempts"] - 1), MAX_BACKOFF_SECONDS)
+    db.execute("UPDATE email_outbox SET send_after = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, claimed_until = NULL,"
+               " last_error = %s WHERE email_id = %s AND claimed_by = %s", (wait, error, row["email_id"], worker_id))
+
+
+def retry(email_id):
+    """Make a failed message due again, with a fresh set of attempts; return whether there was one to retry."""
+    return db.execute("UPDATE email_outbox SET failed_at = NULL, attempts = 0, send_after = UTC_TIMESTAMP(6),"
+                      " claimed_until = NULL WHERE email_id = %s AND failed_at IS NOT NULL", (email_id,)).rowcount == 1

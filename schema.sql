@@ -13,7 +13,10 @@ CREATE TABLE customer (
     password_hash VARCHAR(255) NOT NULL,
     date_joined DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     session_version INT UNSIGNED NOT NULL DEFAULT 1,
-    UNIQUE KEY uq_customer_email (email)
+    status VARCHAR(12) NOT NULL DEFAULT 'active',
+    reminders TINYINT(1) NOT NULL DEFAULT 1,
+    UNIQUE KEY uq_customer_email (email),
+    CONSTRAINT chk_customer_status CHECK (status IN ('active', 'suspended'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE producer (
@@ -31,8 +34,11 @@ CREATE TABLE producer (
     payment_info VARCHAR(500) NOT NULL DEFAULT '',
     image_url VARCHAR(255) NULL,
     thumbnail_url VARCHAR(255) NULL,
+    status VARCHAR(12) NOT NULL DEFAULT 'pending',
     UNIQUE KEY uq_producer_email (email),
-    FULLTEXT KEY ft_producer_name (business_name)
+    KEY idx_producer_status (status, business_name),
+    FULLTEXT KEY ft_producer_name (business_name),
+    CONSTRAINT chk_producer_status CHECK (status IN ('pending', 'approved', 'suspended'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE product (
@@ -48,15 +54,18 @@ CREATE TABLE product (
     is_available TINYINT(1) NOT NULL DEFAULT 1,
     is_archived TINYINT(1) NOT NULL DEFAULT 0,
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    -- Listed in the catalogue: shown by the producer, and the producer approved (kept by triggers).
+    producer_ok TINYINT(1) NOT NULL DEFAULT 1,
+    is_listed TINYINT(1) AS (is_available AND producer_ok) STORED,
     KEY idx_product_producer (producer_id),
     KEY idx_product_category (category),
-    KEY idx_product_available_name (is_available, name),
-    KEY idx_product_available_price (is_available, price),
-    KEY idx_product_available_created (is_available, created_at),
-    KEY idx_product_available_category_name (is_available, category, name),
-    KEY idx_product_available_category_price (is_available, category, price),
-    KEY idx_product_available_category_created (is_available, category, created_at),
-    KEY idx_product_producer_available_name (producer_id, is_available, name),
+    KEY idx_product_listed_name (is_listed, name),
+    KEY idx_product_listed_price (is_listed, price),
+    KEY idx_product_listed_created (is_listed, created_at),
+    KEY idx_product_listed_category_name (is_listed, category, name),
+    KEY idx_product_listed_category_price (is_listed, category, price),
+    KEY idx_product_listed_category_created (is_listed, category, created_at),
+    KEY idx_product_producer_listed_name (producer_id, is_listed, name),
     FULLTEXT KEY ft_product_text (name, description),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT chk_product_price CHECK (price >= 0)
@@ -158,12 +167,14 @@ CREATE TABLE orders (
     payment_status VARCHAR(10) NOT NULL DEFAULT 'unpaid',
     paid_at DATETIME NULL,
     paid_by_id INT UNSIGNED NULL,
+    reminder_sent_at DATETIME NULL,
     KEY idx_orders_customer_placed (customer_id, placed_at),
     KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_producer_status_placed (producer_id, status, placed_at),
     KEY idx_orders_status (status),
     KEY idx_orders_producer_date (producer_id, fulfilment_date),
     KEY idx_orders_producer_payment (producer_id, status, payment_status),
+    KEY idx_orders_date_status (fulfilment_date, status),
     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
     CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT fk_orders_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
@@ -226,7 +237,7 @@ CREATE TABLE login_failure (
     KEY idx_login_failure_time (failed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Available products per category, kept exact by the triggers below, so the catalogue's result
+-- Listed products per category, kept exact by the triggers below, so the catalogue's result
 -- count is a lookup rather than a scan of every product.
 CREATE TABLE catalogue_count (
     category VARCHAR(50) NOT NULL PRIMARY KEY,
@@ -234,16 +245,16 @@ CREATE TABLE catalogue_count (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TRIGGER product_count_insert AFTER INSERT ON product FOR EACH ROW
-    INSERT INTO catalogue_count (category, available) VALUES (NEW.category, NEW.is_available)
-    ON DUPLICATE KEY UPDATE available = available + NEW.is_available;
+    INSERT INTO catalogue_count (category, available) VALUES (NEW.category, NEW.is_listed)
+    ON DUPLICATE KEY UPDATE available = available + NEW.is_listed;
 
 CREATE TRIGGER product_count_update AFTER UPDATE ON product FOR EACH ROW
     INSERT INTO catalogue_count (category, available)
-    VALUES (OLD.category, -OLD.is_available), (NEW.category, NEW.is_available)
+    VALUES (OLD.category, -OLD.is_listed), (NEW.category, NEW.is_listed)
     ON DUPLICATE KEY UPDATE available = available + VALUES(available);
 
 CREATE TRIGGER product_count_delete AFTER DELETE ON product FOR EACH ROW
-    UPDATE catalogue_count SET available = available - OLD.is_available WHERE category = OLD.category;
+    UPDATE catalogue_count SET available = available - OLD.is_listed WHERE category = OLD.category;
 
 -- Each producer's orders per status, kept exact by the triggers below, so dashboards count
 -- without scanning a busy producer's orders. Statuses only move forward, so the update
@@ -291,3 +302,72 @@ CREATE TRIGGER order_item_totals_update AFTER UPDATE ON order_item FOR EACH ROW
 CREATE TRIGGER order_item_totals_delete AFTER DELETE ON order_item FOR EACH ROW
     UPDATE orders SET goods_total = goods_total - OLD.quantity * OLD.unit_price, item_count = item_count - OLD.quantity
     WHERE order_id = OLD.order_id;
+
+-- A product's producer_ok follows its producer's approval, so only approved producers' products are listed.
+CREATE TRIGGER product_listing_insert BEFORE INSERT ON product FOR EACH ROW
+    SET NEW.producer_ok = (SELECT status = 'approved' FROM producer WHERE producer_id = NEW.producer_id);
+
+CREATE TRIGGER producer_listing_update AFTER UPDATE ON producer FOR EACH ROW
+    UPDATE product SET producer_ok = (NEW.status = 'approved')
+    WHERE producer_id = NEW.producer_id AND OLD.status <> NEW.status;
+
+CREATE TABLE operator (
+    operator_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name VARCHAR(100) NOT NULL,
+    email VARCHAR(254) NOT NULL,
+    password_hash VARCHAR(255) NOT NULL,
+    session_version INT UNSIGNED NOT NULL DEFAULT 1,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_operator_email (email)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE operator_audit (
+    audit_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    operator_id INT UNSIGNED NOT NULL,
+    action VARCHAR(30) NOT NULL,
+    target_type VARCHAR(20) NOT NULL,
+    target_id BIGINT UNSIGNED NOT NULL,
+    note VARCHAR(500) NOT NULL DEFAULT '',
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_audit_target (target_type, target_id, audit_id),
+    CONSTRAINT fk_audit_operator FOREIGN KEY (operator_id) REFERENCES operator (operator_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Every email, written in the same transaction as the change it reports and sent by the worker;
+-- dedupe_key makes writing the same message twice a no-op.
+CREATE TABLE email_outbox (
+    email_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    dedupe_key VARCHAR(190) NOT NULL,
+    recipient VARCHAR(254) NOT NULL,
+    subject VARCHAR(255) NOT NULL,
+    body_text MEDIUMTEXT NOT NULL,
+    body_html MEDIUMTEXT NULL,
+    created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    send_after DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    attempts INT NOT NULL DEFAULT 0,
+    claimed_by VARCHAR(100) NULL,
+    claimed_until DATETIME(6) NULL,
+    sent_at DATETIME(6) NULL,
+    failed_at DATETIME(6) NULL,
+    last_error VARCHAR(1000) NULL,
+    UNIQUE KEY uq_outbox_dedupe (dedupe_key),
+    KEY idx_outbox_due (sent_at, failed_at, send_after),
+    KEY idx_outbox_failed (failed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE worker_heartbeat (
+    worker_id VARCHAR(100) NOT NULL PRIMARY KEY,
+    started_at DATETIME(6) NOT NULL,
+    last_seen DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Each occurrence whose ordering has closed and whose packing list went to its producer, once.
+CREATE TABLE occurrence_close (
+    producer_id INT UNSIGNED NOT NULL,
+    option_id INT UNSIGNED NOT NULL,
+    fulfilment_date DATE NOT NULL,
+    slot_start TIME NOT NULL,
+    orders INT NOT NULL,
+    processed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (producer_id, option_id, fulfilment_date, slot_start)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -6,13 +6,22 @@ SET @seed = NOT EXISTS (SELECT 1 FROM producer) AND NOT EXISTS (SELECT 1 FROM cu
 
 START TRANSACTION;
 
-INSERT INTO producer (producer_id, business_name, email, password_hash)
+-- Four approved producers, and one who has just signed up and awaits the co-op's approval.
+INSERT INTO producer (producer_id, business_name, email, password_hash, status)
 SELECT * FROM (
     SELECT 1 AS producer_id, 'Hartley Farm' AS business_name, 'hartley@noeari.com' AS email,
-           '$2b$12$EGpFuzLV1reeO/tjIMrQT.RKvIw00mOQAX6JbgV1jwKl0OQLU2aYe' AS password_hash
-    UNION ALL SELECT 2, 'Rosehill Dairy', 'rosehill@noeari.com', '$2b$12$74mFpvGT7mWCrIaOHcV6QOrlTbV7vvpHu2T.n0whey.fY6f4bmQRq'
-    UNION ALL SELECT 3, 'Millstone Bakery', 'millstone@noeari.com', '$2b$12$cDTnM7yggzrFRjLzOCUKu.Tbc/x7Blbnorl5NN8rVWrHlUcZ.z.zC'
-    UNION ALL SELECT 4, 'Bramble & Bee Café', 'bramble@noeari.com', '$2b$12$Wt1Ihb7/kuT/bs8StgQTb.nbDucZ8CKiNRiJU.L0M2DbFWB7xfqP2'
+           '$2b$12$EGpFuzLV1reeO/tjIMrQT.RKvIw00mOQAX6JbgV1jwKl0OQLU2aYe' AS password_hash, 'approved' AS status
+    UNION ALL SELECT 2, 'Rosehill Dairy', 'rosehill@noeari.com', '$2b$12$74mFpvGT7mWCrIaOHcV6QOrlTbV7vvpHu2T.n0whey.fY6f4bmQRq', 'approved'
+    UNION ALL SELECT 3, 'Millstone Bakery', 'millstone@noeari.com', '$2b$12$cDTnM7yggzrFRjLzOCUKu.Tbc/x7Blbnorl5NN8rVWrHlUcZ.z.zC', 'approved'
+    UNION ALL SELECT 4, 'Bramble & Bee Café', 'bramble@noeari.com', '$2b$12$Wt1Ihb7/kuT/bs8StgQTb.nbDucZ8CKiNRiJU.L0M2DbFWB7xfqP2', 'approved'
+    UNION ALL SELECT 5, 'Willow Mushrooms', 'willow@noeari.com', '$2b$12$8.dLKSBRyIxJLqcy.m2Es.t20CZ7DzI3Y.9e4iKE1O.E3iTxAwZby', 'pending'
+) AS seed_rows WHERE @seed;
+
+-- The co-op's operator.
+INSERT INTO operator (operator_id, name, email, password_hash)
+SELECT * FROM (
+    SELECT 1 AS operator_id, 'Sam at the co-op' AS name, 'operator@noeari.com' AS email,
+           '$2b$12$EaCPQG9Uesme9.apnrwtPulEkJhAYPLtsebU4LpTbSfzECl1Y/0eS' AS password_hash
 ) AS seed_rows WHERE @seed;
 
 INSERT INTO customer (customer_id, first_name, email, password_hash)
@@ -57,6 +66,7 @@ SELECT * FROM (
     UNION ALL SELECT 29, 4, 'Seville marmalade', 'Thick-cut and bittersweet.', 'Pantry', 3.90, '340 g jar', 1
     UNION ALL SELECT 30, 4, 'Pressed apple juice', 'Single-variety Cox, unfiltered.', 'Drinks', 3.20, '750 ml bottle', 1
     UNION ALL SELECT 31, 4, 'Elderflower cordial', 'Made with blossom from the hedgerows.', 'Drinks', 4.50, '500 ml bottle', 1
+    UNION ALL SELECT 32, 5, 'Oyster mushrooms', 'Grown on straw in a cellar in Totterdown.', 'Vegetables', 3.80, '250 g', 1
 ) AS seed_rows WHERE @seed;
 
 -- Each product's stock row exists already (a trigger makes it); this sets its figures.
@@ -93,6 +103,7 @@ SELECT * FROM (
     UNION ALL SELECT 29, 19, 6
     UNION ALL SELECT 30, 30, 6
     UNION ALL SELECT 31, 0, 4
+    UNION ALL SELECT 32, 20, 5
 ) AS seed_rows WHERE @seed
 ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available), reorder_threshold = VALUES(reorder_threshold);
 

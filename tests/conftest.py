@@ -1,23 +1,30 @@
 """Fixtures: a throwaway MariaDB database built from schema.sql, and app, client, auth and db helpers."""
+import email
 import os
 import secrets
+import socket
 import sys
 import threading
+import time
 
 import bcrypt
 import pytest
+from aiosmtpd.controller import Controller
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import fulfilment  # noqa: E402
 from app import app as flask_app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
 PASSWORD = "correct horse 42"
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
-          "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer"]
+          "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
+          "operator_audit", "email_outbox", "occurrence_close"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
 DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
-                "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "login_failure"]
+                "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator_audit",
+                "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure"]
 
 
 def connect(database):
@@ -120,9 +127,9 @@ class Database:
         return self.execute("INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
                             (name, email, hash_fast(password)))
 
-    def add_producer(self, email, business="Producer", password=PASSWORD):
-        return self.execute("INSERT INTO producer (business_name, email, password_hash) VALUES (%s, %s, %s)",
-                            (business, email, hash_fast(password)))
+    def add_producer(self, email, business="Producer", password=PASSWORD, status="approved"):
+        return self.execute("INSERT INTO producer (business_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
+                            (business, email, hash_fast(password), status))
 
     def add_product(self, producer_id, name="Eggs", price="3.20", quantity=10, threshold=3,
                     category="Dairy & Eggs", unit="dozen", available=1):
@@ -270,9 +277,9 @@ def auth(client):
 def checkout_in_threads(app, customers, barrier_size, data):
     """Log each customer in on a client of their own, then have all check out data at the same moment."""
     clients = []
-    for email in customers:
+    for address in customers:
         client = app.test_client()
-        assert client.post("/login/customer", data={"email": email, "password": PASSWORD}).status_code == 302
+        assert client.post("/login/customer", data={"email": address, "password": PASSWORD}).status_code == 302
         clients.append(client)
     barrier = threading.Barrier(barrier_size)
     results = [None] * len(clients)
@@ -288,3 +295,65 @@ def checkout_in_threads(app, customers, barrier_size, data):
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+def run_worker(app):
+    """One round of the real worker command, as cron or `make run` would run it: jobs, then due email."""
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+class Inbox:
+    """What a real SMTP server on a local port received; waiting for mail first lets the worker send it."""
+
+    def __init__(self, app):
+        self.app, self.messages, self.refuse = app, [], None
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return self.refuse
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+    def wait_for(self, count=1, timeout=10):
+        run_worker(self.app)
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.messages) >= count, "no email arrived"
+        return self.messages[count - 1]
+
+    def to(self, address):
+        return [message for message in self.messages if message["To"] == address]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server (aiosmtpd) on a local port, which the app's worker sends its mail to."""
+    inbox = Inbox(app)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, BASE_URL="https://shop.example")
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Sets the instant every slot rule reads as now."""
+    def set_now(instant):
+        monkeypatch.setattr(fulfilment, "utc_now", lambda: instant)
+    return set_now
+
+
+@pytest.fixture
+def gate(db, world):
+    """The farm's collection option, open on Saturdays 09:00–12:00 with a 24-hour cutoff: its slot id."""
+    return db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 import fulfilment
-from conftest import PASSWORD
+from conftest import PASSWORD, hash_fast
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -185,4 +185,39 @@ def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_i
     assert db.value("SELECT payment_status FROM orders WHERE order_id = %s", (order_id,)) == "paid"
     page.get_by_role("link", name=re.compile("Packing list for")).click()
     expect(page.locator(f"#packing-{order_id}")).to_contain_text("Paid")
+    assert page.console_errors == []
+
+
+def test_an_operator_approves_a_new_producer_whose_product_then_appears(live_server, page, db, world):
+    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+               (hash_fast(PASSWORD),))
+    page.goto(f"{live_server}/signup/producer")
+    page.get_by_label("Business name").fill("Fern Bakery")
+    page.get_by_label("Email").fill("fern@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("Your shop is awaiting approval by the co-op")).to_be_visible()
+    page.get_by_role("link", name="Add a product").click()
+    page.get_by_label("Name").fill("Fern rye")
+    page.get_by_label("Price").fill("3.20")
+    page.get_by_label("Unit").fill("loaf")
+    page.get_by_label("Stock on hand").fill("12")
+    page.get_by_role("button", name="Add product").click()
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{live_server}/products")
+    expect(page.get_by_role("heading", name="Fern rye")).to_have_count(0)
+
+    log_in(page, live_server, "operator", "op@example.com")
+    expect(page).to_have_url(f"{live_server}/admin")
+    page.get_by_role("link", name="Fern Bakery").click()
+    page.get_by_label("Note (optional)").fill("Met them at the market.")
+    page.get_by_role("button", name="Approve Fern Bakery").click()
+    expect(page.get_by_text("Fern Bakery is now approved.")).to_be_visible()
+    expect(page.locator("#account-state")).to_have_text("Approved")
+    page.get_by_role("button", name="Log out").click()
+
+    page.goto(f"{live_server}/products")
+    expect(page.get_by_role("heading", name="Fern rye")).to_be_visible()
+    assert db.value("SELECT status FROM producer WHERE email = 'fern@example.com'") == "approved"
     assert page.console_errors == []

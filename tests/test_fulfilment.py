@@ -24,20 +24,6 @@ OPTION = {"kind": "delivery", "name": "Bristol van", "postcodes": "BS1, BS2", "f
           "free_over": "40", "cutoff_hours": "24", "capacity": "20", "is_active": "y"}
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """Sets the instant every slot rule reads as now."""
-    def set_now(instant):
-        monkeypatch.setattr(fulfilment, "utc_now", lambda: instant)
-    return set_now
-
-
-@pytest.fixture
-def gate(db, world):
-    """The farm's collection option, open on Saturdays 09:00–12:00 with a 24-hour cutoff: its slot id."""
-    return db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
-
-
 def order_of(db, customer_id):
     return db.row("SELECT * FROM orders WHERE customer_id = %s ORDER BY order_id DESC LIMIT 1", (customer_id,))
 

@@ -9,7 +9,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 
 import app as app_module
-from conftest import PASSWORD
+from conftest import PASSWORD, hash_fast
 
 MISSING, ARRAY, BRACKETS = object(), object(), object()
 
@@ -49,6 +49,7 @@ ROUTES = {
     "/signup/producer": {"business": "Eve's", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
     "/login/customer": {"email": "jane@example.com", "password": PASSWORD},
     "/login/producer": {"email": "farm@example.com", "password": PASSWORD},
+    "/login/operator": {"email": "op@example.com", "password": PASSWORD},
     "/logout": {"confirm": "yes"},
     "/cart/add": {"product_id": "{product}", "quantity": "1", "next": "/products"},
     "/cart/update": {"product_id": "{product}", "quantity": "1"},
@@ -71,6 +72,10 @@ ROUTES = {
     "/dashboard/fulfilment/{collection}/slots/{slot}/delete": {"confirm": "yes"},
     "/dashboard/closures": {"start_date": "{soon}", "end_date": "{soon}", "note": "Away"},
     "/dashboard/closures/{closure}/delete": {"confirm": "yes"},
+    "/admin/producers/{other_producer}/suspend": {"note": "Complaints."},
+    "/admin/producers/{other_producer}/reinstate": {"note": "Sorted out."},
+    "/admin/customers/{other_customer}/suspend": {"note": "Chargebacks."},
+    "/admin/emails/{email}/retry": {"confirm": "yes"},
     "/password/forgot/customer": {"email": "jane@example.com"},
     "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},
     "/account name": {"action": "name", "name": "Jane", "business": "Farm"},
@@ -80,14 +85,14 @@ ROUTES = {
 }
 CASES = [(route, field) for route, form in ROUTES.items() for field in form]
 REQUIRED_ROLES = {"/cart/": {"customer"}, "/checkout": {"customer"}, "/orders/": {"customer"},
-                  "/dashboard/": {"producer"}, "/account": {"customer", "producer"}}
+                  "/dashboard/": {"producer"}, "/admin/": {"operator"}, "/account": {"customer", "producer", "operator"}}
 
 
 def allowed(role, path):
     """Whether role may use path at all; anyone else is sent to log in with nothing changed."""
     needed = [roles for prefix, roles in REQUIRED_ROLES.items() if path.startswith(prefix)]
     return not needed or role in needed[0]
-ROLES = [None, "customer", "producer"]
+ROLES = [None, "customer", "producer", "operator"]
 
 
 def encode(pairs):
@@ -122,10 +127,14 @@ def echoes_unescaped(page, payload):
 @pytest.mark.parametrize("role", ROLES, ids=lambda role: role or "anonymous")
 @pytest.mark.parametrize("route, field", CASES, ids=[f"{route}:{field}" for route, field in CASES])
 def test_hostile_input(app, client, auth, db, world, role, route, field):
+    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+               (hash_fast(PASSWORD),))
     if role == "customer":
         auth.login_customer()
     elif role == "producer":
         auth.login_producer()
+    elif role == "operator":
+        assert auth.login("operator", "op@example.com").status_code == 302
     db.add_to_cart(world.customer, world.product, 1)
     with app.app_context():
         account = db.row("SELECT customer_id AS id, password_hash FROM customer WHERE customer_id = %s",
@@ -137,6 +146,9 @@ def test_hostile_input(app, client, auth, db, world, role, route, field):
                          (world.producer, "2099-03-01", "2099-03-02"))
     ids = {"product": world.product, "order": world.order, "token": token, "producer": world.producer,
            "delivery": world.delivery[world.producer], "collection": world.collection[world.producer], "slot": slot,
+           "other_producer": world.other_producer, "other_customer": world.other_customer,
+           "email": db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, failed_at)"
+                               " VALUES ('k', 'a@x.org', 'Hi', 'x', UTC_TIMESTAMP())"),
            "closure": closure, "soon": (datetime.date.today() + datetime.timedelta(days=30)).isoformat()}
     path = route.split(" ")[0].format(**ids)
     for payload in CORPUS:

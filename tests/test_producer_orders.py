@@ -144,8 +144,8 @@ def test_csv_streams_thousands_of_lines_in_chunks(client, auth, db, world):
     assert sum(Decimal(row[6]) for row in new_lines) == Decimal("5000.00")
 
 
-def test_new_producer_runs_a_shop_through_the_pages_alone(app, db):
-    """Signup → product → a customer orders it → the producer completes it, with no SQL but checks."""
+def test_new_producer_runs_a_shop_through_the_pages_alone(app, db, monkeypatch):
+    """Signup → product → approval → a customer orders it → the producer completes it, with no SQL but checks."""
     producer, customer = app.test_client(), app.test_client()
     assert producer.post("/signup/producer", data={"business": "Fern Bakery", "email": "fern@example.com",
                                                    "password": PASSWORD, "confirm": PASSWORD}).status_code == 302
@@ -157,6 +157,12 @@ def test_new_producer_runs_a_shop_through_the_pages_alone(app, db):
         "kind": "collection", "name": "Bakery door", "address": "2 Fern Row", "fee": "0", "minimum_order": "0",
         "cutoff_hours": "12", "is_active": "y"}).status_code == 302
     option_id = db.value("SELECT option_id FROM fulfilment_option WHERE name = 'Bakery door'")
+    monkeypatch.setenv("OPERATOR_PASSWORD", PASSWORD)
+    assert app.test_cli_runner().invoke(args=["create-operator", "op@example.com", "--name", "Olu"]).exit_code == 0
+    operator = app.test_client()
+    assert operator.post("/login/operator", data={"email": "op@example.com", "password": PASSWORD}).status_code == 302
+    fern = db.value("SELECT producer_id FROM producer WHERE email = 'fern@example.com'")
+    assert operator.post(f"/admin/producers/{fern}/approve").status_code == 302
 
     assert customer.post("/signup/customer", data={"name": "Ola", "email": "ola@example.com",
                                                    "password": PASSWORD, "confirm": PASSWORD}).status_code == 302

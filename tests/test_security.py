@@ -3,16 +3,14 @@ import email
 import importlib.util
 import os
 import re
-import socket
 import time
 
 import bcrypt
 import pytest
-from aiosmtpd.controller import Controller
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 import app as app_module
-from conftest import PASSWORD
+from conftest import PASSWORD, run_worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -176,39 +174,6 @@ def test_cookie_flags(app, client, world, secure):
 
 # --- Password reset -----------------------------------------------------------
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 Message accepted"
-
-    def wait_for(self, count=1, timeout=10):
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.messages) >= count, "no email arrived"
-        return self.messages[count - 1]
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    """A real SMTP server on a local port, which the app sends its mail to."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, BASE_URL="https://shop.example")
-    yield inbox
-    controller.stop()
-
-
 def reset_link(message):
     body = message.get_payload(decode=True).decode()
     return re.search(r"https://shop\.example(/password/reset/\S+)", body).group(1)
@@ -289,6 +254,7 @@ def test_without_smtp_the_email_lands_in_the_outbox(app, client, world, tmp_path
     app.config.update(SMTP_HOST=None, OUTBOX_FOLDER=str(tmp_path / "outbox"))
     caplog.set_level("INFO")
     client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    run_worker(app)
     deadline = time.monotonic() + 10
     while not os.path.isdir(tmp_path / "outbox") or not os.listdir(tmp_path / "outbox"):
         assert time.monotonic() < deadline, "no .eml written"

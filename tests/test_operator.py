@@ -1,0 +1,272 @@
+"""The co-op's operator: the command that makes one, approval and suspension of accounts, the audit,
+the admin pages with their figures and chart, and who may reach them."""
+import csv
+import datetime
+import io
+import re
+from decimal import Decimal
+
+import pytest
+
+from conftest import PASSWORD, hash_fast
+
+
+@pytest.fixture
+def operator(db):
+    return db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+                      (hash_fast(PASSWORD),))
+
+
+def login_operator(auth):
+    response = auth.login("operator", "op@example.com")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin"
+
+
+# --- The command ---------------------------------------------------------------------
+
+def test_create_operator_reads_the_password_from_the_environment(app, db, monkeypatch):
+    monkeypatch.setenv("OPERATOR_PASSWORD", "a long enough secret")
+    result = app.test_cli_runner().invoke(args=["create-operator", " Op@Example.com ", "--name", "Olu"])
+    assert result.exit_code == 0, result.output
+    row = db.row("SELECT name, email, password_hash FROM operator")
+    assert row["name"] == "Olu" and row["email"] == "op@example.com" and row["password_hash"].startswith("$2b$")
+    again = app.test_cli_runner().invoke(args=["create-operator", "op@example.com", "--name", "Olu"])
+    assert again.exit_code != 0 and "exists already" in again.output
+
+
+def test_create_operator_prompts_for_the_password_and_refuses_a_weak_one(app, db, monkeypatch):
+    monkeypatch.delenv("OPERATOR_PASSWORD", raising=False)
+    weak = app.test_cli_runner().invoke(args=["create-operator", "op@example.com", "--name", "Olu"],
+                                        input="short\nshort\n")
+    assert weak.exit_code != 0 and "at least 8 characters" in weak.output
+    assert db.value("SELECT COUNT(*) FROM operator") == 0
+    good = app.test_cli_runner().invoke(args=["create-operator", "op@example.com", "--name", "Olu"],
+                                        input="a long enough secret\na long enough secret\n")
+    assert good.exit_code == 0 and db.value("SELECT COUNT(*) FROM operator") == 1
+
+
+def test_an_operator_login_is_throttled_like_the_others(client, auth, db, operator):
+    for _ in range(5):
+        auth.login("operator", "op@example.com", "wrong password")
+    assert auth.login("operator", "op@example.com").status_code == 429
+
+
+# --- Approval gates the catalogue --------------------------------------------------------
+
+def new_producer_with_a_product(client, db):
+    assert client.post("/signup/producer", data={"business": "Fern Bakery", "email": "fern@example.com",
+                                                 "password": PASSWORD, "confirm": PASSWORD}).status_code == 302
+    client.post("/dashboard/products/new", data={"name": "Fernloaf", "category": "Bakery", "price": "3.00",
+                                                 "unit": "loaf", "quantity_available": "10",
+                                                 "reorder_threshold": "1", "is_available": "y"})
+    client.post("/dashboard/fulfilment/new", data={"kind": "collection", "name": "Door", "address": "2 Fern Row",
+                                                   "fee": "0", "minimum_order": "0", "cutoff_hours": "2",
+                                                   "is_active": "y"})
+    return (db.value("SELECT producer_id FROM producer WHERE email = 'fern@example.com'"),
+            db.value("SELECT product_id FROM product WHERE name = 'Fernloaf'"))
+
+
+def visible(app, db, producer_id, product_id):
+    """Where a visitor could find the producer: (catalogue, search, producers list, producer page, product page)."""
+    visitor = app.test_client()
+    return (
+        "Fernloaf" in visitor.get("/products").get_data(as_text=True),
+        "Fernloaf" in visitor.get("/products?q=fernloaf").get_data(as_text=True),
+        "Fern Bakery" in visitor.get("/producers").get_data(as_text=True),
+        visitor.get(f"/producers/{producer_id}").status_code == 200,
+        visitor.get(f"/products/{product_id}").status_code == 200,
+    )
+
+
+def test_a_new_producer_is_hidden_until_an_operator_approves_them(app, client, auth, db, world, operator):
+    producer_id, product_id = new_producer_with_a_product(client, db)
+    assert db.value("SELECT status FROM producer WHERE producer_id = %s", (producer_id,)) == "pending"
+    assert "awaiting approval" in client.get("/dashboard").get_data(as_text=True)
+    assert visible(app, db, producer_id, product_id) == (False,) * 5
+    auth.login_customer()
+    before = db.snapshot()
+    assert client.post("/cart/add", data={"product_id": product_id, "quantity": 1}).status_code == 404
+    assert db.snapshot() == before
+
+    login_operator(auth)
+    assert "Fern Bakery" in client.get("/admin").get_data(as_text=True), "listed as awaiting approval"
+    response = client.post(f"/admin/producers/{producer_id}/approve", data={"note": "Visited the bakery."})
+    assert response.status_code == 302
+    assert db.value("SELECT status FROM producer WHERE producer_id = %s", (producer_id,)) == "approved"
+    assert visible(app, db, producer_id, product_id) == (True,) * 5
+    audit = db.row("SELECT operator_id, action, target_type, target_id, note FROM operator_audit")
+    assert audit == {"operator_id": operator, "action": "approve", "target_type": "producer", "target_id": producer_id,
+                     "note": "Visited the bakery."}
+    email = db.row("SELECT recipient, subject FROM email_outbox WHERE dedupe_key LIKE 'producer-state:%%'")
+    assert email == {"recipient": "fern@example.com", "subject": "Your noeari shop is approved"}
+    page = client.get(f"/admin/producers/{producer_id}").get_data(as_text=True)
+    assert "Approved</strong> by Olu" in page and "Visited the bakery." in page
+
+
+def test_with_approval_off_a_producer_sells_from_signup(app, client, db, world):
+    app.config["PRODUCER_APPROVAL"] = False
+    producer_id, product_id = new_producer_with_a_product(client, db)
+    assert db.value("SELECT status FROM producer WHERE producer_id = %s", (producer_id,)) == "approved"
+    assert visible(app, db, producer_id, product_id) == (True,) * 5
+
+
+# --- Suspension --------------------------------------------------------------------------
+
+def test_suspending_a_producer_ends_their_session_and_takes_their_products_away(app, client, auth, db, world, operator):
+    db.execute("UPDATE producer SET phone = '01275 555 014' WHERE producer_id = %s", (world.producer,))
+    producer = app.test_client()
+    producer.post("/login/producer", data={"email": "farm@example.com", "password": PASSWORD})
+    assert producer.get("/dashboard").status_code == 200
+    db.add_to_cart(world.other_customer, world.product, 1)
+    login_operator(auth)
+    client.post(f"/admin/producers/{world.producer}/suspend", data={"note": "Complaints about hygiene."})
+
+    assert producer.get("/dashboard").headers["Location"].startswith("/login/producer"), "the session ended at once"
+    refused = producer.post("/login/producer", data={"email": "farm@example.com", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert "This account is suspended" in refused.get_data(as_text=True)
+    assert "help@noeari.local" in refused.get_data(as_text=True)
+    visitor = app.test_client()
+    assert "Potatoes" not in visitor.get("/products").get_data(as_text=True)
+    assert visitor.get(f"/products/{world.product}").status_code == 404
+    assert visitor.get(f"/producers/{world.producer}").status_code == 404
+
+    tom = app.test_client()
+    tom.post("/login/customer", data={"email": "tom@example.com", "password": PASSWORD})
+    cart = tom.get("/cart").get_data(as_text=True)
+    assert "No longer available" in cart
+    before = db.snapshot()
+    assert tom.post("/checkout", data=world.choose()).status_code == 409
+    assert db.snapshot() == before
+
+    jane = app.test_client()
+    jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+    order = jane.get(f"/orders/{world.order}")
+    assert order.status_code == 200 and "Hartley Farm" in order.get_data(as_text=True), "open orders stay visible"
+    assert db.row("SELECT subject FROM email_outbox WHERE dedupe_key LIKE 'producer-state:%%'")["subject"] == (
+        "Your noeari shop is suspended")
+
+    client.post(f"/admin/producers/{world.producer}/reinstate")
+    assert "Potatoes" in visitor.get("/products").get_data(as_text=True)
+    assert producer.post("/login/producer", data={"email": "farm@example.com", "password": PASSWORD}).status_code == 302
+    assert [row["action"] for row in db.rows("SELECT action FROM operator_audit ORDER BY audit_id")] == [
+        "suspend", "reinstate"]
+
+
+def test_suspending_a_customer_ends_their_session_and_stops_their_login(app, client, auth, db, world, operator):
+    jane = app.test_client()
+    jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+    assert jane.get("/cart").status_code == 200
+    login_operator(auth)
+    assert client.post(f"/admin/customers/{world.customer}/suspend", data={"note": "Chargebacks."}).status_code == 302
+    assert jane.get("/cart").headers["Location"].startswith("/login/customer")
+    assert jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD}).status_code == 403
+    assert db.row("SELECT action, target_type, note FROM operator_audit") == {
+        "action": "suspend", "target_type": "customer", "note": "Chargebacks."}
+    client.post(f"/admin/customers/{world.customer}/reinstate")
+    assert jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD}).status_code == 302
+
+
+@pytest.mark.parametrize("path, data, status", [
+    ("/admin/producers/{producer}/reinstate", {}, 409),
+    ("/admin/producers/{producer}/approve", {}, 409),
+    ("/admin/customers/{customer}/reinstate", {}, 409),
+    ("/admin/customers/{customer}/approve", {}, 404),
+    ("/admin/producers/999999/suspend", {}, 404),
+    ("/admin/producers/{producer}/suspend", {"note": "x" * 501}, 400),
+    ("/admin/producers/{producer}/delete", {}, 404),
+])
+def test_an_action_that_cannot_apply_changes_nothing(client, auth, db, world, operator, path, data, status):
+    login_operator(auth)
+    before = db.snapshot()
+    response = client.post(path.format(producer=world.producer, customer=world.customer), data=data)
+    assert response.status_code == status
+    assert db.snapshot() == before
+
+
+# --- The pages --------------------------------------------------------------------------
+
+def test_the_chart_bars_are_the_orders_in_the_database(app, client, auth, db, world, operator):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    db.execute("UPDATE orders SET placed_at = %s", (now - datetime.timedelta(weeks=20),))
+    placed = [(0, "1.80"), (0, "2.00"), (0, "5.00"), (3, "4.00"), (3, "6.00"), (11, "7.50")]
+    for weeks_ago, price in placed:
+        order = db.add_order(world.customer, [(world.product, 1, price)])
+        db.execute("UPDATE orders SET placed_at = %s WHERE order_id = %s", (now - datetime.timedelta(weeks=weeks_ago),
+                                                                           order))
+    cancelled = db.add_order(world.customer, [(world.product, 9, "1.00")], status="cancelled")
+    db.execute("UPDATE orders SET placed_at = %s WHERE order_id = %s", (now, cancelled))
+    login_operator(auth)
+    page = client.get("/admin").get_data(as_text=True)
+
+    def bars(measure):
+        chart = re.search(rf'<svg class="bar-chart" id="{measure}-chart".*?</svg>', page, re.S).group(0)
+        return [(week, value, float(height)) for height, week, value in re.findall(
+            r'height="([\d.]+)"\s+data-week="([\d-]+)" data-value="([\d.]+)"', chart)]
+
+    orders, goods = bars("orders"), bars("goods")
+    assert len(orders) == len(goods) == 12
+    assert [value for _, value, _ in orders][::-1][:12] == ["3", "0", "0", "2", "0", "0", "0", "0", "0", "0", "0", "1"]
+    assert [Decimal(value) for _, value, _ in goods][::-1][:4] == [Decimal("8.80"), 0, 0, Decimal("10.00")]
+    tallest = max(height for _, _, height in orders)
+    assert tallest == 120 and orders[-1][2] == 120 and orders[0][2] == 40, "heights in proportion to the counts"
+    assert 'id="active-producers">2<' in page and 'id="active-customers">2<' in page
+
+
+def test_the_operator_finds_customers_and_filters_and_exports_orders(client, auth, db, world, operator):
+    login_operator(auth)
+    found = client.get("/admin/customers?q=jane").get_data(as_text=True)
+    assert "jane@example.com" in found and "tom@example.com" not in found
+    assert "1 customer matching" in found
+    assert "0 customers" in client.get("/admin/customers?q=%25").get_data(as_text=True), "% is a character, not a wildcard"
+    page = client.get(f"/admin/orders?producer={world.producer}").get_data(as_text=True)
+    assert f'id="order-{world.order}"' in page and f'id="order-{world.other_order}"' not in page
+    rows = list(csv.reader(io.StringIO(client.get(f"/admin/orders.csv?producer={world.other_producer}").get_data(
+        as_text=True))))
+    assert rows[0][:3] == ["order id", "placed at", "producer"] and [row[0] for row in rows[1:]] == [str(world.other_order)]
+    assert client.get("/admin/orders?from=2026-02-30").status_code == 400
+
+
+def test_operators_never_see_password_hashes_or_reset_links(client, auth, db, world, operator):
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    login_operator(auth)
+    for path in ["/admin", "/admin/producers", f"/admin/producers/{world.producer}", "/admin/customers",
+                 f"/admin/customers/{world.customer}", "/admin/orders", "/admin/emails"]:
+        page = client.get(path).get_data(as_text=True)
+        assert "$2b$" not in page and "/password/reset/" not in page, path
+    assert "Reset your noeari password" in client.get("/admin/emails").get_data(as_text=True)
+
+
+ADMIN_ROUTES = [
+    ("get", "/admin"), ("get", "/admin/producers"), ("get", "/admin/producers/{producer}"),
+    ("post", "/admin/producers/{producer}/approve"), ("post", "/admin/producers/{producer}/suspend"),
+    ("post", "/admin/producers/{producer}/reinstate"), ("get", "/admin/customers"),
+    ("get", "/admin/customers/{customer}"), ("post", "/admin/customers/{customer}/suspend"),
+    ("post", "/admin/customers/{customer}/reinstate"), ("get", "/admin/orders"), ("get", "/admin/orders.csv"),
+    ("get", "/admin/emails"), ("post", "/admin/emails/{email}/retry"),
+]
+
+
+@pytest.fixture
+def email_id(db):
+    return db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, failed_at)"
+                      " VALUES ('k', 'a@x.org', 'Hi', 'x', UTC_TIMESTAMP())")
+
+
+@pytest.mark.parametrize("role", [None, "customer", "producer"])
+@pytest.mark.parametrize("method, path", ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
+def test_only_operators_reach_the_admin(client, auth, db, world, email_id, role, method, path):
+    if role:
+        getattr(auth, f"login_{role}")()
+    before = db.snapshot()
+    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id))
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
+    assert db.snapshot() == before
+
+
+@pytest.mark.parametrize("method, path", ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
+def test_every_admin_route_works_for_an_operator(client, auth, db, world, operator, email_id, method, path):
+    login_operator(auth)
+    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id))
+    assert response.status_code in (200, 302, 409)
+    assert "Traceback" not in response.get_data(as_text=True)

@@ -1,0 +1,306 @@
+"""Email that is never lost: written with the change it reports, sent by the worker exactly once,
+retried when delivery fails; the packing list at each cutoff and the reminder, each once."""
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import app as app_module
+import worker
+from conftest import PASSWORD, run_worker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UTC = datetime.timezone.utc
+SATURDAY = datetime.date(2026, 12, 5)
+SATURDAY_CUTOFF = datetime.datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+def outbox(db):
+    return db.rows("SELECT dedupe_key, recipient, subject, body_text, sent_at, failed_at, attempts FROM email_outbox"
+                   " ORDER BY email_id")
+
+
+def order_for_saturday(client, auth, db, world, gate, customer="jane@example.com", quantity=2):
+    db.add_to_cart(db.value("SELECT customer_id FROM customer WHERE email = %s", (customer,)), world.product, quantity)
+    auth.login_customer(customer)
+    response = client.post("/checkout", data={f"when_{world.producer}": f"{gate}@{SATURDAY.isoformat()}"})
+    assert response.status_code == 302
+    return db.value("SELECT MAX(order_id) FROM orders")
+
+
+# --- Written in the same transaction as the change -------------------------------
+
+def test_a_checkout_refused_for_stock_writes_no_email(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 60)
+    auth.login_customer()
+    assert client.post("/checkout", data=world.choose()).status_code == 409
+    assert outbox(db) == ()
+
+
+def test_a_checkout_writes_one_confirmation_and_one_email_per_producer(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 1)
+    db.add_to_cart(world.customer, world.other_product, 2)
+    auth.login_customer()
+    client.post("/checkout", data=world.choose())
+    farm, dairy = (db.value("SELECT order_id FROM orders WHERE customer_id = %s AND producer_id = %s AND option_id"
+                            " IS NOT NULL", (world.customer, producer)) for producer in world.producers)
+    assert [(row["dedupe_key"], row["recipient"]) for row in outbox(db)] == [
+        (f"checkout:{farm}", "jane@example.com"), (f"order-new:{farm}", "farm@example.com"),
+        (f"order-new:{dairy}", "dairy@example.com")]
+    confirmation = outbox(db)[0]
+    assert f"#{farm}" in confirmation["subject"] and f"#{dairy}" in confirmation["subject"]
+    assert "Hartley Farm" in confirmation["body_text"] and "Rosehill Dairy" in confirmation["body_text"]
+
+
+def test_the_worker_delivers_by_smtp_with_the_slot_the_address_and_the_total(client, auth, db, world, clock, gate, smtp):
+    db.execute("UPDATE producer SET payment_info = 'Cash at the gate.' WHERE producer_id = %s", (world.producer,))
+    clock(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    order_id = order_for_saturday(client, auth, db, world, gate)
+    smtp.wait_for(2)
+    customer, = smtp.to("jane@example.com")
+    text = customer.get_payload(decode=True).decode()
+    for expected in [f"Order #{order_id} from Hartley Farm", "2 x Potatoes (kg) at £1.80: £3.60", "Total: £3.60",
+                     "Where: 1 Farm Lane", "When: Sat 5 Dec 2026, 09:00–12:00 GMT", "How to pay: Cash at the gate.",
+                     f"https://shop.example/orders/{order_id}"]:
+        assert expected in text, expected
+    producer, = smtp.to("farm@example.com")
+    text = producer.get_payload(decode=True).decode()
+    assert "2 x Potatoes" in text and "Customer: Jane, jane@example.com" in text
+    assert "Sat 5 Dec 2026, 09:00–12:00 GMT" in text and f"https://shop.example/dashboard/orders/{order_id}" in text
+    assert all(row["sent_at"] is not None and row["attempts"] == 1 for row in outbox(db))
+    run_worker(smtp.app)
+    assert len(smtp.messages) == 2, "a second round sends nothing again"
+
+
+def test_a_delivery_that_fails_is_retried_then_left_failed_for_the_operator(app, client, auth, db, world, smtp):
+    app.config.update(MAIL_RETRY_SECONDS=0, MAIL_MAX_ATTEMPTS=3)
+    smtp.refuse = "451 4.3.0 Mailbox busy, try again later"
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.post("/checkout", data={f"when_{world.producer}": f"{world.collection[world.producer]}@arranged"})
+    run_worker(app)
+    rows = outbox(db)
+    assert len(rows) == 2 and all(row["attempts"] == 3 and row["failed_at"] and row["sent_at"] is None for row in rows)
+    assert "451" in db.value("SELECT last_error FROM email_outbox LIMIT 1")
+    assert smtp.messages == []
+    smtp.refuse = None
+    run_worker(app)
+    assert smtp.messages == [], "a failed email waits for the operator"
+    email_id = db.value("SELECT MIN(email_id) FROM email_outbox")
+    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+               (db.value("SELECT password_hash FROM customer LIMIT 1"),))
+    auth.login("operator", "op@example.com")
+    assert 'id="failed-emails">2<' in client.get("/admin").get_data(as_text=True)
+    assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302
+    run_worker(app)
+    assert len(smtp.messages) == 1 and db.row("SELECT sent_at, failed_at FROM email_outbox WHERE email_id = %s",
+                                              (email_id,))["failed_at"] is None
+
+
+def test_an_smtp_server_that_does_not_answer_is_a_failure_too(app, db, world, client, auth):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=1, MAIL_RETRY_SECONDS=3600)
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.post("/checkout", data={f"when_{world.producer}": f"{world.collection[world.producer]}@arranged"})
+    run_worker(app)
+    row = db.row("SELECT attempts, sent_at, failed_at, last_error, send_after > UTC_TIMESTAMP(6) AS later"
+                 " FROM email_outbox LIMIT 1")
+    assert row["attempts"] == 1 and row["sent_at"] is None and row["failed_at"] is None and row["later"] == 1
+    assert "Connection refused" in row["last_error"] or "Errno" in row["last_error"]
+
+
+@pytest.mark.parametrize("round_", range(8))
+def test_two_workers_at_once_deliver_each_message_exactly_once(app, db, smtp, round_):
+    with app.app_context():
+        for n in range(30):
+            app_module.mail.enqueue(f"bulk:{round_}:{n}", f"person{n}@example.com", f"Message {n}", "Hello.")
+    barrier = threading.Barrier(2)
+
+    def work(name):
+        with app.app_context():
+            barrier.wait()
+            worker.run_round(name)
+
+    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    deadline = time.monotonic() + 10
+    while len(smtp.messages) < 30 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    subjects = sorted(message["Subject"] for message in smtp.messages)
+    assert subjects == sorted(f"Message {n}" for n in range(30)), "each delivered, none twice"
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NOT NULL AND attempts = 1") == 30
+
+
+def test_writing_the_same_message_twice_keeps_one(app, db):
+    with app.app_context():
+        app_module.mail.enqueue("once", "a@example.com", "Hi", "One.")
+        app_module.mail.enqueue("once", "a@example.com", "Hi", "Two.")
+    assert [row["body_text"] for row in outbox(db)] == ["One."]
+
+
+# --- Status changes --------------------------------------------------------------------
+
+def test_the_customer_hears_each_step_and_a_cancellation_by_the_producer(client, auth, db, world):
+    auth.login_producer()
+    for status in ["confirmed", "ready"]:
+        client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": status})
+    other = db.add_order(world.customer, [(world.product, 1, "1.80")], order_type="delivery")
+    for status in ["confirmed", "out_for_delivery"]:
+        client.post("/dashboard/update-order-status", data={"order_id": other, "status": status})
+    third = db.add_order(world.customer, [(world.product, 1, "1.80")])
+    client.post("/dashboard/update-order-status", data={"order_id": third, "status": "cancelled"})
+    subjects = [(row["recipient"], row["subject"]) for row in outbox(db)]
+    assert subjects == [
+        ("jane@example.com", f"Order #{world.order} is confirmed"),
+        ("jane@example.com", f"Order #{world.order} is ready to collect"),
+        ("jane@example.com", f"Order #{other} is confirmed"),
+        ("jane@example.com", f"Order #{other} is out for delivery"),
+        ("jane@example.com", f"Order #{third} was cancelled by Hartley Farm")]
+    assert "Nothing was charged" in outbox(db)[-1]["body_text"]
+    client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "completed"})
+    assert len(outbox(db)) == 5, "completing an order sends nothing"
+
+
+def test_a_customer_cancelling_their_own_order_is_not_emailed(client, auth, db, world):
+    auth.login_customer()
+    client.post(f"/orders/{world.order}/cancel")
+    assert db.value("SELECT status FROM orders WHERE order_id = %s", (world.order,)) == "cancelled"
+    assert outbox(db) == ()
+
+
+# --- Jobs: once per occurrence, once per order ------------------------------------------
+
+def run_concurrently(app, job, count=2):
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def run():
+        try:
+            with app.app_context():
+                barrier.wait()
+                job()
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+
+
+def test_the_cutoff_packing_list_goes_out_once_across_two_workers_and_a_restart(
+        app, client, auth, db, world, clock, gate, smtp, monkeypatch):
+    clock(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    first = order_for_saturday(client, auth, db, world, gate, quantity=2)
+    second = order_for_saturday(client, auth, db, world, gate, customer="tom@example.com", quantity=3)
+    db.execute("DELETE FROM email_outbox")
+    clock(SATURDAY_CUTOFF - datetime.timedelta(seconds=1))
+    run_concurrently(app, app_module.close_ordering)
+    assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "not before the cutoff"
+
+    clock(SATURDAY_CUTOFF + datetime.timedelta(seconds=1))
+    real_send = app_module.send
+
+    def crash_once(*args, **kwargs):
+        monkeypatch.setattr(app_module, "send", real_send)
+        raise RuntimeError("the worker died mid-job")
+
+    monkeypatch.setattr(app_module, "send", crash_once)
+    with app.app_context(), pytest.raises(RuntimeError):
+        app_module.close_ordering()
+    assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "the half-done job left nothing behind"
+
+    run_concurrently(app, app_module.close_ordering)
+    run_concurrently(app, app_module.close_ordering)
+    assert db.rows("SELECT fulfilment_date, orders FROM occurrence_close") == ({"fulfilment_date": SATURDAY, "orders": 2},)
+    packing = [row for row in outbox(db) if row["dedupe_key"].startswith("packing:")]
+    assert len(packing) == 1 and packing[0]["recipient"] == "farm@example.com"
+    text = packing[0]["body_text"]
+    assert "5 x Potatoes (kg)" in text and f"#{first} Jane" in text and f"#{second} Tom" in text
+    smtp.wait_for(1)
+    run_worker(app)
+    assert len(smtp.to("farm@example.com")) == 1
+
+
+def test_the_reminder_goes_out_once_from_reminder_hour_the_day_before(app, client, auth, db, world, clock, gate):
+    clock(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    order_id = order_for_saturday(client, auth, db, world, gate)
+    db.execute("DELETE FROM email_outbox")
+    friday_six_pm = datetime.datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # GMT in December
+    clock(friday_six_pm - datetime.timedelta(seconds=1))
+    run_concurrently(app, app_module.send_reminders)
+    assert outbox(db) == ()
+    clock(friday_six_pm)
+    run_concurrently(app, app_module.send_reminders)
+    run_concurrently(app, app_module.send_reminders)
+    reminders = outbox(db)
+    assert [(row["dedupe_key"], row["recipient"]) for row in reminders] == [(f"reminder:{order_id}", "jane@example.com")]
+    assert "Sat 5 Dec 2026, 09:00–12:00 GMT" in reminders[0]["subject"]
+    assert db.value("SELECT reminder_sent_at FROM orders WHERE order_id = %s", (order_id,)) is not None
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE customer SET reminders = 0 WHERE email = 'jane@example.com'",
+    "UPDATE orders SET status = 'cancelled' WHERE option_id IS NOT NULL",
+])
+def test_no_reminder_when_turned_off_or_cancelled(app, client, auth, db, world, clock, gate, change):
+    clock(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    order_for_saturday(client, auth, db, world, gate)
+    db.execute("DELETE FROM email_outbox")
+    db.execute(change)
+    clock(datetime.datetime(2026, 12, 4, 20, 0, tzinfo=UTC))
+    with app.app_context():
+        app_module.send_reminders()
+    assert outbox(db) == ()
+
+
+def test_customers_turn_reminders_off_on_their_account_page(client, auth, db, world):
+    auth.login_customer()
+    assert 'name="reminders"' in client.get("/account").get_data(as_text=True)
+    response = client.post("/account", data={"action": "reminders"})
+    assert response.status_code == 302
+    assert db.value("SELECT reminders FROM customer WHERE customer_id = %s", (world.customer,)) == 0
+    client.post("/account", data={"action": "reminders", "reminders": "y"})
+    assert db.value("SELECT reminders FROM customer WHERE customer_id = %s", (world.customer,)) == 1
+    auth.login_producer()
+    assert client.post("/account", data={"action": "reminders", "reminders": "y"}).status_code == 400
+
+
+def test_the_worker_runs_until_stopped_and_says_so(test_database, db, world, tmp_path):
+    """The real command, as `make run` starts it: it delivers what is queued, then stops cleanly on SIGTERM."""
+    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text) VALUES ('w', 'a@x.org', 'Hi', 'x')")
+    env = dict(os.environ, MYSQL_DB=test_database, SMTP_HOST="", OUTBOX_FOLDER=str(tmp_path), WORKER_POLL_SECONDS="1")
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.listdir(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(os.listdir(tmp_path)) == 1
+        assert db.value("SELECT COUNT(*) FROM worker_heartbeat") >= 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "stopped" in process.stdout.read()
+    assert db.value("SELECT sent_at IS NOT NULL FROM email_outbox WHERE dedupe_key = 'w'") == 1
+
+
+def test_a_password_reset_is_written_to_the_outbox_not_sent_from_the_request(client, db, world):
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    rows = outbox(db)
+    assert len(rows) == 1 and rows[0]["recipient"] == "jane@example.com" and rows[0]["sent_at"] is None
+    assert "/password/reset/" in rows[0]["body_text"]
+    assert PASSWORD not in rows[0]["body_text"]
