@@ -229,7 +229,25 @@ def set_security_headers(response):
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if g.get("user"):
         response.headers["Cache-Control"] = "no-store"
+    elif request.endpoint == "static" and request.args.get("v"):
+        # The URL names the content, so it can be kept for a year without asking again.
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def static_version(filename, modified):
+    """A short digest of a static file's content, so its URL changes whenever the file does."""
+    with open(os.path.join(app.static_folder, filename), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
+@app.url_defaults
+def version_static_urls(endpoint, values):
+    if endpoint == "static" and "filename" in values:
+        path = os.path.join(app.static_folder, values["filename"])
+        if os.path.isfile(path):
+            values["v"] = static_version(values["filename"], os.stat(path).st_mtime_ns)
 
 
 @app.template_filter("money")
@@ -253,8 +271,9 @@ def form_status(form):
     return 400 if form.is_submitted() else 200
 
 
-def posted_form(form_class, item=None, item_page=None):
-    """A form posted from another page, validated; its errors are flashed, as it has no page of its own.
+def posted_form(form_class, item=None, item_page=None, flash_errors=True):
+    """A form posted from another page, validated; its errors are flashed, as it has no page of its own
+    (flash_errors=False when the item's page shows the form with its errors).
 
     A form about one item (its id in the field named item) that is refused ends the request on
     item_page(form), the page of that item, with a 400; or on a 400 page when it names no item.
@@ -263,7 +282,7 @@ def posted_form(form_class, item=None, item_page=None):
     if form.validate():
         return form
     for field in form:
-        for error in field.errors:
+        for error in field.errors if flash_errors or field.name == item else ():
             flash(f"{field.label.text}: {error}", "error")
     if item is None:
         return form
@@ -313,7 +332,7 @@ STATUS_LABELS = {
 }
 COMPLETED_LABELS = {"collection": "Collected", "delivery": "Delivered"}
 # A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
-RESTOCK_CONDITION = "p.is_archived = 0 AND s.quantity_available <= s.reorder_threshold"
+RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
 
 
 @app.template_global()
@@ -648,12 +667,15 @@ def password_matches(password, password_hash):
 
 
 def start_session(role, account):
-    """Log in as one role, ending any earlier session; the cookie carries the account's session version."""
+    """Log in as one role, ending any earlier session; the cookie carries the account's session version.
+    Returns what a guest asked to add to a cart before logging in, if anything."""
+    pending = session.get("pending_cart")
     session.clear()
     session.permanent = True
     session["role"] = role
     session["account_id"] = account["id"]
     session["session_version"] = account["session_version"]
+    return pending
 
 
 @app.before_request
@@ -792,7 +814,8 @@ class PasswordChangeForm(NewPasswordForm):
 
 class EmailChangeForm(FlaskForm):
     email = email_field()
-    current_password = current_password_field("Current password")
+    current_password = PasswordField("Current password", id="email-current-password",
+                                     validators=[DataRequired(), Length(max=1000)])
 
 
 class RemindersForm(FlaskForm):
@@ -827,8 +850,10 @@ def signup(role):
         except db.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
-            start_session(role, {"id": account_id, "session_version": 1})
+            pending = start_session(role, {"id": account_id, "session_version": 1})
             flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
+            if role == "customer" and pending:
+                return add_pending_to_cart(account_id, pending)
             return redirect(url_for(HOME_ENDPOINTS[role]))
     return render_template("auth/signup.html", form=form, role=role), form_status(form)
 
@@ -852,8 +877,10 @@ def login(role):
                 flash(f"This account is suspended, so it cannot log in. To talk about it, contact the co-op at "
                       f"{app.config['SUPPORT_EMAIL']}.", "error")
                 return render_template("auth/login.html", form=form, role=role), 403
-            start_session(role, account)
-            flash("You are logged in.", "success")
+            pending = start_session(role, account)
+            flash(f"Welcome back, {account['name']}. You are logged in.", "success")
+            if role == "customer" and pending:
+                return add_pending_to_cart(account["id"], pending)
             return redirect_to_next(request.args.get("next"), url_for(HOME_ENDPOINTS[role]))
         record_login_failure(form.email.data)
         flash("Incorrect email or password.", "error")
@@ -1013,9 +1040,12 @@ CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "P
 PRODUCTS_PER_PAGE = 24
 LIST_PAGE_SIZE = 25
 MAX_STOCK = 1_000_000
+TAKING_ORDERS = ("EXISTS (SELECT 1 FROM fulfilment_option f WHERE f.producer_id = p.producer_id AND f.is_active = 1"
+                 " AND f.is_archived = 0)")
 CATALOGUE_SELECT = (
     "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url, p.thumbnail_url,"
-    " pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold"
+    " pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold,"
+    f" {TAKING_ORDERS} AS taking_orders"
     " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
     " JOIN stock s ON s.product_id = p.product_id"
 )
@@ -1034,16 +1064,18 @@ def stock_badge_filter(product):
 
 @app.route("/")
 def index():
-    """Home page: what the marketplace is, with the newest products."""
-    newest = query(CATALOGUE_SELECT + " WHERE p.is_listed = 1 ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
+    """Home page: what the marketplace is, with the newest products that can be ordered now."""
+    newest = query(CATALOGUE_SELECT + f" WHERE p.is_listed = 1 AND p.out_of_stock = 0 AND {TAKING_ORDERS}"
+                   " ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
     return render_template("shop/index.html", products=newest, categories=CATEGORIES)
 
 
+# Every sort lists what is in stock before what is not, in the order of an index.
 CATALOGUE_SORTS = {
-    "name": ("Name", "p.name, p.product_id"),
-    "price_asc": ("Price, low to high", "p.price, p.product_id"),
-    "price_desc": ("Price, high to low", "p.price DESC, p.product_id DESC"),
-    "newest": ("Newest", "p.created_at DESC, p.product_id DESC"),
+    "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
+    "price_asc": ("Price, low to high", "p.out_of_stock, p.price, p.product_id"),
+    "price_desc": ("Price, high to low", "p.out_of_stock, p.price DESC, p.product_id DESC"),
+    "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
 }
 # InnoDB's default full-text stopwords, and its shortest indexed word: terms it would never match.
 FULLTEXT_STOPWORDS = frozenset(
@@ -1062,7 +1094,7 @@ def search_terms(text):
 
 
 def catalogue_filters():
-    """The catalogue's ?q=&category=&producer=&sort= choices; anything unusable falls back to its default."""
+    """The catalogue's ?q=&category=&producer=&sort=&in_stock= choices; anything unusable falls back to its default."""
     producer = request.args.get("producer", "")
     category = request.args.get("category", "")
     sort = request.args.get("sort", "name")
@@ -1071,6 +1103,7 @@ def catalogue_filters():
         "category": category if category in CATEGORIES else "",
         "producer": int(producer) if producer.isdecimal() and 0 < int(producer) < 2**32 else None,
         "sort": sort if sort in CATALOGUE_SORTS else "name",
+        "in_stock": 1 if request.args.get("in_stock") == "1" else None,
     }
 
 
@@ -1088,6 +1121,8 @@ def catalogue_page(filters, page):
     if filters["producer"]:
         where.append("p.producer_id = %s")
         args.append(filters["producer"])
+    if filters["in_stock"]:
+        where.append("p.out_of_stock = 0")
     conditions = " AND ".join(where)
     order = CATALOGUE_SORTS[filters["sort"]][1]
     page_rows = (CATALOGUE_SELECT + " JOIN ({}) page_ids ON page_ids.product_id = p.product_id ORDER BY " + order)
@@ -1112,12 +1147,11 @@ def catalogue_page(filters, page):
         return rows, total, page
     if filters["producer"]:
         total = query(f"SELECT COUNT(*) AS n FROM product p WHERE {conditions}", args, one=True)["n"]
-    elif filters["category"]:
-        total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count"
-                      " WHERE category = %s", (filters["category"],), one=True)["n"]
     else:
-        total = query("SELECT CAST(COALESCE(SUM(available), 0) AS SIGNED) AS n FROM catalogue_count",
-                      one=True)["n"]
+        counted = "in_stock" if filters["in_stock"] else "available"
+        where_category, category_args = ("WHERE category = %s", [filters["category"]]) if filters["category"] else ("", [])
+        total = query(f"SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) AS n FROM catalogue_count {where_category}",
+                      category_args, one=True)["n"]
     if page > page_count(total, PRODUCTS_PER_PAGE):
         page = 1
     rows = query(page_rows.format(f"SELECT p.product_id FROM product p WHERE {conditions}"
@@ -1207,6 +1241,14 @@ def render_product(product, form):
     """The product page, with how its producer's customers get their food."""
     return render_template("shop/product.html", product=product, form=form,
                            offer=load_offers([product["producer_id"]])[product["producer_id"]])
+
+
+@app.route("/robots.txt")
+def robots_txt():
+    """Search engines may read the catalogue, not anyone's account."""
+    private = ["/cart", "/checkout", "/orders", "/account", "/dashboard", "/admin", "/password", "/login", "/logout"]
+    return Response("User-agent: *\n" + "".join(f"Disallow: {path}\n" for path in private) + "Allow: /\n",
+                    mimetype="text/plain")
 
 
 @app.route("/uploads/<name>")
@@ -1475,12 +1517,16 @@ def add_to_cart(customer_id, product, quantity):
 
 
 @app.route("/cart/add", methods=["POST"])
-@customer_login_required
 def cart_add():
-    """Add some of a product to the cart, never more than is in stock."""
+    """Add some of a product to the cart, never more than is in stock; a guest's choice waits for them to log in."""
     form = posted_form(CartAddForm, "product_id", lambda form: render_product(
-        get_available_product(form.product_id.data), form))
+        get_available_product(form.product_id.data), form), flash_errors=False)
     product = get_available_product(form.product_id.data)
+    if g.user is None or g.user["role"] != "customer":
+        session["pending_cart"] = {"product_id": product["product_id"], "quantity": form.quantity.data}
+        flash(f"Log in or create an account to add {form.quantity.data} × {product['name']} to your cart: "
+              "we have kept it for you.", "warning")
+        return redirect(url_for("login", role="customer", next=url_for("cart")))
     in_cart, new_quantity = add_to_cart(g.user["id"], product, form.quantity.data)
     added = new_quantity - in_cart
     if added <= 0:
@@ -1520,6 +1566,22 @@ def cart_update():
         execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
                 (new_quantity, customer_id, product_id))
     flash(*cart_change_message(line["name"], wanted, new_quantity))
+    return redirect(url_for("cart"))
+
+
+def add_pending_to_cart(customer_id, pending):
+    """Add what the customer chose as a guest, now they have logged in, and show them their cart."""
+    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (pending["product_id"],),
+                    one=True)
+    if product is None:
+        flash("The product you chose before logging in is no longer available.", "warning")
+        return redirect(url_for("cart"))
+    in_cart, new_quantity = add_to_cart(customer_id, product, pending["quantity"])
+    added = new_quantity - in_cart
+    if added > 0:
+        flash(f"Added {added} × {product['name']} to your cart, as you asked before logging in.", "success")
+    else:
+        flash(f"{product['name']} is out of stock, so it could not be added to your cart.", "warning")
     return redirect(url_for("cart"))
 
 
@@ -1838,10 +1900,12 @@ def update_stock():
     form = posted_form(StockForm, "product_id", lambda form: render_template(
         "dashboard/stock.html", product=get_own_product(form.product_id.data)))
     product = get_own_product(form.product_id.data)
-    execute("UPDATE stock s JOIN product p ON p.product_id = s.product_id"
-            " SET s.quantity_available = %s WHERE s.product_id = %s AND p.producer_id = %s",
-            (form.quantity.data, product["product_id"], g.user["id"]))
+    # get_own_product checked the product is theirs; a plain UPDATE lets the stock trigger touch the product.
+    execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s", (form.quantity.data, product["product_id"]))
     flash(f"Stock of {product['name']} is now {form.quantity.data}.", "success")
+    if not product["is_available"]:
+        flash(f"{product['name']} is still hidden from the catalogue: choose Show in its row to put it on sale.",
+              "warning")
     return redirect(url_for("dashboard"))
 
 

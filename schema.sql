@@ -57,15 +57,19 @@ CREATE TABLE product (
     -- Listed in the catalogue: shown by the producer, and the producer approved (kept by triggers).
     producer_ok TINYINT(1) NOT NULL DEFAULT 1,
     is_listed TINYINT(1) AS (is_available AND producer_ok) STORED,
+    -- Follows the stock row (a trigger keeps it), so every sort lists what can be bought first.
+    out_of_stock TINYINT(1) NOT NULL DEFAULT 1,
     KEY idx_product_producer (producer_id),
     KEY idx_product_category (category),
-    KEY idx_product_listed_name (is_listed, name),
-    KEY idx_product_listed_price (is_listed, price),
-    KEY idx_product_listed_created (is_listed, created_at),
-    KEY idx_product_listed_category_name (is_listed, category, name),
-    KEY idx_product_listed_category_price (is_listed, category, price),
-    KEY idx_product_listed_category_created (is_listed, category, created_at),
-    KEY idx_product_producer_listed_name (producer_id, is_listed, name),
+    KEY idx_product_listed_name (is_listed, out_of_stock, name),
+    KEY idx_product_listed_price (is_listed, out_of_stock, price),
+    KEY idx_product_listed_price_desc (is_listed, out_of_stock, price DESC, product_id DESC),
+    KEY idx_product_listed_created (is_listed, out_of_stock, created_at DESC, product_id DESC),
+    KEY idx_product_listed_category_name (is_listed, category, out_of_stock, name),
+    KEY idx_product_listed_category_price (is_listed, category, out_of_stock, price),
+    KEY idx_product_listed_category_price_desc (is_listed, category, out_of_stock, price DESC, product_id DESC),
+    KEY idx_product_listed_category_created (is_listed, category, out_of_stock, created_at DESC, product_id DESC),
+    KEY idx_product_producer_listed_name (producer_id, is_listed, out_of_stock, name),
     FULLTEXT KEY ft_product_text (name, description),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT chk_product_price CHECK (price >= 0)
@@ -241,20 +245,25 @@ CREATE TABLE login_failure (
 -- count is a lookup rather than a scan of every product.
 CREATE TABLE catalogue_count (
     category VARCHAR(50) NOT NULL PRIMARY KEY,
-    available INT NOT NULL DEFAULT 0
+    available INT NOT NULL DEFAULT 0,
+    in_stock INT NOT NULL DEFAULT 0
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TRIGGER product_count_insert AFTER INSERT ON product FOR EACH ROW
-    INSERT INTO catalogue_count (category, available) VALUES (NEW.category, NEW.is_listed)
-    ON DUPLICATE KEY UPDATE available = available + NEW.is_listed;
+    INSERT INTO catalogue_count (category, available, in_stock)
+    VALUES (NEW.category, NEW.is_listed, NEW.is_listed AND NOT NEW.out_of_stock)
+    ON DUPLICATE KEY UPDATE available = available + VALUES(available), in_stock = in_stock + VALUES(in_stock);
 
 CREATE TRIGGER product_count_update AFTER UPDATE ON product FOR EACH ROW
-    INSERT INTO catalogue_count (category, available)
-    VALUES (OLD.category, -OLD.is_listed), (NEW.category, NEW.is_listed)
-    ON DUPLICATE KEY UPDATE available = available + VALUES(available);
+    INSERT INTO catalogue_count (category, available, in_stock)
+    VALUES (OLD.category, -OLD.is_listed, -(OLD.is_listed AND NOT OLD.out_of_stock)),
+           (NEW.category, NEW.is_listed, NEW.is_listed AND NOT NEW.out_of_stock)
+    ON DUPLICATE KEY UPDATE available = available + VALUES(available), in_stock = in_stock + VALUES(in_stock);
 
 CREATE TRIGGER product_count_delete AFTER DELETE ON product FOR EACH ROW
-    UPDATE catalogue_count SET available = available - OLD.is_listed WHERE category = OLD.category;
+    UPDATE catalogue_count SET available = available - OLD.is_listed,
+                               in_stock = in_stock - (OLD.is_listed AND NOT OLD.out_of_stock)
+    WHERE category = OLD.category;
 
 -- Each producer's orders per status, kept exact by the triggers below, so dashboards count
 -- without scanning a busy producer's orders. Statuses only move forward, so the update
@@ -371,3 +380,8 @@ CREATE TABLE occurrence_close (
     processed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (producer_id, option_id, fulfilment_date, slot_start)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- A product is out of stock when its stock row says so.
+CREATE TRIGGER stock_sold_out AFTER UPDATE ON stock FOR EACH ROW
+    UPDATE product SET out_of_stock = (NEW.quantity_available <= 0)
+    WHERE product_id = NEW.product_id AND (OLD.quantity_available <= 0) <> (NEW.quantity_available <= 0);

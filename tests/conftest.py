@@ -10,6 +10,7 @@ import time
 import bcrypt
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -357,3 +358,16 @@ def clock(monkeypatch):
 def gate(db, world):
     """The farm's collection option, open on Saturdays 09:00–12:00 with a 24-hour cutoff: its slot id."""
     return db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,30 +1,16 @@
 """Real-browser journeys: Playwright driving Debian's chromium against the app on a local port."""
 import datetime
 import io
-import os
 import re
 import threading
 
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 import fulfilment
 from conftest import PASSWORD, hash_fast
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def live_server(app):
@@ -57,13 +43,21 @@ def log_in(page, base, role, email):
     page.get_by_role("button", name="Log in").click()
 
 
+def log_out(page):
+    """Log out from the header: on a phone the link sits in the menu."""
+    menu = page.locator(".nav-menu > summary")
+    if menu.is_visible():
+        menu.click()
+    page.get_by_role("button", name="Log out").click()
+
+
 def test_customer_logs_in_through_the_form_and_sees_the_catalogue(live_server, page, world):
     log_in(page, live_server, "customer", "jane@example.com")
     expect(page).to_have_url(f"{live_server}/products")
     expect(page.get_by_text("You are logged in.")).to_be_visible()
     expect(page.get_by_role("heading", name="Potatoes")).to_be_visible()
     expect(page.get_by_role("heading", name="Milk")).to_be_visible()
-    expect(page.get_by_text("Jane")).to_be_visible()
+    expect(page.get_by_text("Welcome back, Jane.")).to_be_visible()
     assert page.console_errors == []
 
 
@@ -127,7 +121,7 @@ def test_producer_adds_a_product_with_a_photo_and_a_customer_sees_it(live_server
                                                        "buffer": photo.getvalue()}])
     page.get_by_role("button", name="Add product").click()
     expect(page.get_by_text("Heritage tomatoes has been added to your shop.")).to_be_visible()
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     log_in(page, live_server, "customer", "jane@example.com")
     card = page.locator(".product-card", has_text="Heritage tomatoes")
@@ -157,7 +151,7 @@ def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_i
     page.get_by_label("Until").fill("12:00")
     page.get_by_role("button", name="Add this time").click()
     expect(page.get_by_text(f"Farm gate now runs {fulfilment.WEEKDAYS[day.weekday()]}s 09:00–12:00.")).to_be_visible()
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     log_in(page, live_server, "customer", "jane@example.com")
     page.goto(f"{live_server}/products/{world.product}")
@@ -170,7 +164,7 @@ def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_i
     expect(page.get_by_text("has been placed")).to_be_visible()
     order_id = db.value("SELECT MAX(order_id) FROM orders WHERE customer_id = %s", (world.customer,))
     assert db.value("SELECT fulfilment_date FROM orders WHERE order_id = %s", (order_id,)) == day
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     log_in(page, live_server, "producer", "farm@example.com")
     page.get_by_role("link", name="This week").click()
@@ -204,7 +198,7 @@ def test_an_operator_approves_a_new_producer_whose_product_then_appears(live_ser
     page.get_by_label("Unit").fill("loaf")
     page.get_by_label("Stock on hand").fill("12")
     page.get_by_role("button", name="Add product").click()
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     page.goto(f"{live_server}/products")
     expect(page.get_by_role("heading", name="Fern rye")).to_have_count(0)
 
@@ -215,9 +209,95 @@ def test_an_operator_approves_a_new_producer_whose_product_then_appears(live_ser
     page.get_by_role("button", name="Approve Fern Bakery").click()
     expect(page.get_by_text("Fern Bakery is now approved.")).to_be_visible()
     expect(page.locator("#account-state")).to_have_text("Approved")
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     page.goto(f"{live_server}/products")
     expect(page.get_by_role("heading", name="Fern rye")).to_be_visible()
     assert db.value("SELECT status FROM producer WHERE email = 'fern@example.com'") == "approved"
     assert page.console_errors == []
+
+
+def test_after_a_checkout_error_focus_is_on_a_summary_that_links_to_each_bad_field(live_server, page, db, world):
+    db.add_to_cart(world.customer, world.product, 1)
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.goto(f"{live_server}/cart")
+    page.locator(f'input[name="when_{world.producer}"][value="{world.delivery[world.producer]}@arranged"]').check()
+    page.get_by_role("button", name="Place order").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("There is a problem")
+    links = summary.get_by_role("link")
+    assert sorted(links.evaluate_all("links => links.map(a => a.getAttribute('href'))")) == ["#delivery_address",
+                                                                                              "#postcode"]
+    address = page.get_by_label("Delivery address")
+    expect(address).to_have_attribute("aria-invalid", "true")
+    described = address.get_attribute("aria-describedby").split()
+    assert "delivery_address-error" in described
+    expect(page.locator("#delivery_address-error")).to_have_text("Enter a delivery address, or choose collection.")
+    links.filter(has_text="Enter a delivery address").click()
+    expect(address).to_be_focused()
+    assert db.cart(world.customer) == {world.product: 1}
+
+
+def test_a_guests_addition_survives_logging_in(live_server, page, db, world):
+    page.goto(f"{live_server}/products/{world.product}")
+    page.get_by_label("Quantity").fill("3")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Log in or create an account to add 3 × Potatoes to your cart")).to_be_visible()
+    page.get_by_label("Email").fill("jane@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{live_server}/cart")
+    expect(page.get_by_text("Added 3 × Potatoes to your cart, as you asked before logging in.")).to_be_visible()
+    expect(page.get_by_label("Quantity of Potatoes")).to_have_value("3")
+    assert db.cart(world.customer) == {world.product: 3}
+
+
+DESTRUCTIVE = [
+    ("customer", "/orders/{order}", "Cancel this order", "Yes, cancel order #{order}",
+     "SELECT status FROM orders WHERE order_id = {order}", "pending", "cancelled"),
+    ("producer", "/dashboard/orders/{order}", "Cancel the order", "Mark as Cancelled",
+     "SELECT status FROM orders WHERE order_id = {order}", "pending", "cancelled"),
+    ("producer", "/dashboard", "Delete Kale", "Yes, delete Kale",
+     "SELECT COUNT(*) FROM product WHERE product_id = {low_product}", 1, 0),
+    ("producer", "/dashboard/fulfilment", "Delete Van", "Yes, delete Van",
+     "SELECT COUNT(*) FROM fulfilment_option WHERE option_id = {van}", 1, 0),
+    ("producer", "/dashboard/fulfilment/{gate}/edit", "Remove Saturday 09:00", "Yes, remove it",
+     "SELECT COUNT(*) FROM fulfilment_slot WHERE option_id = {gate}", 1, 0),
+]
+
+
+@pytest.mark.parametrize("role, path, opener, confirm, sql, before, after", DESTRUCTIVE,
+                         ids=[case[2] for case in DESTRUCTIVE])
+def test_destructive_actions_ask_first_and_keeping_it_changes_nothing(live_server, page, db, world, role, path,
+                                                                      opener, confirm, sql, before, after):
+    db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    ids = {"order": world.order, "low_product": world.low_product, "van": world.delivery[world.producer],
+           "gate": world.collection[world.producer]}
+    log_in(page, live_server, role, "jane@example.com" if role == "customer" else "farm@example.com")
+    page.goto(live_server + path.format(**ids))
+    snapshot = db.snapshot()
+    asking = page.locator("details.confirm").filter(has=page.get_by_text(opener.split()[0], exact=False)).filter(
+        has_text=opener.split()[-1]).first
+    asking.locator("summary").click()
+    confirm_button = page.get_by_role("button", name=confirm.format(**ids))
+    expect(confirm_button).to_be_visible()
+    asking.locator("summary").click()
+    expect(confirm_button).to_be_hidden()
+    assert db.snapshot() == snapshot and db.value(sql.format(**ids)) == before, "keeping it changed nothing"
+    asking.locator("summary").click()
+    confirm_button.click()
+    page.wait_for_load_state()
+    assert db.value(sql.format(**ids)) == after
+    assert page.console_errors == []
+
+
+def test_a_refused_quantity_shows_one_error_at_the_field_and_keeps_the_products_address(live_server, page, db, world):
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.goto(f"{live_server}/products/{world.product}")
+    page.get_by_label("Quantity").fill("0")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Quantity must be a whole number from 1 to 1,000,000.")).to_have_count(1)
+    expect(page.get_by_label("Quantity")).to_have_attribute("aria-invalid", "true")
+    expect(page).to_have_url(f"{live_server}/products/{world.product}")
+    assert db.cart(world.customer) == {}

@@ -58,7 +58,10 @@ def test_add_with_a_bad_quantity_is_400_and_adds_nothing(client, auth, db, world
     auth.login_customer()
     response = client.post("/cart/add", data={"product_id": world.product, "quantity": quantity})
     assert response.status_code == 400
-    assert "flash-error" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert page.count("Quantity must be a whole number") == 1 or page.count("Enter a quantity") == 1 or \
+        page.count("Not a valid integer value") == 1, "the error is shown once, at the field"
+    assert 'aria-invalid="true"' in page
     assert db.cart(world.customer) == {}
 
 
@@ -76,15 +79,29 @@ def test_add_of_an_unavailable_product_is_404(client, auth, db, world):
     assert db.cart(world.customer) == {}
 
 
-def test_anonymous_add_goes_to_login_and_comes_back_to_the_product(client, db, world):
+def test_a_guests_addition_is_kept_and_added_after_login(client, db, world):
     response = client.post("/cart/add", data={"product_id": world.product, "quantity": 2,
                                               "next": f"/products/{world.product}"})
     assert response.status_code == 302
-    assert response.headers["Location"] == f"/login/customer?next=/products/{world.product}"
+    assert response.headers["Location"] == "/login/customer?next=/cart"
+    assert "we have kept it for you" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert db.cart(world.customer) == {}
     login = client.post(response.headers["Location"], data={"email": "jane@example.com",
                                                             "password": "correct horse 42"})
-    assert login.headers["Location"] == f"/products/{world.product}"
-    assert db.cart(world.customer) == {}
+    assert login.headers["Location"] == "/cart"
+    assert db.cart(world.customer) == {world.product: 2}
+    assert "Added 2 × Potatoes to your cart, as you asked" in client.get("/cart").get_data(as_text=True)
+    client.post("/logout")
+    client.post("/login/customer", data={"email": "jane@example.com", "password": "correct horse 42"})
+    assert db.cart(world.customer) == {world.product: 2}, "added once, not again at the next login"
+
+
+def test_a_guests_addition_is_kept_through_signing_up(client, db, world):
+    client.post("/cart/add", data={"product_id": world.low_product, "quantity": 1})
+    response = client.post("/signup/customer", data={"name": "Ola", "email": "ola@example.com",
+                                                     "password": "correct horse 42", "confirm": "correct horse 42"})
+    assert response.headers["Location"] == "/cart"
+    assert db.cart(db.value("SELECT customer_id FROM customer WHERE email = 'ola@example.com'")) == {world.low_product: 1}
 
 
 def test_producer_cannot_use_a_cart(client, auth, db, world):

@@ -8,7 +8,7 @@ from db import mysql
 
 
 def names(page):
-    return re.findall(r'<h3><a href="/products/\d+">([^<]+)</a></h3>', page)
+    return re.findall(r'<h\d class="card-title"><a href="/products/\d+">([^<]+)</a>', page)
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_connections_are_kept_per_thread_and_can_be_switched_off(app, client, wo
 def test_catalogue_counts_stay_exact_through_every_kind_of_product_change(client, auth, db, world, shelf):
     def shown(category=None):
         page = client.get("/products", query_string={"category": category} if category else {}).get_data(as_text=True)
-        return int(re.search(r'result-count">(\d+) product', page).group(1))
+        return int(re.search(r'result-count"[^>]*>(\d+) product', page).group(1))
 
     def actual(category=None):
         sql = "SELECT COUNT(*) FROM product WHERE is_available = 1"
@@ -221,3 +221,46 @@ def test_a_very_common_word_shows_its_first_matches_and_says_so(app, client, db,
     assert len(names(page)) == 10
     narrow = client.get("/products?q=organic+turnip+n007").get_data(as_text=True)
     assert names(narrow) == ["Organic turnip n007"] and "only its first" not in narrow
+
+
+@pytest.mark.parametrize("sort", ["name", "price_asc", "price_desc", "newest"])
+def test_out_of_stock_products_come_after_the_rest_in_every_sort(client, db, world, shelf, sort):
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id IN (%s, %s)", (shelf["heather"], world.product))
+    listed = names(client.get(f"/products?sort={sort}").get_data(as_text=True))
+    sold_out = {"Heather honey", "Potatoes"}
+    assert len(listed) == 7 and set(listed[-2:]) == sold_out, listed
+    in_stock = names(client.get(f"/products?sort={sort}&in_stock=1").get_data(as_text=True))
+    assert in_stock == listed[:-2]
+    page = client.get(f"/products?in_stock=1&sort={sort}").get_data(as_text=True)
+    assert re.search(r'result-count"[^>]*>5 products, in stock', page)
+
+
+def test_a_product_selling_out_moves_after_the_rest_at_once(client, db, world, shelf):
+    assert names(client.get("/products").get_data(as_text=True))[0] == "Beeswax candle"
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (shelf["wax"],))
+    assert names(client.get("/products").get_data(as_text=True))[-1] == "Beeswax candle"
+    assert db.value("SELECT out_of_stock FROM product WHERE product_id = %s", (shelf["wax"],)) == 1
+    db.execute("UPDATE stock SET quantity_available = 4 WHERE product_id = %s", (shelf["wax"],))
+    assert names(client.get("/products").get_data(as_text=True))[0] == "Beeswax candle"
+
+
+def test_just_in_shows_only_what_can_be_ordered_now(client, db, world, shelf):
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (shelf["heather"],))
+    home = names(client.get("/").get_data(as_text=True))
+    assert "Heather honey" not in home, "sold out"
+    assert "Clover honey" not in home and "Beeswax candle" not in home, "their producer is not taking orders yet"
+    assert "Honey oat loaf" in home and "Potatoes" in home
+    page = client.get("/products").get_data(as_text=True)
+    card = page.split("Clover honey")[1].split("</article>")[0]
+    assert "Not taking orders yet" in card
+
+
+def test_the_restock_panel_leaves_out_what_the_producer_hid(client, auth, db, world):
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (world.low_product,))
+    auth.login_producer()
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert f'id="restock-{world.low_product}"' not in page
+    assert 'class="count"' not in page.split("</header>")[0], "no restock badge"
+    response = client.post("/dashboard/update-stock", data={"product_id": world.low_product, "quantity": 10},
+                           follow_redirects=True)
+    assert "Kale is still hidden from the catalogue: choose Show in its row" in response.get_data(as_text=True)

@@ -348,10 +348,27 @@ def test_templates_have_no_inline_script_or_style():
     for folder, _, files in os.walk(os.path.join(ROOT, "templates")):
         for name in files:
             text = open(os.path.join(folder, name), encoding="utf-8").read()
-            assert "<script" not in text and "<style" not in text and " style=" not in text, name
+            inline_script = re.search(r"<script(?![^>]*\ssrc=)", text)
+            assert not inline_script and "<style" not in text and " style=" not in text, name
             assert "http://" not in text and "https://" not in text, f"{name} loads something external"
 
 
 def test_logged_in_pages_are_not_cached(client, auth, world):
     auth.login_customer()
     assert client.get("/orders").headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_have_content_versioned_urls_cached_for_a_year(client, world):
+    page = client.get("/").get_data(as_text=True)
+    url = re.search(r'href="(/static/style\.css\?v=[0-9a-f]{12})"', page).group(1)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in client.get("/static/style.css").headers.get("Cache-Control", "")
+
+
+def test_robots_txt_opens_the_catalogue_and_closes_accounts(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert "Disallow: /dashboard" in text and "Disallow: /account" in text and "Allow: /" in text

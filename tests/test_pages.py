@@ -1,0 +1,194 @@
+"""Every page, for every role, plus the error states, in a real browser at a phone's and a desktop's
+width: nothing wider than the screen, and no accessibility violation that axe-core finds (WCAG 2.2
+A/AA and best practice). The list is here, and a new route that is not in it fails a test."""
+import datetime
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+import app as app_module
+from db import seed_database
+
+WIDTHS = (360, 1280)
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa",
+                                                      "best-practice"]},
+               "resultTypes": ["violations"]}
+# GET routes that are not pages: downloads, files, and the robots.txt text.
+NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt"}
+
+
+def next_weekday(weekday):
+    today = datetime.date.today()
+    return today + datetime.timedelta(days=(weekday - today.weekday() + 6) % 7 + 1)
+
+
+def reset_token():
+    with app_module.app.app_context():
+        account = app_module.query("SELECT customer_id AS id, password_hash FROM customer WHERE customer_id = 1",
+                                   one=True)
+        return app_module.reset_serializer().dumps({"role": "customer", "id": 1,
+                                                    "fp": app_module.password_fingerprint(account["password_hash"])})
+
+
+def fill_and_submit(values, button):
+    """A page state reached by filling a form and sending it."""
+    def act(page):
+        for label, value in values.items():
+            (page.locator(label) if label.startswith("#") else page.get_by_label(label, exact=True)).fill(value)
+        page.get_by_role("button", name=button).click()
+        page.wait_for_load_state()
+    return act
+
+
+# (role, path, what to do there first, or None): the demo data's ids (seed.sql).
+PAGES = [
+    (None, "/", None),
+    (None, "/products", None),
+    (None, "/products?q=honey", None),
+    (None, "/products?q=zzzz", None),
+    (None, "/products?category=Bakery&sort=price_desc&in_stock=1", None),
+    (None, "/products/1", None),
+    (None, "/producers", None),
+    (None, "/producers/1", None),
+    (None, "/signup/customer", None),
+    (None, "/signup/customer", fill_and_submit({"Email": "not an email"}, "Sign up")),
+    (None, "/signup/producer", None),
+    (None, "/login/customer", None),
+    (None, "/login/customer", fill_and_submit({"Email": "jane@example.com", "Password": "wrong one"}, "Log in")),
+    (None, "/login/producer", None),
+    (None, "/login/operator", None),
+    (None, "/logout", None),
+    (None, "/password/forgot/customer", None),
+    (None, "/password/reset/not-a-token", None),
+    (None, "/password/reset/{token}", None),
+    (None, "/no-such-page", None),
+    ("customer", "/products/22", None),
+    ("customer", "/cart", None),
+    ("customer", "/cart", fill_and_submit({"Postcode": "SW1A 1AA"}, "Place order")),
+    ("customer", "/orders", None),
+    ("customer", "/orders/7", None),
+    ("customer", "/account", None),
+    ("customer", "/account", fill_and_submit({"#current_password": "x"}, "Change password")),
+    ("tom", "/cart", None),
+    ("producer", "/dashboard", None),
+    ("producer", "/dashboard/products/new", None),
+    ("producer", "/dashboard/products/new", fill_and_submit({"Price": "-3"}, "Add product")),
+    ("producer", "/dashboard/products/1/edit", None),
+    ("producer", "/dashboard/orders", None),
+    ("producer", "/dashboard/orders?status=pending", None),
+    ("producer", "/dashboard/orders/7", None),
+    ("producer", "/dashboard/profile", None),
+    ("producer", "/dashboard/fulfilment", None),
+    ("producer", "/dashboard/fulfilment/new", None),
+    ("producer", "/dashboard/fulfilment/2/edit", None),
+    ("producer", "/dashboard/fulfilment/2/edit", fill_and_submit({"From": "25:00"}, "Add this time")),
+    ("producer", "/dashboard/schedule", None),
+    ("producer", "/dashboard/schedule/{thursday}", None),
+    ("producer", "/account", None),
+    ("willow", "/dashboard", None),
+    ("operator", "/admin", None),
+    ("operator", "/admin/producers", None),
+    ("operator", "/admin/producers/5", None),
+    ("operator", "/admin/customers", None),
+    ("operator", "/admin/customers?q=jane", None),
+    ("operator", "/admin/customers/1", None),
+    ("operator", "/admin/orders", None),
+    ("operator", "/admin/emails", None),
+    ("operator", "/account", None),
+]
+ACCOUNTS = {"customer": ("customer", "jane@example.com"), "tom": ("customer", "tom@example.com"),
+            "producer": ("producer", "hartley@noeari.com"), "willow": ("producer", "willow@noeari.com"),
+            "operator": ("operator", "operator@noeari.com")}
+STATE_STEPS = {"/dashboard/schedule/{thursday}"}
+
+
+def page_id(case):
+    role, path, act = case
+    return f"{role or 'anonymous'} {path}{' (refused)' if act else ''}"
+
+
+def test_every_page_route_is_in_the_page_list():
+    adapter = app_module.app.url_map.bind("localhost")
+    listed = {adapter.match(path.split("?")[0].format(token="x", thursday="2026-01-01"))[0] for _, path, _ in PAGES
+              if path != "/no-such-page"}
+    pages = {rule.endpoint for rule in app_module.app.url_map.iter_rules() if "GET" in rule.methods}
+    assert pages - NOT_PAGES - listed == set(), "add these routes' pages to PAGES"
+
+
+@pytest.fixture(scope="module")
+def demo(test_database):
+    """The demo data, loaded as `make run` loads it, into the test database."""
+    from conftest import Database
+    database = Database(test_database)
+    database.clear()
+    with app_module.app.app_context():
+        seed_database()
+    database.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, attempts, failed_at,"
+                     " last_error) VALUES ('demo', 'jane@example.com', 'Order #7 is confirmed', 'x', 5,"
+                     " UTC_TIMESTAMP(), 'SMTPDataError: 451 try later')")
+    yield {"token": reset_token(), "thursday": next_weekday(3).isoformat()}
+    database.clear()
+    database.conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    """The app, with CSRF on, served from a thread, for the whole module."""
+    import threading
+    from werkzeug.serving import make_server
+    app = app_module.app
+    saved = dict(app.config)
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+    app.config.clear()
+    app.config.update(saved)
+
+
+@pytest.fixture(scope="module")
+def browsers(browser, server):
+    """A logged-in browser context per role, made once."""
+    contexts = {}
+    for role in [None, *ACCOUNTS]:
+        context = browser.new_context(viewport={"width": WIDTHS[0], "height": 800})
+        if role:
+            kind, email = ACCOUNTS[role]
+            page = context.new_page()
+            page.goto(f"{server}/login/{kind}")
+            page.get_by_label("Email").fill(email)
+            page.get_by_label("Password").fill("password123")
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_load_state()
+            page.close()
+        contexts[role] = context
+    yield contexts
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.mark.parametrize("case", PAGES, ids=[page_id(case) for case in PAGES])
+def test_no_page_is_wider_than_the_screen_or_has_an_accessibility_violation(browsers, server, demo, case):
+    role, path, act = case
+    page = browsers[role].new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    try:
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            page.goto(server + path.format(**demo))
+            if act:
+                act(page)
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, f"{overflow} px wide at {width} px"
+            results = Axe().run(page, options=AXE_OPTIONS)
+            problems = [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(
+                node["target"][0] if isinstance(node["target"][0], str) else str(node["target"][0])
+                for node in v["nodes"][:3]) for v in results.response["violations"]]
+            assert problems == [], f"at {width} px: " + "\n".join(problems)
+        assert [e for e in errors if "Content Security Policy" in e] == []
+    finally:
+        page.close()
