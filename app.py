@@ -1246,7 +1246,7 @@ def render_product(product, form):
 @app.route("/robots.txt")
 def robots_txt():
     """Search engines may read the catalogue, not anyone's account."""
-    private = ["/cart", "/checkout", "/orders", "/account", "/dashboard", "/admin", "/password", "/login", "/logout"]
+    private = ["/cart", "/checkout", "/orders", "/account", "/dashboard", "/admin", "/password", "/logout"]
     return Response("User-agent: *\n" + "".join(f"Disallow: {path}\n" for path in private) + "Allow: /\n",
                     mimetype="text/plain")
 
