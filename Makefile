@@ -13,11 +13,12 @@ export MYSQL_USER ?= $(shell id -un)
 endif
 export MYSQL_DB ?= noeari
 
-.PHONY: run dev test bench stop deps deps-browser deps-bench venv db-server db
+.PHONY: run dev test bench stop deps deps-run deps-browser deps-bench venv db-server db backup restore
 
-run: db
-	@scripts/worker.sh start
-	ACCESS_LOG=- $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+# Starts (or, when it runs already, reloads) MariaDB, gunicorn, the worker and nginx, all under var/.
+run: deps-run db
+	@scripts/services.sh start
+	@echo "noeari is running at http://$${BIND:-127.0.0.1:5000} (logs in var/log); \`make stop\` stops it."
 
 dev: db
 	$(FLASK) run --debug --port 5000
@@ -30,11 +31,14 @@ bench: deps-bench venv db-server
 	$(PYTHON) bench/run.py
 
 stop:
-	@scripts/worker.sh stop
+	@scripts/services.sh stop
 	@scripts/db.sh stop
 
 deps:
 	@scripts/install-deps.sh
+
+deps-run:
+	@scripts/install-deps.sh --run
 
 deps-browser:
 	@scripts/install-deps.sh --browser

@@ -20,7 +20,8 @@ Every route and every form lives in this module, in sections that read top to bo
   the admin pages: figures and chart, producers, customers, every order, the email outbox.
 - Email and jobs: each email written in the transaction of the change it reports, and the scheduled
   jobs the worker runs: packing lists when ordering closes, reminders the day before.
-- Errors: styled error pages, and a 503 page when the database is down or too busy.
+- Health and errors: /healthz for load balancers; styled error pages, and a 503 page when the database is
+  down or too busy.
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
 transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
@@ -36,6 +37,7 @@ import itertools
 import os
 import re
 import secrets
+import time
 from collections import namedtuple
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -82,9 +84,10 @@ app.config.from_mapping(
     MYSQL_CHARSET="utf8mb4",
     MYSQL_CURSORCLASS="DictCursor",
     MYSQL_AUTOCOMMIT=True,
-    # Every DATETIME the database fills in (placed_at, changed_at) is UTC; pages show it in TIMEZONE.
-    MYSQL_CUSTOM_OPTIONS={"init_command": "SET time_zone = '+00:00'"},
     MYSQL_CONNECT_TIMEOUT=5,
+    MYSQL_READ_TIMEOUT=10,
+    MYSQL_WRITE_TIMEOUT=10,
+    MYSQL_LOCK_WAIT_TIMEOUT=5,
     MYSQL_REUSE_CONNECTIONS=True,
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
@@ -130,6 +133,9 @@ ENV_SETTINGS = {
     "MYSQL_DB": str,
     "MYSQL_UNIX_SOCKET": str,
     "MYSQL_CONNECT_TIMEOUT": int,
+    "MYSQL_READ_TIMEOUT": int,
+    "MYSQL_WRITE_TIMEOUT": int,
+    "MYSQL_LOCK_WAIT_TIMEOUT": int,
     "MYSQL_REUSE_CONNECTIONS": env_flag,
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
@@ -183,6 +189,12 @@ def load_secret_key():
         return f.read().strip()
 
 
+# A stalled server costs a request at most these timeouts, then a 503; a row locked too long, a retry and then
+# "please try again". Every DATETIME the database fills in (placed_at, changed_at) is UTC; pages show it in TIMEZONE.
+app.config["MYSQL_CUSTOM_OPTIONS"] = {"init_command": "SET time_zone = '+00:00', innodb_lock_wait_timeout = %d"
+                                                      % app.config["MYSQL_LOCK_WAIT_TIMEOUT"],
+                                      "read_timeout": app.config["MYSQL_READ_TIMEOUT"],
+                                      "write_timeout": app.config["MYSQL_WRITE_TIMEOUT"]}
 app.config["SECRET_KEY"] = load_secret_key()
 try:
     ZoneInfo(app.config["TIMEZONE"])
@@ -682,7 +694,7 @@ def start_session(role, account):
 def load_logged_in_user():
     """Put the logged-in account, if any, on g.user."""
     g.user = None
-    if request.endpoint == "static" or session.get("role") not in ACCOUNT_SQL:
+    if request.endpoint in ("static", "healthz") or session.get("role") not in ACCOUNT_SQL:
         return
     account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
     if (account is None or account["session_version"] != session.get("session_version")
@@ -1502,10 +1514,20 @@ def cart():
     return render_cart()
 
 
+def lock_cart(customer_id):
+    """Make the customer's cart changes queue one behind another, on the customer's row.
+
+    A locking read of a cart line that does not exist yet would take a gap lock, and two adds with
+    gap locks deadlock at their inserts; this lock is on a row that always exists.
+    """
+    query("SELECT customer_id FROM customer WHERE customer_id = %s FOR UPDATE", (customer_id,))
+
+
 @transactional
 def add_to_cart(customer_id, product, quantity):
     """Add quantity of product to the cart, capped at the stock; return (quantity before, quantity now)."""
-    row = query("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s FOR UPDATE",
+    lock_cart(customer_id)
+    row = query("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s",
                 (customer_id, product["product_id"]), one=True)
     in_cart = row["quantity"] if row else 0
     new_quantity = min(in_cart + quantity, product["quantity_available"])
@@ -1560,11 +1582,7 @@ def cart_update():
         flash(f"{line['name']} is no longer available; you can only remove it.", "error")
         return render_cart(status=409)
     new_quantity = min(wanted, line["quantity_available"])
-    if new_quantity == 0:
-        execute("DELETE FROM cart_item WHERE customer_id = %s AND product_id = %s", (customer_id, product_id))
-    else:
-        execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
-                (new_quantity, customer_id, product_id))
+    set_cart_quantity(customer_id, product_id, new_quantity)
     flash(*cart_change_message(line["name"], wanted, new_quantity))
     return redirect(url_for("cart"))
 
@@ -1583,6 +1601,17 @@ def add_pending_to_cart(customer_id, pending):
     else:
         flash(f"{product['name']} is out of stock, so it could not be added to your cart.", "warning")
     return redirect(url_for("cart"))
+
+
+@transactional
+def set_cart_quantity(customer_id, product_id, quantity):
+    """Set a cart line's quantity; 0 removes it."""
+    lock_cart(customer_id)
+    if quantity == 0:
+        execute("DELETE FROM cart_item WHERE customer_id = %s AND product_id = %s", (customer_id, product_id))
+    else:
+        execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
+                (quantity, customer_id, product_id))
 
 
 def cart_change_message(name, wanted, new_quantity):
@@ -2807,7 +2836,34 @@ def remind(order_id):
 worker.init_app(app, jobs=[close_ordering, send_reminders])
 
 
-# --- Errors -----------------------------------------------------------------
+# --- Health and errors ------------------------------------------------------
+
+WORKER_STALE_SECONDS = 120
+
+
+@app.route("/healthz")
+def healthz():
+    """For a load balancer, every second: 200 when the database answers and its schema is current, else 503
+    naming what is wrong; with the email backlog and when a worker was last seen. No session, no secrets."""
+    try:
+        row = query("SELECT (SELECT COUNT(*) FROM schema_migrations) AS migrations,"
+                    " (SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS backlog,"
+                    " (SELECT COUNT(*) FROM email_outbox WHERE failed_at IS NOT NULL) AS failed,"
+                    " (SELECT TIMESTAMPDIFF(SECOND, MAX(last_seen), UTC_TIMESTAMP(6)) FROM worker_heartbeat) AS worker_age",
+                    one=True)
+    except db.MySQLdb.Error as exc:
+        return {"status": "failing", "problems": [f"database unreachable ({exc.args[0] if exc.args else 'error'})"]}, 503
+    expected = len(db.migration_files())
+    problems = [] if row["migrations"] == expected else [f"{expected - row['migrations']} migrations not applied"]
+    warnings = []
+    if row["worker_age"] is None or row["worker_age"] > WORKER_STALE_SECONDS:
+        warnings.append("no worker seen in the last two minutes: email and jobs wait")
+    body = {"status": "failing" if problems else "ok", "database": "ok",
+            "migrations": "current" if not problems else "pending", "outbox_backlog": row["backlog"],
+            "outbox_failed": row["failed"], "worker_last_seen_seconds": row["worker_age"],
+            "problems": problems, "warnings": warnings}
+    return body, 503 if problems else 200
+
 
 ERROR_PAGES = {
     400: ("Bad request", "Something in that request was not right. Go back and try again."),
@@ -2821,8 +2877,9 @@ ERROR_PAGES = {
 }
 
 
-def error_page(code, message=None):
-    title, default_message = ERROR_PAGES.get(code, ERROR_PAGES[500])
+def error_page(code, message=None, title=None):
+    default_title, default_message = ERROR_PAGES.get(code, ERROR_PAGES[500])
+    title = title or default_title
     page = render_template("errors/error.html", code=code, title=title, message=message or default_message)
     return make_response(page, code)
 
@@ -2843,15 +2900,38 @@ def http_error(exc):
 @app.errorhandler(db.Busy)
 def database_busy(exc):
     """Many people changed the same rows at once and this change kept losing: nothing was changed."""
-    response = error_page(503, "Many people are doing the same thing right now, so nothing was changed. "
-                               "Please try again.")
+    response = error_page(503, "Many people are changing the same things right now, and your change could not "
+                               "get through, so nothing was changed. Please try again.", title="Please try again")
     response.headers["Retry-After"] = "1"
     return response
 
 
+OUTAGE_REPORT_SECONDS = 300
+outage = {"since": None, "reported": 0.0, "refused": 0}  # this process's current burst of refused requests
+
+
 @app.errorhandler(db.OperationalError)
 def database_unavailable(exc):
-    app.logger.error("Database unavailable: %s", exc)
+    """A lost or refused connection is an outage: a 503 page, and one log line per burst (and one every few
+    minutes while it lasts), not one per request. Any other error the driver calls operational is a bug: a 500."""
+    if not db.is_connection_error(exc):
+        app.logger.exception("Database error: %s", exc)
+        return error_page(500)
+    now = time.monotonic()
+    outage["refused"] += 1
+    if outage["since"] is None or now - outage["reported"] > OUTAGE_REPORT_SECONDS:
+        app.logger.error("Database unavailable: %s (%d requests refused in this outage so far)", exc, outage["refused"])
+        outage["since"] = outage["since"] or now
+        outage["reported"] = now
     response = error_page(503)
     response.headers["Retry-After"] = "30"
+    return response
+
+
+@app.after_request
+def end_outage(response):
+    if outage["since"] is not None and response.status_code < 500:
+        app.logger.warning("Database available again after %.0f s and %d refused requests.",
+                           time.monotonic() - outage["since"], outage["refused"])
+        outage.update(since=None, refused=0)
     return response

@@ -200,6 +200,8 @@ def transactional(unit):
 # --- Schema, migrations and demo data --------------------------------------
 
 CONNECTION_REFUSED = {2002, 2003}
+# Connection lost, gone away, refused, timed out, too many connections, server shutting down.
+CONNECTION_ERRORS = CONNECTION_REFUSED | {1040, 1053, 2005, 2006, 2013, 2026, 2055, 4031}
 DB_PROBLEMS = {
     2005: "Unknown server host: fix MYSQL_HOST.",
     1044: "Access denied to the database: grant MYSQL_USER rights on MYSQL_DB, or fix MYSQL_USER.",
@@ -207,6 +209,11 @@ DB_PROBLEMS = {
     1698: "Access denied: fix MYSQL_USER and MYSQL_PASSWORD.",
     1049: "Unknown database: fix MYSQL_DB, or create the database (`make run` creates it locally).",
 }
+
+
+def is_connection_error(exc):
+    """Whether an error means the database cannot be reached, rather than that a statement failed."""
+    return bool(exc.args) and exc.args[0] in CONNECTION_ERRORS
 
 
 def connection_refused_advice():
@@ -249,6 +256,7 @@ def project_file(*parts):
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), *parts)
 
 
+@functools.lru_cache(maxsize=1)
 def migration_files():
     """Names of the files in migrations/, in the order they apply."""
     return sorted(name for name in os.listdir(project_file("migrations")) if re.fullmatch(r"\d{4}_\w+\.sql", name))

@@ -38,8 +38,9 @@ def run_round(worker_id):
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Do what is due, then exit.")
+@click.option("--pidfile", type=click.Path(dir_okay=False), help="Write the process id here while running.")
 @with_appcontext
-def worker_command(once):
+def worker_command(once, pidfile):
     """Deliver queued email and run scheduled jobs, every WORKER_POLL_SECONDS, until stopped."""
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     if current_app.logger.level == logging.NOTSET:
@@ -51,6 +52,9 @@ def worker_command(once):
     stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.append(True))
+    if pidfile:
+        with open(pidfile, "w", encoding="ascii") as f:
+            f.write(f"{os.getpid()}\n")
     current_app.logger.info("Worker %s started.", worker_id)
     trouble = None
     while not stopping:
@@ -66,4 +70,6 @@ def worker_command(once):
         deadline = time.monotonic() + current_app.config["WORKER_POLL_SECONDS"]
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.2)
+    if pidfile:
+        os.unlink(pidfile)
     current_app.logger.info("Worker %s stopped.", worker_id)

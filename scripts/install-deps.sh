@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages noeari needs, when any are missing.
-# Usage: scripts/install-deps.sh [--browser] [--bench]
-#   --browser adds chromium for the browser tests; --bench adds wrk for `make bench`.
+# Usage: scripts/install-deps.sh [--run] [--browser] [--bench]
+#   --run adds nginx for `make run`; --browser adds chromium for the browser tests; --bench adds wrk and nginx for `make bench`.
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client libmariadb-dev pkg-config gcc)
 for option in "$@"; do
     case "$option" in
+        --run) packages+=(nginx) ;;
         --browser) packages+=(chromium) ;;
-        --bench) packages+=(wrk) ;;
+        --bench) packages+=(wrk nginx) ;;
         *) echo "unknown option: $option" >&2; exit 2 ;;
     esac
 done
@@ -33,7 +34,7 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 $sudo apt-get update -q
-# policy-rc.d stops the package from starting the system-wide MariaDB; noeari runs its own.
+# policy-rc.d stops the packages from starting the system-wide MariaDB or nginx; noeari runs its own.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null

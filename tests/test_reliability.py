@@ -1,0 +1,140 @@
+"""When clients, the database or people misbehave: parallel cart adds, the health check, outages logged
+once per burst, and backups that restore."""
+import logging
+import os
+import subprocess
+import threading
+
+import pytest
+
+from conftest import PASSWORD, connect, make_database
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_twenty_parallel_adds_to_one_cart_all_count_and_none_deadlocks(app, db, world, round_):
+    honey = db.add_product(world.producer, "Honey", quantity=1000)
+    clients = [app.test_client() for _ in range(20)]
+    for client in clients:
+        assert client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD}).status_code == 302
+    barrier = threading.Barrier(len(clients))
+    results = [None] * len(clients)
+
+    def add(index):
+        barrier.wait()
+        results[index] = clients[index].post("/cart/add", data={"product_id": honey, "quantity": index + 1}).status_code
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [302] * 20, "every add was accepted: no deadlock became a 503"
+    assert db.cart(world.customer) == {honey: sum(range(1, 21))}
+
+
+def test_parallel_adds_by_many_customers_do_not_deadlock(app, db, world):
+    products = [db.add_product(world.producer, f"Jar {n}", quantity=100) for n in range(4)]
+    emails = [f"buyer{n}@example.com" for n in range(16)]
+    clients = []
+    for address in emails:
+        db.add_customer(address)
+        client = app.test_client()
+        client.post("/login/customer", data={"email": address, "password": PASSWORD})
+        clients.append(client)
+    barrier = threading.Barrier(len(clients))
+    statuses = []
+
+    def add(client):
+        barrier.wait()
+        for product in products:
+            statuses.append(client.post("/cart/add", data={"product_id": product, "quantity": 1}).status_code)
+
+    threads = [threading.Thread(target=add, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses.count(302) == 64
+    assert db.value("SELECT COUNT(*) FROM cart_item WHERE product_id IN (%s, %s, %s, %s)", products) == 64
+
+
+def test_a_cart_change_that_keeps_waiting_on_a_lock_says_please_try_again_not_the_outage_page(
+        app, client, auth, db, world, test_database, caplog):
+    """Another transaction holds the customer's cart lock longer than the lock wait timeout, every attempt:
+    the add is tried three times, then the customer is told to try again, and the cart is unchanged."""
+    options = app.config["MYSQL_CUSTOM_OPTIONS"]
+    app.config["MYSQL_CUSTOM_OPTIONS"] = {**options, "init_command": "SET time_zone = '+00:00', innodb_lock_wait_timeout = 1"}
+    auth.login_customer()
+    holder = connect(test_database)
+    cur = holder.cursor()
+    cur.execute("START TRANSACTION")
+    cur.execute("SELECT * FROM customer WHERE customer_id = %s FOR UPDATE", (world.customer,))
+    try:
+        response = client.post("/cart/add", data={"product_id": world.product, "quantity": 2})
+    finally:
+        holder.rollback()
+        holder.close()
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "Please try again" in page and "nothing was changed" in page and "temporarily unavailable" not in page
+    assert caplog.text.count("attempt") == 3 and "Database unavailable" not in caplog.text
+    assert db.cart(world.customer) == {}
+    assert client.post("/cart/add", data={"product_id": world.product, "quantity": 2}).status_code == 302
+    assert db.cart(world.customer) == {world.product: 2}
+
+
+def test_healthz_says_ok_with_the_backlog_and_the_worker(client, db, world):
+    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text) VALUES ('a', 'a@x', 'S', 'B')")
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["status"] == "ok" and body["database"] == "ok" and body["migrations"] == "current"
+    assert body["outbox_backlog"] == 1 and body["worker_last_seen_seconds"] is None
+    assert body["warnings"] == ["no worker seen in the last two minutes: email and jobs wait"]
+    assert "Set-Cookie" not in response.headers
+    db.execute("INSERT INTO worker_heartbeat (worker_id, started_at, last_seen) VALUES ('w', UTC_TIMESTAMP(6),"
+               " UTC_TIMESTAMP(6))")
+    assert client.get("/healthz").get_json()["warnings"] == []
+
+
+def test_healthz_names_a_missing_migration_and_an_unreachable_database(app, client, db, world):
+    db.execute("DELETE FROM schema_migrations WHERE filename = '0011_catalogue_in_stock.sql'")
+    try:
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.get_json()["problems"] == ["1 migrations not applied"]
+    finally:
+        db.execute("INSERT INTO schema_migrations (filename) VALUES ('0011_catalogue_in_stock.sql')")
+    app.config.update(MYSQL_HOST="localhost", MYSQL_UNIX_SOCKET="/nonexistent/mysql.sock")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "failing", "problems": ["database unreachable (2002)"]}
+
+
+def test_an_outage_is_logged_once_per_burst_not_per_request(app, client, world, caplog):
+    caplog.set_level(logging.WARNING)
+    socket = app.config["MYSQL_UNIX_SOCKET"]
+    app.config.update(MYSQL_HOST="localhost", MYSQL_UNIX_SOCKET="/nonexistent/mysql.sock")
+    for _ in range(30):
+        assert client.get("/products").status_code == 503
+    assert caplog.text.count("Database unavailable") == 1
+    app.config["MYSQL_UNIX_SOCKET"] = socket
+    assert client.get("/products").status_code == 200
+    assert "Database available again" in caplog.text and "30 refused requests" in caplog.text
+
+
+def test_an_error_in_a_statement_is_a_500_not_an_outage(app, db, caplog):
+    import MySQLdb
+
+    from app import database_unavailable
+    with app.test_request_context("/"):
+        try:
+            with app.app_context():
+                from db import query
+                query("SELECT no_such_column FROM product")
+        except MySQLdb.OperationalError as exc:
+            response = database_unavailable(exc)
+    assert response.status_code == 500 and "Something went wrong" in response.get_data(as_text=True)
+    assert "Database unavailable" not in caplog.text
