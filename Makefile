@@ -30,6 +30,18 @@ test: deps-browser venv db-server
 bench: deps-bench venv db-server
 	$(PYTHON) bench/run.py
 
+# A consistent dump, the photos and the instance key in var/backups/noeari-<UTC timestamp>.tar.gz.
+backup: venv db-server
+	@$(FLASK) backup
+
+# Into an empty database only: `make restore FILE=var/backups/noeari-....tar.gz`.
+restore: venv db-server
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/noeari-<timestamp>.tar.gz" >&2; exit 2; }
+ifdef LOCAL_DB
+	@scripts/db.sh create "$(MYSQL_DB)"
+endif
+	@$(FLASK) restore "$(FILE)"
+
 stop:
 	@scripts/services.sh stop
 	@scripts/db.sh stop

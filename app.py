@@ -26,7 +26,8 @@ Every route and every form lives in this module, in sections that read top to bo
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
 transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
 postcodes), images.py (photo checks and re-encoding), mail.py (the email outbox) and worker.py
-(the background worker that sends email and runs the jobs).
+(the background worker that sends email and runs the jobs) and backup.py (backup archives and their
+restore).
 """
 import csv
 import datetime
@@ -62,6 +63,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp,
                                 ValidationError)
 
+import backup
 import db
 import fulfilment
 import images
@@ -110,6 +112,7 @@ app.config.from_mapping(
     SMTP_STARTTLS=False,
     MAIL_FROM="noeari <no-reply@noeari.local>",
     OUTBOX_FOLDER=os.path.join(app.root_path, "var", "outbox"),
+    BACKUP_FOLDER=os.path.join(app.root_path, "var", "backups"),
     TIMEZONE="Europe/London",
     PRODUCER_APPROVAL=True,
     SUPPORT_EMAIL="help@noeari.local",
@@ -154,6 +157,7 @@ ENV_SETTINGS = {
     "SMTP_STARTTLS": env_flag,
     "MAIL_FROM": str,
     "OUTBOX_FOLDER": str,
+    "BACKUP_FOLDER": str,
     "TIMEZONE": str,
     "PRODUCER_APPROVAL": env_flag,
     "SUPPORT_EMAIL": str,
@@ -207,6 +211,7 @@ if app.config["TRUSTED_PROXIES"]:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 db.init_app(app)
+backup.init_app(app)
 csrf = CSRFProtect(app)
 
 

@@ -2,12 +2,13 @@
 once per burst, and backups that restore."""
 import logging
 import os
-import subprocess
+import tarfile
 import threading
 
 import pytest
 
-from conftest import PASSWORD, connect, make_database
+from conftest import PASSWORD, connect
+from test_products import VALID, png_bytes, with_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -138,3 +139,74 @@ def test_an_error_in_a_statement_is_a_500_not_an_outage(app, db, caplog):
             response = database_unavailable(exc)
     assert response.status_code == 500 and "Something went wrong" in response.get_data(as_text=True)
     assert "Database unavailable" not in caplog.text
+
+
+def checksums(database):
+    conn = connect(database)
+    cur = conn.cursor()
+    cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                (database,))
+    tables = [row["TABLE_NAME"] for row in cur.fetchall()]
+    sums = {}
+    for table in tables:
+        cur.execute(f"CHECKSUM TABLE `{database}`.`{table}`")
+        sums[table] = cur.fetchone()["Checksum"]
+    cur.execute("SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s"
+                " ORDER BY TRIGGER_NAME", (database,))
+    triggers = cur.fetchall()
+    conn.close()
+    return sums, triggers
+
+
+def test_a_backup_restores_into_an_empty_database_with_identical_checksums_and_the_app_runs_on_it(
+        app, client, auth, db, world, test_database, scratch_databases, tmp_path):
+    auth.login_producer()
+    assert client.post("/dashboard/products/new", data=with_file(VALID, png_bytes())).status_code == 302
+    auth.logout()
+    auth.login_customer()
+    client.post("/cart/add", data={"product_id": world.product, "quantity": 3})
+    auth.logout()
+    photos = sorted(os.listdir(app.config["UPLOAD_FOLDER"]))
+    assert photos, "the new product's photo and thumbnail are on disk"
+    app.instance_path = str(tmp_path / "instance")
+    os.makedirs(app.instance_path)
+    with open(os.path.join(app.instance_path, "secret_key"), "w") as f:
+        f.write("the-live-key")
+
+    result = app.test_cli_runner().invoke(args=["backup", "--folder", str(tmp_path / "backups")])
+    assert result.exit_code == 0, result.output
+    [archive] = os.listdir(tmp_path / "backups")
+    assert archive.startswith("noeari-") and archive.endswith("Z.tar.gz")
+    path = str(tmp_path / "backups" / archive)
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    assert {"manifest.json", "database.sql", "secret_key"} <= set(names)
+    assert sorted(n[len("uploads/"):] for n in names if n.startswith("uploads/")) == photos
+
+    restored = scratch_databases()
+    connect(None).cursor().execute(f"CREATE DATABASE `{restored}`")
+    app.config.update(MYSQL_DB=restored, UPLOAD_FOLDER=str(tmp_path / "restored-uploads"))
+    app.instance_path = str(tmp_path / "new-instance")
+    result = app.test_cli_runner().invoke(args=["restore", path])
+    assert result.exit_code == 0, result.output
+    assert checksums(restored) == checksums(test_database)
+    assert sorted(os.listdir(tmp_path / "restored-uploads")) == photos
+    with open(os.path.join(app.instance_path, "secret_key")) as f:
+        assert f.read() == "the-live-key"
+
+    page = client.get("/products?q=duck").get_data(as_text=True)
+    assert "Duck eggs" in page
+    auth.login_customer()
+    assert "Potatoes" in client.get("/cart").get_data(as_text=True)
+
+    before = checksums(restored)
+    result = app.test_cli_runner().invoke(args=["restore", path])
+    assert result.exit_code != 0 and "is not empty" in result.output
+    assert checksums(restored) == before, "a refused restore changed nothing"
+
+
+def test_restore_refuses_a_file_that_is_not_a_backup(app, tmp_path):
+    bogus = tmp_path / "noeari-x.tar.gz"
+    bogus.write_bytes(b"not an archive")
+    result = app.test_cli_runner().invoke(args=["restore", str(bogus)])
+    assert result.exit_code != 0 and "is not a noeari backup" in result.output
