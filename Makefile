@@ -13,7 +13,7 @@ export MYSQL_USER ?= $(shell id -un)
 endif
 export MYSQL_DB ?= noeari
 
-.PHONY: run dev test bench stop deps deps-run deps-browser deps-bench venv db-server db backup restore
+.PHONY: run dev test bench bench-resilience stop deps deps-run deps-browser deps-bench venv db-server db backup restore
 
 # Starts (or, when it runs already, reloads) MariaDB, gunicorn, the worker and nginx, all under var/.
 run: deps-run db
@@ -29,6 +29,11 @@ test: deps-browser venv db-server
 # Builds noeari_bench (never the dev database) at each scale and writes bench/RESULTS.md.
 bench: deps-bench venv db-server
 	$(PYTHON) bench/run.py
+
+# Slow clients, a paused database, heavy uploads and forgot-password timing against `make run`'s own stack,
+# on its own port and database (noeari_resilience); writes bench/RESILIENCE.md. About 2 minutes.
+bench-resilience: deps-run venv db-server
+	$(PYTHON) bench/resilience.py
 
 # A consistent dump, the photos and the instance key in var/backups/noeari-<UTC timestamp>.tar.gz.
 backup: venv db-server

@@ -18,8 +18,8 @@ Every route and every form lives in this module, in sections that read top to bo
 - The producer's week: the schedule, each day's packing lists, and recording payment.
 - The operator: the create-operator command, approving and suspending accounts with their audit, and
   the admin pages: figures and chart, producers, customers, every order, the email outbox.
-- Email and jobs: each email written in the transaction of the change it reports, and the scheduled
-  jobs the worker runs: packing lists when ordering closes, reminders the day before.
+- Email and jobs: each email written in the transaction of the change it reports, and the jobs the
+  worker runs: packing lists when ordering closes, reminders the day before, password reset links.
 - Health and errors: /healthz for load balancers; styled error pages, and a 503 page when the database is
   down or too busy.
 
@@ -46,17 +46,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import bcrypt
 import click
-from flask import (Flask, Response, abort, flash, g, make_response, redirect, render_template, request,
-                   send_from_directory, session, url_for)
+from flask import (Flask, Response, abort, after_this_request, flash, g, make_response, redirect, render_template,
+                   request, send_from_directory, session, url_for)
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
-from werkzeug.routing import ValidationError as NoSuchPath
 from wtforms import (BooleanField, DateField, DecimalField, EmailField, HiddenField, IntegerField, PasswordField,
                      RadioField, SelectField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
@@ -99,9 +98,14 @@ app.config.from_mapping(
     UPLOAD_FOLDER=os.path.join(app.root_path, "var", "uploads"),
     MAX_CONTENT_LENGTH=6 * 1024 * 1024,
     PERMANENT_SESSION_LIFETIME=datetime.timedelta(days=14),
-    LOGIN_EMAIL_LIMIT=5,
+    LOGIN_CLIENT_LIMIT=5,
+    LOGIN_DAILY_LIMIT=100,
     LOGIN_IP_LIMIT=50,
     LOGIN_WINDOW_SECONDS=15 * 60,
+    DEVICE_COOKIE_DAYS=365,
+    RESET_EMAIL_LIMIT=3,
+    RESET_CLIENT_LIMIT=10,
+    SIGNUP_CLIENT_LIMIT=10,
     TRUSTED_PROXIES=0,
     BASE_URL="http://127.0.0.1:5000",
     RESET_TOKEN_MAX_AGE=3600,
@@ -145,9 +149,14 @@ ENV_SETTINGS = {
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
     "PERMANENT_SESSION_LIFETIME": int,
-    "LOGIN_EMAIL_LIMIT": int,
+    "LOGIN_CLIENT_LIMIT": int,
+    "LOGIN_DAILY_LIMIT": int,
     "LOGIN_IP_LIMIT": int,
     "LOGIN_WINDOW_SECONDS": int,
+    "DEVICE_COOKIE_DAYS": int,
+    "RESET_EMAIL_LIMIT": int,
+    "RESET_CLIENT_LIMIT": int,
+    "SIGNUP_CLIENT_LIMIT": int,
     "TRUSTED_PROXIES": int,
     "BASE_URL": str,
     "SMTP_HOST": str,
@@ -215,15 +224,32 @@ backup.init_app(app)
 csrf = CSRFProtect(app)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+
+def checked_date(value, name="date"):
+    """value (YYYY-MM-DD) as a date; abort with 400 when it is impossible or outside the years noeari handles."""
+    try:
+        day = datetime.date.fromisoformat(value)
+    except ValueError:
+        abort(400, f"The {name} {value!r} is not a real date; write it like 2026-11-21.")
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        abort(400, f"The {name} must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
+    return day
+
+
+def date_in_range(form, field):
+    """A form's date must be within the years noeari handles (date arithmetic past 9999 fails)."""
+    if field.data and not EARLIEST_YEAR <= field.data.year <= LATEST_YEAR:
+        raise ValidationError(f"Choose a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
+
+
 class DateConverter(BaseConverter):
-    """A YYYY-MM-DD date in a URL; an impossible date is no page at all (404)."""
+    """A YYYY-MM-DD date in a URL; an impossible or out-of-range one is a bad request (400)."""
     regex = r"\d{4}-\d{2}-\d{2}"
 
     def to_python(self, value):
-        try:
-            return datetime.date.fromisoformat(value)
-        except ValueError:
-            raise NoSuchPath() from None
+        return checked_date(value)
 
     def to_url(self, value):
         return value.isoformat()
@@ -233,6 +259,9 @@ app.url_map.converters["date"] = DateConverter
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
                            "frame-ancestors 'none'; form-action 'self'")
+# No page needs the camera, the microphone, the location or payment APIs; nor may anything it frames.
+PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+                      "display-capture=(), browsing-topics=()")
 
 
 @app.after_request
@@ -242,6 +271,7 @@ def set_security_headers(response):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
     if app.config["SESSION_COOKIE_SECURE"]:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if g.get("user"):
@@ -281,6 +311,26 @@ def page_number():
     """The 1-based ?page= number; anything else reads as page 1."""
     page = request.args.get("page", "1")
     return int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+
+
+TEXT_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+TEXTAREA_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tabs and line breaks are text there
+
+
+class Form(FlaskForm):
+    """The base of every form: besides each field's own checks, no text may hold NUL or other control characters.
+    Passwords are exempt: they are only hashed, never shown, and an old one may hold a tab."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field, PasswordField):
+                continue
+            controls = TEXTAREA_CONTROLS if isinstance(field, TextAreaField) else TEXT_CONTROLS
+            if isinstance(field.data, str) and controls.search(field.data):
+                field.errors = [*field.errors, "Remove the control characters (such as NUL or a tab) from this field."]
+                valid = False
+        return valid
 
 
 def form_status(form):
@@ -742,24 +792,106 @@ def client_ip():
     return (request.remote_addr or "unknown")[:45]
 
 
-def login_throttled(email):
-    """True when this email or this client has failed too often within the throttle window."""
+DEVICE_COOKIE = "device"
+THROTTLE_MESSAGES = {
+    "wait": "Too many failed attempts. Please wait 15 minutes, then try again (or reset your password).",
+    "reset": "This account has had too many failed login attempts today, so for now only a password reset "
+             "unlocks it. Use “Forgot your password?” to get a link.",
+}
+
+
+def device_serializer():
+    return URLSafeSerializer(app.config["SECRET_KEY"], salt="trusted-device")
+
+
+def email_tag(email):
+    return hashlib.sha256(email.encode()).hexdigest()[:16]
+
+
+def trusted_device():
+    """This browser's signed device cookie, {"id", "emails"}, naming the emails that have logged in here; or None."""
+    try:
+        device = device_serializer().loads(request.cookies.get(DEVICE_COOKIE, ""))
+    except BadData:
+        return None
+    if not isinstance(device, dict) or not isinstance(device.get("emails"), list):
+        return None
+    return device
+
+
+def password_client(email):
+    """Who is guessing email's password: (client, trusted). A browser that has logged in to email before is
+    known by its device cookie; any other client by its network address."""
+    device = trusted_device()
+    if device and email_tag(email) in device["emails"]:
+        return f"device:{device['id']}", True
+    return f"ip:{client_ip()}", False
+
+
+def remember_device(email):
+    """After a correct password, trust this browser for email: other clients' failures never lock it out."""
+    device = trusted_device() or {"id": secrets.token_urlsafe(12), "emails": []}
+    tags = [tag for tag in device["emails"] if tag != email_tag(email)] + [email_tag(email)]
+    value = device_serializer().dumps({"id": device["id"], "emails": tags[-5:]})
+
+    @after_this_request
+    def set_device_cookie(response):
+        response.set_cookie(DEVICE_COOKIE, value, max_age=app.config["DEVICE_COOKIE_DAYS"] * 86400, httponly=True,
+                            samesite="Lax", secure=app.config["SESSION_COOKIE_SECURE"])
+        return response
+
+
+def password_guess_refused(email):
+    """Why a guess at email's password from this client will not be checked now ("wait" or "reset"), or None.
+
+    Each client gets LOGIN_CLIENT_LIMIT failures per email per window; a client not known to the account also
+    gets no more once its address has failed LOGIN_IP_LIMIT times, or once the email has failed
+    LOGIN_DAILY_LIMIT times in a day from anywhere. Asked before bcrypt runs, so a flood of guesses costs a
+    query, not a CPU.
+    """
+    client, trusted = password_client(email)
     window = app.config["LOGIN_WINDOW_SECONDS"]
     counts = query(
-        "SELECT (SELECT COUNT(*) FROM login_failure WHERE email = %s"
-        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS email_failures,"
-        "       (SELECT COUNT(*) FROM login_failure WHERE ip = %s"
-        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS ip_failures",
-        (email, window, client_ip(), window), one=True)
-    return (counts["email_failures"] >= app.config["LOGIN_EMAIL_LIMIT"]
-            or counts["ip_failures"] >= app.config["LOGIN_IP_LIMIT"])
+        "SELECT (SELECT COUNT(*) FROM login_failure WHERE email = %s AND client = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_client,"
+        "       (SELECT COUNT(*) FROM login_failure WHERE ip = %s AND trusted = 0"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_address,"
+        "       (SELECT COUNT(*) FROM login_failure WHERE email = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY) AS by_email",
+        (email, client, window, client_ip(), window, email), one=True)
+    if counts["by_client"] >= app.config["LOGIN_CLIENT_LIMIT"]:
+        return "wait"
+    if not trusted and counts["by_address"] >= app.config["LOGIN_IP_LIMIT"]:
+        return "wait"
+    if not trusted and counts["by_email"] >= app.config["LOGIN_DAILY_LIMIT"]:
+        return "reset"
+    return None
 
 
 @transactional
-def record_login_failure(email):
-    execute("INSERT INTO login_failure (email, ip, failed_at) VALUES (%s, %s, UTC_TIMESTAMP(6))",
-            (email, client_ip()))
+def record_password_failure(email):
+    client, trusted = password_client(email)
+    execute("INSERT INTO login_failure (email, ip, client, trusted, failed_at) VALUES (%s, %s, %s, %s,"
+            " UTC_TIMESTAMP(6))", (email, client_ip(), client, int(trusted)))
     execute("DELETE FROM login_failure WHERE failed_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 100")
+
+
+def forgive_password_failures(email):
+    """A correct password forgives this client's failures for email; other clients' still count."""
+    execute("DELETE FROM login_failure WHERE email = %s AND client = %s", (email, password_client(email)[0]))
+
+
+def throttled_page(template, refusal, **context):
+    """The page of a refused guess: 429, with Retry-After when waiting helps."""
+    response = make_response(render_template(template, **context), 429)
+    if refusal == "wait":
+        response.headers["Retry-After"] = str(app.config["LOGIN_WINDOW_SECONDS"])
+    return response
+
+
+def over_limit(sql, args, limit):
+    """Whether the count sql finds (rows of the last hour, usually) has reached limit."""
+    return query(sql, args, one=True)["n"] >= limit
 
 
 def normalise_email(value):
@@ -788,22 +920,22 @@ def current_password_field(label="Password"):
     return PasswordField(label, validators=[DataRequired(), Length(max=1000)])
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField("Password", validators=[
         DataRequired(), Length(min=8, message="Password must be at least 8 characters."), bcrypt_compatible])
     confirm = PasswordField("Confirm password", validators=[
         DataRequired(), EqualTo("password", message="The two passwords do not match.")])
 
 
-class CustomerNameForm(FlaskForm):
+class CustomerNameForm(Form):
     name = StringField("First name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
 
 
-class ProducerNameForm(FlaskForm):
+class ProducerNameForm(Form):
     business = StringField("Business name", filters=[strip_text], validators=[DataRequired(), Length(max=150)])
 
 
-class OperatorNameForm(FlaskForm):
+class OperatorNameForm(Form):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=100)])
 
 
@@ -815,12 +947,12 @@ class ProducerSignupForm(ProducerNameForm, NewPasswordForm):
     email = email_field()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", filters=[normalise_email], validators=[DataRequired(), Length(max=254)])
     password = current_password_field()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = email_field()
 
 
@@ -829,17 +961,17 @@ class PasswordChangeForm(NewPasswordForm):
     password = PasswordField("New password", validators=NewPasswordForm.password.kwargs["validators"])
 
 
-class EmailChangeForm(FlaskForm):
+class EmailChangeForm(Form):
     email = email_field()
     current_password = PasswordField("Current password", id="email-current-password",
                                      validators=[DataRequired(), Length(max=1000)])
 
 
-class RemindersForm(FlaskForm):
+class RemindersForm(Form):
     reminders = BooleanField("Email me a reminder the day before I collect or receive an order")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button with nothing but its CSRF token: log out."""
 
 
@@ -860,6 +992,14 @@ def signup(role):
     """Create a customer's or a producer's account and log it in."""
     form = SIGNUP_FORMS[role]()
     if form.validate_on_submit():
+        client = f"ip:{client_ip()}"
+        if over_limit("SELECT COUNT(*) AS n FROM signup_attempt WHERE client = %s"
+                      " AND attempted_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR", (client,),
+                      app.config["SIGNUP_CLIENT_LIMIT"]):
+            flash("Too many accounts have been made from this network in the last hour. Please try again later.",
+                  "error")
+            return render_template("auth/signup.html", form=form, role=role), 429
+        execute("INSERT INTO signup_attempt (client, attempted_at) VALUES (%s, UTC_TIMESTAMP(6))", (client,))
         display_name = form[NAME_FIELDS[role]].data
         try:
             account_id = execute(SIGNUP_SQL[role], (display_name, form.email.data, hash_password(form.password.data),
@@ -880,16 +1020,14 @@ def login(role):
     """Log in to a customer's, a producer's or an operator's account; go on to ?next= when it is a local path."""
     form = LoginForm()
     if form.validate_on_submit():
-        # Checked before bcrypt runs, so a flood of guesses costs a query, not a CPU.
-        if login_throttled(form.email.data):
-            flash("Too many failed attempts. Please wait 15 minutes, then try again "
-                  "(or reset your password).", "error")
-            response = make_response(render_template("auth/login.html", form=form, role=role), 429)
-            response.headers["Retry-After"] = str(app.config["LOGIN_WINDOW_SECONDS"])
-            return response
+        refusal = password_guess_refused(form.email.data)
+        if refusal:
+            flash(THROTTLE_MESSAGES[refusal], "error")
+            return throttled_page("auth/login.html", refusal, form=form, role=role)
         account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
         if password_matches(form.password.data, account["password_hash"] if account else None):
-            execute("DELETE FROM login_failure WHERE email = %s", (form.email.data,))
+            forgive_password_failures(form.email.data)
+            remember_device(form.email.data)
             if account["status"] == "suspended":
                 flash(f"This account is suspended, so it cannot log in. To talk about it, contact the co-op at "
                       f"{app.config['SUPPORT_EMAIL']}.", "error")
@@ -899,7 +1037,7 @@ def login(role):
             if role == "customer" and pending:
                 return add_pending_to_cart(account["id"], pending)
             return redirect_to_next(request.args.get("next"), url_for(HOME_ENDPOINTS[role]))
-        record_login_failure(form.email.data)
+        record_password_failure(form.email.data)
         flash("Incorrect email or password.", "error")
     return render_template("auth/login.html", form=form, role=role), form_status(form)
 
@@ -942,31 +1080,40 @@ def account_for_reset_token(token):
     return role, account
 
 
-def send_password_reset(role, account):
-    """Write a one-hour reset link to the outbox; the worker sends it, so the page answers as fast as for
-    unknown emails."""
-    token = reset_serializer().dumps({"role": role, "id": account["id"],
-                                      "fp": password_fingerprint(account["password_hash"])})
-    link = site_url("reset_password", token=token)
-    if not app.config["SMTP_HOST"]:
-        app.logger.info("Password reset link for %s: %s", account["email"], link)
-    send("password_reset", f"reset:{secrets.token_hex(16)}", account["email"], "Reset your noeari password", link=link)
-
-
 @app.route("/password/forgot/<role>", methods=["GET", "POST"])
 def forgot_password(role):
-    """Ask for a reset link; the answer is the same whether or not the email has an account."""
+    """Ask for a reset link. Known and unknown emails get the same answer from the same work: a request is
+    recorded, and the worker emails a link only when the email has an account."""
     if role not in ACCOUNT_SQL:
         abort(404)
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
-        if account:
-            send_password_reset(role, account)
+        if not request_password_reset(role, form.email.data):
+            flash("Several links have been asked for already, for this email or from this network. Check your "
+                  "inbox (and spam folder), or try again in an hour.", "error")
+            return render_template("auth/forgot.html", form=form, role=role), 429
         flash("If an account uses that email, we have sent it a link to choose a new password. "
               "The link works for one hour.", "success")
         return redirect(url_for("forgot_password", role=role))
     return render_template("auth/forgot.html", form=form, role=role), form_status(form)
+
+
+@transactional
+def request_password_reset(role, email):
+    """Record a reset request unless this email (RESET_EMAIL_LIMIT) or this client (RESET_CLIENT_LIMIT) has
+    asked too often in the last hour; return whether it was recorded."""
+    client = f"ip:{client_ip()}"
+    # A locking read: two requests for one email at once queue here, so neither slips past the limit.
+    if (over_limit("SELECT COUNT(*) AS n FROM password_reset_request WHERE email = %s"
+                   " AND requested_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR FOR UPDATE", (email,),
+                   app.config["RESET_EMAIL_LIMIT"])
+            or over_limit("SELECT COUNT(*) AS n FROM password_reset_request WHERE client = %s"
+                          " AND requested_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR", (client,),
+                          app.config["RESET_CLIENT_LIMIT"])):
+        return False
+    execute("INSERT INTO password_reset_request (role, email, client, requested_at)"
+            " VALUES (%s, %s, %s, UTC_TIMESTAMP(6))", (role, email, client))
+    return True
 
 
 @app.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -978,16 +1125,23 @@ def reset_password(token):
     role, account = found
     form = NewPasswordForm()
     if form.validate_on_submit():
-        # Matching the old hash makes the token single-use even when two requests race.
-        changed = execute(ACCOUNT_SQL[role]["set_password"],
-                          (hash_password(form.password.data), account["id"], account["password_hash"])).rowcount
-        if changed != 1:
+        if not set_password_by_reset(role, account, hash_password(form.password.data)):
             return render_template("auth/reset_invalid.html"), 400
         session.clear()
         flash("Your password has been changed, and every session was logged out. Log in with the new one.",
               "success")
         return redirect(url_for("login", role=role))
     return render_template("auth/reset.html", form=form), form_status(form)
+
+
+@transactional
+def set_password_by_reset(role, account, new_hash):
+    """Set the new password and forgive every failed guess at the email; False when the link was used already."""
+    # Matching the old hash makes the token single-use even when two requests race.
+    if execute(ACCOUNT_SQL[role]["set_password"], (new_hash, account["id"], account["password_hash"])).rowcount != 1:
+        return False
+    execute("DELETE FROM login_failure WHERE email = %s", (account["email"],))
+    return True
 
 
 ACCOUNT_FORMS = {"password": PasswordChangeForm, "email": EmailChangeForm}
@@ -1015,6 +1169,11 @@ def account():
         return render_template("auth/account.html", forms=forms, role=role)
     forms[action] = form = form_classes[action]()
     if form.validate():
+        # The current password is guarded like the login form, so a stolen session cannot guess it.
+        refusal = password_guess_refused(g.user["email"]) if "current_password" in form else None
+        if refusal:
+            form.current_password.errors.append(THROTTLE_MESSAGES[refusal])
+            return throttled_page("auth/account.html", refusal, forms=forms, role=role)
         message = change_account(role, account_id, action, form)
         if message:
             flash(message, "success")
@@ -1033,8 +1192,10 @@ def change_account(role, account_id, action, form):
         return "You will get reminders." if form.reminders.data else "You will get no more reminders."
     credentials = query(sql["credentials"], (account_id,), one=True)
     if not password_matches(form.current_password.data, credentials["password_hash"]):
+        record_password_failure(credentials["email"])
         form.current_password.errors.append("That is not your current password.")
         return None
+    forgive_password_failures(credentials["email"])
     if action == "email":
         try:
             execute(sql["set_email"], (form.email.data, account_id))
@@ -1241,7 +1402,7 @@ def quantity_field(label, minimum, default=None):
     return IntegerField(label, default=default, validators=validators)
 
 
-class CartAddForm(FlaskForm):
+class CartAddForm(Form):
     product_id = id_field("Product")
     quantity = quantity_field("Quantity", 1, default=1)
 
@@ -1276,7 +1437,7 @@ def uploaded_file(name):
 
 # --- Cart and checkout ------------------------------------------------------
 
-class CartUpdateForm(FlaskForm):
+class CartUpdateForm(Form):
     product_id = id_field("Product")
     quantity = quantity_field("Quantity", 0)
 
@@ -1360,7 +1521,7 @@ def phone_number(form, field):
         raise ValidationError("Enter a phone number with digits, spaces and an optional + at the start.")
 
 
-class CheckoutForm(FlaskForm):
+class CheckoutForm(Form):
     """The delivery details; checkout_form() adds one when_<producer_id> choice per producer group."""
     delivery_address = TextAreaField("Delivery address", filters=[strip_text],
                                      validators=[Length(max=500, message="Keep the address under 500 characters.")])
@@ -1767,7 +1928,7 @@ def photo_field(label):
     return FileField(label, description="JPEG, PNG or WebP, up to 5 MB.", validators=[encoded_photo])
 
 
-class ProductForm(FlaskForm):
+class ProductForm(Form):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
     description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
     category = SelectField("Category", choices=CATEGORIES)
@@ -1922,7 +2083,7 @@ def toggle_availability(product_id):
     return redirect_to_next(request.form.get("next"), url_for("dashboard"))
 
 
-class StockForm(FlaskForm):
+class StockForm(Form):
     product_id = id_field("Product")
     quantity = quantity_field("Quantity available", 0)
 
@@ -1943,7 +2104,7 @@ def update_stock():
     return redirect(url_for("dashboard"))
 
 
-class OrderStatusForm(FlaskForm):
+class OrderStatusForm(Form):
     order_id = id_field("Order")
     status = SelectField("New status", choices=ORDER_STATUSES)
 
@@ -2012,15 +2173,7 @@ def order_filters(where, args):
 def date_arg(name):
     """The ?name=YYYY-MM-DD date, None when empty; abort with 400 when malformed or out of range."""
     value = request.args.get(name, "")
-    if not value:
-        return None
-    try:
-        day = datetime.date.fromisoformat(value)
-    except ValueError:
-        abort(400, f"The {name!r} date must look like 2026-11-21.")
-    if not 2000 <= day.year <= 2100:
-        abort(400, f"The {name!r} date must be between the years 2000 and 2100.")
-    return day
+    return checked_date(value, f"{name!r} date") if value else None
 
 
 @app.route("/dashboard/orders.csv")
@@ -2067,7 +2220,7 @@ def website_url(form, field):
         raise ValidationError("Enter a web address that starts with http:// or https://.")
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     description = TextAreaField("About you", filters=[strip_text], validators=[Length(max=2000)],
                                 description="What you grow or make, and how. Up to 2,000 characters.")
     town = StringField("Town", filters=[strip_text], validators=[Length(max=100)])
@@ -2106,7 +2259,7 @@ def money_field(label, minimum, maximum, required=True, description=None):
     return DecimalField(label, places=2, validators=validators, description=description)
 
 
-class OptionForm(FlaskForm):
+class OptionForm(Form):
     kind = RadioField("Kind", choices=[SelectChoice("collection", "Collection: customers come to you"),
                                        SelectChoice("delivery", "Delivery: you bring the order")],
                       validators=[InputRequired("Choose collection or delivery.")])
@@ -2169,9 +2322,9 @@ def get_own_option(option_id):
     return option
 
 
-class ClosureForm(FlaskForm):
-    start_date = DateField("First closed day", validators=[InputRequired("Enter the first closed day.")])
-    end_date = DateField("Last closed day", validators=[InputRequired("Enter the last closed day.")])
+class ClosureForm(Form):
+    start_date = DateField("First closed day", validators=[InputRequired("Enter the first closed day."), date_in_range])
+    end_date = DateField("Last closed day", validators=[InputRequired("Enter the last closed day."), date_in_range])
     note = StringField("Note", filters=[strip_text], validators=[Length(max=200)],
                        description="For example “Summer holiday”; customers do not see it.")
 
@@ -2245,7 +2398,7 @@ class DayField(SelectField):
             raise ValidationError("Choose a day from Monday (0) to Sunday (6).")
 
 
-class SlotForm(FlaskForm):
+class SlotForm(Form):
     weekday = DayField("Day")
     start = StringField("From", filters=[strip_text], validators=[InputRequired("Enter a start time."), clock_time])
     end = StringField("Until", filters=[strip_text], validators=[InputRequired("Enter an end time."), clock_time])
@@ -2417,7 +2570,7 @@ def schedule_day_csv(day):
         "Content-Disposition": f'attachment; filename="noeari-packing-{day.isoformat()}.csv"'})
 
 
-class PaidForm(FlaskForm):
+class PaidForm(Form):
     paid = RadioField("Paid", choices=[SelectChoice("1", "Paid"), SelectChoice("0", "Not paid")],
                       validators=[InputRequired("Say whether the order is paid (1) or not (0).")])
 
@@ -2467,7 +2620,7 @@ class OperatorAccountForm(OperatorNameForm, NewPasswordForm):
     email = email_field()
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     note = TextAreaField("Note (optional)", filters=[strip_text], validators=[Length(max=500)],
                          description="Why: kept in the audit, and sent to a producer you suspend.")
 
@@ -2838,7 +2991,34 @@ def remind(order_id):
          f"Tomorrow: order #{order_id} from {order['business_name']}, {order_when(order)}", order=order)
 
 
-worker.init_app(app, jobs=[close_ordering, send_reminders])
+def answer_reset_requests():
+    """Answer each recorded "forgot password" request once: a link when the email has an account, else nothing."""
+    waiting = query("SELECT request_id FROM password_reset_request WHERE answered_at IS NULL"
+                    " ORDER BY request_id LIMIT 100")
+    for row in waiting:
+        answer_reset_request(row["request_id"])
+    execute("DELETE FROM password_reset_request WHERE requested_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 1000")
+    execute("DELETE FROM signup_attempt WHERE attempted_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 1000")
+
+
+@transactional
+def answer_reset_request(request_id):
+    if execute("UPDATE password_reset_request SET answered_at = UTC_TIMESTAMP(6)"
+               " WHERE request_id = %s AND answered_at IS NULL", (request_id,)).rowcount != 1:
+        return  # another worker answered it
+    request_row = query("SELECT role, email FROM password_reset_request WHERE request_id = %s", (request_id,), one=True)
+    account = query(ACCOUNT_SQL[request_row["role"]]["by_email"], (request_row["email"],), one=True)
+    if account is None:
+        return
+    token = reset_serializer().dumps({"role": request_row["role"], "id": account["id"],
+                                      "fp": password_fingerprint(account["password_hash"])})
+    link = site_url("reset_password", token=token)
+    if not app.config["SMTP_HOST"]:
+        app.logger.info("Password reset link for %s: %s", account["email"], link)
+    send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
+
+
+worker.init_app(app, jobs=[close_ordering, send_reminders, answer_reset_requests])
 
 
 # --- Health and errors ------------------------------------------------------
@@ -2899,7 +3079,11 @@ def csrf_error(exc):
 def http_error(exc):
     """A styled page for every HTTP error, with the message given to abort() when there is one."""
     message = exc.description if exc.description != type(exc).description else None
-    return error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
+    response = error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
+    for name, value in exc.get_headers():  # such as Allow on a 405
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 @app.errorhandler(db.Busy)

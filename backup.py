@@ -147,12 +147,16 @@ def restore_files(archive, uploads):
                 shutil.copyfileobj(source, out)
             photos += 1
         elif member.name == KEY_NAME and member.isfile():
+            key = archive.extractfile(member).read()
             os.makedirs(current_app.instance_path, exist_ok=True)
             if os.path.exists(key_path()):
+                with open(key_path(), "rb") as f:
+                    if f.read() == key:
+                        continue
                 os.replace(key_path(), key_path() + ".before-restore")
             fd = os.open(key_path(), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with archive.extractfile(member) as source, os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(source, out)
+            with os.fdopen(fd, "wb") as out:
+                out.write(key)
     return photos
 
 

@@ -58,11 +58,14 @@ class MySQL(FlaskMySQL):
         settings = tuple(current_app.config[key] for key in self.SETTINGS)
         conn = getattr(self.kept, "conn", None)
         if conn is not None and self.kept.settings == settings:
+            started = time.monotonic()
             try:
                 conn.ping()
                 return conn
             except MySQLdb.Error:
                 self.discard(conn)
+                if time.monotonic() - started > 1:
+                    raise  # stalled, not gone: a new connection would wait out its own timeout too
         conn = self.connect
         self.kept.conn, self.kept.settings = conn, settings
         return conn
@@ -302,6 +305,14 @@ def seed_database():
         cur.close()
 
 
+def lift_query_timeouts():
+    """A schema change on a big table may take minutes, and MariaDB cannot roll back DDL cut off halfway:
+    this command's connections wait for the server however long it takes."""
+    options = current_app.config["MYSQL_CUSTOM_OPTIONS"] or {}
+    current_app.config["MYSQL_CUSTOM_OPTIONS"] = {key: value for key, value in options.items()
+                                                  if key not in ("read_timeout", "write_timeout")}
+
+
 @click.command("init-db")
 @with_appcontext
 @click.option("--seed", is_flag=True, help="Also load the demo data from seed.sql.")
@@ -310,6 +321,7 @@ def init_db_command(seed):
     if database_tables():
         click.echo("The database already has tables; nothing to do (use `migrate` for updates).")
         return
+    lift_query_timeouts()
     create_schema()
     click.echo("Created the schema.")
     if seed:
@@ -329,6 +341,7 @@ def seed_db_command():
 @with_appcontext
 def migrate_command():
     """Apply pending migrations/ files in order."""
+    lift_query_timeouts()
     if "schema_migrations" not in database_tables():
         raise click.ClickException("The database has no schema yet: run `flask --app app init-db` first.")
     applied = apply_migrations()

@@ -3,8 +3,9 @@ import os
 
 # Under `make run` gunicorn listens on a unix socket behind nginx (GUNICORN_BIND); alone, on BIND.
 bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND", "127.0.0.1:5000")
-# Its control socket stays in this checkout, not one shared by every checkout of the user.
-control_socket = os.path.join(os.path.dirname(os.path.abspath(__file__)), "var", "gunicorn.ctl")
+# Its control socket stays in this checkout's var/ (or RUN_DIR), not one shared by every checkout of the user.
+control_socket = os.path.join(os.environ.get("RUN_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          "var"), "gunicorn.ctl")
 # Rendering pages is CPU work that holds the GIL, so processes, not threads, use the cores:
 # 2 per core plus 1 (gunicorn's advice), each with a second thread for the time spent waiting on MariaDB.
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * os.cpu_count() + 1)))

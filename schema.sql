@@ -231,14 +231,41 @@ CREATE TABLE cart_item (
     CONSTRAINT chk_cart_item_quantity CHECK (quantity > 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Failed password guesses. client is "device:<id>" for a browser that has logged in to the account
+-- before (trusted = 1), else "ip:<address>": one client's guesses never lock out another.
 CREATE TABLE login_failure (
     failure_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     email VARCHAR(254) NOT NULL,
     ip VARCHAR(45) NOT NULL,
+    client VARCHAR(80) NOT NULL DEFAULT '',
+    trusted TINYINT(1) NOT NULL DEFAULT 0,
     failed_at DATETIME(6) NOT NULL,
     KEY idx_login_failure_email (email, failed_at),
     KEY idx_login_failure_ip (ip, failed_at),
-    KEY idx_login_failure_time (failed_at)
+    KEY idx_login_failure_time (failed_at),
+    KEY idx_login_failure_client (email, client, failed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- "Forgot password" records a request, the same work for known and unknown emails; the worker
+-- answers it, emailing a link only when the email has an account.
+CREATE TABLE password_reset_request (
+    request_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    role ENUM('customer', 'producer', 'operator') NOT NULL,
+    email VARCHAR(254) NOT NULL,
+    client VARCHAR(80) NOT NULL,
+    requested_at DATETIME(6) NOT NULL,
+    answered_at DATETIME(6) NULL,
+    KEY idx_reset_request_email (email, requested_at),
+    KEY idx_reset_request_client (client, requested_at),
+    KEY idx_reset_request_waiting (answered_at, request_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Signups per client, for the signup throttle.
+CREATE TABLE signup_attempt (
+    attempt_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    client VARCHAR(80) NOT NULL,
+    attempted_at DATETIME(6) NOT NULL,
+    KEY idx_signup_attempt_client (client, attempted_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Listed products per category, kept exact by the triggers below, so the catalogue's result

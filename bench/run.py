@@ -54,9 +54,10 @@ def sql(statement, args=(), database=DATABASE):
 # --- Servers ------------------------------------------------------------------
 
 def serve(target, port, **env):
-    os.makedirs(LOGS, exist_ok=True)
+    run_dir = os.path.join(LOGS, str(port))  # its own gunicorn control socket, beside any `make run`
+    os.makedirs(run_dir, exist_ok=True)
     log = open(os.path.join(LOGS, f"{port}.log"), "ab")
-    environment = dict(os.environ, MYSQL_DB=DATABASE, BIND=f"127.0.0.1:{port}", **env)
+    environment = dict(os.environ, MYSQL_DB=DATABASE, BIND=f"127.0.0.1:{port}", RUN_DIR=run_dir, **env)
     server = subprocess.Popen([GUNICORN, "-c", os.path.join(ROOT, "gunicorn.conf.py"), target],
                               cwd=ROOT, env=environment, stdout=log, stderr=log)
     deadline = time.monotonic() + 30

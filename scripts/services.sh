@@ -3,10 +3,12 @@
 # socket, the worker, and nginx in front on BIND (default 127.0.0.1:5000). Never a system service.
 # Usage: scripts/services.sh start|stop|status
 #   start, when they run already, reloads them so they serve the code as it is now.
+#   RUN_DIR (default var/) holds the pidfiles, sockets and logs, so a second stack can run beside this one.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-var="$root/var"
+var=$(mkdir -p "${RUN_DIR:-$root/var}" && cd "${RUN_DIR:-$root/var}" && pwd)
+export RUN_DIR="$var"
 bind=${BIND:-127.0.0.1:5000}
 gunicorn_pid="$var/gunicorn.pid"
 worker_pid="$var/worker.pid"

@@ -25,7 +25,8 @@ TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", 
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
 DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator_audit",
-                "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure"]
+                "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
+                "password_reset_request", "signup_attempt"]
 
 
 def connect(database):
@@ -201,6 +202,7 @@ def app(db, tmp_path):
     """The app over a clean test database; config changes made by a test are undone after it."""
     saved = dict(flask_app.config)
     flask_app.config["UPLOAD_FOLDER"] = str(tmp_path / "uploads")
+    flask_app.config["OUTBOX_FOLDER"] = str(tmp_path / "outbox")  # never the dev outbox in var/
     yield flask_app
     flask_app.config.clear()
     flask_app.config.update(saved)

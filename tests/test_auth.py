@@ -71,6 +71,23 @@ def test_signup_refuses_duplicate_email_in_any_case(client, db, role, email):
     assert db.value(f"SELECT COUNT(*) FROM {TABLE[role]}") == 1
 
 
+def test_signup_is_limited_per_client_and_the_refusal_stores_nothing(app, db):
+    def sign_up(n, ip):
+        return app.test_client().post("/signup/customer", data=signup_data("customer", email=f"new{n}@example.com"),
+                                      environ_base={"REMOTE_ADDR": ip})
+
+    for n in range(10):
+        assert sign_up(n, "10.1.1.1").status_code == 302
+    refused = sign_up(10, "10.1.1.1")
+    assert refused.status_code == 429
+    assert "Too many accounts have been made from this network" in refused.get_data(as_text=True)
+    assert db.value("SELECT COUNT(*) FROM customer") == 10
+    assert db.value("SELECT COUNT(*) FROM customer WHERE email = 'new10@example.com'") == 0
+    assert sign_up(11, "10.1.1.2").status_code == 302, "another client is unaffected"
+    db.execute("UPDATE signup_attempt SET attempted_at = attempted_at - INTERVAL 61 MINUTE")
+    assert sign_up(12, "10.1.1.1").status_code == 302, "the hour passing lifts it"
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("email, password", [
     ("nobody@example.com", PASSWORD),

@@ -344,12 +344,14 @@ def test_the_packing_list_csv_neutralises_formulas(client, auth, db, world, satu
     assert {r[5] for r in rows[1:] if r[0] == "order" and r[5].startswith("'")} == {"'=cmd|calc"}
 
 
-@pytest.mark.parametrize("day", ["2026-12-06", "2026-02-30", "9999-12-31", "12-05-2026"])
-def test_a_day_without_the_producers_orders_or_no_real_day_is_404(client, auth, db, world, saturday_orders, day):
+@pytest.mark.parametrize("day, status", [("2026-12-06", 404), ("12-05-2026", 404), ("2026-02-30", 400),
+                                         ("9999-12-31", 400), ("0001-01-01", 400)])
+def test_a_day_without_the_producers_orders_is_404_and_no_real_day_400(client, auth, db, world, saturday_orders,
+                                                                        day, status):
     auth.login_producer("dairy@example.com")
     assert client.get("/dashboard/schedule/2026-12-05").status_code == 404, "the farm's day is not the dairy's"
-    assert client.get(f"/dashboard/schedule/{day}").status_code == 404
-    assert client.get(f"/dashboard/schedule/{day}.csv").status_code == 404
+    assert client.get(f"/dashboard/schedule/{day}").status_code == status
+    assert client.get(f"/dashboard/schedule/{day}.csv").status_code == status
 
 
 def test_paid_and_unpaid_are_recorded_with_who_did_it(client, auth, db, world):
@@ -457,8 +459,12 @@ BAD_SETTINGS = [
     ("new", dict(OPTION, cutoff_hours="-2"), "from 0 to 336"),
     ("new", dict(OPTION, capacity="0"), "from 1 to 10,000"),
     ("new", dict(OPTION, name=""), "This field is required."),
+    ("new", dict(OPTION, name="Bristol\x00van"), "Remove the control characters"),
+    ("new", dict(OPTION, kind="collection", address="9 Lane\x00\nBS1"), "Remove the control characters"),
+    ("profile", {"description": "Organic\x1b[2J"}, "Remove the control characters"),
     ("closure", {"start_date": "9999-12-31", "end_date": "9999-12-31"}, "up to two years ahead"),
     ("closure", {"start_date": "2026-02-30", "end_date": "2026-03-01"}, "Not a valid date value."),
+    ("closure", {"start_date": "0001-01-01", "end_date": "2026-12-01"}, "between the years 2000 and 2100"),
     ("closure", {"start_date": "2099-01-02", "end_date": "2099-01-01"}, "cannot be before the first"),
     ("closure", {"start_date": "2020-01-01", "end_date": "2020-01-02"}, "Those days are over already"),
     ("profile", {"website": "javascript:alert(1)"}, "starts with http:// or https://"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import PASSWORD, hash_fast
+from conftest import PASSWORD, hash_fast, run_worker
 
 
 @pytest.fixture
@@ -227,8 +227,9 @@ def test_the_operator_finds_customers_and_filters_and_exports_orders(client, aut
     assert client.get("/admin/orders?from=2026-02-30").status_code == 400
 
 
-def test_operators_never_see_password_hashes_or_reset_links(client, auth, db, world, operator):
+def test_operators_never_see_password_hashes_or_reset_links(app, client, auth, db, world, operator):
     client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    run_worker(app)
     login_operator(auth)
     for path in ["/admin", "/admin/producers", f"/admin/producers/{world.producer}", "/admin/customers",
                  f"/admin/customers/{world.customer}", "/admin/orders", "/admin/emails"]:

@@ -298,9 +298,21 @@ def test_the_worker_runs_until_stopped_and_says_so(test_database, db, world, tmp
     assert db.value("SELECT sent_at IS NOT NULL FROM email_outbox WHERE dedupe_key = 'w'") == 1
 
 
-def test_a_password_reset_is_written_to_the_outbox_not_sent_from_the_request(client, db, world):
+def test_a_password_reset_is_recorded_by_the_request_and_answered_once_by_the_worker(app, client, db, world):
+    """F4: known and unknown emails do the same work in the request (one request row each); the worker
+    writes a link to the outbox for the real account only, once however often it runs."""
     client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    client.post("/password/forgot/customer", data={"email": "nobody@example.com"})
+    requests = list(db.rows("SELECT role, email, client, answered_at FROM password_reset_request ORDER BY request_id"))
+    assert requests == [{"role": "customer", "email": "jane@example.com", "client": "ip:127.0.0.1", "answered_at": None},
+                        {"role": "customer", "email": "nobody@example.com", "client": "ip:127.0.0.1",
+                         "answered_at": None}]
+    assert not outbox(db), "nothing is looked up or written to the outbox in the request"
+    with app.app_context():
+        app_module.answer_reset_requests()
+        app_module.answer_reset_requests()
     rows = outbox(db)
     assert len(rows) == 1 and rows[0]["recipient"] == "jane@example.com" and rows[0]["sent_at"] is None
     assert "/password/reset/" in rows[0]["body_text"]
     assert PASSWORD not in rows[0]["body_text"]
+    assert db.value("SELECT COUNT(*) FROM password_reset_request WHERE answered_at IS NULL") == 0

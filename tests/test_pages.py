@@ -14,7 +14,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                                                       "best-practice"]},
                "resultTypes": ["violations"]}
 # GET routes that are not pages: downloads, files, and the robots.txt text.
-NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt"}
+NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz"}
 
 
 def next_weekday(weekday):

@@ -33,6 +33,21 @@ def png_claiming_size(width, height):
     return bytes(data)
 
 
+def png_of(width, height, color_type=2, channels=3):
+    """A real PNG of width × height black pixels, built row by row so that a huge one costs little to make."""
+    compressor = zlib.compressobj(9)
+    rows_at_once = max(1, 1_000_000 // (1 + width * channels))
+    block = b"\0" * (1 + width * channels) * rows_at_once
+    parts = [compressor.compress(block) for _ in range(height // rows_at_once)]
+    parts.append(compressor.compress(b"\0" * (1 + width * channels) * (height % rows_at_once)))
+    pixels = b"".join(parts) + compressor.flush()
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
 def with_file(data, content, filename="photo.png"):
     return dict(data, image=(io.BytesIO(content), filename))
 
@@ -153,6 +168,64 @@ def test_real_png_is_reencoded_as_jpeg_without_metadata_and_with_a_thumbnail(app
     assert f'src="{product["image_url"]}"' in page
 
 
+SECRET = "secret comment at 51.5,-0.1"
+
+
+def jpeg_with_metadata():
+    exif = Image.Exif()
+    exif[0x010E] = SECRET  # ImageDescription
+    exif[0x8825] = {2: (51.0, 30.0, 0.0)}  # GPS latitude
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), "orange").save(out, "JPEG", comment=SECRET.encode(), exif=exif,
+                                                 xmp=f"<x:xmpmeta>{SECRET}</x:xmpmeta>".encode())
+    return out.getvalue()
+
+
+def png_with_metadata():
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", SECRET)
+    info.add_text("Description", SECRET, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", SECRET)
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = SECRET
+    Image.new("RGB", (800, 600), "orange").save(out, "PNG", pnginfo=info, exif=exif)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make, filename", [(jpeg_with_metadata, "photo.jpg"), (png_with_metadata, "photo.png")])
+def test_comments_and_every_kind_of_metadata_are_stripped(client, auth, db, world, make, filename):
+    upload = make()
+    assert SECRET.encode() in upload
+    with Image.open(io.BytesIO(upload)) as original:
+        assert original.info.get("comment") and original.getexif(), "the upload carries a comment and EXIF"
+    auth.login_producer()
+    assert client.post("/dashboard/products/new", data=with_file(VALID, upload, filename),
+                       content_type="multipart/form-data").status_code == 302
+    product = products_of(db, world.producer)[-1]
+    for url in (product["image_url"], product["thumbnail_url"]):
+        served = client.get(url).get_data()
+        assert b"secret" not in served and b"51.5" not in served
+        with Image.open(io.BytesIO(served)) as image:
+            assert set(image.info) <= {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi"}, image.info
+            assert not image.getexif()
+
+
+def test_a_large_photo_within_the_budget_is_accepted_and_scaled_once(app, client, auth, db, world):
+    """A 4000 × 3000 PNG costs less than the decoding budget; a 10,000 × 7,000 JPEG is decoded reduced."""
+    auth.login_producer()
+    big_jpeg = io.BytesIO()
+    Image.new("RGB", (10_000, 7_000), "teal").save(big_jpeg, "JPEG")
+    for content, filename, size in [(png_of(4000, 3000), "big.png", (1600, 1200)),
+                                    (big_jpeg.getvalue(), "big.jpg", (1600, 1120))]:
+        assert client.post("/dashboard/products/new", data=with_file(VALID, content, filename),
+                           content_type="multipart/form-data").status_code == 302, filename
+        product = products_of(db, world.producer)[-1]
+        with Image.open(io.BytesIO(client.get(product["image_url"]).get_data())) as image:
+            assert image.size == size
+
+
 def test_transparent_png_and_webp_are_accepted(client, auth, db, world):
     auth.login_producer()
     out = io.BytesIO()
@@ -169,8 +242,11 @@ def test_transparent_png_and_webp_are_accepted(client, auth, db, world):
     (b"GIF89a" + b"\0" * 40, "anim.gif", "not a readable JPEG, PNG or WebP image"),
     (b"\x89PNG" + os.urandom(5 * 1024 * 1024), "huge.png", "Images must be 5 MB or smaller."),
     (png_claiming_size(50_000, 50_000), "bomb.png", "too many pixels"),
+    (lambda: png_of(1, 39_000_000, color_type=0, channels=1), "tall.png", "1 × 39,000,000 pixels; photos can be at most"),
+    (lambda: png_of(6300, 6300, color_type=6, channels=4), "rgba.png", "6,300 × 6,300 pixels, too large to process"),
 ])
 def test_bad_images_are_refused_and_the_product_is_unchanged(app, client, auth, db, world, content, filename, message):
+    content = content() if callable(content) else content  # the big ones are made only when needed
     auth.login_producer()
     before = db.snapshot()
     for path in ["/dashboard/products/new", f"/dashboard/products/{world.product}/edit"]:

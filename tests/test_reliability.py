@@ -2,6 +2,8 @@
 once per burst, and backups that restore."""
 import logging
 import os
+import selectors
+import socket
 import tarfile
 import threading
 
@@ -124,6 +126,83 @@ def test_an_outage_is_logged_once_per_burst_not_per_request(app, client, world, 
     app.config["MYSQL_UNIX_SOCKET"] = socket
     assert client.get("/products").status_code == 200
     assert "Database available again" in caplog.text and "30 refused requests" in caplog.text
+
+
+class StallingProxy:
+    """A unix socket in front of the test MariaDB that passes bytes both ways until told to stall. Then,
+    as with a paused mariadbd, connections are still accepted but nothing is ever answered."""
+
+    def __init__(self, target, path):
+        self.target, self.path = target, path
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        self.listener.listen(16)
+        self.accepted, self.stalled, self.done = 0, threading.Event(), threading.Event()
+        self.sockets = [self.listener]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        selector = selectors.DefaultSelector()
+        selector.register(self.listener, selectors.EVENT_READ)
+        while not self.done.is_set():
+            for key, _ in selector.select(0.05):
+                if key.fileobj is self.listener:
+                    conn, _ = self.listener.accept()
+                    self.accepted += 1
+                    self.sockets.append(conn)
+                    if self.stalled.is_set():
+                        continue  # parked: never answered
+                    upstream = socket.socket(socket.AF_UNIX)
+                    upstream.connect(self.target)
+                    self.sockets.append(upstream)
+                    selector.register(conn, selectors.EVENT_READ, upstream)
+                    selector.register(upstream, selectors.EVENT_READ, conn)
+                elif not self.stalled.is_set():
+                    data = key.fileobj.recv(65536)
+                    if data:
+                        key.data.sendall(data)
+                    else:
+                        selector.unregister(key.fileobj)
+                        selector.unregister(key.data)
+            if self.stalled.is_set():
+                self.done.wait(0.05)
+
+    def close(self):
+        self.done.set()
+        self.thread.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_a_stalled_database_is_a_503_after_the_read_timeout_without_waiting_again_to_connect(app, client, world,
+                                                                                              tmp_path):
+    proxy = StallingProxy(app.config["MYSQL_UNIX_SOCKET"], str(tmp_path / "proxy.sock"))
+    try:
+        app.config.update(MYSQL_HOST="localhost", MYSQL_UNIX_SOCKET=proxy.path, MYSQL_CONNECT_TIMEOUT=1,
+                          MYSQL_CUSTOM_OPTIONS=dict(app.config["MYSQL_CUSTOM_OPTIONS"], read_timeout=1))
+        assert client.get("/products").status_code == 200
+        assert client.get("/products").status_code == 200
+        assert proxy.accepted == 1, "the connection is kept from request to request"
+        proxy.stalled.set()
+        stalled = client.get("/products")
+        assert stalled.status_code == 503 and "temporarily unavailable" in stalled.get_data(as_text=True)
+        assert proxy.accepted == 1, "a server that stalled is not asked for a second connection in that request"
+        assert client.get("/products").status_code == 503
+        assert proxy.accepted == 2, "the next request tries a new connection, which times out too"
+        proxy.stalled.clear()
+        assert client.get("/products").status_code == 200, "it recovers without a restart"
+    finally:
+        proxy.close()
+
+
+def test_schema_commands_wait_for_slow_statements_beyond_the_read_timeout(app, db):
+    import db as db_module
+    with app.app_context():
+        app.config["MYSQL_CUSTOM_OPTIONS"] = dict(app.config["MYSQL_CUSTOM_OPTIONS"], read_timeout=1)
+        db_module.lift_query_timeouts()
+        assert db_module.query("SELECT SLEEP(1.5) AS slept", one=True)["slept"] == 0
+        assert app.config["MYSQL_CUSTOM_OPTIONS"]["init_command"].startswith("SET time_zone")
 
 
 def test_an_error_in_a_statement_is_a_500_not_an_outage(app, db, caplog):

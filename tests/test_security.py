@@ -53,21 +53,109 @@ def test_the_window_passing_lets_the_email_try_again(client, db, world):
     assert fail_login(client, password=PASSWORD).status_code == 302
 
 
-def test_a_success_clears_the_emails_count(client, db, world):
+def test_a_success_forgives_only_that_clients_failures(client, db, world):
     for _ in range(4):
         fail_login(client)
+    for _ in range(3):
+        fail_login(client, ip="203.0.113.9")
     assert fail_login(client, password=PASSWORD).status_code == 302
-    assert db.value("SELECT COUNT(*) FROM login_failure WHERE email = 'jane@example.com'") == 0
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE email = 'jane@example.com'") == 3, (
+        "the other client's failures still count")
     for _ in range(4):
-        fail_login(client)
-    assert fail_login(client, password=PASSWORD).status_code == 302
+        fail_login(app_client(client))
+    assert fail_login(app_client(client), password=PASSWORD).status_code == 302
 
 
-def test_fifty_failures_from_one_address_block_that_address_only(client, db, world):
+def app_client(client):
+    """A new browser (no cookies) on the same address."""
+    return client.application.test_client()
+
+
+def test_another_clients_failures_never_refuse_a_correct_password(client, db, world):
+    """F2: five wrong passwords from an attacker's address do not lock out the owner elsewhere."""
+    for _ in range(5):
+        assert fail_login(client, ip="203.0.113.66").status_code == 400
+    assert fail_login(client, ip="203.0.113.66", password=PASSWORD).status_code == 429
+    assert fail_login(app_client(client), ip="198.51.100.20", password=PASSWORD).status_code == 302
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE client = 'ip:203.0.113.66'") == 5
+
+
+def test_a_browser_that_logged_in_before_is_its_own_client_even_behind_the_attackers_address(app, db, world):
+    owner, attacker = app.test_client(), app.test_client()
+    assert fail_login(owner, password=PASSWORD).status_code == 302
+    device = owner.get_cookie("device")
+    assert device and device.http_only and device.same_site == "Lax"
+    assert device.expires.year >= 2027
+    owner.post("/logout")
+    for _ in range(5):
+        fail_login(attacker)
+    assert fail_login(attacker, password=PASSWORD).status_code == 429, "the attacker's browser is refused"
+    assert fail_login(owner, password=PASSWORD).status_code == 302, "the owner's known browser is not"
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE trusted = 0") == 5
+
+
+def test_a_device_cookie_only_vouches_for_the_emails_that_logged_in_on_it(app, db, world):
+    browser = app.test_client()
+    assert fail_login(browser, email="tom@example.com", password=PASSWORD).status_code == 302
+    for _ in range(5):
+        fail_login(browser)
+    assert fail_login(browser, password=PASSWORD).status_code == 429
+    forged = app.test_client()
+    forged.set_cookie("device", "eyJpZCI6IngiLCJlbWFpbHMiOltdfQ.forged")
+    for _ in range(5):
+        fail_login(forged, ip="203.0.113.5")
+    assert fail_login(forged, ip="203.0.113.5", password=PASSWORD).status_code == 429
+
+
+def test_a_trusted_browser_gets_five_guesses_too(app, db, world):
+    browser = app.test_client()
+    fail_login(browser, password=PASSWORD)
+    for _ in range(5):
+        assert fail_login(browser).status_code == 400
+    assert fail_login(browser, password=PASSWORD).status_code == 429
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE trusted = 1 AND client LIKE 'device:%%'") == 5
+
+
+def spread_failures(db, email, count):
+    """count failures at email from count // 5 addresses, five each: what a botnet can do in a day."""
+    db.execute("INSERT INTO login_failure (email, ip, client, failed_at) SELECT %s, CONCAT('10.0.', seq DIV 5),"
+               " CONCAT('ip:10.0.', seq DIV 5), UTC_TIMESTAMP(6) - INTERVAL seq MINUTE FROM seq_0_to_1000"
+               " WHERE seq < %s", (email, count))
+
+
+def test_a_hundred_failures_in_a_day_leave_only_a_reset_link(app, client, db, world, smtp):
+    spread_failures(db, "jane@example.com", 99)
+    assert fail_login(client, ip="198.51.100.1").status_code == 400, "the hundredth guess is still checked"
+    response = fail_login(app_client(client), ip="198.51.100.2", password=PASSWORD)
+    assert response.status_code == 429
+    assert "only a password reset unlocks it" in response.get_data(as_text=True)
+    assert "Retry-After" not in response.headers
+
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    path = reset_link(smtp.wait_for())
+    assert client.post(path, data={"password": "brand new secret", "confirm": "brand new secret"}).status_code == 302
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE email = 'jane@example.com'") == 0, (
+        "a completed reset clears the email's failures")
+    assert fail_login(app_client(client), ip="198.51.100.2", password="brand new secret").status_code == 302
+
+
+def test_a_browser_the_account_knows_still_logs_in_past_the_daily_limit(app, db, world):
+    owner = app.test_client()
+    fail_login(owner, password=PASSWORD)
+    spread_failures(db, "jane@example.com", 150)
+    assert fail_login(app.test_client(), ip="198.51.100.3", password=PASSWORD).status_code == 429
+    assert fail_login(owner, password=PASSWORD).status_code == 302
+
+
+def test_fifty_failures_from_one_address_block_unknown_browsers_there_only(app, client, db, world):
+    owner = app.test_client()
+    assert fail_login(owner, ip="203.0.113.7", password=PASSWORD).status_code == 302
     for n in range(50):
         fail_login(client, email=f"guess{n}@example.com", ip="203.0.113.7")
-    assert fail_login(client, password=PASSWORD, ip="203.0.113.7").status_code == 429
-    assert fail_login(client, password=PASSWORD, ip="198.51.100.1").status_code == 302
+    assert fail_login(app_client(client), password=PASSWORD, ip="203.0.113.7").status_code == 429
+    assert fail_login(app_client(client), password=PASSWORD, ip="198.51.100.1").status_code == 302
+    assert fail_login(owner, password=PASSWORD, ip="203.0.113.7").status_code == 302, (
+        "a browser that has logged in to the account before is not locked out by its neighbours")
 
 
 def test_the_throttle_is_checked_before_bcrypt_runs(client, db, world, monkeypatch):
@@ -83,10 +171,35 @@ def test_the_throttle_is_checked_before_bcrypt_runs(client, db, world, monkeypat
 
 
 def test_limits_are_configurable(app, client, db, world):
-    app.config["LOGIN_EMAIL_LIMIT"] = 2
+    app.config["LOGIN_CLIENT_LIMIT"] = 2
     fail_login(client)
     fail_login(client)
     assert fail_login(client, password=PASSWORD).status_code == 429
+
+
+@pytest.mark.parametrize("action, fields", [
+    ("email", {"email": "thief@example.com"}),
+    ("password", {"password": "stolen passphrase", "confirm": "stolen passphrase"}),
+])
+def test_the_accounts_current_password_check_is_throttled_too(app, db, world, action, fields):
+    """F3: a stolen session cookie (no device cookie) gets five guesses at the current password, then none."""
+    owner = app.test_client()
+    assert fail_login(owner, password=PASSWORD).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", owner.get_cookie("session").value)
+    before = db.row("SELECT email, password_hash FROM customer WHERE customer_id = %s", (world.customer,))
+    for n in range(5):
+        response = thief.post("/account", data=dict(fields, action=action, current_password=f"guess {n}"),
+                              environ_base={"REMOTE_ADDR": "203.0.113.99"})
+        assert response.status_code == 400
+    response = thief.post("/account", data=dict(fields, action=action, current_password=PASSWORD),
+                          environ_base={"REMOTE_ADDR": "203.0.113.99"})
+    assert response.status_code == 429 and "Please wait 15 minutes" in response.get_data(as_text=True)
+    assert db.row("SELECT email, password_hash FROM customer WHERE customer_id = %s", (world.customer,)) == before
+    assert db.value("SELECT COUNT(*) FROM login_failure WHERE email = 'jane@example.com'"
+                    " AND client = 'ip:203.0.113.99'") == 5
+    response = owner.post("/account", data=dict(fields, action=action, current_password=PASSWORD))
+    assert response.status_code == 302, "the owner's own browser is not locked out by the thief's guesses"
 
 
 @pytest.fixture
@@ -164,12 +277,14 @@ def test_the_session_rotates_on_login(app, client, world):
 def test_cookie_flags(app, client, world, secure):
     app.config["SESSION_COOKIE_SECURE"] = secure
     response = client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert ("Secure" in cookie) is secure
-    expires = re.search(r"Expires=([^;]+)", cookie).group(1)
-    lifetime = time.mktime(email.utils.parsedate(expires)) - time.mktime(time.gmtime())
-    assert 13.9 * 86400 < lifetime <= 14 * 86400 + 60
+    cookies = {value.split("=")[0]: value for value in response.headers.getlist("Set-Cookie")}
+    for name, days in [("session", 14), ("device", 365)]:
+        cookie = cookies[name]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure
+        expires = re.search(r"Expires=([^;]+)", cookie).group(1)
+        lifetime = time.mktime(email.utils.parsedate(expires)) - time.mktime(time.gmtime())
+        assert (days - 0.1) * 86400 < lifetime <= days * 86400 + 60
 
 
 # --- Password reset -----------------------------------------------------------
@@ -266,6 +381,32 @@ def test_without_smtp_the_email_lands_in_the_outbox(app, client, world, tmp_path
     assert "Password reset link for jane@example.com: http" in caplog.text
 
 
+def ask_for_reset(client, email_address, ip="127.0.0.1"):
+    return client.post("/password/forgot/customer", data={"email": email_address}, environ_base={"REMOTE_ADDR": ip})
+
+
+def test_reset_links_are_limited_to_three_an_hour_per_email(app, client, db, world):
+    for n, ip in enumerate(["10.0.0.1", "10.0.0.2", "10.0.0.3"]):
+        assert ask_for_reset(client, "jane@example.com", ip).status_code == 302
+    refused = ask_for_reset(client, "JANE@example.com", "10.0.0.4")
+    assert refused.status_code == 429
+    assert "Several links have been asked for already" in refused.get_data(as_text=True)
+    assert db.value("SELECT COUNT(*) FROM password_reset_request WHERE email = 'jane@example.com'") == 3
+    assert ask_for_reset(client, "tom@example.com", "10.0.0.4").status_code == 302, "other emails are unaffected"
+    run_worker(app)
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE recipient = 'jane@example.com'") == 3
+    db.execute("UPDATE password_reset_request SET requested_at = requested_at - INTERVAL 61 MINUTE")
+    assert ask_for_reset(client, "jane@example.com", "10.0.0.5").status_code == 302, "the hour passing lifts it"
+
+
+def test_reset_requests_are_limited_per_client(app, client, db, world):
+    for n in range(10):
+        assert ask_for_reset(client, f"someone{n}@example.com", "10.0.0.9").status_code == 302
+    assert ask_for_reset(client, "jane@example.com", "10.0.0.9").status_code == 429
+    assert db.value("SELECT COUNT(*) FROM password_reset_request WHERE client = 'ip:10.0.0.9'") == 10
+    assert ask_for_reset(client, "jane@example.com", "10.0.0.10").status_code == 302, "other clients are unaffected"
+
+
 def test_forgot_for_an_unknown_role_is_404(client, world):
     assert client.get("/password/forgot/admin").status_code == 404
 
@@ -303,6 +444,18 @@ def test_account_email_change_needs_the_password_and_keeps_uniqueness(client, au
     ok = client.post("/account", data={"action": "email", "email": "New@Example.com", "current_password": PASSWORD})
     assert ok.status_code == 302
     assert db.value("SELECT email FROM customer WHERE customer_id = %s", (world.customer,)) == "new@example.com"
+
+
+def test_an_email_change_ends_the_accounts_other_sessions(app, client, auth, db, world):
+    auth.login_customer()
+    copied = session_cookie(client)
+    assert replay(app, copied).status_code == 200
+    response = client.post("/account", data={"action": "email", "email": "moved@example.com",
+                                              "current_password": PASSWORD})
+    assert response.status_code == 302
+    assert db.value("SELECT email FROM customer WHERE customer_id = %s", (world.customer,)) == "moved@example.com"
+    assert replay(app, copied).status_code == 302, "the other session is logged out"
+    assert client.get("/account").status_code == 200, "the session that changed it carries on"
 
 
 @pytest.mark.parametrize("data", [{}, {"action": "delete-everything"}, {"action": "name", "name": ""},
@@ -372,3 +525,50 @@ def test_robots_txt_opens_the_catalogue_and_closes_accounts(client):
     assert response.status_code == 200 and response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
     assert "Disallow: /dashboard" in text and "Disallow: /account" in text and "Allow: /" in text
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    response = client.delete("/products")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert "not allowed" in response.get_data(as_text=True).lower() or response.mimetype == "text/html"
+
+
+def test_a_permissions_policy_turns_off_what_the_site_never_uses(client):
+    policy = client.get("/").headers["Permissions-Policy"]
+    for feature in ("camera=()", "microphone=()", "geolocation=()", "payment=()"):
+        assert feature in policy
+
+
+# --- Control characters -------------------------------------------------------
+
+CONTROL_MESSAGE = "Remove the control characters (such as NUL or a tab) from this field."
+
+
+@pytest.mark.parametrize("bad", ["Ada\x00", "Ada\tLovelace", "Ada\x1b[31m", "Ada\nLovelace", "Ada\x7f", "Ada\x85Lovelace"])
+def test_control_characters_in_a_signup_name_are_refused_with_a_message(client, db, bad):
+    response = client.post("/signup/customer", data={"name": bad, "email": "ada@example.com",
+                                                     "password": "s3cret-pass", "confirm": "s3cret-pass"})
+    assert response.status_code == 400
+    assert CONTROL_MESSAGE in response.get_data(as_text=True)
+    assert db.value("SELECT COUNT(*) FROM customer") == 0
+
+
+def test_control_characters_in_an_account_name_are_refused_and_nothing_is_saved(client, auth, db, world):
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/account", data={"action": "name", "name": "Jane\x00Doe"})
+    assert response.status_code == 400 and CONTROL_MESSAGE in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_a_description_keeps_its_line_breaks_but_not_other_controls(client, auth, db, world):
+    auth.login_producer()
+    data = {"name": "Rye loaf", "price": "4.50", "quantity_available": "3", "reorder_threshold": "0",
+            "category": "Bakery", "unit": "each"}
+    refused = client.post("/dashboard/products/new", data={**data, "description": "Dense\x00dark"})
+    assert refused.status_code == 400 and CONTROL_MESSAGE in refused.get_data(as_text=True)
+    assert db.value("SELECT COUNT(*) FROM product WHERE name = 'Rye loaf'") == 0
+    saved = client.post("/dashboard/products/new", data={**data, "description": "Dense.\r\nDark.\tSour."})
+    assert saved.status_code == 302
+    assert db.value("SELECT description FROM product WHERE name = 'Rye loaf'") == "Dense.\r\nDark.\tSour."
