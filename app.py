@@ -328,7 +328,8 @@ class Form(FlaskForm):
                 continue
             controls = TEXTAREA_CONTROLS if isinstance(field, TextAreaField) else TEXT_CONTROLS
             if isinstance(field.data, str) and controls.search(field.data):
-                field.errors = [*field.errors, "Remove the control characters (such as NUL or a tab) from this field."]
+                field.errors = [*field.errors, f"Remove the control characters (such as NUL or a tab) from "
+                                               f"{field.label.text.lower()}."]
                 valid = False
         return valid
 
