@@ -16,15 +16,13 @@ nginx_pid="$var/nginx/nginx.pid"
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-wait_gone() {  # pidfile, seconds
-    local pid
-    pid=$(cat "$1")
-    for _ in $(seq 1 $(($2 * 5))); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
+wait_gone() {  # pid, pidfile, seconds (the pid is read before the signal: the process may remove its pidfile)
+    for _ in $(seq 1 $(($3 * 5))); do
+        kill -0 "$1" 2>/dev/null || { rm -f "$2"; return 0; }
         sleep 0.2
     done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$1"
+    kill -KILL "$1" 2>/dev/null || true
+    rm -f "$2"
 }
 
 start_gunicorn() {
@@ -47,8 +45,10 @@ start_gunicorn() {
 
 start_worker() {
     if alive "$worker_pid"; then
-        kill -TERM "$(cat "$worker_pid")"
-        wait_gone "$worker_pid" 10
+        local pid
+        pid=$(cat "$worker_pid")
+        kill -TERM "$pid"
+        wait_gone "$pid" "$worker_pid" 10
     fi
     rm -f "$worker_pid"
     # setsid detaches it from make's process group, so Ctrl-C on make leaves it up; `make stop` stops it.
@@ -81,8 +81,10 @@ start_nginx() {
 
 stop_one() {  # name, pidfile, signal
     if alive "$2"; then
-        kill "-$3" "$(cat "$2")"
-        wait_gone "$2" 15
+        local pid
+        pid=$(cat "$2")
+        kill "-$3" "$pid"
+        wait_gone "$pid" "$2" 15
         echo "$1 stopped"
     else
         rm -f "$2"

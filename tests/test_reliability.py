@@ -4,12 +4,14 @@ import logging
 import os
 import selectors
 import socket
+import subprocess
 import tarfile
 import threading
+import urllib.request
 
 import pytest
 
-from conftest import PASSWORD, connect
+from conftest import PASSWORD, connect, free_port
 from test_products import VALID, png_bytes, with_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -289,3 +291,37 @@ def test_restore_refuses_a_file_that_is_not_a_backup(app, tmp_path):
     bogus.write_bytes(b"not an archive")
     result = app.test_cli_runner().invoke(args=["restore", str(bogus)])
     assert result.exit_code != 0 and "is not a noeari backup" in result.output
+
+
+def project_processes(run_dir):
+    found = subprocess.run(["pgrep", "-f", run_dir], capture_output=True, text=True).stdout.split()
+    return [pid for pid in found if int(pid) != os.getpid()]
+
+
+def test_the_services_start_reload_and_stop_leaving_no_process(test_database, db, tmp_path):
+    """`make run`'s own script: nginx in front of gunicorn and the worker, started twice, then stopped."""
+    run_dir, port = str(tmp_path / "run"), free_port()
+    env = dict(os.environ, RUN_DIR=run_dir, BIND=f"127.0.0.1:{port}", MYSQL_DB=test_database, WEB_CONCURRENCY="1",
+               UPLOAD_FOLDER=str(tmp_path / "uploads"), OUTBOX_FOLDER=str(tmp_path / "outbox"))
+    services = os.path.join(ROOT, "scripts", "services.sh")
+
+    def run(action):
+        return subprocess.run([services, action], env=env, capture_output=True, text=True, timeout=120)
+
+    try:
+        started = run("start")
+        assert started.returncode == 0, started.stderr
+        assert "nginx started" in started.stdout
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=10)
+        assert page.status == 200 and page.headers["Server"] == "nginx"
+        first_workers = set(project_processes(run_dir))
+        again = run("start")
+        assert again.returncode == 0, again.stderr
+        assert "gunicorn reloaded" in again.stdout and "nginx reloaded" in again.stdout
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).status == 200
+        assert set(project_processes(run_dir)) != first_workers, "the reload started new processes"
+    finally:
+        stopped = run("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert project_processes(run_dir) == []
+    assert not [name for name in os.listdir(run_dir) if name.endswith((".pid", ".sock"))]
