@@ -175,5 +175,7 @@ def backup_command(folder):
 def restore_command(path):
     """Restore a backup archive into the (empty) configured database."""
     photos = restore_backup(path)
-    click.echo(f"Restored {path} into {current_app.config['MYSQL_DB']}, with {photos} photos. "
-               "Restart the app; `make run` applies any newer migrations.")
+    db.lift_query_timeouts()
+    applied = db.apply_migrations()  # a backup from an older version is brought up to this code's schema
+    click.echo(f"Restored {path} into {current_app.config['MYSQL_DB']}, with {photos} photos"
+               + (f", and applied {', '.join(applied)}" if applied else "") + ". Restart the app to use it.")

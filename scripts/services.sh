@@ -71,7 +71,7 @@ start_nginx() {
         "$root/deploy/nginx.conf" >"$var/nginx/nginx.conf"
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf"
     if alive "$nginx_pid"; then
-        nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" -s reload
+        nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" -s reload 2>>"$var/log/nginx-error.log"
         echo "nginx reloaded"
     else
         nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" </dev/null >/dev/null 2>>"$var/log/nginx-error.log"

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PASSWORD, connect, free_port
+from conftest import PASSWORD, connect, free_port, hash_fast, make_database
 from test_products import VALID, png_bytes, with_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -284,6 +284,36 @@ def test_a_backup_restores_into_an_empty_database_with_identical_checksums_and_t
     result = app.test_cli_runner().invoke(args=["restore", path])
     assert result.exit_code != 0 and "is not empty" in result.output
     assert checksums(restored) == before, "a refused restore changed nothing"
+
+
+def test_a_backup_from_an_older_version_is_migrated_as_it_is_restored(app, client, scratch_databases, tmp_path):
+    from db import migration_files, mysql, run_sql_file
+
+    def build_one_version_behind():
+        cur = mysql.connection.cursor()
+        for name in migration_files()[:-1]:
+            run_sql_file(cur, os.path.join(ROOT, "migrations", name))
+            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (name,))
+        cur.execute("INSERT INTO customer (first_name, email, password_hash) VALUES ('Ada', 'ada@example.com', %s)",
+                    (hash_fast(PASSWORD),))
+        cur.close()
+
+    old, restored = scratch_databases(), scratch_databases()
+    make_database(old, build_one_version_behind)
+    app.config["MYSQL_DB"] = old
+    assert app.test_cli_runner().invoke(args=["backup", "--folder", str(tmp_path)]).exit_code == 0
+    [archive] = os.listdir(tmp_path)
+    connect(None).cursor().execute(f"CREATE DATABASE `{restored}`")
+    app.config.update(MYSQL_DB=restored, UPLOAD_FOLDER=str(tmp_path / "uploads"))
+    app.instance_path = str(tmp_path / "instance")
+    result = app.test_cli_runner().invoke(args=["restore", str(tmp_path / archive)])
+    assert result.exit_code == 0, result.output
+    assert f"applied {migration_files()[-1]}" in result.output
+    cur = connect(restored).cursor()
+    cur.execute("SELECT filename FROM schema_migrations ORDER BY filename")
+    assert [row["filename"] for row in cur.fetchall()] == migration_files()
+    login = client.post("/login/customer", data={"email": "ada@example.com", "password": PASSWORD})
+    assert login.status_code == 302, "the restored shop runs on this code"
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup(app, tmp_path):
