@@ -139,13 +139,14 @@ def test_gunicorn_start_up_log_names_the_setting_to_fix():
     assert "MYSQL_UNIX_SOCKET" in log
 
 
-def test_the_gunicorn_master_never_imports_the_app_so_a_reload_serves_new_code():
+def test_the_gunicorn_master_never_imports_the_app_so_a_reload_serves_new_code(test_database):
     script = ("import runpy, sys, types\n"
               "hooks = runpy.run_path('gunicorn.conf.py')\n"
               "logged = []\n"
               "log = types.SimpleNamespace(info=lambda *a: logged.append(a), error=lambda *a: logged.append(a))\n"
               "hooks['when_ready'](types.SimpleNamespace(log=log))\n"
               "print(logged[0][0], 'app' in sys.modules, 'flask' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, MYSQL_DB=test_database))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Database", "check", "passed.", "False", "False"]
