@@ -90,6 +90,7 @@ app.config.from_mapping(
     MYSQL_WRITE_TIMEOUT=10,
     MYSQL_LOCK_WAIT_TIMEOUT=5,
     MYSQL_REUSE_CONNECTIONS=True,
+    MYSQL_PING_AFTER_SECONDS=5,
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
     SESSION_COOKIE_HTTPONLY=True,
@@ -144,6 +145,7 @@ ENV_SETTINGS = {
     "MYSQL_WRITE_TIMEOUT": int,
     "MYSQL_LOCK_WAIT_TIMEOUT": int,
     "MYSQL_REUSE_CONNECTIONS": env_flag,
+    "MYSQL_PING_AFTER_SECONDS": float,
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
     "SESSION_COOKIE_SECURE": env_flag,
@@ -1228,6 +1230,18 @@ CATALOGUE_SELECT = (
     " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
     " JOIN stock s ON s.product_id = p.product_id"
 )
+
+
+@app.template_global()
+def item_url(endpoint, item_id):
+    """url_for(endpoint, <its one id>=item_id), exactly, for the links on every card: the path up to the id
+    is built by url_for once per request, then each link only appends its id."""
+    prefixes = g.setdefault("item_url_prefixes", {})
+    prefix = prefixes.get(endpoint)
+    if prefix is None:
+        [argument] = next(app.url_map.iter_rules(endpoint)).arguments
+        prefix = prefixes[endpoint] = url_for(endpoint, **{argument: 0})[:-1]
+    return prefix + str(int(item_id))
 
 
 @app.template_filter("stock_badge")

@@ -30,12 +30,28 @@ IntegrityError = MySQLdb.IntegrityError
 
 # --- Connections ------------------------------------------------------------
 
+class TrackedCursor(MySQLdb.cursors.DictCursor):
+    """Notes on its connection when a statement opens a transaction, so that the end of a request
+    rolls back only a connection that needs it, rather than every connection every time."""
+
+    def execute(self, query, args=None):
+        if isinstance(query, str) and query.lstrip()[:16].upper().startswith(OPENS_TRANSACTION):
+            self.connection.transaction_open = True
+        return super().execute(query, args)
+
+
+OPENS_TRANSACTION = ("START", "BEGIN", "LOCK", "SET AUTOCOMMIT")
+GONE_AWAY = {2006, 2013}
+
+
 class MySQL(FlaskMySQL):
     """flask-mysqldb with its settings, keeping one connection per thread from request to request.
 
-    A new connection costs more than a small page's queries. A kept connection is pinged before
-    each request (and replaced if the server went away) and rolled back after it, so no
-    transaction carries over. MYSQL_REUSE_CONNECTIONS=0 gives a new connection per request.
+    A new connection costs more than a small page's queries. A kept connection used in the last
+    MYSQL_PING_AFTER_SECONDS is used as it is: if the server dropped it meanwhile, the request's first
+    statement fails at once and runs again on a new connection (`with_reconnect`). One idle for longer
+    is pinged first. A transaction is never carried into the next request.
+    MYSQL_REUSE_CONNECTIONS=0 gives a new connection per request.
     """
 
     SETTINGS = ("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DB", "MYSQL_UNIX_SOCKET",
@@ -45,6 +61,12 @@ class MySQL(FlaskMySQL):
     def __init__(self, app=None):
         self.kept = threading.local()
         super().__init__(app)
+
+    @property
+    def connect(self):
+        conn = FlaskMySQL.connect.fget(self)
+        conn.cursorclass, conn.transaction_open = TrackedCursor, False
+        return conn
 
     @property
     def connection(self):
@@ -58,6 +80,9 @@ class MySQL(FlaskMySQL):
         settings = tuple(current_app.config[key] for key in self.SETTINGS)
         conn = getattr(self.kept, "conn", None)
         if conn is not None and self.kept.settings == settings:
+            if time.monotonic() - self.kept.last_used < current_app.config["MYSQL_PING_AFTER_SECONDS"]:
+                g.mysql_unverified = True
+                return conn
             started = time.monotonic()
             try:
                 conn.ping()
@@ -67,7 +92,7 @@ class MySQL(FlaskMySQL):
                 if time.monotonic() - started > 1:
                     raise  # stalled, not gone: a new connection would wait out its own timeout too
         conn = self.connect
-        self.kept.conn, self.kept.settings = conn, settings
+        self.kept.conn, self.kept.settings, self.kept.last_used = conn, settings, time.monotonic()
         return conn
 
     def discard(self, conn):
@@ -79,15 +104,19 @@ class MySQL(FlaskMySQL):
 
     def teardown(self, exception):
         conn = g.pop("mysql_db", None)
+        g.pop("mysql_unverified", None)
         if conn is None:
             return
-        if conn is getattr(self.kept, "conn", None):
+        if conn is not getattr(self.kept, "conn", None):
+            conn.close()
+            return
+        self.kept.last_used = time.monotonic()
+        if getattr(conn, "transaction_open", False):
             try:
                 conn.rollback()
+                conn.transaction_open = False
             except MySQLdb.Error:
                 self.discard(conn)
-        else:
-            conn.close()
 
 
 mysql = MySQL()
@@ -130,14 +159,33 @@ class Busy(Exception):
     """A unit of work kept colliding with others (deadlock or lock wait) and was given up; it changed nothing."""
 
 
-def query(sql, args=(), one=False):
-    """Run one statement; return all rows as dicts, or with one=True the first row or None."""
+def with_reconnect(run):
+    """Run a request's statement; when it is the first on a kept connection that was not pinged, and it
+    fails at once because the server had dropped the connection, run it once more on a new one."""
+    mysql.connection
+    unverified = g.pop("mysql_unverified", False)
+    started = time.monotonic()
+    try:
+        return run()
+    except MySQLdb.OperationalError as exc:
+        if not (unverified and exc.args and exc.args[0] in GONE_AWAY and time.monotonic() - started < 1):
+            raise
+        mysql.discard(g.pop("mysql_db"))
+        return run()
+
+
+def _query(sql, args):
     cur = mysql.connection.cursor()
     try:
         cur.execute(sql, args)
-        rows = cur.fetchall()
+        return cur.fetchall()
     finally:
         cur.close()
+
+
+def query(sql, args=(), one=False):
+    """Run one statement; return all rows as dicts, or with one=True the first row or None."""
+    rows = with_reconnect(lambda: _query(sql, args))
     if one:
         return rows[0] if rows else None
     return rows
@@ -161,10 +209,8 @@ def execute(sql, args=(), many=False):
 
 @contextmanager
 def _transaction():
+    with_reconnect(lambda: _query("START TRANSACTION", ()))
     conn = mysql.connection
-    cur = conn.cursor()
-    cur.execute("START TRANSACTION")
-    cur.close()
     g.in_transaction = True
     try:
         yield
@@ -174,6 +220,7 @@ def _transaction():
         raise
     finally:
         g.in_transaction = False
+        conn.transaction_open = False
 
 
 def transactional(unit):

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from flask import url_for
 
 import app as app_module
 from db import mysql
@@ -114,21 +115,21 @@ def test_producer_page_lists_their_available_products(client, db, world, shelf):
     assert client.get("/producers/999999").status_code == 404
 
 
-def statements(client, path):
-    """How many SQL statements one request sends, read from the server's count for its connection."""
+def round_trips(client, path):
+    """How many round trips to the database one request makes (statements and pings), read from the
+    server's counts for the app's connection."""
+    def counted():
+        with client.application.app_context():
+            cur = mysql.connection.cursor()
+            cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Questions', 'Com_admin_commands')")
+            counts = {row["Variable_name"]: int(row["Value"]) for row in cur.fetchall()}
+            cur.close()
+        return counts["Questions"] + counts["Com_admin_commands"]
+
     client.get(path)
-    with client.application.app_context():
-        cur = mysql.connection.cursor()
-        cur.execute("SHOW SESSION STATUS LIKE 'Questions'")
-        before = int(cur.fetchone()["Value"])
-        cur.close()
+    before = counted()
     assert client.get(path).status_code == 200
-    with client.application.app_context():
-        cur = mysql.connection.cursor()
-        cur.execute("SHOW SESSION STATUS LIKE 'Questions'")
-        after = int(cur.fetchone()["Value"])
-        cur.close()
-    return after - before
+    return counted() - before - 1  # less the count's own statement
 
 
 @pytest.mark.parametrize("role, path", [(None, "/products"), (None, "/products?q=item"), ("customer", "/cart"),
@@ -138,15 +139,25 @@ def test_statements_per_page_do_not_grow_with_the_rows_shown(client, auth, db, w
     if role:
         getattr(auth, f"login_{role}")()
     db.add_to_cart(world.customer, world.low_product, 1)  # a cart with one line costs what one with many does
-    few = statements(client, path)
+    few = round_trips(client, path)
     for n in range(30):
         product = db.add_product(world.producer, f"Item {n:02d}", quantity=0 if n % 3 else 50, threshold=5)
         db.add_to_cart(world.customer, product, 1)
         db.add_order(world.customer, [(product, 1, "1.00"), (world.product, 2, "1.80")], status="pending")
         db.add_producer(f"p{n}@example.com", f"Farm {n}")
-    many = statements(client, path)
-    assert many == few, f"{path}: {few} statements with few rows, {many} with many"
+    many = round_trips(client, path)
+    assert many == few, f"{path}: {few} round trips with few rows, {many} with many"
     assert few <= 10
+
+
+def test_products_costs_two_round_trips_and_no_ping_or_rollback(client, world):
+    assert round_trips(client, "/products") == 2, "the count and the page"
+
+
+def test_a_connection_idle_longer_than_the_setting_is_pinged_first(app, client, world):
+    app.config["MYSQL_PING_AFTER_SECONDS"] = 0
+    # The request pings, counts and pages; reading the server's count afterwards pings once more.
+    assert round_trips(client, "/products") == 4
 
 
 def test_a_kept_connection_that_the_server_dropped_is_replaced(app, client, db, world):
@@ -264,3 +275,12 @@ def test_the_restock_panel_leaves_out_what_the_producer_hid(client, auth, db, wo
     response = client.post("/dashboard/update-stock", data={"product_id": world.low_product, "quantity": 10},
                            follow_redirects=True)
     assert "Kale is still hidden from the catalogue: choose Show in its row" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("script_root", ["", "/shop"])
+@pytest.mark.parametrize("endpoint, argument", [("product_page", "product_id"), ("producer_page", "producer_id")])
+def test_card_links_are_exactly_what_url_for_builds(app, endpoint, argument, script_root):
+    from app import item_url
+    with app.test_request_context("/products", environ_base={"SCRIPT_NAME": script_root}):
+        for item_id in (1, 9, 10, 12345, 4294967295):
+            assert item_url(endpoint, item_id) == url_for(endpoint, **{argument: item_id})
