@@ -795,6 +795,11 @@ def client_ip():
     return (request.remote_addr or "unknown")[:45]
 
 
+def address_client():
+    """The client as the throttles name one that has no device cookie to go by: its network address."""
+    return f"ip:{client_ip()}"
+
+
 DEVICE_COOKIE = "device"
 THROTTLE_MESSAGES = {
     "wait": "Too many failed attempts. Please wait 15 minutes, then try again (or reset your password).",
@@ -828,7 +833,7 @@ def password_client(email):
     device = trusted_device()
     if device and email_tag(email) in device["emails"]:
         return f"device:{device['id']}", True
-    return f"ip:{client_ip()}", False
+    return address_client(), False
 
 
 def remember_device(email):
@@ -892,9 +897,21 @@ def throttled_page(template, refusal, **context):
     return response
 
 
-def over_limit(sql, args, limit):
-    """Whether the count sql finds (rows of the last hour, usually) has reached limit."""
-    return query(sql, args, one=True)["n"] >= limit
+HOURLY_COUNTS = {  # the rows each hourly limit counts: table, the column that names who, and when
+    "signup_client": ("signup_attempt", "client", "attempted_at"),
+    "reset_email": ("password_reset_request", "email", "requested_at"),
+    "reset_client": ("password_reset_request", "client", "requested_at"),
+}
+
+
+def over_hourly_limit(count, value, limit, locking=False):
+    """Whether the last hour holds limit or more rows of HOURLY_COUNTS[count] for value. A locking count
+    makes a second request for the same value wait here, so two at once cannot both slip under the limit."""
+    table, who, when = HOURLY_COUNTS[count]
+    found = query(f"SELECT COUNT(*) AS n FROM {table} WHERE {who} = %s"
+                  f" AND {when} > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR" + (" FOR UPDATE" if locking else ""),
+                  (value,), one=True)
+    return found["n"] >= limit
 
 
 def normalise_email(value):
@@ -995,10 +1012,8 @@ def signup(role):
     """Create a customer's or a producer's account and log it in."""
     form = SIGNUP_FORMS[role]()
     if form.validate_on_submit():
-        client = f"ip:{client_ip()}"
-        if over_limit("SELECT COUNT(*) AS n FROM signup_attempt WHERE client = %s"
-                      " AND attempted_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR", (client,),
-                      app.config["SIGNUP_CLIENT_LIMIT"]):
+        client = address_client()
+        if over_hourly_limit("signup_client", client, app.config["SIGNUP_CLIENT_LIMIT"]):
             flash("Too many accounts have been made from this network in the last hour. Please try again later.",
                   "error")
             return render_template("auth/signup.html", form=form, role=role), 429
@@ -1105,14 +1120,9 @@ def forgot_password(role):
 def request_password_reset(role, email):
     """Record a reset request unless this email (RESET_EMAIL_LIMIT) or this client (RESET_CLIENT_LIMIT) has
     asked too often in the last hour; return whether it was recorded."""
-    client = f"ip:{client_ip()}"
-    # A locking read: two requests for one email at once queue here, so neither slips past the limit.
-    if (over_limit("SELECT COUNT(*) AS n FROM password_reset_request WHERE email = %s"
-                   " AND requested_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR FOR UPDATE", (email,),
-                   app.config["RESET_EMAIL_LIMIT"])
-            or over_limit("SELECT COUNT(*) AS n FROM password_reset_request WHERE client = %s"
-                          " AND requested_at > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR", (client,),
-                          app.config["RESET_CLIENT_LIMIT"])):
+    client = address_client()
+    if (over_hourly_limit("reset_email", email, app.config["RESET_EMAIL_LIMIT"], locking=True)
+            or over_hourly_limit("reset_client", client, app.config["RESET_CLIENT_LIMIT"])):
         return False
     execute("INSERT INTO password_reset_request (role, email, client, requested_at)"
             " VALUES (%s, %s, %s, UTC_TIMESTAMP(6))", (role, email, client))
@@ -3039,6 +3049,7 @@ worker.init_app(app, jobs=[close_ordering, send_reminders, answer_reset_requests
 # --- Health and errors ------------------------------------------------------
 
 WORKER_STALE_SECONDS = 120
+MIGRATIONS_SHIPPED = len(db.migration_files())  # read once: the files change only with a deploy, which restarts
 
 
 @app.route("/healthz")
@@ -3053,8 +3064,8 @@ def healthz():
                     one=True)
     except db.MySQLdb.Error as exc:
         return {"status": "failing", "problems": [f"database unreachable ({exc.args[0] if exc.args else 'error'})"]}, 503
-    expected = len(db.migration_files())
-    problems = [] if row["migrations"] == expected else [f"{expected - row['migrations']} migrations not applied"]
+    missing = MIGRATIONS_SHIPPED - row["migrations"]
+    problems = [f"{missing} migrations not applied"] if missing else []
     warnings = []
     if row["worker_age"] is None or row["worker_age"] > WORKER_STALE_SECONDS:
         warnings.append("no worker seen in the last two minutes: email and jobs wait")

@@ -42,6 +42,9 @@ class TrackedCursor(MySQLdb.cursors.DictCursor):
 
 OPENS_TRANSACTION = ("START", "BEGIN", "LOCK", "SET AUTOCOMMIT")
 GONE_AWAY = {2006, 2013}
+# A dropped connection fails at once; one that fails only after this long met a stalled server, and a
+# new connection would wait out its own timeout too.
+STALLED_AFTER_SECONDS = 1
 
 
 class MySQL(FlaskMySQL):
@@ -89,8 +92,8 @@ class MySQL(FlaskMySQL):
                 return conn
             except MySQLdb.Error:
                 self.discard(conn)
-                if time.monotonic() - started > 1:
-                    raise  # stalled, not gone: a new connection would wait out its own timeout too
+                if time.monotonic() - started > STALLED_AFTER_SECONDS:
+                    raise
         conn = self.connect
         self.kept.conn, self.kept.settings, self.kept.last_used = conn, settings, time.monotonic()
         return conn
@@ -168,7 +171,8 @@ def with_reconnect(run):
     try:
         return run()
     except MySQLdb.OperationalError as exc:
-        if not (unverified and exc.args and exc.args[0] in GONE_AWAY and time.monotonic() - started < 1):
+        if not (unverified and exc.args and exc.args[0] in GONE_AWAY
+                and time.monotonic() - started < STALLED_AFTER_SECONDS):
             raise
         mysql.discard(g.pop("mysql_db"))
         return run()

@@ -44,13 +44,7 @@ start_gunicorn() {
 }
 
 start_worker() {
-    if alive "$worker_pid"; then
-        local pid
-        pid=$(cat "$worker_pid")
-        kill -TERM "$pid"
-        wait_gone "$pid" "$worker_pid" 10
-    fi
-    rm -f "$worker_pid"
+    stop_one worker "$worker_pid" TERM >/dev/null
     # setsid detaches it from make's process group, so Ctrl-C on make leaves it up; `make stop` stops it.
     cd "$root"
     setsid .venv/bin/flask --app app worker --pidfile "$worker_pid" >>"$var/log/worker.log" 2>&1 </dev/null &
