@@ -24,6 +24,18 @@ def test_public_pages_render_for_every_role(client, auth, world, role, path):
     assert "<nav" in response.get_data(as_text=True), "pages extend the base layout"
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_healthz_says_the_same_to_every_role_and_gives_no_one_a_session(app, client, auth, db, world, role):
+    anonymous = app.test_client().get("/healthz")
+    assert anonymous.status_code == 200 and "Set-Cookie" not in anonymous.headers
+    log_in(auth, role)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == anonymous.get_json()
+    assert set(response.get_json()) == {"status", "database", "migrations", "outbox_backlog", "outbox_failed",
+                                        "worker_last_seen_seconds", "problems", "warnings"}
+
+
 SOON = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
 OPTION = {"kind": "delivery", "name": "Van", "postcodes": "BS1", "fee": "1.00", "minimum_order": "0",
           "cutoff_hours": "24", "is_active": "y"}
