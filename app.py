@@ -67,6 +67,8 @@ import db
 import fulfilment
 import images
 import mail
+import pagecache
+import search
 import worker
 from db import execute, query, transactional
 from fulfilment import local_instant
@@ -125,6 +127,7 @@ app.config.from_mapping(
     MAIL_MAX_ATTEMPTS=5,
     MAIL_RETRY_SECONDS=60,
     WORKER_POLL_SECONDS=5,
+    PAGE_CACHE_MB=16,
 )
 
 
@@ -176,6 +179,7 @@ ENV_SETTINGS = {
     "MAIL_MAX_ATTEMPTS": int,
     "MAIL_RETRY_SECONDS": int,
     "WORKER_POLL_SECONDS": int,
+    "PAGE_CACHE_MB": float,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name, "").strip():
@@ -668,6 +672,9 @@ def load_offers(producer_ids, now=None):
         own = [option for option in options.values() if option["producer_id"] == producer_id]
         offers[producer_id] = Offer(own, fulfilment.occurrences(own, [s for o in own for s in o["slots"]],
                                                                 closed, bookings, now))
+    # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
+    cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
+    page_expires_at(min(cutoffs + [local_instant(today + datetime.timedelta(days=1), datetime.time(0))]))
     return offers
 
 
@@ -1000,6 +1007,39 @@ NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm, "opera
 NAME_FIELDS = {"customer": "name", "producer": "business", "operator": "name"}
 
 
+@app.template_global()
+def guest_addition(kept=None):
+    """What a guest asked to add to their cart on the way to logging in or signing up: ?add=<product id>&quantity=
+    from a product page, else kept (asked for earlier, in the session). With a problem, it says why it cannot."""
+    product_id, quantity = request.args.get("add", ""), request.args.get("quantity", "1")
+    if not product_id:
+        return kept
+    if not (product_id.isdecimal() and 0 < int(product_id) < 2**32):
+        return {"problem": "That product cannot be found."}
+    if not (quantity.isdecimal() and 1 <= int(quantity) <= MAX_STOCK):
+        return {"problem": f"The quantity must be a whole number from 1 to {MAX_STOCK:,}.",
+                "product_id": int(product_id)}
+    return {"product_id": int(product_id), "quantity": int(quantity)}
+
+
+@app.template_global()
+def guest_addition_notice():
+    """For the login and signup pages: what the guest is about to add, as a notice, and the ?add=&quantity=
+    to carry between the two pages; None when they came for no product."""
+    addition = guest_addition()
+    if addition is None:
+        return None
+    args = {key: request.args[key] for key in ("add", "quantity") if key in request.args}
+    if "problem" in addition:
+        return {"message": addition["problem"], "category": "error", "args": args,
+                "product_id": addition.get("product_id")}
+    product = listed_product(addition["product_id"])
+    if product is None:
+        return {"message": "The product you chose is no longer available.", "category": "warning", "args": {}}
+    return {"message": f"Log in or create an account, and {addition['quantity']} × {product['name']} goes into "
+                       "your cart.", "category": "info", "args": args}
+
+
 def signup_status(role):
     """A new customer is active at once; a new producer awaits the co-op's approval unless PRODUCER_APPROVAL is off."""
     if role == "producer" and app.config["PRODUCER_APPROVAL"]:
@@ -1025,9 +1065,9 @@ def signup(role):
         except db.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
-            pending = start_session(role, {"id": account_id, "session_version": 1})
+            pending = guest_addition(start_session(role, {"id": account_id, "session_version": 1}))
             flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
-            if role == "customer" and pending:
+            if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account_id, pending)
             return redirect(url_for(HOME_ENDPOINTS[role]))
     return render_template("auth/signup.html", form=form, role=role), form_status(form)
@@ -1050,9 +1090,9 @@ def login(role):
                 flash(f"This account is suspended, so it cannot log in. To talk about it, contact the co-op at "
                       f"{app.config['SUPPORT_EMAIL']}.", "error")
                 return render_template("auth/login.html", form=form, role=role), 403
-            pending = start_session(role, account)
+            pending = guest_addition(start_session(role, account))
             flash(f"Welcome back, {account['name']}. You are logged in.", "success")
-            if role == "customer" and pending:
+            if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account["id"], pending)
             return redirect_to_next(request.args.get("next"), url_for(HOME_ENDPOINTS[role]))
         record_password_failure(form.email.data)
@@ -1194,11 +1234,19 @@ def account():
     return render_template("auth/account.html", forms=forms, role=role), form_status(form)
 
 
+@transactional
+def rename_account(role, account_id, name):
+    """A new name; a producer's products are found by it, so their stems change with it."""
+    execute(ACCOUNT_SQL[role]["set_name"], (name, account_id))
+    if role == "producer":
+        execute("UPDATE product SET search_producer = %s WHERE producer_id = %s", (search.stems(name), account_id))
+
+
 def change_account(role, account_id, action, form):
     """Apply one account change; return the confirmation, or None with the form's errors set."""
     sql = ACCOUNT_SQL[role]
     if action == "name":
-        execute(sql["set_name"], (form[NAME_FIELDS[role]].data, account_id))
+        rename_account(role, account_id, form[NAME_FIELDS[role]].data)
         return "Your name has been saved."
     if action == "reminders":
         execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(form.reminders.data), account_id))
@@ -1254,6 +1302,44 @@ def item_url(endpoint, item_id):
     return prefix + str(int(item_id))
 
 
+# Anonymous visitors' catalogue pages are served from a per-process cache of rendered HTML, keyed by
+# the full URL and the catalogue version (a row the database's triggers bump in the transaction of any
+# change to what these pages show), and stale once the clock passes a cutoff a page shows.
+CACHED_PAGES = {"index", "products", "product_page", "producers", "producer_page"}
+page_cache = pagecache.PageCache(int(app.config["PAGE_CACHE_MB"] * 1024 * 1024))
+
+
+def page_expires_at(instant):
+    """Note that the page being rendered changes by itself at instant (an aware datetime)."""
+    g.page_expires = min(g.get("page_expires") or float("inf"), instant.timestamp())
+
+
+@app.before_request
+def serve_cached_page():
+    """Answer an anonymous visitor's catalogue page from the cache, or mark it to be kept once rendered.
+    Only a visitor with nothing in their session but a CSRF secret: no account, no message, no guest cart."""
+    if (request.method != "GET" or request.endpoint not in CACHED_PAGES or g.user is not None
+            or not app.config["PAGE_CACHE_MB"] or session.keys() - {"csrf_token"}):
+        return None
+    version = query("SELECT CAST(SUM(version) AS UNSIGNED) AS version FROM catalogue_version", one=True)["version"]
+    body = page_cache.get(version, request.url, fulfilment.utc_now().timestamp())
+    if body is not None:
+        return app.response_class(body, mimetype="text/html", headers={"X-Page-Cache": "hit"})
+    g.page_cache_version = version
+    return None
+
+
+@app.after_request
+def keep_cached_page(response):
+    """Keep a page marked by serve_cached_page, unless rendering it touched the session or made a CSRF token."""
+    version = g.pop("page_cache_version", None)
+    if (version is not None and response.status_code == 200 and not session.modified
+            and "csrf_token" not in g and response.mimetype == "text/html"):
+        page_cache.put(version, request.url, response.get_data(), g.get("page_expires"))
+        response.headers["X-Page-Cache"] = "miss"
+    return response
+
+
 @app.template_filter("stock_badge")
 def stock_badge_filter(product):
     """In stock / low / out of stock, as a badge: on every catalogue card, so a filter, not a macro."""
@@ -1273,39 +1359,29 @@ def index():
     return render_template("shop/index.html", products=newest, categories=CATEGORIES)
 
 
-# Every sort lists what is in stock before what is not, in the order of an index.
+# Every sort lists what is in stock before what is not, in the order of an index. The default, best match,
+# ranks a search's name matches first, then by full-text relevance; with no search it is by name.
 CATALOGUE_SORTS = {
+    "relevance": ("Best match", "p.out_of_stock, name_rank DESC, text_rank DESC, p.product_id"),
     "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
     "price_asc": ("Price, low to high", "p.out_of_stock, p.price, p.product_id"),
     "price_desc": ("Price, high to low", "p.out_of_stock, p.price DESC, p.product_id DESC"),
     "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
 }
-# InnoDB's default full-text stopwords, and its shortest indexed word: terms it would never match.
-FULLTEXT_STOPWORDS = frozenset(
-    "a about an are as at be by com de en for from how i in is it la of on or that the this to was what when "
-    "where who will with und www".split())
-FULLTEXT_MIN_LENGTH = 3
-MAX_SEARCH_TERMS = 8
-SEARCH_LIMIT = 200  # matches considered per search: beyond this, a word is too common to be useful alone
-
-
-def search_terms(text):
-    """A FULLTEXT boolean query in which every usable word of text must match, as a prefix."""
-    words = re.findall(r"[^\W_]+", text.lower())
-    usable = [w for w in words if len(w) >= FULLTEXT_MIN_LENGTH and w not in FULLTEXT_STOPWORDS]
-    return " ".join(f"+{word}*" for word in usable[:MAX_SEARCH_TERMS])
+SEARCH_MATCH = "MATCH (p.search_name, p.search_text, p.search_producer) AGAINST (%s IN BOOLEAN MODE)"
+SEARCH_RANKS = (f"MATCH (p.search_name) AGAINST (%s IN BOOLEAN MODE) AS name_rank, {SEARCH_MATCH} AS text_rank")
 
 
 def catalogue_filters():
     """The catalogue's ?q=&category=&producer=&sort=&in_stock= choices; anything unusable falls back to its default."""
     producer = request.args.get("producer", "")
     category = request.args.get("category", "")
-    sort = request.args.get("sort", "name")
+    sort = request.args.get("sort", "relevance")
     return {
         "q": request.args.get("q", "")[:200].strip(),
         "category": category if category in CATEGORIES else "",
         "producer": int(producer) if producer.isdecimal() and 0 < int(producer) < 2**32 else None,
-        "sort": sort if sort in CATALOGUE_SORTS else "name",
+        "sort": sort if sort in CATALOGUE_SORTS else "relevance",
         "in_stock": 1 if request.args.get("in_stock") == "1" else None,
     }
 
@@ -1313,9 +1389,9 @@ def catalogue_filters():
 def catalogue_page(filters, page):
     """One page of available products matching filters, the total, and the page actually shown.
 
-    Page ids come from an index-only inner query, so a deep page skips index entries, not rows.
-    A search considers at most SEARCH_LIMIT matches of each kind and runs once, with the total
-    taken from FOUND_ROWS(), so a common word costs the same in any size of catalogue.
+    One statement: page ids come from an inner query, which reads index entries, not rows, for a deep
+    page; the total rides along, from catalogue_count's kept figures when that is exact, or else counted
+    beside the page (COUNT(*) OVER () over the matches of a search). A page past the end shows page 1.
     """
     where, args = ["p.is_listed = 1"], []
     if filters["category"]:
@@ -1326,51 +1402,43 @@ def catalogue_page(filters, page):
         args.append(filters["producer"])
     if filters["in_stock"]:
         where.append("p.out_of_stock = 0")
-    conditions = " AND ".join(where)
-    order = CATALOGUE_SORTS[filters["sort"]][1]
-    page_rows = (CATALOGUE_SELECT + " JOIN ({}) page_ids ON page_ids.product_id = p.product_id ORDER BY " + order)
+    order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
+    limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
     if filters["q"]:
-        terms = search_terms(filters["q"])
-        if not terms:
+        terms = search.boolean_terms(filters["q"])
+        if terms is None:
             return [], 0, 1
-        ids = query(
-            "SELECT SQL_CALC_FOUND_ROWS p.product_id FROM"
-            " ((SELECT product_id FROM product WHERE MATCH (name, description) AGAINST (%s IN BOOLEAN MODE) LIMIT %s)"
-            "  UNION (SELECT p2.product_id FROM producer pr2 JOIN product p2 ON p2.producer_id = pr2.producer_id"
-            "   WHERE MATCH (pr2.business_name) AGAINST (%s IN BOOLEAN MODE) LIMIT %s)) hits"
-            f" JOIN product p ON p.product_id = hits.product_id WHERE {conditions}"
-            f" ORDER BY {order} LIMIT %s OFFSET %s",
-            [terms, SEARCH_LIMIT, terms, SEARCH_LIMIT] + args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
-        total = query("SELECT FOUND_ROWS() AS n", one=True)["n"]
-        if page > 1 and not ids:
-            return catalogue_page(filters, 1)
-        placeholders = ", ".join(["%s"] * len(ids)) or "NULL"
-        rows = query(page_rows.format(f"SELECT product_id FROM product WHERE product_id IN ({placeholders})"),
-                     [row["product_id"] for row in ids])
-        return rows, total, page
-    if filters["producer"]:
-        total = query(f"SELECT COUNT(*) AS n FROM product p WHERE {conditions}", args, one=True)["n"]
+        every, anyone = terms
+        ids = (f"SELECT p.product_id, {SEARCH_RANKS}, COUNT(*) OVER () AS total FROM product p"
+               f" WHERE {SEARCH_MATCH} AND {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s")
+        args = [anyone, every, every] + args + limit
+        order = order.replace("name_rank", "page_ids.name_rank").replace("text_rank", "page_ids.text_rank")
+        total = "page_ids.total"
     else:
-        counted = "in_stock" if filters["in_stock"] else "available"
-        where_category, category_args = ("WHERE category = %s", [filters["category"]]) if filters["category"] else ("", [])
-        total = query(f"SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) AS n FROM catalogue_count {where_category}",
-                      category_args, one=True)["n"]
-    if page > page_count(total, PRODUCTS_PER_PAGE):
-        page = 1
-    rows = query(page_rows.format(f"SELECT p.product_id FROM product p WHERE {conditions}"
-                                  f" ORDER BY {order} LIMIT %s OFFSET %s"),
-                 args + [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE])
-    return rows, total, page
+        ids = f"SELECT p.product_id FROM product p WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
+        if filters["producer"]:
+            total = f"(SELECT COUNT(*) FROM product p WHERE {' AND '.join(where)})"
+            args = args + args + limit
+        else:
+            counted = "in_stock" if filters["in_stock"] else "available"
+            only = "WHERE category = %s" if filters["category"] else ""
+            total = f"(SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) FROM catalogue_count {only})"
+            args = ([filters["category"]] if filters["category"] else []) + args + limit
+    rows = query(CATALOGUE_SELECT.replace("SELECT ", f"SELECT {total} AS total, ", 1)
+                 + f" JOIN ({ids}) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}", args)
+    if not rows and page > 1:
+        return catalogue_page(filters, 1)
+    return rows, (rows[0]["total"] if rows else 0), page
 
 
 def render_catalogue(template, filters, in_path=(), **context):
     """Render a catalogue page; page links keep every filter that is not already in the path."""
     rows, total, page = catalogue_page(filters, page_number())
     link_args = {key: value for key, value in filters.items()
-                 if value and key not in in_path and not (key == "sort" and value == "name")}
+                 if value and key not in in_path and not (key == "sort" and value == "relevance")}
     return render_template(template, products=rows, total=total, page=page,
                            pages=page_count(total, PRODUCTS_PER_PAGE), filters=filters, link_args=link_args,
-                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, search_limit=SEARCH_LIMIT, **context)
+                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, **context)
 
 
 @app.route("/products")
@@ -1410,9 +1478,14 @@ def producer_page(producer_id):
                             offer=load_offers([producer_id])[producer_id])
 
 
+def listed_product(product_id):
+    """An available product with its producer and stock, or None."""
+    return query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (product_id,), one=True)
+
+
 def get_available_product(product_id):
     """An available product with its producer and stock, or abort with 404."""
-    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (product_id,), one=True)
+    product = listed_product(product_id)
     if product is None:
         abort(404)
     return product
@@ -1436,7 +1509,9 @@ class CartAddForm(Form):
 def product_page(product_id):
     """One available product, with an add-to-cart form."""
     product = get_available_product(product_id)
-    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int))
+    # A visitor's page carries no CSRF token, so it can be cached: their "Add to cart" goes to the login page.
+    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int),
+                       meta={"csrf": g.user is not None})
     return render_product(product, form)
 
 
@@ -1780,8 +1855,7 @@ def cart_update():
 
 def add_pending_to_cart(customer_id, pending):
     """Add what the customer chose as a guest, now they have logged in, and show them their cart."""
-    product = query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (pending["product_id"],),
-                    one=True)
+    product = listed_product(pending["product_id"])
     if product is None:
         flash("The product you chose before logging in is no longer available.", "warning")
         return redirect(url_for("cart"))
@@ -1969,8 +2043,10 @@ class ProductForm(Form):
 
 
 def product_values(form):
+    """The product's columns from the form, with the stems search.py keeps of its text."""
+    stems = search.product_columns(form.name.data, form.description.data, form.category.data, g.user["name"])
     return (form.name.data, form.description.data or "", form.category.data, form.price.data,
-            form.unit.data, int(form.is_available.data))
+            form.unit.data, int(form.is_available.data), *stems)
 
 
 def save_image(encoded):
@@ -2002,7 +2078,8 @@ def with_photo(form, current, write):
 @transactional
 def insert_product(form, image_url, thumbnail_url):
     product_id = execute("INSERT INTO product (producer_id, name, description, category, price, unit, is_available,"
-                         " image_url, thumbnail_url) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                         " search_name, search_text, search_producer, image_url, thumbnail_url)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                          (g.user["id"], *product_values(form), image_url, thumbnail_url)).lastrowid
     # The product's one stock row is made by a trigger as the product is inserted.
     execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
@@ -2012,7 +2089,8 @@ def insert_product(form, image_url, thumbnail_url):
 @transactional
 def update_product(product_id, form, image_url, thumbnail_url):
     execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s, is_available = %s,"
-            " image_url = %s, thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
+            " search_name = %s, search_text = %s, search_producer = %s, image_url = %s, thumbnail_url = %s"
+            " WHERE product_id = %s AND producer_id = %s",
             (*product_values(form), image_url, thumbnail_url, product_id, g.user["id"]))
     execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s", (form.reorder_threshold.data, product_id))
     # Sales since the form was opened must not be undone by saving an unchanged stock figure.

@@ -344,6 +344,7 @@ def apply_migrations():
             cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (name,))
     finally:
         cur.close()
+    index_search()
     return pending
 
 
@@ -354,6 +355,14 @@ def seed_database():
         run_sql_file(cur, project_file("seed.sql"))
     finally:
         cur.close()
+    index_search()
+
+
+def index_search():
+    """Stem the products that SQL files wrote without their search columns."""
+    import search  # it builds on this module's query and execute
+    if "search_name" in {row["Field"] for row in query("SHOW COLUMNS FROM product")}:
+        search.index_products()
 
 
 def lift_query_timeouts():

@@ -11,6 +11,7 @@ import time
 import bcrypt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import search  # noqa: E402
 from app import CATEGORIES, app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
@@ -21,7 +22,8 @@ SCALES = {
 BENCH_PASSWORD = "bench-password"
 BENCH_PRODUCER_ORDERS = 5_000
 BENCH_CUSTOMER_ORDERS = 100
-COMMON_WORD = "organic"  # in about one product name in twelve: the search scenario's word
+COMMON_WORD = "organic"  # in about one product in sixteen: the search scenario's word
+SCHEDULE_DAYS = 150  # producer 1's dated orders are spread over this many days from today
 
 PLACES = ["Oak", "Willow", "Meadow", "Brook", "Hill", "Ash", "Elm", "Fern", "Heath", "Moor", "Vale", "Marsh"]
 KINDS = ["Farm", "Dairy", "Bakery", "Orchard", "Apiary", "Gardens", "Kitchen", "Smokehouse"]
@@ -63,9 +65,10 @@ def generate(scale):
         category = CATEGORIES[n % len(CATEGORIES)]
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(ITEMS[category])} {n}"
         created = now - datetime.timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
-        products.append((n, producer_id, name, f"{name} from producer {producer_id}, picked and packed to order.",
-                         category, f"{rng.randrange(50, 3000) / 100:.2f}", rng.choice(UNITS),
-                         1 if rng.random() < 0.95 else 0, created))
+        description = f"{name} from producer {producer_id}, picked and packed to order."
+        products.append((n, producer_id, name, description, category, f"{rng.randrange(50, 3000) / 100:.2f}",
+                         rng.choice(UNITS), 1 if rng.random() < 0.95 else 0, created,
+                         *search.product_columns(name, description, category, producers[producer_id - 1][1])))
         stock.append((n, rng.randrange(0, 400), rng.randrange(0, 20)))
         products_of.setdefault(producer_id, []).append(n)
 
@@ -81,9 +84,14 @@ def generate(scale):
         else:
             producer_id, customer_id = rng.randrange(2, sizes["producers"] + 1), rng.randrange(2, sizes["customers"] + 1)
         order_type = rng.choice(["collection", "delivery"])
+        # Producer 1's orders are for its Saturday-morning collection, about 33 a day over the days ahead.
+        dated = order_id <= BENCH_PRODUCER_ORDERS
         orders.append((order_id, customer_id, producer_id, rng.choice(STATUSES), order_type,
                        f"{order_id} Bench Street" if order_type == "delivery" else None,
-                       now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60))))
+                       now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60)),
+                       1 if dated else None, 1 if dated else None, "Farm gate" if dated else None,
+                       now.date() + datetime.timedelta(days=order_id % SCHEDULE_DAYS) if dated else None,
+                       "09:00" if dated else None, "12:00" if dated else None))
         for product_id in rng.sample(products_of[producer_id], rng.randrange(1, 6)):
             lines.append((order_id, product_id, rng.randrange(1, 5), products[product_id - 1][5]))
 
@@ -91,10 +99,16 @@ def generate(scale):
 
     cur = mysql.connection.cursor()
     cur.execute("SET unique_checks = 0, foreign_key_checks = 0")
-    insert(cur, "producer", ["producer_id", "business_name", "email", "password_hash"], producers)
+    insert(cur, "producer", ["producer_id", "business_name", "email", "password_hash", "status"],
+           [row + ("approved",) for row in producers])
     insert(cur, "customer", ["customer_id", "first_name", "email", "password_hash"], customers)
+    # Every producer collects at its farm gate: producer 1 on Saturday mornings, the rest by arrangement.
+    insert(cur, "fulfilment_option", ["option_id", "producer_id", "kind", "name", "address"],
+           [(n, n, "collection", "Farm gate", f"{n} Farm Lane") for n, *_ in producers])
+    insert(cur, "fulfilment_slot", ["slot_id", "option_id", "weekday", "start_time", "end_time"],
+           [(1, 1, 5, "09:00", "12:00")])
     insert(cur, "product", ["product_id", "producer_id", "name", "description", "category", "price", "unit",
-                            "is_available", "created_at"], products)
+                            "is_available", "created_at", "search_name", "search_text", "search_producer"], products)
     # A trigger gave each product its stock row; unique checks stay on while its figures are set.
     cur.execute("SET unique_checks = 1")
     insert(cur, "stock", ["product_id", "quantity_available", "reorder_threshold"], stock,
@@ -102,11 +116,12 @@ def generate(scale):
                   " reorder_threshold = VALUES(reorder_threshold)")
     cur.execute("SET unique_checks = 0")
     insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
-                           "placed_at"], orders)
+                           "placed_at", "option_id", "slot_id", "fulfilment_name", "fulfilment_date", "slot_start",
+                           "slot_end"], orders)
     insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price"], lines)
     insert(cur, "cart_item", ["customer_id", "product_id", "quantity", "price_when_added"], cart)
     cur.execute("SET unique_checks = 1, foreign_key_checks = 1")
-    cur.execute("ANALYZE TABLE producer, customer, product, stock, orders, order_item, cart_item")
+    cur.execute("ANALYZE TABLE producer, customer, product, stock, orders, order_item, cart_item, fulfilment_option")
     cur.fetchall()
     cur.close()
     return {"producers": len(producers), "products": len(products), "customers": len(customers),

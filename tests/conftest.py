@@ -15,6 +15,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fulfilment  # noqa: E402
+import search  # noqa: E402
 from app import app as flask_app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
@@ -141,7 +142,13 @@ class Database:
             (producer_id, name, f"Fresh {name}", category, price, unit, available))
         self.execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
                      (quantity, threshold, product_id))
+        self.index_search()
         return product_id
+
+    def index_search(self, where="p.search_name IS NULL", args=()):
+        """Write the search stems of products changed here by hand, as the app does when it writes them."""
+        with flask_app.app_context():
+            search.index_products(where, args)
 
     def add_order(self, customer_id, lines, status="pending", order_type="collection", address=None):
         """An order for the producer of the first line; lines are (product_id, quantity, unit_price)."""

@@ -25,8 +25,8 @@ def test_a_unit_of_work_commits_all_or_nothing(app, db, world):
 def test_a_unit_of_work_that_deadlocks_is_run_again(app, db, world, test_database):
     """A real deadlock: another connection, holding more locks, takes Y then wants X while the unit holds X and
     wants Y. InnoDB rolls back the smaller transaction (the unit's), and the unit runs again and succeeds."""
-    x, y = world.product, world.low_product
-    bulk = [db.add_product(world.producer, f"Filler {n}") for n in range(30)]
+    x, y = world.customer, world.other_customer
+    bulk = [db.add_customer(f"filler{n}@example.com") for n in range(30)]
     unit_has_x, other_has_y = threading.Event(), threading.Event()
     attempts = []
 
@@ -35,20 +35,20 @@ def test_a_unit_of_work_that_deadlocks_is_run_again(app, db, world, test_databas
         cur = conn.cursor()
         unit_has_x.wait(10)
         cur.execute("START TRANSACTION")
-        for product_id in [y] + bulk:  # one row at a time, so no scan reaches X
-            cur.execute("UPDATE stock SET reorder_threshold = 7 WHERE product_id = %s", (product_id,))
+        for customer_id in [y] + bulk:  # one row at a time, so no scan reaches X
+            cur.execute("UPDATE customer SET reminders = 0 WHERE customer_id = %s", (customer_id,))
         other_has_y.set()
-        cur.execute("UPDATE stock SET reorder_threshold = 7 WHERE product_id = %s", (x,))
+        cur.execute("UPDATE customer SET reminders = 0 WHERE customer_id = %s", (x,))
         conn.commit()
         conn.close()
 
     @database.transactional
     def unit():
         attempts.append(1)
-        database.execute("UPDATE stock SET quantity_available = quantity_available + 1 WHERE product_id = %s", (x,))
+        database.execute("UPDATE customer SET session_version = session_version + 1 WHERE customer_id = %s", (x,))
         unit_has_x.set()
         other_has_y.wait(10)
-        database.execute("UPDATE stock SET quantity_available = quantity_available + 1 WHERE product_id = %s", (y,))
+        database.execute("UPDATE customer SET session_version = session_version + 1 WHERE customer_id = %s", (y,))
 
     other = threading.Thread(target=other_transaction)
     other.start()
@@ -56,8 +56,9 @@ def test_a_unit_of_work_that_deadlocks_is_run_again(app, db, world, test_databas
         unit()
     other.join(10)
     assert len(attempts) == 2, "the deadlocked first attempt was rolled back and run again"
-    assert (db.stock(x), db.stock(y)) == (51, 3), "the retried unit's changes each happened exactly once"
-    assert db.value("SELECT reorder_threshold FROM stock WHERE product_id = %s", (x,)) == 7
+    versions = db.rows("SELECT session_version FROM customer WHERE customer_id IN (%s, %s) ORDER BY customer_id", (x, y))
+    assert [row["session_version"] for row in versions] == [2, 2], "the retried unit's changes each happened once"
+    assert db.value("SELECT reminders FROM customer WHERE customer_id = %s", (x,)) == 0
 
 
 def test_a_unit_that_keeps_losing_gives_up_with_busy_and_changes_nothing(app, db, world, test_database):

@@ -1,0 +1,67 @@
+"""Word forms for catalogue search: every text is stored and searched as the stems of its words.
+
+A product keeps three stemmed columns beside its text, each behind a FULLTEXT index: search_name
+(its name), search_text (its description and category) and search_producer (its producer's name).
+Whatever writes those texts writes the stems in the same statement; `index_products` fills in any
+row written without them (the demo data, a migration, a hand-made INSERT).
+"""
+import functools
+import re
+
+import snowballstemmer
+
+from db import execute, query
+
+_stemmer = snowballstemmer.stemmer("english")
+# Plurals that change their last consonant, which the stemmer leaves apart (loaf → loaf, loaves → loav).
+IRREGULAR = {"loaves": "loaf", "leaves": "leaf", "halves": "half", "calves": "calf", "knives": "knife",
+             "shelves": "shelf", "wolves": "wolf", "lives": "life", "wives": "wife", "thieves": "thief",
+             "geese": "goose", "mice": "mouse", "teeth": "tooth", "feet": "foot", "oxen": "ox"}
+# InnoDB's default full-text stopwords, and its shortest indexed word: terms it would never match.
+FULLTEXT_STOPWORDS = frozenset(
+    "a about an are as at be by com de en for from how i in is it la of on or that the this to was what when "
+    "where who will with und www".split())
+FULLTEXT_MIN_LENGTH = 3
+MAX_TERMS = 8
+
+
+def words(text):
+    """The words of a text, lower-cased: letters and digits, nothing a FULLTEXT query could read as an operator."""
+    return re.findall(r"[^\W_]+", (text or "").lower())
+
+
+@functools.lru_cache(maxsize=50_000)
+def stem(word):
+    return _stemmer.stemWord(IRREGULAR.get(word, word))
+
+
+def stems(*texts):
+    """The stored form of texts: the stem of every word, space-separated."""
+    return " ".join(stem(word) for text in texts for word in words(text))
+
+
+def boolean_terms(text):
+    """FULLTEXT boolean queries for text: (every term must match, any term may match), or None if no word is usable.
+
+    Each term is a stem matched as a prefix, so a word half typed still finds its products."""
+    usable = [s for s in dict.fromkeys(stem(w) for w in words(text))
+              if len(s) >= FULLTEXT_MIN_LENGTH and s not in FULLTEXT_STOPWORDS][:MAX_TERMS]
+    if not usable:
+        return None
+    return " ".join(f"+{s}*" for s in usable), " ".join(f"{s}*" for s in usable)
+
+
+def product_columns(name, description, category, producer_name):
+    """(search_name, search_text, search_producer) for a product."""
+    return stems(name), stems(description, category), stems(producer_name)
+
+
+def index_products(where="p.search_name IS NULL", args=()):
+    """Write the stems of every product matching where (by default, those never indexed); return how many."""
+    rows = query("SELECT p.product_id, p.name, p.description, p.category, pr.business_name FROM product p"
+                 f" JOIN producer pr ON pr.producer_id = p.producer_id WHERE {where}", args)
+    if rows:
+        execute("UPDATE product SET search_name = %s, search_text = %s, search_producer = %s WHERE product_id = %s",
+                [product_columns(r["name"], r["description"], r["category"], r["business_name"]) + (r["product_id"],)
+                 for r in rows], many=True)
+    return len(rows)

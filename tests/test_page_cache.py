@@ -1,0 +1,306 @@
+"""The page cache for anonymous visitors: exact invalidation by the catalogue version, never a logged-in
+page, never anyone's data or token, and bounded memory."""
+import datetime
+import re
+
+import pytest
+
+import app as app_module
+import pagecache
+from conftest import PASSWORD
+
+UTC = datetime.timezone.utc
+
+
+def get(client, path):
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.headers.get("X-Page-Cache"), response.get_data(as_text=True)
+
+
+def warm(client, path):
+    """Render path once, then prove the next request is answered from the cache; return the page."""
+    get(client, path)
+    state, page = get(client, path)
+    assert state == "hit", f"{path} was not served from the cache"
+    return page
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    """Two processes' caches: requests alternate between them as a load balancer would send them."""
+    caches = [pagecache.PageCache(16 * 1024 * 1024), pagecache.PageCache(16 * 1024 * 1024)]
+
+    def use(n):
+        monkeypatch.setattr(app_module, "page_cache", caches[n])
+    use(0)
+    return use
+
+
+def test_an_anonymous_page_costs_one_round_trip_once_cached(client, world):
+    from test_catalogue import round_trips
+    get(client, "/products")
+    assert round_trips(client, "/products") == 1, "only the catalogue version is read"
+    assert client.get("/products").headers["X-Page-Cache"] == "hit"
+
+
+@pytest.mark.parametrize("path", ["/", "/products", "/products?q=potatoes&sort=name", "/products/{product}",
+                                  "/producers", "/producers/{producer}", "/products?category=Vegetables&page=1"])
+def test_each_catalogue_page_is_cached_under_its_full_url(client, world, path):
+    path = path.format(product=world.product, producer=world.producer)
+    page = warm(client, path)
+    assert get(client, path + ("&" if "?" in path else "?") + "x=1")[0] == "miss", "another URL, another entry"
+    assert "csrf_token" not in page and "Log out" not in page
+
+
+# Each kind of change, made the way the app makes it (or the way an operator at the database would),
+# and what the next anonymous request must show.
+def rename_product(client, auth, db, world):
+    auth.login_producer()
+    data = {"name": "Pink fir potatoes", "description": "Waxy.", "category": "Vegetables", "price": "2.40",
+            "unit": "kg", "quantity_available": "50", "quantity_seen": "50", "reorder_threshold": "10",
+            "is_available": "y"}
+    assert client.post(f"/dashboard/products/{world.product}/edit", data=data).status_code == 302
+    auth.logout()
+
+
+def hide_product(client, auth, db, world):
+    auth.login_producer()
+    assert client.post(f"/dashboard/products/{world.product}/availability").status_code == 302
+    auth.logout()
+
+
+def sell_stock(client, auth, db, world):
+    auth.login_customer()
+    db.add_to_cart(world.customer, world.product, 44)
+    assert client.post("/checkout", data=world.choose()).status_code == 302
+    assert db.stock(world.product) == 6
+    auth.logout()
+
+
+def restock(client, auth, db, world):
+    auth.login_producer()
+    assert client.post("/dashboard/update-stock", data={"product_id": world.product, "quantity": 3}).status_code == 302
+    auth.logout()
+
+
+def edit_profile(client, auth, db, world):
+    auth.login_producer()
+    assert client.post("/dashboard/profile", data={"description": "Third-generation growers.", "town": "Frome"}
+                       ).status_code == 302
+    auth.logout()
+
+
+def rename_producer(client, auth, db, world):
+    auth.login_producer()
+    assert client.post("/account", data={"action": "name", "business": "Quillfield Growers"}).status_code == 302
+    auth.logout()
+
+
+def add_option(client, auth, db, world):
+    db.add_option(world.producer, "collection", "Saturday market stall")
+
+
+def pause_options(client, auth, db, world):
+    db.execute("UPDATE fulfilment_option SET is_active = 0 WHERE producer_id = %s", (world.producer,))
+
+
+def add_slot(client, auth, db, world):
+    db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+
+
+def add_closure(client, auth, db, world):
+    db.execute("INSERT INTO producer_closure (producer_id, start_date, end_date, note) VALUES (%s, %s, %s, 'Away')",
+               (world.producer, "2026-11-27", "2026-11-29"))
+
+
+def fill_slot(client, auth, db, world):
+    db.execute("UPDATE fulfilment_option SET capacity = 1 WHERE option_id = %s", (world.collection[world.producer],))
+    db.execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, '2026-11-28', 1)",
+               (world.gate,))
+
+
+def approve_producer(client, auth, db, world):
+    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+               (db.value("SELECT password_hash FROM customer WHERE customer_id = %s", (world.customer,)),))
+    auth.login("operator", "op@example.com", PASSWORD)
+    assert client.post(f"/admin/producers/{world.newcomer}/approve", data={"note": "Visited."}).status_code == 302
+    auth.logout()
+
+
+def suspend_producer(client, auth, db, world):
+    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
+               (db.value("SELECT password_hash FROM customer WHERE customer_id = %s", (world.customer,)),))
+    auth.login("operator", "op@example.com", PASSWORD)
+    assert client.post(f"/admin/producers/{world.producer}/suspend", data={"note": "Complaints."}).status_code == 302
+    auth.logout()
+
+
+SATURDAY = "Sat 28 Nov 2026, 09:00–12:00 GMT"
+CHANGES = [
+    # (change, page, shown before, shown only after, gone after)
+    (rename_product, "/products", "Potatoes", "Pink fir potatoes", None),
+    (rename_product, "/products/{product}", "Potatoes", "Pink fir potatoes", None),
+    (hide_product, "/products?category=Vegetables", "Potatoes", None, "Potatoes"),
+    (sell_stock, "/products/{product}", "In stock", "Low stock · 6 left", None),
+    (restock, "/products", "In stock", "Low stock · 3 left", None),
+    (edit_profile, "/producers/{producer}", "Hartley Farm", "Third-generation growers.", None),
+    (rename_producer, "/producers", "Hartley Farm", "Quillfield Growers", "Hartley Farm"),
+    (rename_producer, "/products/{product}", "Hartley Farm", "Quillfield Growers", "Hartley Farm"),
+    (add_option, "/producers/{producer}", "Gate", "Saturday market stall", None),
+    (pause_options, "/", "Potatoes", None, "Potatoes"),
+    (add_slot, "/producers/{producer}", "Gate", SATURDAY, None),
+    (add_closure, "/producers/{producer}", SATURDAY, None, SATURDAY),
+    (fill_slot, "/producers/{producer}", SATURDAY, None, SATURDAY),
+    (approve_producer, "/producers", "Hartley Farm", "Fern Bakery", None),
+    (suspend_producer, "/products", "Potatoes", None, "Potatoes"),
+]
+
+
+@pytest.mark.parametrize("change, path, before, after, gone", CHANGES,
+                         ids=[f"{c[0].__name__}:{c[1]}" for c in CHANGES])
+def test_a_change_shows_on_the_very_next_request_on_every_worker(client, auth, db, world, clock, two_workers,
+                                                                   change, path, before, after, gone):
+    clock(datetime.datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    world.newcomer = db.add_producer("fern@example.com", "Fern Bakery", status="pending")
+    if change in (add_closure, fill_slot):
+        world.gate = db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    path = path.format(product=world.product, producer=world.producer)
+    for worker in (0, 1):
+        two_workers(worker)
+        page = warm(client, path)
+        assert before in page and (after is None or after not in page)
+    two_workers(0)
+    change(client, auth, db, world)
+    with client.session_transaction() as session:
+        session.clear()  # a visitor who never logged in; the change's own "logged out" message is not theirs
+    for worker in (0, 1):
+        two_workers(worker)
+        state, page = get(client, path)
+        assert state == "miss", f"worker {worker} served the page from before the change"
+        assert (after is None or after in page) and (gone is None or gone not in page)
+        assert warm(client, path) == page
+
+
+def test_ordering_closing_at_a_cutoff_shows_without_any_change(client, db, world, clock, gate):
+    path = f"/producers/{world.producer}"
+    clock(datetime.datetime(2026, 11, 27, 8, 59, 59, tzinfo=UTC))  # Friday, a second before Saturday's cutoff
+    page = warm(client, path)
+    assert re.search(r"Next: Sat 28 Nov 2026", page)
+    clock(datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC))
+    state, page = get(client, path)
+    assert state == "miss" and re.search(r"Next: Sat 5 Dec 2026", page)
+
+
+def test_a_new_day_brings_new_times_into_view(client, db, world, clock, gate):
+    path = f"/producers/{world.producer}"
+    clock(datetime.datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC))
+    assert "12 Dec 2026" not in warm(client, path), "the 14 days ahead end on Sunday 6 Dec"
+    clock(datetime.datetime(2026, 11, 30, 0, 0, 0, tzinfo=UTC))
+    state, page = get(client, path)
+    assert state == "miss" and "12 Dec 2026" in page
+
+
+@pytest.mark.parametrize("role", ["customer", "producer"])
+def test_a_logged_in_visitor_never_receives_a_cached_page(client, auth, world, role):
+    warm(client, "/products")
+    getattr(auth, f"login_{role}")()
+    state, page = get(client, "/products")
+    assert state is None and "Log out" in page
+    assert "no-store" in client.get("/products").headers["Cache-Control"]
+    auth.logout()
+    get(client, "/products")  # shows "You are logged out" once
+    assert "Log out" not in warm(client, "/products")
+
+
+def test_a_page_made_for_someone_is_never_kept(client, auth, db, world):
+    """The logged-in product page has a CSRF token and a cart badge; none of it reaches a visitor."""
+    auth.login_customer()
+    db.add_to_cart(world.customer, world.low_product, 2)
+    own = client.get(f"/products/{world.product}").get_data(as_text=True)
+    assert 'name="csrf_token"' in own and "Jane" in own
+    auth.logout()
+    get(client, "/")  # shows "You are logged out" once
+    state, page = get(client, f"/products/{world.product}")
+    assert state == "miss"
+    assert "csrf_token" not in page and "Jane" not in page and 'class="count"' not in page
+
+
+def test_a_visitor_with_a_message_or_a_guest_cart_gets_a_fresh_page(client, world):
+    path = f"/products/{world.product}"
+    warm(client, path)
+    response = client.post("/cart/add", data={"product_id": world.product, "quantity": 2})
+    assert response.status_code == 302  # kept for after login, with a message
+    with client.session_transaction() as session:
+        session.pop("_flashes", None)
+        assert "pending_cart" in session
+    assert get(client, path)[0] is None, "a guest cart in the session"
+    with client.session_transaction() as session:
+        session.clear()
+        session["_flashes"] = [("success", "Hello")]
+    state, page = get(client, path)
+    assert state is None and "Hello" in page
+    assert get(client, path)[0] == "hit"
+
+
+def test_a_visitor_s_add_to_cart_goes_through_login_and_lands_in_the_cart(client, db, world):
+    page = warm(client, f"/products/{world.product}")
+    assert re.search(r'<form method="get" action="/login/customer" class="add-to-cart">', page)
+    assert f'name="add" value="{world.product}"' in page
+    login = client.get(f"/login/customer?add={world.product}&quantity=3").get_data(as_text=True)
+    assert "3 × Potatoes goes into your cart" in login
+    assert f'href="/signup/customer?add={world.product}&amp;quantity=3"' in login
+    response = client.post(f"/login/customer?add={world.product}&quantity=3",
+                           data={"email": "jane@example.com", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/cart"
+    assert db.cart(world.customer) == {world.product: 3}
+
+
+def test_a_visitor_s_add_to_cart_also_works_through_signup(client, db, world):
+    response = client.post(f"/signup/customer?add={world.low_product}&quantity=1",
+                           data={"name": "Ada", "email": "ada@example.com", "password": "long enough pw",
+                                 "confirm": "long enough pw"})
+    assert response.status_code == 302 and response.headers["Location"] == "/cart"
+    ada = db.value("SELECT customer_id FROM customer WHERE email = 'ada@example.com'")
+    assert db.cart(ada) == {world.low_product: 1}
+
+
+@pytest.mark.parametrize("args, message", [("add=99999&quantity=1", "no longer available"),
+                                           ("add=abc&quantity=1", "cannot be found"),
+                                           ("add={product}&quantity=0", "from 1 to 1,000,000"),
+                                           ("add={product}&quantity=-4", "from 1 to 1,000,000"),
+                                           ("add={product}&quantity=99999999999", "from 1 to 1,000,000")])
+def test_a_visitor_s_bad_addition_is_explained_and_adds_nothing(client, db, world, args, message):
+    args = args.format(product=world.product)
+    assert message in client.get(f"/login/customer?{args}").get_data(as_text=True)
+    before = db.cart(world.customer)
+    assert client.post(f"/login/customer?{args}", data={"email": "jane@example.com", "password": PASSWORD}
+                       ).status_code == 302
+    assert db.cart(world.customer) == before
+
+
+def test_the_cache_is_bounded_in_bytes_and_drops_the_least_recently_used():
+    cache = pagecache.PageCache(max_bytes=100)
+    for n in range(5):
+        cache.put(1, f"/p{n}", b"x" * 30)
+    assert cache.size <= 100 and cache.get(1, "/p0") is None and cache.get(1, "/p4") == b"x" * 30
+    cache.get(1, "/p2")
+    cache.put(1, "/p5", b"y" * 30)
+    assert cache.get(1, "/p2") is not None and cache.get(1, "/p3") is None
+    cache.put(2, "/p6", b"z")
+    assert cache.size == 1 and cache.get(1, "/p4") is None, "a newer version empties the store"
+    cache.put(1, "/old", b"o")
+    assert cache.get(1, "/old") is None and cache.get(2, "/p6") == b"z"
+    cache.put(2, "/huge", b"h" * 101)
+    assert cache.get(2, "/huge") is None
+    cache.put(2, "/soon", b"s", expires=1000.0)
+    assert cache.get(2, "/soon", now=999.0) == b"s" and cache.get(2, "/soon", now=1000.0) is None
+
+
+def test_the_cache_can_be_turned_off(app, client, world):
+    app.config["PAGE_CACHE_MB"] = 0
+    try:
+        client.get("/products")
+        assert client.get("/products").headers.get("X-Page-Cache") is None
+    finally:
+        app.config["PAGE_CACHE_MB"] = 16
