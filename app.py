@@ -8,7 +8,8 @@ Every route and every form lives in this module, in sections that read top to bo
   cutoff, payments, and the order queries both customers and producers use.
 - Where and when: each producer's options and slots, loaded as the occurrences customers can choose.
 - Accounts: signup, login and its throttle, sessions, password reset, the account page.
-- Catalogue: the home page, browsing and search, producer pages, product pages.
+- Catalogue: the page cache for anonymous visitors, the home page, browsing and ranked search, producer
+  pages, product pages.
 - Cart and checkout: the cart's lines and what stops one being ordered, the choice of a time per
   producer, and placing orders with their fees, capacity and promises.
 - Orders: the customer's orders and cancelling one.
@@ -25,7 +26,8 @@ Every route and every form lives in this module, in sections that read top to bo
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
 transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
-postcodes), images.py (photo checks and re-encoding), mail.py (the email outbox) and worker.py
+postcodes), search.py (the stems search matches), pagecache.py (the store of rendered pages),
+images.py (photo checks and re-encoding), mail.py (the email outbox) and worker.py
 (the background worker that sends email and runs the jobs) and backup.py (backup archives and their
 restore).
 """

@@ -86,9 +86,12 @@ def generate(scale):
         order_type = rng.choice(["collection", "delivery"])
         # Producer 1's orders are for its Saturday-morning collection, about 33 a day over the days ahead.
         dated = order_id <= BENCH_PRODUCER_ORDERS
-        orders.append((order_id, customer_id, producer_id, rng.choice(STATUSES), order_type,
-                       f"{order_id} Bench Street" if order_type == "delivery" else None,
-                       now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60)),
+        status, placed = rng.choice(STATUSES), now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60))
+        # Producers record payment as they are paid: only the last fortnight's completed orders are unpaid.
+        paid = status == "completed" and placed < now - datetime.timedelta(days=14)
+        orders.append((order_id, customer_id, producer_id, status, order_type,
+                       f"{order_id} Bench Street" if order_type == "delivery" else None, placed,
+                       "paid" if paid else "unpaid", placed + datetime.timedelta(days=7) if paid else None,
                        1 if dated else None, 1 if dated else None, "Farm gate" if dated else None,
                        now.date() + datetime.timedelta(days=order_id % SCHEDULE_DAYS) if dated else None,
                        "09:00" if dated else None, "12:00" if dated else None))
@@ -116,7 +119,7 @@ def generate(scale):
                   " reorder_threshold = VALUES(reorder_threshold)")
     cur.execute("SET unique_checks = 0")
     insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
-                           "placed_at", "option_id", "slot_id", "fulfilment_name", "fulfilment_date", "slot_start",
+                           "placed_at", "payment_status", "paid_at", "option_id", "slot_id", "fulfilment_name", "fulfilment_date", "slot_start",
                            "slot_end"], orders)
     insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price"], lines)
     insert(cur, "cart_item", ["customer_id", "product_id", "quantity", "price_when_added"], cart)

@@ -15,7 +15,7 @@ from app import CATALOGUE_SELECT, CATALOGUE_SORTS, PRODUCTS_PER_PAGE  # noqa: E4
 app = Flask(__name__)
 kept = threading.local()
 ORDER = CATALOGUE_SORTS["name"][1]
-PAGE_ONE = (CATALOGUE_SELECT + " JOIN (SELECT p.product_id FROM product p WHERE p.is_available = 1"
+PAGE_ONE = (CATALOGUE_SELECT + " JOIN (SELECT p.product_id FROM product p WHERE p.is_listed = 1"
             f" ORDER BY {ORDER} LIMIT %s OFFSET %s) page_ids ON page_ids.product_id = p.product_id ORDER BY {ORDER}")
 PAGE = app.jinja_env.from_string("""<!doctype html><title>Products</title><ul>
 {% for p in products %}<li>{{ p.name }} · {{ p.business_name }} · {{ p.price }} / {{ p.unit }} · {{ p.quantity_available }}</li>

@@ -131,6 +131,78 @@ def demo(test_database):
     database.conn.close()
 
 
+# Round trips to the database per page (statements and pings), with the page cache off: what rendering
+# each page costs. A page's count does not grow with the rows it shows (test_catalogue.py).
+STATEMENTS = {
+    'anonymous /': 1,
+    'anonymous /products': 1,
+    'anonymous /products?q=honey': 1,
+    'anonymous /products?q=zzzz': 1,
+    'anonymous /products?category=Bakery&sort=price_desc&in_stock=1': 1,
+    'anonymous /products/1': 4,
+    'anonymous /producers': 2,
+    'anonymous /producers/1': 5,
+    'anonymous /signup/customer': 0,
+    'anonymous /signup/producer': 0,
+    'anonymous /login/customer': 0,
+    'anonymous /login/producer': 0,
+    'anonymous /login/operator': 0,
+    'anonymous /logout': 0,
+    'anonymous /password/forgot/customer': 0,
+    'anonymous /password/reset/not-a-token': 0,
+    'anonymous /password/reset/{token}': 1,
+    'anonymous /no-such-page': 0,
+    'customer /products/22': 5,
+    'customer /cart': 5,
+    'customer /orders': 3,
+    'customer /orders/7': 4,
+    'customer /account': 1,
+    'tom /cart': 2,
+    'producer /dashboard': 6,
+    'producer /dashboard/products/new': 1,
+    'producer /dashboard/products/1/edit': 2,
+    'producer /dashboard/orders': 3,
+    'producer /dashboard/orders?status=pending': 3,
+    'producer /dashboard/orders/7': 4,
+    'producer /dashboard/profile': 2,
+    'producer /dashboard/fulfilment': 6,
+    'producer /dashboard/fulfilment/new': 1,
+    'producer /dashboard/fulfilment/2/edit': 3,
+    'producer /dashboard/schedule': 3,
+    'producer /dashboard/schedule/{thursday}': 3,
+    'producer /account': 1,
+    'willow /dashboard': 6,
+    'operator /admin': 4,
+    'operator /admin/producers': 3,
+    'operator /admin/producers/5': 3,
+    'operator /admin/customers': 3,
+    'operator /admin/customers?q=jane': 3,
+    'operator /admin/customers/1': 3,
+    'operator /admin/orders': 4,
+    'operator /admin/emails': 3,
+    'operator /account': 1,
+}
+
+
+@pytest.mark.parametrize("case", [case for case in PAGES if not case[2]], ids=[page_id(c) for c in PAGES if not c[2]])
+def test_each_page_costs_a_known_number_of_round_trips(demo, case):
+    from test_catalogue import round_trips
+    role, path, _ = case
+    app = app_module.app
+    client = app.test_client()
+    if role:
+        kind, email = ACCOUNTS[role]
+        assert client.post(f"/login/{kind}", data={"email": email, "password": "password123"}).status_code == 302
+    app.config["PAGE_CACHE_MB"] = 0
+    try:
+        path = path.format(**demo)
+        status = client.get(path).status_code
+        trips = round_trips(client, path, status)
+    finally:
+        app.config["PAGE_CACHE_MB"] = 16
+    assert trips == STATEMENTS[page_id(case)], f"{path} now makes {trips} round trips"
+
+
 @pytest.fixture(scope="module")
 def server(demo):
     """The app, with CSRF on, served from a thread, for the whole module."""
