@@ -54,10 +54,10 @@ SELECT * FROM (
     UNION ALL SELECT 17, 2, 'Salted butter', 'Churned by hand with sea salt.', 'Dairy & Eggs', 3.10, '250 g', 1
     UNION ALL SELECT 18, 2, 'Free-range eggs', 'From hens that roam the orchard.', 'Dairy & Eggs', 3.20, 'dozen', 1
     UNION ALL SELECT 19, 2, 'Crème fraîche', 'Tangy cultured cream.', 'Dairy & Eggs', 2.50, '200 ml', 1
-    UNION ALL SELECT 20, 2, 'Rosehill Cheddar', 'Clothbound, aged 12 months.', 'Dairy & Eggs', 4.80, '250 g', 1
+    UNION ALL SELECT 20, 2, 'Rosehill Cheddar', 'Clothbound cheddar cheese, aged 12 months.', 'Dairy & Eggs', 4.80, '250 g', 1
     UNION ALL SELECT 21, 2, 'Natural yoghurt', 'Live, set in the pot.', 'Dairy & Eggs', 2.00, '500 g', 1
-    UNION ALL SELECT 22, 3, 'Sourdough loaf', 'Long-fermented white sourdough.', 'Bakery', 4.20, 'loaf', 1
-    UNION ALL SELECT 23, 3, 'Seeded rye', 'Dense rye with sunflower and pumpkin seeds.', 'Bakery', 4.50, 'loaf', 1
+    UNION ALL SELECT 22, 3, 'Sourdough loaf', 'Long-fermented white sourdough bread.', 'Bakery', 4.20, 'loaf', 1
+    UNION ALL SELECT 23, 3, 'Seeded rye', 'Dense rye bread with sunflower and pumpkin seeds.', 'Bakery', 4.50, 'loaf', 1
     UNION ALL SELECT 24, 3, 'Croissants', 'All-butter, baked at dawn.', 'Bakery', 1.60, 'each', 1
     UNION ALL SELECT 25, 3, 'Cinnamon buns', 'Cardamom dough, cinnamon butter.', 'Bakery', 2.40, 'each', 1
     UNION ALL SELECT 26, 3, 'Focaccia', 'Olive oil, rosemary and flaky salt.', 'Bakery', 3.80, 'slab', 1

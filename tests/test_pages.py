@@ -2,6 +2,7 @@
 width: nothing wider than the screen, and no accessibility violation that axe-core finds (WCAG 2.2
 A/AA and best practice). The list is here, and a new route that is not in it fails a test."""
 import datetime
+import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -201,6 +202,17 @@ def test_each_page_costs_a_known_number_of_round_trips(demo, case):
     finally:
         app.config["PAGE_CACHE_MB"] = 16
     assert trips == STATEMENTS[page_id(case)], f"{path} now makes {trips} round trips"
+
+
+@pytest.mark.parametrize("words, found", [("cheese", {"Rosehill Cheddar"}), ("bread", {"Sourdough loaf", "Seeded rye"}),
+                                           ("loaves", {"Sourdough loaf"}), ("dairy", None)])
+def test_the_demo_catalogue_answers_a_shopper_s_words(demo, words, found):
+    page = app_module.app.test_client().get(f"/products?q={words}").get_data(as_text=True)
+    names = set(re.findall(r'<h\d class="card-title"><a href="/products/\d+">([^<]+)</a>', page))
+    if found is None:  # the producer Rosehill Dairy, and the category Dairy & Eggs
+        assert {"Rosehill Cheddar", "Natural yoghurt"} <= names
+    else:
+        assert found <= names
 
 
 @pytest.fixture(scope="module")
