@@ -1009,7 +1009,6 @@ NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm, "opera
 NAME_FIELDS = {"customer": "name", "producer": "business", "operator": "name"}
 
 
-@app.template_global()
 def guest_addition(kept=None):
     """What a guest asked to add to their cart on the way to logging in or signing up: ?add=<product id>&quantity=
     from a product page, else kept (asked for earlier, in the session). With a problem, it says why it cannot."""
@@ -1404,6 +1403,7 @@ def catalogue_page(filters, page):
         args.append(filters["producer"])
     if filters["in_stock"]:
         where.append("p.out_of_stock = 0")
+    conditions = " AND ".join(where)
     order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
     limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
     if filters["q"]:
@@ -1412,14 +1412,13 @@ def catalogue_page(filters, page):
             return [], 0, 1
         every, anyone = terms
         ids = (f"SELECT p.product_id, {SEARCH_RANKS}, COUNT(*) OVER () AS total FROM product p"
-               f" WHERE {SEARCH_MATCH} AND {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s")
+               f" WHERE {SEARCH_MATCH} AND {conditions} ORDER BY {order} LIMIT %s OFFSET %s")
         args = [anyone, every, every] + args + limit
-        order = order.replace("name_rank", "page_ids.name_rank").replace("text_rank", "page_ids.text_rank")
         total = "page_ids.total"
     else:
-        ids = f"SELECT p.product_id FROM product p WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
+        ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"
         if filters["producer"]:
-            total = f"(SELECT COUNT(*) FROM product p WHERE {' AND '.join(where)})"
+            total = f"(SELECT COUNT(*) FROM product p WHERE {conditions})"
             args = args + args + limit
         else:
             counted = "in_stock" if filters["in_stock"] else "available"

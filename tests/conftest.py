@@ -344,6 +344,23 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def round_trips(client, path, status=200):
+    """How many round trips to the database one request makes (statements and pings), read from the
+    server's counts for the app's connection."""
+    def counted():
+        with client.application.app_context():
+            cur = mysql.connection.cursor()
+            cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Questions', 'Com_admin_commands')")
+            counts = {row["Variable_name"]: int(row["Value"]) for row in cur.fetchall()}
+            cur.close()
+        return counts["Questions"] + counts["Com_admin_commands"]
+
+    client.get(path)
+    before = counted()
+    assert client.get(path).status_code == status
+    return counted() - before - 1  # less the count's own statement
+
+
 @pytest.fixture
 def smtp(app):
     """A real SMTP server (aiosmtpd) on a local port, which the app's worker sends its mail to."""

@@ -4,6 +4,7 @@ import re
 import pytest
 from flask import url_for
 
+from conftest import round_trips
 from db import mysql
 
 
@@ -113,23 +114,6 @@ def test_producer_page_lists_their_available_products(client, db, world, shelf):
     assert "Honey oat loaf" not in page
     assert f'href="/producers/{shelf["apiary"]}?page=2"' in page
     assert client.get("/producers/999999").status_code == 404
-
-
-def round_trips(client, path, status=200):
-    """How many round trips to the database one request makes (statements and pings), read from the
-    server's counts for the app's connection."""
-    def counted():
-        with client.application.app_context():
-            cur = mysql.connection.cursor()
-            cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Questions', 'Com_admin_commands')")
-            counts = {row["Variable_name"]: int(row["Value"]) for row in cur.fetchall()}
-            cur.close()
-        return counts["Questions"] + counts["Com_admin_commands"]
-
-    client.get(path)
-    before = counted()
-    assert client.get(path).status_code == status
-    return counted() - before - 1  # less the count's own statement
 
 
 @pytest.mark.parametrize("role, path", [(None, "/products"), (None, "/products?q=item"), ("customer", "/cart"),

@@ -7,7 +7,7 @@ import pytest
 
 import app as app_module
 import pagecache
-from conftest import PASSWORD
+from conftest import PASSWORD, round_trips
 
 UTC = datetime.timezone.utc
 
@@ -38,7 +38,6 @@ def two_workers(monkeypatch):
 
 
 def test_an_anonymous_page_costs_one_round_trip_once_cached(client, world):
-    from test_catalogue import round_trips
     get(client, "/products")
     assert round_trips(client, "/products") == 1, "only the catalogue version is read"
     assert client.get("/products").headers["X-Page-Cache"] == "hit"
@@ -120,18 +119,21 @@ def fill_slot(client, auth, db, world):
                (world.gate,))
 
 
-def approve_producer(client, auth, db, world):
+def log_in_operator(auth, db, world):
+    """An operator with the test password (the customer's hash), logged in."""
     db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
                (db.value("SELECT password_hash FROM customer WHERE customer_id = %s", (world.customer,)),))
-    auth.login("operator", "op@example.com", PASSWORD)
+    assert auth.login("operator", "op@example.com", PASSWORD).status_code == 302
+
+
+def approve_producer(client, auth, db, world):
+    log_in_operator(auth, db, world)
     assert client.post(f"/admin/producers/{world.newcomer}/approve", data={"note": "Visited."}).status_code == 302
     auth.logout()
 
 
 def suspend_producer(client, auth, db, world):
-    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
-               (db.value("SELECT password_hash FROM customer WHERE customer_id = %s", (world.customer,)),))
-    auth.login("operator", "op@example.com", PASSWORD)
+    log_in_operator(auth, db, world)
     assert client.post(f"/admin/producers/{world.producer}/suspend", data={"note": "Complaints."}).status_code == 302
     auth.logout()
 

@@ -8,6 +8,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 import app as app_module
+from conftest import round_trips
 from db import seed_database
 
 WIDTHS = (360, 1280)
@@ -187,7 +188,6 @@ STATEMENTS = {
 
 @pytest.mark.parametrize("case", [case for case in PAGES if not case[2]], ids=[page_id(c) for c in PAGES if not c[2]])
 def test_each_page_costs_a_known_number_of_round_trips(demo, case):
-    from test_catalogue import round_trips
     role, path, _ = case
     app = app_module.app
     client = app.test_client()
