@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import bcrypt
 import click
 from flask import (Flask, Response, abort, after_this_request, flash, g, make_response, redirect, render_template,
-                   request, send_from_directory, session, url_for)
+                   request, session, url_for)
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
@@ -95,6 +95,8 @@ app.config.from_mapping(
     MYSQL_LOCK_WAIT_TIMEOUT=5,
     MYSQL_REUSE_CONNECTIONS=True,
     MYSQL_PING_AFTER_SECONDS=5,
+    MYSQL_SYNC_WAIT=0,
+    MYSQL_TRANSACTION_ATTEMPTS=3,
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
     SESSION_COOKIE_HTTPONLY=True,
@@ -151,6 +153,8 @@ ENV_SETTINGS = {
     "MYSQL_LOCK_WAIT_TIMEOUT": int,
     "MYSQL_REUSE_CONNECTIONS": env_flag,
     "MYSQL_PING_AFTER_SECONDS": float,
+    "MYSQL_SYNC_WAIT": int,
+    "MYSQL_TRANSACTION_ATTEMPTS": int,
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
     "SESSION_COOKIE_SECURE": env_flag,
@@ -212,8 +216,12 @@ def load_secret_key():
 
 # A stalled server costs a request at most these timeouts, then a 503; a row locked too long, a retry and then
 # "please try again". Every DATETIME the database fills in (placed_at, changed_at) is UTC; pages show it in TIMEZONE.
+# On a Galera cluster, MYSQL_SYNC_WAIT=1 makes each read wait until this node has applied every write the
+# cluster committed before it (causal reads), so a page shows the user's own last write whichever node serves it.
 app.config["MYSQL_CUSTOM_OPTIONS"] = {"init_command": "SET time_zone = '+00:00', innodb_lock_wait_timeout = %d"
-                                                      % app.config["MYSQL_LOCK_WAIT_TIMEOUT"],
+                                                      % app.config["MYSQL_LOCK_WAIT_TIMEOUT"]
+                                                      + (", wsrep_sync_wait = %d" % app.config["MYSQL_SYNC_WAIT"]
+                                                         if app.config["MYSQL_SYNC_WAIT"] else ""),
                                       "read_timeout": app.config["MYSQL_READ_TIMEOUT"],
                                       "write_timeout": app.config["MYSQL_WRITE_TIMEOUT"]}
 app.config["SECRET_KEY"] = load_secret_key()
@@ -282,7 +290,7 @@ def set_security_headers(response):
     response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
     if app.config["SESSION_COOKIE_SECURE"]:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if g.get("user"):
+    if g.get("user") and not response.cache_control.public:  # photos are the same for everyone
         response.headers["Cache-Control"] = "no-store"
     elif request.endpoint == "static" and request.args.get("v"):
         # The URL names the content, so it can be kept for a year without asking again.
@@ -1532,8 +1540,16 @@ def robots_txt():
 
 @app.route("/uploads/<name>")
 def uploaded_file(name):
-    """Product photos; their names are random, so they can be cached for good."""
-    return send_from_directory(app.config["UPLOAD_FOLDER"], name, max_age=365 * 24 * 3600)
+    """A stored photo. A name always means the same bytes, so browsers and nginx may keep it for good."""
+    photo = images.fetch(name)
+    if photo is None:
+        abort(404)
+    response = Response(photo["data"], mimetype=photo["content_type"])
+    response.set_etag(photo["sha256"])
+    response.cache_control.public = True
+    response.cache_control.max_age = 365 * 24 * 3600
+    response.cache_control.immutable = True
+    return response.make_conditional(request)
 
 
 # --- Cart and checkout ------------------------------------------------------
@@ -2056,22 +2072,18 @@ def save_image(encoded):
 
 
 def remove_images(*urls):
-    """Delete uploaded photos by URL, once nothing refers to them."""
+    """Delete stored photos by URL, once nothing refers to them."""
     prefix = url_for("uploaded_file", name="")
     images.remove(*(url[len(prefix):] for url in urls if url and url.startswith(prefix)))
 
 
+@transactional
 def with_photo(form, current, write):
-    """Store the form's new photo, if any, and call write(image_url, thumbnail_url) with it or with current's;
-    then delete the photo it replaced. If write fails, the new photo is deleted instead."""
+    """In one transaction, store the form's new photo, if any, call write(image_url, thumbnail_url) with it
+    or with current's, and delete the photo it replaced."""
     new_images = save_image(form.encoded_image) if form.encoded_image else None
     image_url, thumbnail_url = new_images or (current["image_url"], current["thumbnail_url"])
-    try:
-        write(image_url, thumbnail_url)
-    except BaseException:
-        if new_images:
-            remove_images(*new_images)
-        raise
+    write(image_url, thumbnail_url)
     if new_images:
         remove_images(current["image_url"], current["thumbnail_url"])
 
@@ -2158,6 +2170,8 @@ def delete_or_archive(kind, row_id):
     used = query(sql["used"], (row_id,), one=True)["used"]
     for statement in sql["archive"] if used else sql["delete"]:
         execute(statement, (row_id,))
+    if not used:
+        remove_images(row.get("image_url"), row.get("thumbnail_url"))
     return row, used
 
 
@@ -2170,7 +2184,6 @@ def delete_product(product_id):
         flash(f"{product['name']} has been ordered before, so it was archived instead of deleted: it is gone "
               "from the catalogue and from carts, and stays in order history.", "success")
     else:
-        remove_images(product["image_url"], product["thumbnail_url"])
         flash(f"{product['name']} was deleted.", "success")
     return redirect(url_for("dashboard"))
 

@@ -1,4 +1,4 @@
-"""Backups: one archive holding a consistent dump of the database, the uploaded photos and the instance key,
+"""Backups: one archive holding a consistent dump of the database (photos included) and the instance key,
 and its restore into an empty database. Commands `flask --app app backup` and `flask --app app restore FILE`;
 it knows nothing of requests."""
 import datetime
@@ -52,8 +52,7 @@ def key_path():
 def make_backup(folder):
     """Write folder/noeari-<UTC timestamp>.tar.gz and return its path.
 
-    The dump is one transaction's snapshot (--single-transaction), taken before the photos are copied, so
-    every photo the dump names is in the archive.
+    The dump is one transaction's snapshot (--single-transaction), photos and all.
     """
     config = current_app.config
     os.makedirs(folder, exist_ok=True)
@@ -74,12 +73,6 @@ def make_backup(folder):
         with tarfile.open(draft, "w:gz") as archive:
             add_bytes(archive, MANIFEST_NAME, json.dumps(manifest, indent=2).encode())
             archive.add(dump, DUMP_NAME)
-            uploads = config["UPLOAD_FOLDER"]
-            if os.path.isdir(uploads):
-                for name in sorted(os.listdir(uploads)):
-                    full = os.path.join(uploads, name)
-                    if os.path.isfile(full) and not os.path.islink(full):
-                        archive.add(full, UPLOADS_PREFIX + name)
             if os.path.exists(key_path()):
                 archive.add(key_path(), KEY_NAME)
         os.chmod(draft, 0o600)  # it holds the key and every account's password hash
@@ -98,8 +91,10 @@ def add_bytes(archive, name, data):
 
 
 def restore_backup(path):
-    """Load the archive at path into the configured database, which must be empty, and put back its photos
-    and key. Photos already present are kept; the key replaces this instance's (the old one is kept aside)."""
+    """Load the archive at path into the configured database, which must be empty, and put back its key,
+    which replaces this instance's (the old one is kept aside). An archive from before photos moved into
+    the database holds them as files: they go back into UPLOAD_FOLDER, and the migrations that follow
+    move them in; photo files already present are kept."""
     config = current_app.config
     try:
         archive = tarfile.open(path, "r:gz")
@@ -135,7 +130,6 @@ def restore_backup(path):
 
 def restore_files(archive, uploads):
     """Put back the archive's photos (plain files only, never outside the upload folder) and its key."""
-    os.makedirs(uploads, exist_ok=True)
     photos = 0
     for member in archive.getmembers():
         if member.name.startswith(UPLOADS_PREFIX):
@@ -143,6 +137,7 @@ def restore_files(archive, uploads):
             target = os.path.join(uploads, name)
             if not member.isfile() or not name or "/" in name or name.startswith(".") or os.path.exists(target):
                 continue
+            os.makedirs(uploads, exist_ok=True)
             with archive.extractfile(member) as source, open(target, "xb") as out:
                 shutil.copyfileobj(source, out)
             photos += 1
@@ -164,7 +159,7 @@ def restore_files(archive, uploads):
 @click.option("--folder", default=None, help="Where to write the archive (default BACKUP_FOLDER).")
 @with_appcontext
 def backup_command(folder):
-    """Write a backup archive of the database, the photos and the instance key."""
+    """Write a backup archive of the database, photos included, and the instance key."""
     path = make_backup(folder or current_app.config["BACKUP_FOLDER"])
     click.echo(f"Backup written to {path} ({os.path.getsize(path)} bytes).")
 
@@ -174,8 +169,9 @@ def backup_command(folder):
 @with_appcontext
 def restore_command(path):
     """Restore a backup archive into the (empty) configured database."""
-    photos = restore_backup(path)
+    restore_backup(path)
     db.lift_query_timeouts()
     applied = db.apply_migrations()  # a backup from an older version is brought up to this code's schema
+    photos = db.query("SELECT COUNT(*) AS n FROM photo", one=True)["n"]
     click.echo(f"Restored {path} into {current_app.config['MYSQL_DB']}, with {photos} photos"
                + (f", and applied {', '.join(applied)}" if applied else "") + ". Restart the app to use it.")

@@ -154,8 +154,9 @@ def stream(sql, args=()):
 # --- Queries and transactions -----------------------------------------------
 
 Written = namedtuple("Written", "rowcount lastrowid")
-RETRYABLE_ERRORS = {1205, 1213}  # lock wait timeout, deadlock
-TRANSACTION_ATTEMPTS = 3
+# Lock wait timeout; deadlock, which is also how Galera reports a transaction that lost, at commit or
+# before, to a conflicting one committed on another node.
+RETRYABLE_ERRORS = {1205, 1213}
 
 
 class Busy(Exception):
@@ -230,22 +231,23 @@ def _transaction():
 def transactional(unit):
     """Run unit as one transaction: all of it commits, or on any error none of it does.
 
-    A deadlock or lock wait timeout rolls it back and runs the whole unit again, a few times,
-    then raises Busy. A unit called inside another joins the outer one.
+    A deadlock, a lock wait timeout or a Galera certification conflict rolls it back and runs the whole
+    unit again, its reads included, up to MYSQL_TRANSACTION_ATTEMPTS times, then raises Busy. A unit
+    called inside another joins the outer one.
     """
     @functools.wraps(unit)
     def run(*args, **kwargs):
         if g.get("in_transaction"):
             return unit(*args, **kwargs)
-        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        attempts = current_app.config["MYSQL_TRANSACTION_ATTEMPTS"]
+        for attempt in range(1, attempts + 1):
             try:
                 with _transaction():
                     return unit(*args, **kwargs)
             except MySQLdb.OperationalError as exc:
                 if exc.args[0] not in RETRYABLE_ERRORS:
                     raise
-                current_app.logger.warning("%s: attempt %d of %d hit %s", unit.__name__, attempt,
-                                           TRANSACTION_ATTEMPTS, exc)
+                current_app.logger.warning("%s: attempt %d of %d hit %s", unit.__name__, attempt, attempts, exc)
                 time.sleep(random.uniform(0, 0.02 * attempt))
         raise Busy(unit.__name__)
     return run
@@ -254,8 +256,9 @@ def transactional(unit):
 # --- Schema, migrations and demo data --------------------------------------
 
 CONNECTION_REFUSED = {2002, 2003}
-# Connection lost, gone away, refused, timed out, too many connections, server shutting down.
-CONNECTION_ERRORS = CONNECTION_REFUSED | {1040, 1053, 2005, 2006, 2013, 2026, 2055, 4031}
+# Connection lost, gone away, refused, timed out, too many connections, server shutting down, and a Galera
+# node that is not part of the cluster's primary component (cut off, or still joining).
+CONNECTION_ERRORS = CONNECTION_REFUSED | {1040, 1047, 1053, 2005, 2006, 2013, 2026, 2055, 4031}
 DB_PROBLEMS = {
     2005: "Unknown server host: fix MYSQL_HOST.",
     1044: "Access denied to the database: grant MYSQL_USER rights on MYSQL_DB, or fix MYSQL_USER.",
@@ -345,6 +348,7 @@ def apply_migrations():
     finally:
         cur.close()
     index_search()
+    import_photo_files()
     return pending
 
 
@@ -363,6 +367,15 @@ def index_search():
     import search  # it builds on this module's query and execute
     if "search_name" in {row["Field"] for row in query("SHOW COLUMNS FROM product")}:
         search.index_products()
+
+
+def import_photo_files():
+    """Move the photos an older version kept as files into the photo table."""
+    import images  # it builds on this module's query and execute
+    if "photo" in database_tables():
+        moved = images.import_files()
+        if moved:
+            click.echo(f"Moved {moved} photo files into the database.")
 
 
 def lift_query_timeouts():

@@ -1,5 +1,7 @@
 """Photos: check that an upload is a real JPEG, PNG or WebP of sane size, re-encode it without its
-metadata as a large image and a thumbnail, and store or remove the files in UPLOAD_FOLDER."""
+metadata as a large image and a thumbnail, and store or remove them in the photo table, where every app
+server finds them. Files an older version kept in UPLOAD_FOLDER are moved in by `flask migrate`."""
+import hashlib
 import io
 import os
 import secrets
@@ -7,6 +9,8 @@ import warnings
 
 from flask import current_app
 from PIL import Image, ImageCms, ImageOps
+
+import db
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 10_000
@@ -113,24 +117,50 @@ def reencode(data):
 
 
 def store(encoded):
-    """Write an encoded (image, thumbnail) pair under new random names; return the names."""
-    folder = current_app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, exist_ok=True)
+    """Keep an encoded (image, thumbnail) pair under new random names, in the caller's transaction;
+    return the names."""
     token = secrets.token_urlsafe(16)
-    names = []
-    for suffix, data in zip(("", "-thumb"), encoded):
-        name = f"{token}{suffix}.jpg"
-        with open(os.path.join(folder, name), "xb") as f:
-            f.write(data)
-        names.append(name)
+    names = [f"{token}{suffix}.jpg" for suffix in ("", "-thumb")]
+    for name, data in zip(names, encoded):
+        insert(name, "image/jpeg", data)
     return names
 
 
+def insert(name, content_type, data):
+    db.execute("INSERT INTO photo (name, content_type, byte_size, sha256, data) VALUES (%s, %s, %s, %s, %s)",
+               (name, content_type, len(data), hashlib.sha256(data).hexdigest(), data))
+
+
 def remove(*names):
-    """Delete stored files by name, once nothing refers to them."""
-    for name in names:
-        if name:
-            try:
-                os.remove(os.path.join(current_app.config["UPLOAD_FOLDER"], os.path.basename(name)))
-            except FileNotFoundError:
-                pass
+    """Delete stored photos by name, once nothing refers to them."""
+    names = [name for name in names if name]
+    if names:
+        db.execute(f"DELETE FROM photo WHERE name IN ({', '.join(['%s'] * len(names))})", names)
+
+
+def fetch(name):
+    """The stored photo called name (content_type, sha256, data), or None."""
+    return db.query("SELECT content_type, sha256, data FROM photo WHERE name = %s", (name,), one=True)
+
+
+URL_NAME = "/uploads/"
+
+
+def import_files():
+    """Move into the photo table each file of UPLOAD_FOLDER that a product or producer names and the table
+    lacks; return how many. The files stay where they were (`flask migrate` runs this after the SQL files)."""
+    folder = current_app.config["UPLOAD_FOLDER"]
+    if not os.path.isdir(folder):
+        return 0
+    urls = db.query("SELECT image_url AS url FROM product UNION SELECT thumbnail_url FROM product"
+                    " UNION SELECT image_url FROM producer UNION SELECT thumbnail_url FROM producer")
+    names = {row["url"].rsplit(URL_NAME, 1)[1] for row in urls if row["url"] and URL_NAME in row["url"]}
+    stored = {row["name"] for row in db.query("SELECT name FROM photo")}
+    moved = 0
+    for name in sorted(names - stored):
+        path = os.path.join(folder, os.path.basename(name))
+        if name == os.path.basename(name) and os.path.isfile(path):
+            with open(path, "rb") as f:
+                insert(name, "image/jpeg", f.read())
+            moved += 1
+    return moved

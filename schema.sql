@@ -500,3 +500,15 @@ CREATE TRIGGER producer_changes_catalogue_update AFTER UPDATE ON producer FOR EA
 
 CREATE TRIGGER producer_changes_catalogue_delete AFTER DELETE ON producer FOR EACH ROW
     UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+
+-- One stored photo: a re-encoded JPEG, named by its URL's last part. Photos are never changed, only
+-- added and deleted, so a URL always means the same bytes and can be cached for good.
+CREATE TABLE photo (
+    name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+    content_type VARCHAR(50) NOT NULL,
+    byte_size INT UNSIGNED NOT NULL,
+    sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    data MEDIUMBLOB NOT NULL,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT chk_photo_size CHECK (byte_size = LENGTH(data))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

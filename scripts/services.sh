@@ -4,15 +4,21 @@
 # Usage: scripts/services.sh start|stop|status
 #   start, when they run already, reloads them so they serve the code as it is now.
 #   RUN_DIR (default var/) holds the pidfiles, sockets and logs, so a second stack can run beside this one.
+#   DB_SOCKETS, a list of MariaDB sockets (the nodes of a cluster), starts one gunicorn and one worker
+#   per node, each using its own node, in RUN_DIR/appN/, with nginx sharing requests among them.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 var=$(mkdir -p "${RUN_DIR:-$root/var}" && cd "${RUN_DIR:-$root/var}" && pwd)
-export RUN_DIR="$var"
 bind=${BIND:-127.0.0.1:5000}
-gunicorn_pid="$var/gunicorn.pid"
-worker_pid="$var/worker.pid"
 nginx_pid="$var/nginx/nginx.pid"
+read -r -a db_sockets <<<"${DB_SOCKETS:-}"
+app_count=${#db_sockets[@]}
+[ "$app_count" -eq 0 ] && app_count=1
+
+app_dir() {  # the folder of app server N: RUN_DIR itself when there is only one
+    if [ ${#db_sockets[@]} -eq 0 ]; then echo "$var"; else echo "$var/app$1"; fi
+}
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -25,35 +31,49 @@ wait_gone() {  # pid, pidfile, seconds (the pid is read before the signal: the p
     rm -f "$2"
 }
 
-start_gunicorn() {
-    if alive "$gunicorn_pid"; then
-        kill -HUP "$(cat "$gunicorn_pid")"  # new workers, new code
-        echo "gunicorn reloaded"
+start_gunicorn() {  # N
+    local dir
+    dir=$(app_dir "$1")
+    mkdir -p "$dir/log"
+    if alive "$dir/gunicorn.pid"; then
+        kill -HUP "$(cat "$dir/gunicorn.pid")"  # new workers, new code
+        echo "gunicorn$(label "$1") reloaded"
         return
     fi
-    (cd "$root" && GUNICORN_BIND="unix:$var/gunicorn.sock" TRUSTED_PROXIES=1 \
-        .venv/bin/gunicorn -c gunicorn.conf.py --daemon --pid "$gunicorn_pid" \
-        --error-logfile "$var/log/gunicorn.log" app:app)
+    (cd "$root" && export RUN_DIR="$dir" && db_env "$1" && GUNICORN_BIND="unix:$dir/gunicorn.sock" TRUSTED_PROXIES=1 \
+        .venv/bin/gunicorn -c gunicorn.conf.py --daemon --pid "$dir/gunicorn.pid" \
+        --error-logfile "$dir/log/gunicorn.log" app:app)
     for _ in $(seq 1 50); do
-        [ -S "$var/gunicorn.sock" ] && alive "$gunicorn_pid" && { echo "gunicorn started"; return; }
+        [ -S "$dir/gunicorn.sock" ] && alive "$dir/gunicorn.pid" && { echo "gunicorn$(label "$1") started"; return; }
         sleep 0.2
     done
-    echo "gunicorn did not start; see var/log/gunicorn.log" >&2
-    tail -n 20 "$var/log/gunicorn.log" >&2
+    echo "gunicorn did not start; see $dir/log/gunicorn.log" >&2
+    tail -n 20 "$dir/log/gunicorn.log" >&2
     exit 1
 }
 
-start_worker() {
-    stop_one worker "$worker_pid" TERM >/dev/null
+label() {  # N, said only when there are several app servers
+    [ ${#db_sockets[@]} -eq 0 ] || echo " $1"
+}
+
+db_env() {  # N: point app server N at its own node, when there are several
+    [ ${#db_sockets[@]} -eq 0 ] || export MYSQL_UNIX_SOCKET="${db_sockets[$(($1 - 1))]}"
+}
+
+start_worker() {  # N
+    local dir
+    dir=$(app_dir "$1")
+    stop_one worker "$dir/worker.pid" TERM >/dev/null
     # setsid detaches it from make's process group, so Ctrl-C on make leaves it up; `make stop` stops it.
-    cd "$root"
-    setsid .venv/bin/flask --app app worker --pidfile "$worker_pid" >>"$var/log/worker.log" 2>&1 </dev/null &
+    (cd "$root" && export RUN_DIR="$dir" && db_env "$1" \
+        && exec setsid .venv/bin/flask --app app worker --pidfile "$dir/worker.pid") \
+        >>"$dir/log/worker.log" 2>&1 </dev/null &
     for _ in $(seq 1 50); do
-        alive "$worker_pid" && { echo "worker started"; return; }
+        alive "$dir/worker.pid" && { echo "worker$(label "$1") started"; return; }
         sleep 0.2
     done
-    echo "the worker did not start; see var/log/worker.log" >&2
-    tail -n 20 "$var/log/worker.log" >&2
+    echo "the worker did not start; see $dir/log/worker.log" >&2
+    tail -n 20 "$dir/log/worker.log" >&2
     exit 1
 }
 
@@ -61,8 +81,12 @@ start_nginx() {
     mkdir -p "$var/nginx"
     local user=""
     [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
+    local upstreams=""
+    for n in $(seq 1 "$app_count"); do
+        upstreams+="server unix:$(app_dir "$n")/gunicorn.sock fail_timeout=0; "
+    done
     sed -e "s|@USER@|$user|" -e "s|@VAR@|$var|g" -e "s|@ROOT@|$root|g" -e "s|@LISTEN@|$bind|" \
-        "$root/deploy/nginx.conf" >"$var/nginx/nginx.conf"
+        -e "s|@UPSTREAMS@|$upstreams|" "$root/deploy/nginx.conf" >"$var/nginx/nginx.conf"
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf"
     if alive "$nginx_pid"; then
         nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" -s reload 2>>"$var/log/nginx-error.log"
@@ -88,21 +112,31 @@ stop_one() {  # name, pidfile, signal
 case "${1:-}" in
     start)
         mkdir -p "$var/log"
-        start_gunicorn
-        start_worker
+        for n in $(seq 1 "$app_count"); do
+            start_gunicorn "$n"
+            start_worker "$n"
+        done
         start_nginx
         ;;
     stop)
         stop_one nginx "$nginx_pid" QUIT
-        stop_one worker "$worker_pid" TERM
-        stop_one gunicorn "$gunicorn_pid" TERM
-        rm -f "$var/gunicorn.sock"
+        # Every app server this folder holds, however many the last start made.
+        for dir in "$var" "$var"/app*; do
+            [ -d "$dir" ] || continue
+            stop_one worker "$dir/worker.pid" TERM
+            stop_one gunicorn "$dir/gunicorn.pid" TERM
+            rm -f "$dir/gunicorn.sock"
+        done
         ;;
     status)
-        for name in gunicorn worker nginx; do
-            file="${name}_pid"
-            alive "${!file}" && echo "$name running (pid $(cat "${!file}"))" || echo "$name not running"
+        for dir in "$var" "$var"/app*; do
+            for name in gunicorn worker; do
+                [ -f "$dir/$name.pid" ] || continue
+                alive "$dir/$name.pid" && echo "$name in $dir running (pid $(cat "$dir/$name.pid"))" \
+                    || echo "$name in $dir not running"
+            done
         done
+        alive "$nginx_pid" && echo "nginx running (pid $(cat "$nginx_pid"))" || echo "nginx not running"
         ;;
     *)
         echo "usage: $0 start|stop|status" >&2

@@ -22,12 +22,12 @@ from db import create_schema, mysql  # noqa: E402
 PASSWORD = "correct horse 42"
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
-          "operator_audit", "email_outbox", "occurrence_close"]
+          "operator_audit", "email_outbox", "occurrence_close", "photo"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
 DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
-                "password_reset_request", "signup_attempt"]
+                "password_reset_request", "signup_attempt", "photo"]
 
 
 def connect(database):

@@ -79,7 +79,7 @@ def test_a_unit_that_keeps_losing_gives_up_with_busy_and_changes_nothing(app, db
         unit()
     holder.rollback()
     holder.close()
-    assert len(attempts) == database.TRANSACTION_ATTEMPTS
+    assert len(attempts) == app.config["MYSQL_TRANSACTION_ATTEMPTS"]
     assert (db.stock(world.product), db.stock(world.low_product)) == (50, 2)
 
 

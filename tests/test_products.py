@@ -1,4 +1,5 @@
 """Producers manage their catalogue: create, edit, photos, show/hide, delete or archive."""
+import hashlib
 import io
 import os
 import re
@@ -163,7 +164,8 @@ def test_real_png_is_reencoded_as_jpeg_without_metadata_and_with_a_thumbnail(app
         assert not image.info.get("exif") and "Comment" not in image.info
     with Image.open(io.BytesIO(client.get(product["thumbnail_url"]).get_data())) as thumb:
         assert max(thumb.size) <= 480
-    assert len(os.listdir(app.config["UPLOAD_FOLDER"])) == 2
+    assert db.value("SELECT COUNT(*) FROM photo") == 2
+    assert not os.path.exists(app.config["UPLOAD_FOLDER"]), "photos live in the database, not on this disk"
     page = client.get(f"/products/{product['product_id']}").get_data(as_text=True)
     assert f'src="{product["image_url"]}"' in page
 
@@ -254,7 +256,7 @@ def test_bad_images_are_refused_and_the_product_is_unchanged(app, client, auth, 
         assert response.status_code == 400
         assert message in response.get_data(as_text=True)
     assert db.snapshot() == before
-    assert not os.path.exists(app.config["UPLOAD_FOLDER"]) or os.listdir(app.config["UPLOAD_FOLDER"]) == []
+    assert db.value("SELECT COUNT(*) FROM photo") == 0
 
 
 def test_a_request_over_the_size_limit_gets_a_styled_413(client, auth, db, world):
@@ -267,15 +269,59 @@ def test_a_request_over_the_size_limit_gets_a_styled_413(client, auth, db, world
     assert db.snapshot() == before
 
 
-def test_replacing_a_photo_removes_the_old_files(app, client, auth, db, world):
+def stored_photos(db):
+    return {row["name"] for row in db.rows("SELECT name FROM photo")}
+
+
+def test_replacing_a_photo_removes_the_old_one(client, auth, db, world):
     auth.login_producer()
     client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes()),
                 content_type="multipart/form-data")
-    first = set(os.listdir(app.config["UPLOAD_FOLDER"]))
+    first = stored_photos(db)
     client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes(color=(1, 2, 3))),
                 content_type="multipart/form-data")
-    second = set(os.listdir(app.config["UPLOAD_FOLDER"]))
+    second = stored_photos(db)
     assert len(first) == len(second) == 2 and not first & second
+    assert client.get("/uploads/" + sorted(first)[0]).status_code == 404
+
+
+def test_deleting_a_product_deletes_its_photo_with_it(client, auth, db, world):
+    auth.login_producer()
+    client.post("/dashboard/products/new", data=with_file(VALID, png_bytes()), content_type="multipart/form-data")
+    product = products_of(db, world.producer)[-1]
+    assert stored_photos(db)
+    assert client.post(f"/dashboard/products/{product['product_id']}/delete").status_code == 302
+    assert stored_photos(db) == set()
+
+
+def test_a_photo_that_fails_to_save_with_its_product_is_not_kept(client, auth, db, world):
+    """The photo is written in the product's transaction: a product that cannot be saved leaves no photo."""
+    auth.login_producer()
+    db.execute("CREATE TRIGGER refuse_product BEFORE UPDATE ON product FOR EACH ROW"
+               " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'")
+    try:
+        response = client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes()),
+                               content_type="multipart/form-data")
+    finally:
+        db.execute("DROP TRIGGER refuse_product")
+    assert response.status_code == 500
+    assert stored_photos(db) == set()
+
+
+def test_a_photo_is_served_with_its_hash_as_etag_and_kept_for_good(client, auth, db, world):
+    auth.login_producer()
+    client.post(f"/dashboard/products/{world.product}/edit", data=with_file(VALID, png_bytes()),
+                content_type="multipart/form-data")
+    url = db.value("SELECT image_url FROM product WHERE product_id = %s", (world.product,))
+    photo = db.rows("SELECT sha256, byte_size, data FROM photo WHERE name = %s", (url.rsplit("/", 1)[1],))[0]
+    assert photo["sha256"] == hashlib.sha256(photo["data"]).hexdigest() and photo["byte_size"] == len(photo["data"])
+    served = client.get(url)
+    assert served.status_code == 200 and served.get_data() == photo["data"]
+    assert served.headers["ETag"] == f'"{photo["sha256"]}"'
+    cache = served.headers["Cache-Control"]
+    assert "public" in cache and "max-age=31536000" in cache and "immutable" in cache
+    again = client.get(url, headers={"If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
 
 
 @pytest.mark.parametrize("name", ["../secret_key", "..%2F..%2Fapp.py", "nope.jpg"])

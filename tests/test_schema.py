@@ -227,3 +227,43 @@ def test_checkout_migration_splits_old_mixed_orders_by_producer_and_loses_no_lin
     assert (split["customer_id"], split["status"], split["order_type"], str(split["placed_at"])) == (
         1, "confirmed", "collection", "2026-01-02 03:04:05")
     assert items["n"] == 4 and str(items["total"]) == "10.70"
+
+
+def test_migrate_moves_photo_files_into_the_database_and_their_urls_keep_working(app, client, scratch_databases,
+                                                                                  tmp_path):
+    name = scratch_databases()
+    uploads = tmp_path / "old-uploads"
+    uploads.mkdir()
+    files = {"old.jpg": b"the photo", "old-thumb.jpg": b"the thumbnail", "logo.jpg": b"the logo",
+             "orphan.jpg": b"named by nothing"}
+    for file_name, data in files.items():
+        (uploads / file_name).write_bytes(data)
+    app.config["UPLOAD_FOLDER"] = str(uploads)
+
+    def build_before_photos_then_migrate():
+        cur = mysql.connection.cursor()
+        for migration in migration_files():
+            if migration.startswith("0015"):
+                break
+            run_sql_file(cur, os.path.join(ROOT, "migrations", migration))
+            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (migration,))
+        cur.execute("INSERT INTO producer (business_name, email, password_hash, status, image_url)"
+                    " VALUES ('Old Farm', 'o@x.org', 'h', 'approved', '/uploads/logo.jpg')")
+        cur.execute("INSERT INTO product (producer_id, name, description, category, price, unit, image_url, thumbnail_url)"
+                    " VALUES (LAST_INSERT_ID(), 'Eggs', '', 'Dairy & Eggs', 3, 'box', '/uploads/old.jpg',"
+                    " '/uploads/old-thumb.jpg')")
+        cur.close()
+        assert "0015_photo.sql" in apply_migrations()
+        assert apply_migrations() == [], "a second run moves nothing again"
+
+    make_database(name, build_before_photos_then_migrate)
+    cur = connect(name).cursor()
+    cur.execute("SELECT name, content_type, byte_size, data FROM photo ORDER BY name")
+    stored = {row["name"]: row for row in cur.fetchall()}
+    assert set(stored) == {"old.jpg", "old-thumb.jpg", "logo.jpg"}
+    assert all(row["data"] == files[key] and row["byte_size"] == len(files[key])
+               and row["content_type"] == "image/jpeg" for key, row in stored.items())
+    app.config["MYSQL_DB"] = name
+    (uploads / "old.jpg").unlink()  # served from the database from now on
+    served = client.get("/uploads/old.jpg")
+    assert served.status_code == 200 and served.get_data() == b"the photo"
