@@ -12,8 +12,9 @@ export MYSQL_UNIX_SOCKET := $(CURDIR)/var/mysql.sock
 export MYSQL_USER ?= $(shell id -un)
 endif
 export MYSQL_DB ?= noeari
+CLUSTER := $(CURDIR)/var/cluster
 
-.PHONY: run dev test bench bench-resilience stop deps deps-run deps-browser deps-bench venv db-server db backup restore
+.PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-resilience stop deps deps-run deps-browser deps-bench venv db-server db backup restore
 
 # Starts (or, when it runs already, reloads) MariaDB, gunicorn, the worker and nginx, all under var/.
 run: deps-run db
@@ -25,6 +26,27 @@ dev: db
 
 test: deps-browser venv db-server
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The app on scripts/cluster.sh's 3-node Galera cluster (started if need be; `make stop` stops it):
+# overselling across nodes, once-only jobs, causal reads, a killed node, photos. CI runs it after `make test`.
+test-cluster: deps-browser deps-run venv
+	@scripts/cluster.sh start
+	NOEARI_CLUSTER=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest tests/test_cluster.py $(PYTEST_ARGS)
+
+# The app served from 3 gunicorns, each on its own node of the cluster, behind nginx on CLUSTER_BIND
+# (default 127.0.0.1:5100), with a worker on each node. Demo data as `make run`; `make stop` stops it all.
+cluster-run: deps-run venv
+	@scripts/cluster.sh start
+	@MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(FLASK) init-db --seed
+	@MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(FLASK) migrate
+	@RUN_DIR=$(CURDIR)/var/cluster-run BIND=$${CLUSTER_BIND:-127.0.0.1:5100} DB_SOCKETS="$$(scripts/cluster.sh sockets)" \
+		MYSQL_SYNC_WAIT=$${MYSQL_SYNC_WAIT:-1} MYSQL_TRANSACTION_ATTEMPTS=$${MYSQL_TRANSACTION_ATTEMPTS:-5} \
+		WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} scripts/services.sh start
+	@echo "noeari is running on the cluster at http://$${CLUSTER_BIND:-127.0.0.1:5100}; \`make stop\` stops it."
+
+cluster-stop:
+	@RUN_DIR=$(CURDIR)/var/cluster-run scripts/services.sh stop
+	@scripts/cluster.sh stop
 
 # Builds noeari_bench (never the dev database) at each scale and writes bench/RESULTS.md.
 bench: deps-bench venv db-server
@@ -47,7 +69,7 @@ ifdef LOCAL_DB
 endif
 	@$(FLASK) restore "$(FILE)"
 
-stop:
+stop: cluster-stop
 	@scripts/services.sh stop
 	@scripts/db.sh stop
 

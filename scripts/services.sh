@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 var=$(mkdir -p "${RUN_DIR:-$root/var}" && cd "${RUN_DIR:-$root/var}" && pwd)
 bind=${BIND:-127.0.0.1:5000}
 nginx_pid="$var/nginx/nginx.pid"
-read -r -a db_sockets <<<"${DB_SOCKETS:-}"
+read -r -d '' -a db_sockets <<<"${DB_SOCKETS:-}" || true  # spaces or newlines between them
 app_count=${#db_sockets[@]}
 [ "$app_count" -eq 0 ] && app_count=1
 

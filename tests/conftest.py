@@ -20,6 +20,9 @@ from app import app as flask_app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
 PASSWORD = "correct horse 42"
+# The cluster's tests need scripts/cluster.sh's nodes: `make test-cluster` runs them, pointing MYSQL_UNIX_SOCKET
+# at node 1 and setting NOEARI_CLUSTER.
+collect_ignore = [] if os.environ.get("NOEARI_CLUSTER") else ["test_cluster.py"]
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo"]

@@ -96,6 +96,12 @@ def test_every_table_is_innodb_utf8mb4(test_database):
         assert collation.startswith("utf8mb4_"), table
 
 
+def test_every_table_has_a_primary_key_as_galera_needs(test_database):
+    shape = describe(test_database)
+    keyed = {table for table, name, kind in shape["constraints"] if kind == "PRIMARY KEY"}
+    assert {table for table, *_ in shape["tables"]} - keyed == set()
+
+
 def test_joined_and_filtered_columns_are_indexed(test_database):
     indexed = {(table, column) for table, _, _, seq, column, *_ in describe(test_database)["indexes"] if seq == 1}
     for needed in [("product", "producer_id"), ("product", "category"), ("product", "is_listed"),
