@@ -14,7 +14,7 @@ endif
 export MYSQL_DB ?= noeari
 CLUSTER := $(CURDIR)/var/cluster
 
-.PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-resilience stop deps deps-run deps-browser deps-bench venv db-server db backup restore
+.PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-cluster bench-resilience stop deps deps-run deps-browser deps-bench deps-cluster venv db-server db backup restore
 
 # Starts (or, when it runs already, reloads) MariaDB, gunicorn, the worker and nginx, all under var/.
 run: deps-run db
@@ -29,13 +29,13 @@ test: deps-browser venv db-server
 
 # The app on scripts/cluster.sh's 3-node Galera cluster (started if need be; `make stop` stops it):
 # overselling across nodes, once-only jobs, causal reads, a killed node, photos. CI runs it after `make test`.
-test-cluster: deps-browser deps-run venv
+test-cluster: deps-browser deps-cluster venv
 	@scripts/cluster.sh start
 	NOEARI_CLUSTER=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest tests/test_cluster.py $(PYTEST_ARGS)
 
 # The app served from 3 gunicorns, each on its own node of the cluster, behind nginx on CLUSTER_BIND
 # (default 127.0.0.1:5100), with a worker on each node. Demo data as `make run`; `make stop` stops it all.
-cluster-run: deps-run venv
+cluster-run: deps-cluster venv
 	@scripts/cluster.sh start
 	@MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(FLASK) init-db --seed
 	@MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(FLASK) migrate
@@ -51,6 +51,10 @@ cluster-stop:
 # Builds noeari_bench (never the dev database) at each scale and writes bench/RESULTS.md.
 bench: deps-bench venv db-server
 	$(PYTHON) bench/run.py
+
+# The p50 of /products and checkout on the cluster against one server, side by side; writes bench/CLUSTER.md.
+bench-cluster: deps-cluster venv db-server
+	$(PYTHON) bench/cluster.py
 
 # Slow clients, a paused database, heavy uploads and forgot-password timing against `make run`'s own stack,
 # on its own port and database (noeari_resilience); writes bench/RESILIENCE.md. About 2 minutes.
@@ -84,6 +88,9 @@ deps-browser:
 
 deps-bench:
 	@scripts/install-deps.sh --bench
+
+deps-cluster:
+	@scripts/install-deps.sh --cluster
 
 venv: deps $(VENV)/.installed
 

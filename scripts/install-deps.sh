@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages noeari needs, when any are missing.
-# Usage: scripts/install-deps.sh [--run] [--browser] [--bench]
-#   --run adds nginx for `make run`; --browser adds chromium for the browser tests; --bench adds wrk and nginx for `make bench`.
+# Usage: scripts/install-deps.sh [--run] [--browser] [--bench] [--cluster]
+#   --run adds nginx for `make run`; --browser adds chromium for the browser tests; --bench adds wrk and nginx for `make bench`;
+#   --cluster adds Galera, and rsync and ss for its state transfers, for the cluster targets.
 set -euo pipefail
 
 packages=(mariadb-server mariadb-client libmariadb-dev pkg-config gcc)
@@ -10,6 +11,7 @@ for option in "$@"; do
         --run) packages+=(nginx) ;;
         --browser) packages+=(chromium) ;;
         --bench) packages+=(wrk nginx) ;;
+        --cluster) packages+=(nginx galera-4 rsync iproute2) ;;
         *) echo "unknown option: $option" >&2; exit 2 ;;
     esac
 done
