@@ -30,8 +30,8 @@ def cluster(*args, timeout=180):
     return done.stdout
 
 
-@pytest.fixture(scope="session")
-def nodes():
+@pytest.fixture(scope="session", name="nodes")
+def nodes_fixture():
     """The nodes' sockets, with every node up and synced."""
     cluster("start")
     return cluster("sockets").split()
@@ -160,8 +160,8 @@ class Stack:
         return len(re.findall(r"attempt \d+ of \d+ hit \(1213", self.logs("gunicorn.log") + self.logs("worker.log")))
 
 
-@pytest.fixture(scope="session")
-def inbox():
+@pytest.fixture(scope="session", name="inbox")
+def inbox_fixture():
     """A real SMTP server for the workers; messages land in inbox.messages."""
     box = Inbox(None)
     controller = Controller(box, hostname="127.0.0.1", port=free_port())
@@ -171,8 +171,8 @@ def inbox():
     controller.stop()
 
 
-@pytest.fixture(scope="session")
-def stack(nodes, test_database, inbox, tmp_path_factory):
+@pytest.fixture(scope="session", name="stack")
+def stack_fixture(nodes, test_database, inbox, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("cluster-run"))
     port = free_port()
     env = dict(os.environ, RUN_DIR=run_dir, BIND=f"127.0.0.1:{port}", DB_SOCKETS=" ".join(nodes),
@@ -187,8 +187,8 @@ def stack(nodes, test_database, inbox, tmp_path_factory):
     running.services("stop")
 
 
-@pytest.fixture
-def fresh(db, inbox, stack):
+@pytest.fixture(name="fresh")
+def fresh_fixture(db, inbox, stack):
     """A clean database (tests/conftest's db fixture) and an empty inbox, the stack running."""
     inbox.messages.clear()
     time.sleep(0.2)
