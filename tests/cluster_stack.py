@@ -24,6 +24,12 @@ CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
 SERVICES = os.path.join(ROOT, "scripts", "services.sh")
 
 
+def node_connection(node, database=None, **options):
+    """A new connection to one node, by its socket, as the test's OS user."""
+    kwargs = {"db": database} if database else {}
+    return MySQLdb.connect(unix_socket=node, user=os.environ.get("MYSQL_USER") or None, **kwargs, **options)
+
+
 def cluster(*args, timeout=180):
     done = subprocess.run([CLUSTER, *args], capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -148,7 +154,7 @@ class Stack:
         aborted by a conflicting write set from another node."""
         total = 0
         for node in self.nodes:
-            conn = MySQLdb.connect(unix_socket=node, user=os.environ.get("MYSQL_USER") or None)
+            conn = node_connection(node)
             cur = conn.cursor()
             cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')")
             total += sum(int(value) for _, value in cur.fetchall())

@@ -2,7 +2,6 @@
 Run by `make test-cluster`, which starts the cluster (scripts/cluster.sh)."""
 import datetime
 import hashlib
-import os
 import random
 import re
 import threading
@@ -13,8 +12,8 @@ import MySQLdb
 import MySQLdb.cursors
 import pytest
 
-from cluster_stack import (Visitor, cluster, fresh_fixture, inbox_fixture, nodes_fixture,  # noqa: F401
-                           stack_fixture)
+from cluster_stack import (Visitor, cluster, fresh_fixture, inbox_fixture, node_connection,  # noqa: F401
+                           nodes_fixture, stack_fixture)
 from conftest import PASSWORD, hash_fast
 from test_products import VALID, png_bytes
 
@@ -25,8 +24,7 @@ BUYERS = 200
 
 def on_node(node, database, sql, args=()):
     """Run one statement on one node, with causal reads; return its rows."""
-    conn = MySQLdb.connect(unix_socket=node, user=os.environ.get("MYSQL_USER") or None, db=database,
-                           cursorclass=MySQLdb.cursors.DictCursor, autocommit=True)
+    conn = node_connection(node, database, cursorclass=MySQLdb.cursors.DictCursor, autocommit=True)
     try:
         cur = conn.cursor()
         cur.execute("SET SESSION wsrep_sync_wait = 1")
@@ -185,10 +183,9 @@ def test_two_nodes_claiming_one_email_conflict_and_only_one_claim_commits(fresh,
                " VALUES ('k', 'a@example.com', 's', 'b', UTC_TIMESTAMP(6) + INTERVAL 1 DAY)")
     claim = ("SELECT email_id FROM email_outbox WHERE sent_at IS NULL ORDER BY email_id LIMIT 5 FOR UPDATE SKIP LOCKED")
     take = "UPDATE email_outbox SET claimed_by = %s, attempts = attempts + 1 WHERE email_id = %s"
-    conns = [MySQLdb.connect(unix_socket=node, user=os.environ.get("MYSQL_USER") or None, db=test_database)
-             for node in nodes[:2]]
+    conns = [node_connection(node, test_database) for node in nodes[:2]]
     try:
-        same_node = MySQLdb.connect(unix_socket=nodes[0], user=os.environ.get("MYSQL_USER") or None, db=test_database)
+        same_node = node_connection(nodes[0], test_database)
         first, second = (conn.cursor() for conn in conns)
         first.execute("START TRANSACTION")
         first.execute(claim)
