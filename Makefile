@@ -14,7 +14,7 @@ endif
 export MYSQL_DB ?= noeari
 CLUSTER := $(CURDIR)/var/cluster
 
-.PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-cluster bench-resilience stop deps deps-run deps-browser deps-bench deps-cluster venv db-server db backup restore
+.PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-cluster bench-resilience stop deps deps-run deps-browser deps-test deps-bench deps-cluster venv db-server db backup restore
 
 # Starts (or, when it runs already, reloads) MariaDB, gunicorn, the worker and nginx, all under var/.
 run: deps-run db
@@ -24,7 +24,8 @@ run: deps-run db
 dev: db
 	$(FLASK) run --debug --port 5000
 
-test: deps-browser venv db-server
+# nginx too: tests drive `make run`'s own stack (scripts/services.sh).
+test: deps-test venv db-server
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # The app on scripts/cluster.sh's 3-node Galera cluster (started if need be; `make stop` stops it):
@@ -85,6 +86,9 @@ deps-run:
 
 deps-browser:
 	@scripts/install-deps.sh --browser
+
+deps-test:
+	@scripts/install-deps.sh --run --browser
 
 deps-bench:
 	@scripts/install-deps.sh --bench

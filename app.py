@@ -41,6 +41,7 @@ import os
 import re
 import secrets
 import time
+import unicodedata
 from collections import namedtuple
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -190,6 +191,9 @@ ENV_SETTINGS = {
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name, "").strip():
         app.config[_name] = _convert(os.environ[_name])
+if not os.environ.get("BASE_URL", "").strip() and os.environ.get("BIND", "").strip():
+    # Links in email point where `make run` serves the site, unless BASE_URL names the public address.
+    app.config["BASE_URL"] = f"http://{os.environ['BIND'].strip()}"
 
 
 def load_secret_key():
@@ -285,7 +289,7 @@ def set_security_headers(response):
     """Security headers on every response, error pages and redirects included."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
     if app.config["SESSION_COOKIE_SECURE"]:
@@ -329,23 +333,37 @@ def page_number():
     return int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
 
 
-TEXT_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-TEXTAREA_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tabs and line breaks are text there
+# Tabs and line breaks are text in a text area; nowhere else. Zero-width joiners and tag characters are kept:
+# some scripts and emoji (flags among them) need them.
+TEXTAREA_BREAKS = frozenset("\t\n\r")
+KEPT_FORMAT_CHARACTERS = frozenset("\u200c\u200d") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+
+
+def hidden_character(text, multiline=False):
+    """The first control, line or paragraph separator or format character (bidi overrides among them) in text,
+    or None: such characters split email headers and lines of lists, or hide what a name really says."""
+    for ch in text:
+        kind = unicodedata.category(ch)
+        if kind in ("Cc", "Zl", "Zp") and not (multiline and ch in TEXTAREA_BREAKS):
+            return ch
+        if kind == "Cf" and ch not in KEPT_FORMAT_CHARACTERS:
+            return ch
+    return None
 
 
 class Form(FlaskForm):
-    """The base of every form: besides each field's own checks, no text may hold NUL or other control characters.
-    Passwords are exempt: they are only hashed, never shown, and an old one may hold a tab."""
+    """The base of every form: besides each field's own checks, no text may hold NUL, other control characters,
+    line separators or invisible format characters. Passwords are exempt: they are only hashed, never shown,
+    and an old one may hold a tab."""
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
         for field in self:
             if isinstance(field, PasswordField):
                 continue
-            controls = TEXTAREA_CONTROLS if isinstance(field, TextAreaField) else TEXT_CONTROLS
-            if isinstance(field.data, str) and controls.search(field.data):
-                field.errors = [*field.errors, f"Remove the control characters (such as NUL or a tab) from "
-                                               f"{field.label.text.lower()}."]
+            if isinstance(field.data, str) and hidden_character(field.data, isinstance(field, TextAreaField)):
+                field.errors = [*field.errors, f"Remove the control characters (such as NUL, a tab or a line "
+                                               f"separator) from {field.label.text.lower()}."]
                 valid = False
         return valid
 
@@ -724,7 +742,7 @@ ACCOUNT_SQL = {
         "producer", "producer_id", "business_name", "status",
         ", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
         f" WHERE p.producer_id = a.producer_id AND {RESTOCK_CONDITION}) AS restock_count"),
-    "operator": account_sql("operator", "operator_id", "name", "'active'"),
+    "operator": account_sql("operator", "operator_id", "name", "status"),
 }
 SIGNUP_SQL = {
     "customer": "INSERT INTO customer (first_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
@@ -765,6 +783,9 @@ def start_session(role, account):
     return pending
 
 
+BLOCKED_STATES = {"suspended", "disabled"}  # an operator suspends customers and producers, disables operators
+
+
 @app.before_request
 def load_logged_in_user():
     """Put the logged-in account, if any, on g.user."""
@@ -773,7 +794,7 @@ def load_logged_in_user():
         return
     account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
     if (account is None or account["session_version"] != session.get("session_version")
-            or account["status"] == "suspended"):
+            or account["status"] in BLOCKED_STATES):
         session.clear()
         return
     g.user = dict(account, role=session["role"])
@@ -1095,9 +1116,9 @@ def login(role):
         if password_matches(form.password.data, account["password_hash"] if account else None):
             forgive_password_failures(form.email.data)
             remember_device(form.email.data)
-            if account["status"] == "suspended":
-                flash(f"This account is suspended, so it cannot log in. To talk about it, contact the co-op at "
-                      f"{app.config['SUPPORT_EMAIL']}.", "error")
+            if account["status"] in BLOCKED_STATES:
+                flash(f"This account is {account['status']}, so it cannot log in. To talk about it, contact the "
+                      f"co-op at {app.config['SUPPORT_EMAIL']}.", "error")
                 return render_template("auth/login.html", form=form, role=role), 403
             pending = guest_addition(start_session(role, account))
             flash(f"Welcome back, {account['name']}. You are logged in.", "success")
@@ -1123,13 +1144,19 @@ def logout():
     return render_template("auth/logout.html", form=form)
 
 
+def no_referrer(response):
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def reset_serializer():
     return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset")
 
 
-def password_fingerprint(password_hash):
-    """A short digest of the password hash: it ties a reset token to the password it replaces."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+def reset_fingerprint(account):
+    """A short digest of the password hash and the email: it ties a reset token to the password it replaces
+    and to the address it was sent to, so a new password or a new email ends every link sent before."""
+    return hashlib.sha256(f"{account['password_hash']}\n{account['email']}".encode()).hexdigest()[:32]
 
 
 def account_for_reset_token(token):
@@ -1142,7 +1169,7 @@ def account_for_reset_token(token):
     if role not in ACCOUNT_SQL:
         return None
     account = query(ACCOUNT_SQL[role]["credentials"], (account_id,), one=True)
-    if account is None or not secrets.compare_digest(password_fingerprint(account["password_hash"]), str(fingerprint)):
+    if account is None or not secrets.compare_digest(reset_fingerprint(account), str(fingerprint)):
         return None
     return role, account
 
@@ -1180,7 +1207,8 @@ def request_password_reset(role, email):
 
 @app.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token):
-    """Choose a new password with a link from the reset email."""
+    """Choose a new password with a link from the reset email. The page sends no Referer: its URL is a key."""
+    after_this_request(no_referrer)
     found = account_for_reset_token(token)
     if found is None:
         return render_template("auth/reset_invalid.html"), 400
@@ -1246,9 +1274,18 @@ def account():
 @transactional
 def rename_account(role, account_id, name):
     """A new name; a producer's products are found by it, so their stems change with it."""
-    execute(ACCOUNT_SQL[role]["set_name"], (name, account_id))
+    save_account_change(role, account_id, "name", ACCOUNT_SQL[role]["set_name"], (name, account_id))
     if role == "producer":
         execute("UPDATE product SET search_producer = %s WHERE producer_id = %s", (search.stems(name), account_id))
+
+
+@transactional
+def save_account_change(role, account_id, what, statement, args):
+    """One change to an account; an operator's own is kept in the audit, in the same transaction."""
+    done = execute(statement, args)
+    if role == "operator" and done.rowcount:
+        audit(account_id, f"change_{what}", "operator", account_id)
+    return done
 
 
 def change_account(role, account_id, action, form):
@@ -1268,14 +1305,15 @@ def change_account(role, account_id, action, form):
     forgive_password_failures(credentials["email"])
     if action == "email":
         try:
-            execute(sql["set_email"], (form.email.data, account_id))
+            save_account_change(role, account_id, "email", sql["set_email"], (form.email.data, account_id))
         except db.IntegrityError:
             form.email.errors.append("Another account already uses this email.")
             return None
         # Every other session ends; this one carries on with the new version.
         session["session_version"] = credentials["session_version"] + 1
         return f"Your email is now {form.email.data}."
-    execute(sql["set_password"], (hash_password(form.password.data), account_id, credentials["password_hash"]))
+    save_account_change(role, account_id, "password", sql["set_password"],
+                        (hash_password(form.password.data), account_id, credentials["password_hash"]))
     # Every other session ends; this one carries on with the new version.
     session["session_version"] = credentials["session_version"] + 1
     return "Your password has been changed. Other devices have been logged out."
@@ -1314,7 +1352,10 @@ def item_url(endpoint, item_id):
 # Anonymous visitors' catalogue pages are served from a per-process cache of rendered HTML, keyed by
 # the full URL and the catalogue version (a row the database's triggers bump in the transaction of any
 # change to what these pages show), and stale once the clock passes a cutoff a page shows.
-CACHED_PAGES = {"index", "products", "product_page", "producers", "producer_page"}
+# Only canonical URLs are kept: the parameters each page reads, each once, in this order. Any other URL is
+# rendered afresh, so made-up parameters cannot fill the cache with copies of one page.
+CACHED_PAGES = {"index": (), "products": ("q", "category", "producer", "sort", "in_stock", "page"),
+                "product_page": ("quantity",), "producers": ("page",), "producer_page": ("sort", "in_stock", "page")}
 page_cache = pagecache.PageCache(int(app.config["PAGE_CACHE_MB"] * 1024 * 1024))
 
 
@@ -1323,15 +1364,23 @@ def page_expires_at(instant):
     g.page_expires = min(g.get("page_expires") or float("inf"), instant.timestamp())
 
 
+def canonical_url():
+    """Whether this request's parameters are the ones its page reads, each once and in their order."""
+    known = CACHED_PAGES[request.endpoint]
+    names = list(request.args)
+    return (names == [name for name in known if name in request.args]
+            and all(len(request.args.getlist(name)) == 1 for name in names))
+
+
 @app.before_request
 def serve_cached_page():
     """Answer an anonymous visitor's catalogue page from the cache, or mark it to be kept once rendered.
     Only a visitor with nothing in their session but a CSRF secret: no account, no message, no guest cart."""
     if (request.method != "GET" or request.endpoint not in CACHED_PAGES or g.user is not None
-            or not app.config["PAGE_CACHE_MB"] or session.keys() - {"csrf_token"}):
+            or not app.config["PAGE_CACHE_MB"] or session.keys() - {"csrf_token"} or not canonical_url()):
         return None
     version = query("SELECT CAST(SUM(version) AS UNSIGNED) AS version FROM catalogue_version", one=True)["version"]
-    body = page_cache.get(version, request.url, fulfilment.utc_now().timestamp())
+    body = page_cache.get(version, request.full_path, fulfilment.utc_now().timestamp())
     if body is not None:
         return app.response_class(body, mimetype="text/html", headers={"X-Page-Cache": "hit"})
     g.page_cache_version = version
@@ -1344,7 +1393,7 @@ def keep_cached_page(response):
     version = g.pop("page_cache_version", None)
     if (version is not None and response.status_code == 200 and not session.modified
             and "csrf_token" not in g and response.mimetype == "text/html"):
-        page_cache.put(version, request.url, response.get_data(), g.get("page_expires"))
+        page_cache.put(version, request.full_path, response.get_data(), g.get("page_expires"))
         response.headers["X-Page-Cache"] = "miss"
     return response
 
@@ -1629,7 +1678,6 @@ def choice_problem(group, postcode):
 
 
 WHEN_VALUE = re.compile(r"\d{1,10}@(\d{4}-\d{2}-\d{2}|arranged)\Z")
-POSTCODE_TEXT = re.compile(r"[A-Za-z0-9 ]{2,12}")
 PHONE_TEXT = re.compile(r"\+?[0-9 ()\-]{6,40}")
 
 
@@ -1652,8 +1700,8 @@ class CheckoutForm(Form):
             if not self.delivery_address.data:
                 self.delivery_address.errors.append("Enter a delivery address, or choose collection.")
                 valid = False
-            if not POSTCODE_TEXT.fullmatch(self.postcode.data or ""):
-                self.postcode.errors.append("Enter the postcode of the delivery address, like BS1 4DJ.")
+            if not fulfilment.full_postcode(self.postcode.data):
+                self.postcode.errors.append("Enter the full postcode of the delivery address, like BS1 4DJ.")
                 valid = False
             else:
                 for group in self.groups:
@@ -2747,18 +2795,40 @@ ACCOUNT_ACTIONS = {
     "producer": {"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
                  "reinstate": ({"suspended"}, "approved")},
     "customer": {"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
+    "operator": {"disable": ({"active"}, "disabled"), "enable": ({"disabled"}, "active")},
 }
 ACCOUNT_TABLES = {"producer": ("producer", "producer_id", "business_name"),
-                  "customer": ("customer", "customer_id", "first_name")}
+                  "customer": ("customer", "customer_id", "first_name"),
+                  "operator": ("operator", "operator_id", "name")}
+# How the audit tells each action, in the past tense.
+AUDIT_LABELS = {"approve": "Approved", "suspend": "Suspended", "reinstate": "Reinstated", "disable": "Disabled",
+                "enable": "Enabled", "retry": "Sent again", "change_name": "Changed their name",
+                "change_email": "Changed their email", "change_password": "Changed their password"}
+
+
+class LastOperator(Exception):
+    """Disabling this operator would leave nobody to run the co-op."""
+
+
+def audit(operator_id, action, target_type, target_id, note=""):
+    """Keep an operator's action in the audit, in the transaction of the change; return its id."""
+    return execute("INSERT INTO operator_audit (operator_id, action, target_type, target_id, note)"
+                   " VALUES (%s, %s, %s, %s, %s)", (operator_id, action, target_type, target_id, note)).lastrowid
 PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
 ADMIN_PAGE_SIZE = 50
 
 
 @transactional
 def change_account_state(kind, account_id, action, note):
-    """Move a producer's or customer's account to the action's state, with an audit row and, for a producer, an
-    email, all in one unit; return the account as it was and whether it moved. Suspending ends its sessions."""
+    """Move an account to the action's state, with an audit row and, for a producer, an email, all in one unit;
+    return the account as it was and whether it moved. Suspending or disabling ends its sessions; disabling the
+    last active operator raises LastOperator."""
     table, key, name = ACCOUNT_TABLES[kind]
+    if kind == "operator" and action == "disable":
+        # Locking every active operator serialises two operators disabling each other at once.
+        active = query("SELECT operator_id FROM operator WHERE status = 'active' FOR UPDATE")
+        if [row["operator_id"] for row in active] == [account_id]:
+            raise LastOperator()
     account = query(f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
                     (account_id,), one=True)
     if account is None:
@@ -2767,9 +2837,8 @@ def change_account_state(kind, account_id, action, note):
     if account["status"] not in allowed:
         return account, False
     execute(f"UPDATE {table} SET status = %s, session_version = session_version + %s WHERE {key} = %s",
-            (new_status, 1 if new_status == "suspended" else 0, account_id))
-    audit_id = execute("INSERT INTO operator_audit (operator_id, action, target_type, target_id, note)"
-                       " VALUES (%s, %s, %s, %s, %s)", (g.user["id"], action, kind, account_id, note)).lastrowid
+            (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
+    audit_id = audit(g.user["id"], action, kind, account_id, note)
     if kind == "producer":
         send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
              {"approve": "Your noeari shop is approved", "suspend": "Your noeari shop is suspended",
@@ -2782,6 +2851,13 @@ def audit_of(kind, account_id):
     return query("SELECT a.action, a.note, a.created_at, op.name AS operator FROM operator_audit a"
                  " JOIN operator op ON op.operator_id = a.operator_id"
                  " WHERE a.target_type = %s AND a.target_id = %s ORDER BY a.audit_id DESC", (kind, account_id))
+
+
+def recent_audit(limit=50):
+    """The newest actions of every operator, on any account or email."""
+    return query("SELECT a.action, a.target_type, a.target_id, a.note, a.created_at, op.name AS operator"
+                 " FROM operator_audit a JOIN operator op ON op.operator_id = a.operator_id"
+                 " ORDER BY a.audit_id DESC LIMIT %s", (limit,))
 
 
 def weekly_figures(weeks=12, now=None):
@@ -2822,13 +2898,11 @@ def admin():
     """The marketplace at a glance: 12 weeks of orders, producers to approve, accounts, and failed email."""
     figures = query(
         "SELECT (SELECT COUNT(*) FROM producer WHERE status = 'approved') AS producers,"
-        " (SELECT COUNT(*) FROM customer WHERE status = 'active') AS customers,"
-        " (SELECT COUNT(*) FROM email_outbox WHERE failed_at IS NOT NULL) AS failed_emails,"
-        " (SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS queued_emails",
-        one=True)
+        " (SELECT COUNT(*) FROM customer WHERE status = 'active') AS customers", one=True)
     pending = query("SELECT producer_id, business_name, email, date_joined FROM producer WHERE status = 'pending'"
                     " ORDER BY date_joined, producer_id LIMIT 50")
-    return render_template("admin/index.html", figures=figures, pending=pending, weeks=weekly_figures())
+    return render_template("admin/index.html", figures=figures, pending=pending, weeks=weekly_figures(),
+                           health=worker.health())
 
 
 @app.route("/admin/producers")
@@ -2854,8 +2928,11 @@ ADMIN_ACCOUNT_SQL = {
     "customer": "SELECT customer_id AS id, first_name AS name, email, status, date_joined, NULL AS products,"
                 " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"
                 " FROM customer WHERE customer_id = %(id)s",
+    "operator": "SELECT operator_id AS id, name, email, status, created_at AS date_joined, NULL AS products,"
+                " NULL AS orders FROM operator WHERE operator_id = %(id)s",
 }
-ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"}}
+ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"},
+                  "operator": {"active": "Active", "disabled": "Disabled"}}
 
 
 def render_admin_account(kind, account_id, form=None, status=200):
@@ -2866,7 +2943,7 @@ def render_admin_account(kind, account_id, form=None, status=200):
     possible = [action for action, (allowed, _) in ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
                            audit=audit_of(kind, account_id), form=form or NoteForm(formdata=None),
-                           states=ACCOUNT_STATES[kind]), status
+                           states=ACCOUNT_STATES[kind], audit_labels=AUDIT_LABELS), status
 
 
 @app.route("/admin/producers/<int:producer_id>")
@@ -2898,22 +2975,45 @@ def admin_customer(customer_id):
     return render_admin_account("customer", customer_id)
 
 
-@app.route("/admin/<any(producer, customer):kind>s/<int:account_id>/<any(approve, suspend, reinstate):action>",
-           methods=["POST"])
+@app.route("/admin/operators")
+@operator_login_required
+def admin_operators():
+    """Every operator with their state, and the newest actions of all of them."""
+    operators = query("SELECT operator_id, name, email, status, created_at FROM operator ORDER BY name, operator_id")
+    return render_template("admin/operators.html", operators=operators, audit=recent_audit(),
+                           audit_labels=AUDIT_LABELS)
+
+
+@app.route("/admin/operators/<int:operator_id>")
+@operator_login_required
+def admin_operator(operator_id):
+    return render_admin_account("operator", operator_id)
+
+
+@app.route("/admin/<any(producer, customer, operator):kind>s/<int:account_id>"
+           "/<any(approve, suspend, reinstate, disable, enable):action>", methods=["POST"])
 @operator_login_required
 def admin_account_action(kind, account_id, action):
-    """Approve, suspend or reinstate a producer, or suspend or reinstate a customer; kept in the audit."""
+    """Approve, suspend or reinstate a producer; suspend or reinstate a customer; disable or enable an operator
+    (never the last active one). Kept in the audit."""
     if action not in ACCOUNT_ACTIONS[kind]:
         abort(404)
     form = NoteForm()
     if not form.validate():
         return render_admin_account(kind, account_id, form, status=400)
-    account, changed = change_account_state(kind, account_id, action, form.note.data or "")
+    try:
+        account, changed = change_account_state(kind, account_id, action, form.note.data or "")
+    except LastOperator:
+        flash("This is the only active operator, so it cannot be disabled: someone must be able to run the co-op. "
+              "Make another operator first (flask create-operator).", "error")
+        return render_admin_account(kind, account_id, status=409)
     if not changed:
         flash(f"{account['name']} is {ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
               f"{action}d.", "error")
         return render_admin_account(kind, account_id, status=409)
     flash(f"{account['name']} is now {ACCOUNT_STATES[kind][ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
+    if kind == "operator" and account_id == g.user["id"]:
+        return redirect(url_for("login", role="operator"))  # their own session ended with it
     return redirect(url_for(f"admin_{kind}", **{f"{kind}_id": account_id}))
 
 
@@ -2993,13 +3093,22 @@ def admin_emails():
 @app.route("/admin/emails/<int:email_id>/retry", methods=["POST"])
 @operator_login_required
 def admin_retry_email(email_id):
-    if not mail.retry(email_id):
+    if not retry_email(g.user["id"], email_id):
         if query("SELECT 1 FROM email_outbox WHERE email_id = %s", (email_id,), one=True) is None:
             abort(404)
         flash("That email has not failed, so there is nothing to retry.", "error")
         return redirect(url_for("admin_emails"))
     flash(f"Email #{email_id} will be sent again by the worker.", "success")
     return redirect(url_for("admin_emails"))
+
+
+@transactional
+def retry_email(operator_id, email_id):
+    """Make a failed email due again, kept in the audit; False when it had not failed."""
+    if not mail.retry(email_id):
+        return False
+    audit(operator_id, "retry", "email", email_id)
+    return True
 
 
 # --- Email and jobs ---------------------------------------------------------
@@ -3128,10 +3237,8 @@ def answer_reset_request(request_id):
     if account is None:
         return
     token = reset_serializer().dumps({"role": request_row["role"], "id": account["id"],
-                                      "fp": password_fingerprint(account["password_hash"])})
+                                      "fp": reset_fingerprint(account)})
     link = site_url("reset_password", token=token)
-    if not app.config["SMTP_HOST"]:
-        app.logger.info("Password reset link for %s: %s", account["email"], link)
     send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
 
 
@@ -3140,31 +3247,24 @@ worker.init_app(app, jobs=[close_ordering, send_reminders, answer_reset_requests
 
 # --- Health and errors ------------------------------------------------------
 
-WORKER_STALE_SECONDS = 120
 MIGRATIONS_SHIPPED = len(db.migration_files())  # read once: the files change only with a deploy, which restarts
 
 
 @app.route("/healthz")
 def healthz():
     """For a load balancer, every second: 200 when the database answers and its schema is current, else 503
-    naming what is wrong; with the email backlog and when a worker was last seen. No session, no secrets."""
+    naming what is wrong. "degraded" (still 200) names what a person must see to: no worker, failed or stuck
+    email. With the email backlog and when a worker was last seen. No session, no secrets."""
     try:
-        row = query("SELECT (SELECT COUNT(*) FROM schema_migrations) AS migrations,"
-                    " (SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS backlog,"
-                    " (SELECT COUNT(*) FROM email_outbox WHERE failed_at IS NOT NULL) AS failed,"
-                    " (SELECT TIMESTAMPDIFF(SECOND, MAX(last_seen), UTC_TIMESTAMP(6)) FROM worker_heartbeat) AS worker_age",
-                    one=True)
+        migrations = query("SELECT COUNT(*) AS n FROM schema_migrations", one=True)["n"]
+        state = worker.health()
     except db.MySQLdb.Error as exc:
         return {"status": "failing", "problems": [f"database unreachable ({exc.args[0] if exc.args else 'error'})"]}, 503
-    missing = MIGRATIONS_SHIPPED - row["migrations"]
+    missing = MIGRATIONS_SHIPPED - migrations
     problems = [f"{missing} migrations not applied"] if missing else []
-    warnings = []
-    if row["worker_age"] is None or row["worker_age"] > WORKER_STALE_SECONDS:
-        warnings.append("no worker seen in the last two minutes: email and jobs wait")
-    body = {"status": "failing" if problems else "ok", "database": "ok",
-            "migrations": "current" if not problems else "pending", "outbox_backlog": row["backlog"],
-            "outbox_failed": row["failed"], "worker_last_seen_seconds": row["worker_age"],
-            "problems": problems, "warnings": warnings}
+    status = "failing" if problems else "degraded" if state["warnings"] else "ok"
+    body = {"status": status, "database": "ok", "migrations": "current" if not problems else "pending",
+            **state, "problems": problems}
     return body, 503 if problems else 200
 
 
@@ -3185,6 +3285,20 @@ def error_page(code, message=None, title=None):
     title = title or default_title
     page = render_template("errors/error.html", code=code, title=title, message=message or default_message)
     return make_response(page, code)
+
+
+@app.cli.command("write-unavailable-page")
+@click.argument("path", type=click.Path(dir_okay=False))
+def write_unavailable_page_command(path):
+    """Write the page nginx shows, in the site's own look, when no app server answers (502, 503, 504)."""
+    with app.test_request_context("/"):
+        g.user = None
+        page = render_template("errors/error.html", code=None, title="Temporarily unavailable", message=(
+            "noeari is restarting or too busy to answer just now. Please try again in a minute. If you were "
+            "sending a form, such as an order, check whether it went through before you send it again."))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
 
 
 @app.errorhandler(CSRFError)

@@ -72,15 +72,21 @@ def make_backup(folder):
         draft = os.path.join(scratch, "archive.tar.gz")
         with tarfile.open(draft, "w:gz") as archive:
             add_bytes(archive, MANIFEST_NAME, json.dumps(manifest, indent=2).encode())
-            archive.add(dump, DUMP_NAME)
+            archive.add(dump, DUMP_NAME, filter=private)
             if os.path.exists(key_path()):
-                archive.add(key_path(), KEY_NAME)
+                archive.add(key_path(), KEY_NAME, filter=private)
         os.chmod(draft, 0o600)  # it holds the key and every account's password hash
         try:
             os.link(draft, path)  # never replaces another backup
         except FileExistsError:
             raise click.ClickException(f"{path} exists already; wait a second and run it again.") from None
     return path
+
+
+def private(info):
+    """Every member readable by its owner alone, whatever umask the dump was written under."""
+    info.mode = 0o600
+    return info
 
 
 def add_bytes(archive, name, data):
@@ -113,7 +119,9 @@ def restore_backup(path):
                 f"The database {config['MYSQL_DB']} is not empty ({tables} tables). Restore only into an empty "
                 "database: create a new one and set MYSQL_DB, or drop this one if you are sure.")
         argv, env = client_command("mariadb", config)
-        argv.append(config["MYSQL_DB"])
+        # An archive is data, not a script: the client's own commands (\\! to run a shell, source, tee)
+        # are refused in sandbox mode, so a tampered dump cannot run anything.
+        argv += ["--sandbox", config["MYSQL_DB"]]
         loader = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             for line in archive.extractfile(DUMP_NAME):

@@ -164,17 +164,22 @@ def parse_postcodes(text):
     return prefixes
 
 
+def full_postcode(text):
+    """text as a full UK postcode without spaces, upper case (BS14DJ), or None when it is not one."""
+    code = normalise_postcode(text)
+    return code if UK_POSTCODE.fullmatch(code) else None
+
+
 def postcode_served(postcode, prefixes):
     """Whether a customer's postcode lies in one of the prefixes, without regard to case or spaces.
 
-    For a full UK postcode a prefix names a whole area, district or sector: BS1 serves BS1 4DJ but
-    not BS10 5AA, and BA serves BA2 3QD but not B1 1AA. Other codes match by plain prefix.
+    Only a full UK postcode is served, matched on its outward code: a prefix names a whole area, district or
+    sector, so BS1 serves BS1 4DJ but not BS10 5AA, and BA serves BA2 3QD but not B1 1AA. A partial code
+    (BS10, BS10 5A) or one that is no postcode (BS1ZZZZ) is served by no area.
     """
-    code = normalise_postcode(postcode)
-    if not code:
+    code = full_postcode(postcode)
+    if code is None:
         return False
-    if not UK_POSTCODE.fullmatch(code):
-        return any(code.startswith(prefix) for prefix in prefixes)
     outward = code[:-3]
     for prefix in prefixes:
         if len(prefix) > len(outward):

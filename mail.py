@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import os
 import smtplib
+import unicodedata
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -29,8 +30,8 @@ def build(row):
     """The email of an outbox row; its Message-ID comes from the dedupe key, so a resend is recognisably the same."""
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
-    email["To"] = row["recipient"]
-    email["Subject"] = row["subject"]
+    email["To"] = one_line(row["recipient"])
+    email["Subject"] = one_line(row["subject"])
     email["Date"] = formatdate(localtime=False)
     domain = current_app.config["MAIL_FROM"].rsplit("@", 1)[-1].strip(">") or "noeari.local"
     email["Message-ID"] = f"<{hashlib.sha256(row['dedupe_key'].encode()).hexdigest()[:32]}@{domain}>"
@@ -40,14 +41,21 @@ def build(row):
     return email
 
 
+def one_line(text):
+    """text as one header line: line breaks and separators (U+2028, U+0085 and the like) and other control
+    characters become single spaces, as a header cannot hold them. Forms refuse them; older rows may not."""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+
+
 def deliver(email):
     """Send by SMTP_HOST, or with no SMTP host write the message to OUTBOX_FOLDER; raise when it fails."""
     config = current_app.config
     if not config["SMTP_HOST"]:
-        os.makedirs(config["OUTBOX_FOLDER"], exist_ok=True)
+        os.makedirs(config["OUTBOX_FOLDER"], mode=0o700, exist_ok=True)
         name = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S%f}-{email['Message-ID'][1:9]}.eml"
         path = os.path.join(config["OUTBOX_FOLDER"], name)
-        with open(path, "wb") as f:
+        # A message may hold a reset link: readable by this user alone.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(bytes(email))
         current_app.logger.info("Email to %s written to %s", email["To"], path)
         return
@@ -79,21 +87,59 @@ def claim(worker_id, limit=BATCH):
                     f" FROM email_outbox WHERE email_id IN ({among}) ORDER BY email_id", ids)
 
 
-def deliver_due(worker_id):
-    """Deliver every due message, a claimed batch at a time; return (sent, failed)."""
+def deliver_due(worker_id, stopping=lambda: False, alive=lambda: None):
+    """Deliver every due message, a claimed batch at a time, until none is due or stopping() says to stop;
+    return (sent, failed). A message that cannot be built or sent, for whatever reason, is that message's
+    failure alone. Claims this worker has not acted on are released when it stops or a round breaks off,
+    so no message waits out CLAIM_SECONDS behind a stopped worker. alive() is called before each claim."""
     sent = failed = 0
-    while batch := claim(worker_id):
-        for row in batch:
-            try:
-                deliver(build(row))
-            except (OSError, smtplib.SMTPException) as exc:
-                record_failure(row, worker_id, exc)
-                failed += 1
-            else:
-                db.execute("UPDATE email_outbox SET sent_at = UTC_TIMESTAMP(6), claimed_until = NULL, last_error = NULL"
-                           " WHERE email_id = %s AND claimed_by = %s", (row["email_id"], worker_id))
-                sent += 1
+    while not stopping():
+        alive()
+        batch = claim(worker_id)
+        if not batch:
+            break
+        done = 0
+        try:
+            for row in batch:
+                if stopping():
+                    break
+                if send_one(row, worker_id):
+                    sent += 1
+                else:
+                    failed += 1
+                done += 1
+        finally:
+            if done < len(batch):
+                release(worker_id, [row["email_id"] for row in batch[done:]])
     return sent, failed
+
+
+def send_one(row, worker_id):
+    """Build and send one claimed message and record the outcome; True when it was sent.
+
+    Sent is recorded by the next statement after the SMTP server accepts the message: a crash between
+    the two is the one window in which a message can go out twice, both copies with the same Message-ID."""
+    try:
+        deliver(build(row))
+    except Exception as exc:  # noqa: BLE001 (a bad address, header or template is this message's failure)
+        record_failure(row, worker_id, exc)
+        return False
+    db.execute("UPDATE email_outbox SET sent_at = UTC_TIMESTAMP(6), claimed_until = NULL, last_error = NULL"
+               " WHERE email_id = %s AND claimed_by = %s", (row["email_id"], worker_id))
+    return True
+
+
+def release(worker_id, email_ids):
+    """Give back claimed messages that were not attempted, as if never claimed; best effort, as the
+    database may be what broke the round (the claim then runs out by itself)."""
+    among = ", ".join(["%s"] * len(email_ids))
+    try:
+        db.execute("UPDATE email_outbox SET claimed_until = NULL, attempts = attempts - 1"
+                   f" WHERE email_id IN ({among}) AND claimed_by = %s AND sent_at IS NULL AND failed_at IS NULL",
+                   [*email_ids, worker_id])
+    except db.MySQLdb.Error:
+        current_app.logger.warning("Could not release %d claimed emails; they wait for their claim to run out.",
+                                   len(email_ids))
 
 
 def record_failure(row, worker_id, exc):

@@ -2,10 +2,22 @@
 
 Each entry belongs to one catalogue version and may carry the instant it goes stale. The store
 holds one version at a time: seeing a newer one empties it, as nothing older can be served again.
+An entry costs its body, its key and the bookkeeping around them, so many small pages under long
+URLs stay within the bound as well as a few large ones.
 """
+import sys
 import threading
 import time
 from collections import OrderedDict
+
+
+# The dictionary's slot and link, the (body, expires) tuple and the float: measured with tracemalloc
+# on CPython 3.11 at 130 to 170 bytes an entry; rounded up.
+ENTRY_OVERHEAD = 300
+
+
+def entry_cost(key, body):
+    return sys.getsizeof(key) + sys.getsizeof(body) + ENTRY_OVERHEAD
 
 
 class PageCache:
@@ -33,7 +45,8 @@ class PageCache:
 
     def put(self, version, key, body, expires=None):
         """Keep body for key at this version until expires (a Unix time), or until the version changes."""
-        if len(body) > self.max_bytes:
+        cost = entry_cost(key, body)
+        if cost > self.max_bytes:
             return
         with self.lock:
             if self.version is None or version > self.version:
@@ -44,10 +57,10 @@ class PageCache:
             if key in self.entries:
                 self._drop(key)
             self.entries[key] = (body, expires)
-            self.size += len(body)
+            self.size += cost
             while self.size > self.max_bytes:
                 self._drop(next(iter(self.entries)))
 
     def _drop(self, key):
         body, _ = self.entries.pop(key)
-        self.size -= len(body)
+        self.size -= entry_cost(key, body)

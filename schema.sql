@@ -356,6 +356,7 @@ CREATE TABLE operator (
     name VARCHAR(100) NOT NULL,
     email VARCHAR(254) NOT NULL,
     password_hash VARCHAR(255) NOT NULL,
+    status ENUM('active', 'disabled') NOT NULL DEFAULT 'active',
     session_version INT UNSIGNED NOT NULL DEFAULT 1,
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     UNIQUE KEY uq_operator_email (email)
@@ -419,73 +420,91 @@ CREATE TRIGGER stock_sold_out AFTER UPDATE ON stock FOR EACH ROW
 
 -- The catalogue's version: the sum of these rows, raised in the same transaction by every change that can
 -- alter a page of the catalogue, so a cached page keyed by it is never served after such a change commits.
--- Each connection raises its own row of 16, so concurrent changes (checkouts) do not queue on one row.
+-- Each connection raises its own row of 16, so concurrent changes (checkouts) do not queue on one row; and each
+-- database node has its own 16 (Galera gives each node of a cluster its own auto_increment_offset, while the
+-- nodes' connection ids repeat), so two nodes' checkouts never conflict on a row here.
 CREATE TABLE catalogue_version (
     shard TINYINT UNSIGNED NOT NULL PRIMARY KEY,
     version BIGINT UNSIGNED NOT NULL DEFAULT 0,
-    CONSTRAINT chk_catalogue_version_shard CHECK (shard < 16)
+    CONSTRAINT chk_catalogue_version_shard CHECK (shard < 128)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-INSERT INTO catalogue_version (shard) VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11), (12), (13),
-    (14), (15);
+INSERT INTO catalogue_version (shard)
+    WITH RECURSIVE shards (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM shards WHERE n < 127) SELECT n FROM shards;
 
 CREATE TRIGGER product_changes_catalogue_insert AFTER INSERT ON product FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER product_changes_catalogue_update AFTER UPDATE ON product FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER product_changes_catalogue_delete AFTER DELETE ON product FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_option_changes_catalogue_insert AFTER INSERT ON fulfilment_option FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_option_changes_catalogue_update AFTER UPDATE ON fulfilment_option FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_option_changes_catalogue_delete AFTER DELETE ON fulfilment_option FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_slot_changes_catalogue_insert AFTER INSERT ON fulfilment_slot FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_slot_changes_catalogue_update AFTER UPDATE ON fulfilment_slot FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER fulfilment_slot_changes_catalogue_delete AFTER DELETE ON fulfilment_slot FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER producer_closure_changes_catalogue_insert AFTER INSERT ON producer_closure FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER producer_closure_changes_catalogue_update AFTER UPDATE ON producer_closure FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER producer_closure_changes_catalogue_delete AFTER DELETE ON producer_closure FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER slot_booking_changes_catalogue_insert AFTER INSERT ON slot_booking FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER slot_booking_changes_catalogue_update AFTER UPDATE ON slot_booking FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER slot_booking_changes_catalogue_delete AFTER DELETE ON slot_booking FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER stock_changes_catalogue_update AFTER UPDATE ON stock FOR EACH ROW
     UPDATE catalogue_version SET version = version + 1
-    WHERE shard = CONNECTION_ID() % 16
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16
       AND NOT (OLD.quantity_available <=> NEW.quantity_available AND OLD.reorder_threshold <=> NEW.reorder_threshold);
 
 CREATE TRIGGER producer_changes_catalogue_insert AFTER INSERT ON producer FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 -- Passwords, emails and sessions are not on any page.
 CREATE TRIGGER producer_changes_catalogue_update AFTER UPDATE ON producer FOR EACH ROW
     UPDATE catalogue_version SET version = version + 1
-    WHERE shard = CONNECTION_ID() % 16 AND NOT (
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16 AND NOT (
             OLD.business_name <=> NEW.business_name
         AND OLD.description <=> NEW.description
         AND OLD.town <=> NEW.town
@@ -499,7 +518,8 @@ CREATE TRIGGER producer_changes_catalogue_update AFTER UPDATE ON producer FOR EA
         AND OLD.date_joined <=> NEW.date_joined);
 
 CREATE TRIGGER producer_changes_catalogue_delete AFTER DELETE ON producer FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1 WHERE shard = CONNECTION_ID() % 16;
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 -- One stored photo: a re-encoded JPEG, named by its URL's last part. Photos are never changed, only
 -- added and deleted, so a URL always means the same bytes and can be cached for good.

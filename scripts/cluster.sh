@@ -73,6 +73,27 @@ wsrep-slave-threads=2
 EOF
 }
 
+# The mysql user must reach the nodes' folders. A checkout inside a private directory (a home, or the 0700
+# folder of mktemp -d) is closed to it: the nodes' folder then lives in /var/tmp/noeari-cluster-<a hash of
+# this checkout's path>, and var/cluster links to it.
+place_nodes() {
+    [ "$run_as" = "$os_user" ] && return
+    mkdir -p "$root/var"
+    su -s /bin/sh "$run_as" -c "test -x '$root/var'" && return
+    [ -L "$dir" ] && return
+    if [ -d "$dir" ]; then
+        # A folder left by a run that failed here holds no node's data: it is replaced by the link.
+        compgen -G "$dir/node*/data/mysql" >/dev/null && return
+        rm -rf "$dir"
+    fi
+    local elsewhere
+    elsewhere="${CLUSTER_DATA_PARENT:-/var/tmp}/noeari-cluster-$(printf %s "$root" | sha256sum | cut -c1-12)"
+    mkdir -p "$elsewhere"
+    chmod 755 "$elsewhere"
+    ln -s "$elsewhere" "$dir"
+    echo "The $run_as user cannot reach $root/var, so the nodes' data is in $elsewhere (var/cluster links to it)."
+}
+
 prepare() {
     local n=$1 d
     d=$(node_dir "$n")
@@ -169,11 +190,11 @@ status() {
 }
 
 case "${1:-}" in
-    start) start ;;
+    start) place_nodes; start ;;
     stop) for n in 3 2 1; do stop_node "$n"; done ;;
     status) status ;;
     kill) kill_node "${2:?usage: $0 kill N}" ;;
-    start-node) start_node "${2:?usage: $0 start-node N}" ;;
+    start-node) place_nodes; start_node "${2:?usage: $0 start-node N}" ;;
     sockets) for n in "${nodes[@]}"; do socket "$n"; done ;;
     *) echo "usage: $0 start|stop|status|kill N|start-node N|sockets" >&2; exit 2 ;;
 esac

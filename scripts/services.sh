@@ -20,6 +20,9 @@ app_dir() {  # the folder of app server N: RUN_DIR itself when there is only one
     if [ ${#db_sockets[@]} -eq 0 ]; then echo "$var"; else echo "$var/app$1"; fi
 }
 
+# The worker finishes the email in flight (at most the SMTP timeout, 15 s) before it stops.
+worker_grace=25
+
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 wait_gone() {  # pid, pidfile, seconds (the pid is read before the signal: the process may remove its pidfile)
@@ -36,18 +39,57 @@ start_gunicorn() {  # N
     dir=$(app_dir "$1")
     mkdir -p "$dir/log"
     if alive "$dir/gunicorn.pid"; then
-        kill -HUP "$(cat "$dir/gunicorn.pid")"  # new workers, new code
-        echo "gunicorn$(label "$1") reloaded"
+        reload_gunicorn "$1" "$dir"
         return
     fi
-    (cd "$root" && export RUN_DIR="$dir" && db_env "$1" && GUNICORN_BIND="unix:$dir/gunicorn.sock" TRUSTED_PROXIES=1 \
-        .venv/bin/gunicorn -c gunicorn.conf.py --daemon --pid "$dir/gunicorn.pid" \
-        --error-logfile "$dir/log/gunicorn.log" app:app)
+    rm -rf "$dir/ready"
+    # setsid detaches it from make's process group, so Ctrl-C on make leaves it up; `make stop` stops it.
+    (cd "$root" && export RUN_DIR="$dir" && db_env "$1" && export GUNICORN_BIND="unix:$dir/gunicorn.sock" \
+        TRUSTED_PROXIES=1 && exec setsid .venv/bin/gunicorn -c gunicorn.conf.py --pid "$dir/gunicorn.pid" \
+        --error-logfile "$dir/log/gunicorn.log" app:app) </dev/null >>"$dir/log/gunicorn.log" 2>&1 &
     for _ in $(seq 1 50); do
         [ -S "$dir/gunicorn.sock" ] && alive "$dir/gunicorn.pid" && { echo "gunicorn$(label "$1") started"; return; }
         sleep 0.2
     done
     echo "gunicorn did not start; see $dir/log/gunicorn.log" >&2
+    tail -n 20 "$dir/log/gunicorn.log" >&2
+    exit 1
+}
+
+# A rolling replacement, so requests never wait: a second master (USR2) starts workers with the code as it
+# is now beside the old ones, both taking requests from the one socket; once every new worker has loaded
+# the app, the old master stops gracefully (its workers finish what they are serving) and the new one takes
+# over gunicorn.pid. If the new code cannot start, the old goes on serving and this says so.
+reload_gunicorn() {  # N, dir
+    local dir=$2 old new="" expected ready
+    old=$(cat "$dir/gunicorn.pid")
+    rm -f "$dir/gunicorn.pid.2"
+    kill -USR2 "$old"
+    for _ in $(seq 1 150); do
+        new=$(cat "$dir/gunicorn.pid.2" 2>/dev/null || true)
+        [ -n "$new" ] && break
+        sleep 0.2
+    done
+    for _ in $(seq 1 300); do
+        [ -n "$new" ] && kill -0 "$new" 2>/dev/null || break
+        expected=$(cat "$dir/ready/$new.expected" 2>/dev/null || true)
+        ready=$(find "$dir/ready" -name "$new.[0-9]*" 2>/dev/null | wc -l)
+        if [ -n "$expected" ] && [ "$ready" -ge "$expected" ]; then
+            kill -TERM "$old"
+            wait_gone "$old" "$dir/gunicorn.pid.old" 35
+            for _ in $(seq 1 50); do
+                [ "$(cat "$dir/gunicorn.pid" 2>/dev/null)" = "$new" ] && break
+                sleep 0.2
+            done
+            rm -f "$dir/ready/$old".*
+            echo "gunicorn$(label "$1") reloaded"
+            return
+        fi
+        sleep 0.2
+    done
+    [ -n "$new" ] && kill -TERM "$new" 2>/dev/null
+    echo "gunicorn$(label "$1"): the new code did not start, so the old code goes on serving;" \
+        "see $dir/log/gunicorn.log" >&2
     tail -n 20 "$dir/log/gunicorn.log" >&2
     exit 1
 }
@@ -63,10 +105,10 @@ db_env() {  # N: point app server N at its own node, when there are several
 start_worker() {  # N
     local dir
     dir=$(app_dir "$1")
-    stop_one worker "$dir/worker.pid" TERM >/dev/null
+    stop_one worker "$dir/worker.pid" TERM "$worker_grace" >/dev/null
     # setsid detaches it from make's process group, so Ctrl-C on make leaves it up; `make stop` stops it.
     (cd "$root" && export RUN_DIR="$dir" && db_env "$1" \
-        && exec setsid .venv/bin/flask --app app worker --pidfile "$dir/worker.pid") \
+        && exec setsid .venv/bin/flask --app app worker --supervise --pidfile "$dir/worker.pid") \
         >>"$dir/log/worker.log" 2>&1 </dev/null &
     for _ in $(seq 1 50); do
         alive "$dir/worker.pid" && { echo "worker$(label "$1") started"; return; }
@@ -85,8 +127,12 @@ start_nginx() {
     for n in $(seq 1 "$app_count"); do
         upstreams+="server unix:$(app_dir "$n")/gunicorn.sock fail_timeout=0; "
     done
+    local upstream_idle
+    upstream_idle=$(sed -n 's/^UPSTREAM_IDLE_SECONDS = \([0-9]*\).*/\1/p' "$root/gunicorn.conf.py")
     sed -e "s|@USER@|$user|" -e "s|@VAR@|$var|g" -e "s|@ROOT@|$root|g" -e "s|@LISTEN@|$bind|" \
-        -e "s|@UPSTREAMS@|$upstreams|" "$root/deploy/nginx.conf" >"$var/nginx/nginx.conf"
+        -e "s|@UPSTREAMS@|$upstreams|" -e "s|@UPSTREAM_IDLE@|${upstream_idle:?}|" \
+        -e "s|@PHOTO_CACHE_SECONDS@|${PHOTO_CACHE_SECONDS:-60}|" "$root/deploy/nginx.conf" >"$var/nginx/nginx.conf"
+    (cd "$root" && .venv/bin/flask --app app write-unavailable-page "$var/nginx/pages/_unavailable.html")
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf"
     if alive "$nginx_pid"; then
         nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" -s reload 2>>"$var/log/nginx-error.log"
@@ -97,12 +143,12 @@ start_nginx() {
     fi
 }
 
-stop_one() {  # name, pidfile, signal
+stop_one() {  # name, pidfile, signal[, seconds to wait before SIGKILL]
     if alive "$2"; then
         local pid
         pid=$(cat "$2")
         kill "-$3" "$pid"
-        wait_gone "$pid" "$2" 15
+        wait_gone "$pid" "$2" "${4:-15}"
         echo "$1 stopped"
     else
         rm -f "$2"
@@ -123,9 +169,11 @@ case "${1:-}" in
         # Every app server this folder holds, however many the last start made.
         for dir in "$var" "$var"/app*; do
             [ -d "$dir" ] || continue
-            stop_one worker "$dir/worker.pid" TERM
+            stop_one worker "$dir/worker.pid" TERM "$worker_grace"
+            stop_one gunicorn "$dir/gunicorn.pid.2" TERM  # a reload cut short
             stop_one gunicorn "$dir/gunicorn.pid" TERM
             rm -f "$dir/gunicorn.sock"
+            rm -rf "$dir/ready"
         done
         ;;
     status)

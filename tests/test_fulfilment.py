@@ -118,10 +118,29 @@ def test_times_show_the_zone_in_force_on_their_own_day(client, auth, db, world, 
 
 @pytest.mark.parametrize("postcode, served", [
     ("BS1 4DJ", True), ("bs14dj", True), ("  Bs1   4dj ", True), ("BS2 9ZZ", True), ("BA2 3QD", True),
-    ("BA14 8AA", True), ("BS10 5AA", False), ("B1 1AA", False), ("SW1A 1AA", False), ("BS1", True), ("", False),
+    ("BA14 8AA", True), ("BS10 5AA", False), ("B1 1AA", False), ("SW1A 1AA", False), ("BS1", False), ("", False),
+    ("BS1 4", False), ("BS10", False), ("BS10 5A", False), ("BS1ZZZZ", False), ("BS1 4DJX", False),
 ])
 def test_postcodes_match_whole_areas_without_regard_to_case_or_spaces(postcode, served):
     assert fulfilment.postcode_served(postcode, ["BS1", "BS2", "BA"]) is served
+
+
+@pytest.mark.parametrize("postcode", ["BS10", "BS10 5A", "BS1ZZZZ", "BS1 4DJX", "BS8"])
+def test_partial_or_made_up_postcodes_are_refused_by_a_bs1_to_bs8_zone(postcode):
+    zone = fulfilment.parse_postcodes("BS1, BS2, BS3, BS4, BS5, BS6, BS7, BS8")
+    assert fulfilment.postcode_served(postcode, zone) is False
+    assert fulfilment.postcode_served("BS8 1TH", zone) and fulfilment.postcode_served("bs3 4aa", zone)
+
+
+@pytest.mark.parametrize("postcode", ["BS10", "BS10 5A", "BS1ZZZZ"])
+def test_checkout_asks_for_the_full_postcode(client, auth, db, world, postcode):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    before = db.snapshot()
+    response = client.post("/checkout", data=delivery_checkout(world, postcode=postcode))
+    assert response.status_code == 400
+    assert "Enter the full postcode of the delivery address, like BS1 4DJ." in response.get_data(as_text=True)
+    assert db.snapshot() == before
 
 
 def test_postcode_areas_are_summarised_as_ranges():

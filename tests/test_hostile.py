@@ -137,10 +137,10 @@ def test_hostile_input(app, client, auth, db, world, role, route, field):
         assert auth.login("operator", "op@example.com").status_code == 302
     db.add_to_cart(world.customer, world.product, 1)
     with app.app_context():
-        account = db.row("SELECT customer_id AS id, password_hash FROM customer WHERE customer_id = %s",
+        account = db.row("SELECT customer_id AS id, password_hash, email FROM customer WHERE customer_id = %s",
                          (world.customer,))
         token = app_module.reset_serializer().dumps(
-            {"role": "customer", "id": account["id"], "fp": app_module.password_fingerprint(account["password_hash"])})
+            {"role": "customer", "id": account["id"], "fp": app_module.reset_fingerprint(account)})
     slot = db.add_slot(world.collection[world.producer], 3)
     closure = db.execute("INSERT INTO producer_closure (producer_id, start_date, end_date) VALUES (%s, %s, %s)",
                          (world.producer, "2099-03-01", "2099-03-02"))

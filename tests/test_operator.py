@@ -244,8 +244,16 @@ ADMIN_ROUTES = [
     ("post", "/admin/producers/{producer}/reinstate"), ("get", "/admin/customers"),
     ("get", "/admin/customers/{customer}"), ("post", "/admin/customers/{customer}/suspend"),
     ("post", "/admin/customers/{customer}/reinstate"), ("get", "/admin/orders"), ("get", "/admin/orders.csv"),
-    ("get", "/admin/emails"), ("post", "/admin/emails/{email}/retry"),
+    ("get", "/admin/emails"), ("post", "/admin/emails/{email}/retry"), ("get", "/admin/operators"),
+    ("get", "/admin/operators/{operator}"), ("post", "/admin/operators/{operator}/disable"),
+    ("post", "/admin/operators/{operator}/enable"),
 ]
+
+
+@pytest.fixture
+def other_operator(db):
+    return db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Bea', 'bea@example.com', %s)",
+                      (hash_fast(PASSWORD),))
 
 
 @pytest.fixture
@@ -256,18 +264,111 @@ def email_id(db):
 
 @pytest.mark.parametrize("role", [None, "customer", "producer"])
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
-def test_only_operators_reach_the_admin(client, auth, db, world, email_id, role, method, path):
+def test_only_operators_reach_the_admin(client, auth, db, world, email_id, other_operator, role, method, path):
     if role:
         getattr(auth, f"login_{role}")()
     before = db.snapshot()
-    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id))
+    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
+                                                   operator=other_operator))
     assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
     assert db.snapshot() == before
 
 
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
-def test_every_admin_route_works_for_an_operator(client, auth, db, world, operator, email_id, method, path):
+def test_every_admin_route_works_for_an_operator(client, auth, db, world, operator, other_operator, email_id, method,
+                                                path):
     login_operator(auth)
-    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id))
+    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
+                                                   operator=other_operator))
     assert response.status_code in (200, 302, 409)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+# --- Operators: disabled, never the last one, and every action audited ----------------------------
+
+def audit_rows(db):
+    return list(db.rows("SELECT operator_id, action, target_type, target_id, note FROM operator_audit"
+                        " ORDER BY audit_id"))
+
+
+def test_an_operator_disables_another_who_is_logged_out_and_cannot_log_in_until_enabled(
+        app, client, auth, db, operator, other_operator):
+    bea = app.test_client()
+    assert bea.post("/login/operator", data={"email": "bea@example.com", "password": PASSWORD}).status_code == 302
+    login_operator(auth)
+    response = client.post(f"/admin/operators/{other_operator}/disable", data={"note": "Left the co-op."})
+    assert response.status_code == 302 and response.headers["Location"] == f"/admin/operators/{other_operator}"
+    assert db.value("SELECT status FROM operator WHERE operator_id = %s", (other_operator,)) == "disabled"
+    assert audit_rows(db) == [{"operator_id": operator, "action": "disable", "target_type": "operator",
+                               "target_id": other_operator, "note": "Left the co-op."}]
+    assert bea.get("/admin").status_code == 302, "her session ended"
+    refused = bea.post("/login/operator", data={"email": "bea@example.com", "password": PASSWORD})
+    assert refused.status_code == 403 and "This account is disabled" in refused.get_data(as_text=True)
+    page = client.get(f"/admin/operators/{other_operator}").get_data(as_text=True)
+    assert "Disabled</strong> by Olu" in page and "Enable Bea" in page
+    assert client.post(f"/admin/operators/{other_operator}/enable").status_code == 302
+    assert bea.post("/login/operator", data={"email": "bea@example.com", "password": PASSWORD}).status_code == 302
+
+
+def test_the_last_active_operator_cannot_be_disabled_but_may_step_down_for_another(
+        client, auth, db, operator, other_operator):
+    login_operator(auth)
+    db.execute("UPDATE operator SET status = 'disabled' WHERE operator_id = %s", (other_operator,))
+    before = db.snapshot()
+    refused = client.post(f"/admin/operators/{operator}/disable", data={"note": "Bye."})
+    assert refused.status_code == 409 and "only active operator" in refused.get_data(as_text=True)
+    assert db.snapshot() == before
+    db.execute("UPDATE operator SET status = 'active' WHERE operator_id = %s", (other_operator,))
+    stepped_down = client.post(f"/admin/operators/{operator}/disable")
+    assert stepped_down.status_code == 302 and stepped_down.headers["Location"] == "/login/operator"
+    assert db.value("SELECT status FROM operator WHERE operator_id = %s", (operator,)) == "disabled"
+    assert client.get("/admin").status_code == 302
+
+
+def test_two_operators_disabling_each_other_at_once_leave_one_active(app, db, operator, other_operator):
+    import threading
+    clients = {}
+    for op_id, address in ((operator, "op@example.com"), (other_operator, "bea@example.com")):
+        clients[op_id] = app.test_client()
+        assert clients[op_id].post("/login/operator", data={"email": address, "password": PASSWORD}).status_code == 302
+    barrier, results = threading.Barrier(2), {}
+
+    def disable(me, them):
+        barrier.wait()
+        results[me] = clients[me].post(f"/admin/operators/{them}/disable").status_code
+
+    threads = [threading.Thread(target=disable, args=pair) for pair in ((operator, other_operator),
+                                                                        (other_operator, operator))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results.values()) in ([302, 409], [302, 302]) and db.value(
+        "SELECT COUNT(*) FROM operator WHERE status = 'active'") == 1
+
+
+def test_retrying_an_email_is_audited(client, auth, db, operator, email_id):
+    login_operator(auth)
+    assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302
+    assert audit_rows(db) == [{"operator_id": operator, "action": "retry", "target_type": "email",
+                               "target_id": email_id, "note": ""}]
+    page = client.get("/admin/operators").get_data(as_text=True)
+    assert "Sent again</strong>" in page and f"#{email_id}" in page
+    before = db.snapshot()
+    assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302, "not failed: nothing to retry"
+    assert db.snapshot() == before, "and nothing audited"
+
+
+def test_an_operators_own_account_changes_are_audited(client, auth, db, operator):
+    login_operator(auth)
+    assert client.post("/account", data={"action": "name", "name": "Olu A."}).status_code == 302
+    assert client.post("/account", data={"action": "email", "email": "olu@example.com",
+                                         "current_password": PASSWORD}).status_code == 302
+    assert client.post("/account", data={"action": "password", "current_password": PASSWORD,
+                                         "password": "new secret 12", "confirm": "new secret 12"}).status_code == 302
+    assert [(row["action"], row["target_type"], row["target_id"]) for row in audit_rows(db)] == [
+        ("change_name", "operator", operator), ("change_email", "operator", operator),
+        ("change_password", "operator", operator)]
+    before = db.snapshot()
+    wrong = client.post("/account", data={"action": "email", "email": "x@example.com", "current_password": "nope"})
+    assert wrong.status_code == 400 and db.snapshot() == before, "a refused change is not audited"

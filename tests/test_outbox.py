@@ -316,3 +316,135 @@ def test_a_password_reset_is_recorded_by_the_request_and_answered_once_by_the_wo
     assert "/password/reset/" in rows[0]["body_text"]
     assert PASSWORD not in rows[0]["body_text"]
     assert db.value("SELECT COUNT(*) FROM password_reset_request WHERE answered_at IS NULL") == 0
+
+
+# --- A poisoned message, a stopped worker, a dead worker ----------------------------------------
+
+def queue(app, count, prefix="m", subject="Message {n}"):
+    with app.app_context():
+        for n in range(count):
+            app_module.mail.enqueue(f"{prefix}:{n}", f"person{n}@example.com", subject.format(n=n), "Hello.")
+
+
+def test_a_line_separator_in_an_old_subject_is_sent_on_one_line_and_stops_no_other_email(app, db, smtp):
+    """A name written before forms refused U+2028 reaches a subject; its neighbours in the batch still go."""
+    with app.app_context():
+        app_module.mail.enqueue("confirm", "jane@example.com", "Your order", "Thanks.")
+        app_module.mail.enqueue("poison", "farm@example.com", "New order #12 from Eve\u2028Mallory\u0085x", "New.")
+        app_module.mail.enqueue("reset", "tom@example.com", "Choose a new password", "Link.")
+    smtp.wait_for(3)
+    assert sorted(message["Subject"] for message in smtp.messages) == [
+        "Choose a new password", "New order #12 from Eve Mallory x", "Your order"]
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NOT NULL AND attempts = 1") == 3
+
+
+def test_any_error_building_a_message_is_its_own_failure_retried_later(app, db, smtp, monkeypatch):
+    app.config.update(MAIL_RETRY_SECONDS=600)
+    queue(app, 5)
+    build = app_module.mail.build
+
+    def build_or_break(row):
+        if row["dedupe_key"] == "m:2":
+            raise ValueError("a bug in one message")
+        return build(row)
+
+    monkeypatch.setattr(app_module.mail, "build", build_or_break)
+    smtp.wait_for(4)
+    time.sleep(0.1)
+    assert sorted(message["Subject"] for message in smtp.messages) == [f"Message {n}" for n in (0, 1, 3, 4)]
+    poisoned = db.row("SELECT sent_at, failed_at, claimed_until, last_error, attempts,"
+                      " send_after > UTC_TIMESTAMP(6) + INTERVAL 500 SECOND AS later"
+                      " FROM email_outbox WHERE dedupe_key = 'm:2'")
+    assert poisoned == {"sent_at": None, "failed_at": None, "claimed_until": None, "attempts": 1, "later": 1,
+                        "last_error": "ValueError: a bug in one message"}
+
+
+class SlowInbox:
+    """An SMTP server that takes a while over each message, so a worker can be stopped mid-batch."""
+
+    def __init__(self, seconds):
+        self.seconds, self.messages = seconds, []
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        await asyncio.sleep(self.seconds)
+        self.messages.append(envelope.content)
+        return "250 Message accepted"
+
+
+def test_sigterm_finishes_the_message_in_flight_releases_the_other_claims_and_exits_in_seconds(
+        app, test_database, db):
+    from aiosmtpd.controller import Controller
+    from conftest import free_port
+    queue(app, 6)
+    inbox = SlowInbox(1.5)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    env = dict(os.environ, MYSQL_DB=test_database, SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port),
+               WORKER_POLL_SECONDS="1")
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while db.value("SELECT COUNT(*) FROM email_outbox WHERE claimed_by IS NOT NULL") < 6:
+            assert time.monotonic() < deadline, "the worker claimed nothing"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the first message is on its way
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        took = time.monotonic() - stopped_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+        controller.stop()
+    assert took < 3, f"the worker took {took:.1f} s to stop"
+    rows = db.rows("SELECT sent_at IS NOT NULL AS sent, claimed_until, attempts FROM email_outbox ORDER BY email_id")
+    assert [row["sent"] for row in rows] == [1, 0, 0, 0, 0, 0] and len(inbox.messages) == 1
+    assert all(row["claimed_until"] is None and row["attempts"] == 0 for row in rows[1:]), "released at once"
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=1)  # nothing listens: nobody else may send them
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE sent_at IS NULL AND claimed_until IS NULL"
+                    " AND send_after <= UTC_TIMESTAMP(6)") == 5, "due again for the next worker"
+
+
+def heartbeat_pids(db):
+    return {int(row["worker_id"].rsplit(":", 1)[1]) for row in db.rows(
+        "SELECT worker_id FROM worker_heartbeat WHERE last_seen > UTC_TIMESTAMP(6) - INTERVAL 2 SECOND")}
+
+
+def test_the_supervisor_starts_a_new_worker_when_one_is_killed_and_stops_both(test_database, db, tmp_path):
+    env = dict(os.environ, MYSQL_DB=test_database, SMTP_HOST="", OUTBOX_FOLDER=str(tmp_path), WORKER_POLL_SECONDS="1")
+    pidfile = tmp_path / "worker.pid"
+    supervisor = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", "--supervise",
+                                   "--pidfile", str(pidfile)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not heartbeat_pids(db):
+            assert time.monotonic() < deadline, "no worker started"
+            time.sleep(0.1)
+        assert int(pidfile.read_text()) == supervisor.pid
+        (first,) = heartbeat_pids(db)
+        assert first != supervisor.pid
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not heartbeat_pids(db) - {first}:
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.1)
+        (second,) = heartbeat_pids(db) - {first}
+        db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text) VALUES ('s', 'a@x.org', 'Hi',"
+                   " 'x')")
+        deadline = time.monotonic() + 20
+        while not db.value("SELECT sent_at IS NOT NULL FROM email_outbox WHERE dedupe_key = 's'"):
+            assert time.monotonic() < deadline, "the new worker sends email"
+            time.sleep(0.1)
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=30) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    output = supervisor.stdout.read()
+    assert f"Worker process {first} died (exit code -9)" in output
+    assert not pidfile.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)

@@ -48,7 +48,7 @@ def test_an_anonymous_page_costs_one_round_trip_once_cached(client, world):
 def test_each_catalogue_page_is_cached_under_its_full_url(client, world, path):
     path = path.format(product=world.product, producer=world.producer)
     page = warm(client, path)
-    assert get(client, path + ("&" if "?" in path else "?") + "x=1")[0] == "miss", "another URL, another entry"
+    assert get(client, path + ("&" if "?" in path else "?") + "x=1")[0] is None, "a made-up parameter is never kept"
     assert "csrf_token" not in page and "Log out" not in page
 
 
@@ -282,18 +282,21 @@ def test_a_visitor_s_bad_addition_is_explained_and_adds_nothing(client, db, worl
 
 
 def test_the_cache_is_bounded_in_bytes_and_drops_the_least_recently_used():
-    cache = pagecache.PageCache(max_bytes=100)
+    one = pagecache.entry_cost("/p0", b"x" * 30)
+    assert one > 30 + len("/p0"), "an entry costs its key and bookkeeping too"
+    cache = pagecache.PageCache(max_bytes=3 * one + 10)
     for n in range(5):
         cache.put(1, f"/p{n}", b"x" * 30)
-    assert cache.size <= 100 and cache.get(1, "/p0") is None and cache.get(1, "/p4") == b"x" * 30
+    assert cache.size <= 3 * one + 10 and cache.get(1, "/p0") is None and cache.get(1, "/p4") == b"x" * 30
     cache.get(1, "/p2")
     cache.put(1, "/p5", b"y" * 30)
     assert cache.get(1, "/p2") is not None and cache.get(1, "/p3") is None
     cache.put(2, "/p6", b"z")
-    assert cache.size == 1 and cache.get(1, "/p4") is None, "a newer version empties the store"
+    assert cache.size == pagecache.entry_cost("/p6", b"z") and cache.get(1, "/p4") is None, \
+        "a newer version empties the store"
     cache.put(1, "/old", b"o")
     assert cache.get(1, "/old") is None and cache.get(2, "/p6") == b"z"
-    cache.put(2, "/huge", b"h" * 101)
+    cache.put(2, "/huge", b"h" * 3 * one)
     assert cache.get(2, "/huge") is None
     cache.put(2, "/soon", b"s", expires=1000.0)
     assert cache.get(2, "/soon", now=999.0) == b"s" and cache.get(2, "/soon", now=1000.0) is None
@@ -306,3 +309,42 @@ def test_the_cache_can_be_turned_off(app, client, world):
         assert client.get("/products").headers.get("X-Page-Cache") is None
     finally:
         app.config["PAGE_CACHE_MB"] = 16
+
+
+def test_three_thousand_long_unique_urls_keep_the_cache_within_its_budget():
+    """Keys and each entry's bookkeeping count too, not only the pages: small pages under long URLs were the
+    way past the budget."""
+    import gc
+    import tracemalloc
+    budget = 1024 * 1024
+    cache = pagecache.PageCache(budget)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for n in range(3000):
+        key = f"/products?q={n:05d}{'long search words ' * 110}"
+        cache.put(1, key, f"<p>No product matches {n}.</p>".encode() * 8, 1e12 + n)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert cache.size <= budget
+    assert held <= budget, f"the cache holds {held:,} bytes for a budget of {budget:,}"
+    assert 0 < len(cache.entries) < 3000, "the oldest went first"
+
+
+@pytest.mark.parametrize("path", ["/products?page=1&q=cheese", "/products?q=cheese&q=bread", "/products?utm=x",
+                                  "/products?q=cheese&nonce=1", "/?x=1", "/producers?page=1&page=2"])
+def test_a_url_that_is_not_canonical_is_rendered_but_never_kept(client, world, path):
+    assert get(client, path)[0] is None and get(client, path)[0] is None
+
+
+@pytest.mark.parametrize("path", ["/products?q=cheese&page=1", "/products?category=Bakery&sort=name", "/",
+                                  "/producers?page=1"])
+def test_a_canonical_url_is_kept(client, world, path):
+    assert get(client, path)[0] == "miss"
+    assert get(client, path)[0] == "hit"
+
+
+def test_the_host_header_does_not_make_a_new_cache_entry(client, world):
+    get(client, "/products")
+    assert client.get("/products", headers={"Host": "made-up.example"}).headers["X-Page-Cache"] == "hit"

@@ -26,10 +26,10 @@ def next_weekday(weekday):
 
 def reset_token():
     with app_module.app.app_context():
-        account = app_module.query("SELECT customer_id AS id, password_hash FROM customer WHERE customer_id = 1",
+        account = app_module.query("SELECT customer_id AS id, password_hash, email FROM customer WHERE customer_id = 1",
                                    one=True)
         return app_module.reset_serializer().dumps({"role": "customer", "id": 1,
-                                                    "fp": app_module.password_fingerprint(account["password_hash"])})
+                                                    "fp": app_module.reset_fingerprint(account)})
 
 
 def fill_and_submit(values, button):
@@ -96,6 +96,8 @@ PAGES = [
     ("operator", "/admin/customers/1", None),
     ("operator", "/admin/orders", None),
     ("operator", "/admin/emails", None),
+    ("operator", "/admin/operators", None),
+    ("operator", "/admin/operators/1", None),
     ("operator", "/account", None),
 ]
 ACCOUNTS = {"customer": ("customer", "jane@example.com"), "tom": ("customer", "tom@example.com"),
@@ -174,7 +176,7 @@ STATEMENTS = {
     'producer /dashboard/schedule/{thursday}': 3,
     'producer /account': 1,
     'willow /dashboard': 6,
-    'operator /admin': 4,
+    'operator /admin': 5,
     'operator /admin/producers': 3,
     'operator /admin/producers/5': 3,
     'operator /admin/customers': 3,
@@ -182,6 +184,8 @@ STATEMENTS = {
     'operator /admin/customers/1': 3,
     'operator /admin/orders': 4,
     'operator /admin/emails': 3,
+    'operator /admin/operators': 3,
+    'operator /admin/operators/1': 3,
     'operator /account': 1,
 }
 

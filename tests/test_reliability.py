@@ -1,5 +1,6 @@
 """When clients, the database or people misbehave: parallel cart adds, the health check, outages logged
 once per burst, and backups that restore."""
+import io
 import logging
 import os
 import selectors
@@ -95,13 +96,35 @@ def test_healthz_says_ok_with_the_backlog_and_the_worker(client, db, world):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_json()
-    assert body["status"] == "ok" and body["database"] == "ok" and body["migrations"] == "current"
+    assert body["status"] == "degraded" and body["database"] == "ok" and body["migrations"] == "current"
     assert body["outbox_backlog"] == 1 and body["worker_last_seen_seconds"] is None
     assert body["warnings"] == ["no worker seen in the last two minutes: email and jobs wait"]
     assert "Set-Cookie" not in response.headers
     db.execute("INSERT INTO worker_heartbeat (worker_id, started_at, last_seen) VALUES ('w', UTC_TIMESTAMP(6),"
                " UTC_TIMESTAMP(6))")
-    assert client.get("/healthz").get_json()["warnings"] == []
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["warnings"] == []
+
+
+def test_healthz_is_degraded_but_200_for_failed_email_and_claims_held_by_a_gone_worker(client, db, world):
+    db.execute("INSERT INTO worker_heartbeat (worker_id, started_at, last_seen) VALUES ('w', UTC_TIMESTAMP(6),"
+               " UTC_TIMESTAMP(6))")
+    for n in range(20):
+        db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, attempts, failed_at)"
+                   " VALUES (%s, 'a@x', 'S', 'B', 5, UTC_TIMESTAMP(6))", (f"failed-{n}",))
+    for n in range(16):
+        db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, attempts, claimed_by,"
+                   " claimed_until) VALUES (%s, 'a@x', 'S', 'B', 1, 'dead:1', UTC_TIMESTAMP(6) + INTERVAL 500 SECOND)",
+                   (f"stuck-{n}",))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "degraded" and body["outbox_failed"] == 20 and body["outbox_stuck"] == 16
+    assert body["warnings"] == ["20 emails have failed for good: see the outbox and retry",
+                                "16 emails are claimed by a worker that is gone: they wait for the claim to run out"]
+    # A claim held by a worker seen just now is work in progress, not stuck.
+    db.execute("UPDATE email_outbox SET claimed_by = 'w' WHERE dedupe_key LIKE 'stuck-%%'")
+    assert client.get("/healthz").get_json()["outbox_stuck"] == 0
 
 
 def test_healthz_names_a_missing_migration_and_an_unreachable_database(app, client, db, world):
@@ -261,7 +284,9 @@ def test_a_backup_restores_into_an_empty_database_with_identical_checksums_and_t
     path = str(tmp_path / "backups" / archive)
     with tarfile.open(path) as tar:
         names = tar.getnames()
+        modes = {member.name: member.mode for member in tar.getmembers()}
     assert {"manifest.json", "database.sql", "secret_key"} <= set(names)
+    assert set(modes.values()) == {0o600}, "every member, the dump too, is readable by its owner alone"
     assert not [n for n in names if n.startswith("uploads/")], "the photos are in the dump"
 
     restored = scratch_databases()
@@ -326,6 +351,28 @@ def test_restore_refuses_a_file_that_is_not_a_backup(app, tmp_path):
     bogus.write_bytes(b"not an archive")
     result = app.test_cli_runner().invoke(args=["restore", str(bogus)])
     assert result.exit_code != 0 and "is not a noeari backup" in result.output
+
+
+@pytest.mark.parametrize("command", ["\\! touch {marker}", "system touch {marker}", "\\. {script}",
+                                     "source {script}", "tee {marker}"])
+def test_restoring_a_tampered_dump_runs_no_command(app, scratch_databases, tmp_path, command):
+    """A dump holding the client's own commands (a shell, another script, a file written) runs none of them."""
+    marker, script = tmp_path / "ran", tmp_path / "evil.sql"
+    script.write_text(f"\\! touch {marker}\n")
+    dump = ("CREATE TABLE t (x INT PRIMARY KEY);\n"
+            + command.format(marker=marker, script=script) + "\nINSERT INTO t VALUES (1);\n").encode()
+    path = tmp_path / "noeari-tampered.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (("manifest.json", b"{}"), ("database.sql", dump)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    target = scratch_databases()
+    connect(None).cursor().execute(f"CREATE DATABASE `{target}`")
+    app.config.update(MYSQL_DB=target)
+    result = app.test_cli_runner().invoke(args=["restore", str(path)])
+    assert result.exit_code != 0 and "sandbox" in result.output
+    assert not marker.exists(), "the dump ran a command"
 
 
 def project_processes(run_dir):

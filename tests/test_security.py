@@ -318,6 +318,28 @@ def test_a_reset_logs_out_every_session(app, client, auth, world, smtp):
     assert replay(app, copied).status_code == 302
 
 
+def test_a_reset_link_sent_before_an_email_change_no_longer_works(client, auth, db, world, smtp):
+    """Whoever had the old mailbox (a shared or lost one) cannot take the account back with an old link."""
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    path = reset_link(smtp.wait_for())
+    assert client.get(path).status_code == 200
+    auth.login_customer()
+    changed = client.post("/account", data={"action": "email", "email": "jane.new@example.com",
+                                            "current_password": PASSWORD})
+    assert changed.status_code == 302
+    auth.logout()
+    before = db.snapshot()
+    for method in ("get", "post"):
+        response = getattr(client, method)(path, data={"password": "taken over!", "confirm": "taken over!"})
+        assert response.status_code == 400 and "This link no longer works" in response.get_data(as_text=True)
+    assert db.snapshot() == before
+
+
+def test_the_reset_page_sends_no_referrer(client, world, smtp):
+    client.post("/password/forgot/customer", data={"email": "jane@example.com"})
+    assert client.get(reset_link(smtp.wait_for())).headers["Referrer-Policy"] == "no-referrer"
+
+
 def test_a_used_reset_link_fails(client, db, world, smtp):
     client.post("/password/forgot/producer", data={"email": "farm@example.com"})
     path = reset_link(smtp.wait_for())
@@ -335,11 +357,11 @@ def test_an_expired_reset_link_fails(app, client, db, world):
         def get_timestamp(self):
             return int(time.time()) - 3601
 
-    credentials = db.row("SELECT customer_id, password_hash FROM customer WHERE customer_id = %s", (world.customer,))
+    credentials = db.row("SELECT customer_id, password_hash, email FROM customer WHERE customer_id = %s", (world.customer,))
     token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset", signer=HourOldSigner).dumps(
-        {"role": "customer", "id": world.customer, "fp": app_module.password_fingerprint(credentials["password_hash"])})
+        {"role": "customer", "id": world.customer, "fp": app_module.reset_fingerprint(credentials)})
     fresh = app_module.reset_serializer().dumps(
-        {"role": "customer", "id": world.customer, "fp": app_module.password_fingerprint(credentials["password_hash"])})
+        {"role": "customer", "id": world.customer, "fp": app_module.reset_fingerprint(credentials)})
     assert client.get(f"/password/reset/{fresh}").status_code == 200
     before = db.snapshot()
     response = client.post(f"/password/reset/{token}", data={"password": "too late now", "confirm": "too late now"})
@@ -378,7 +400,9 @@ def test_without_smtp_the_email_lands_in_the_outbox(app, client, world, tmp_path
     assert name.endswith(".eml")
     message = email.message_from_bytes((tmp_path / "outbox" / name).read_bytes())
     assert "/password/reset/" in message.get_payload(decode=True).decode()
-    assert "Password reset link for jane@example.com: http" in caplog.text
+    assert os.stat(tmp_path / "outbox" / name).st_mode & 0o777 == 0o600, "a reset link is for its owner alone"
+    assert os.stat(tmp_path / "outbox").st_mode & 0o777 == 0o700
+    assert "/password/reset/" not in caplog.text, "the link is not in the log"
 
 
 def ask_for_reset(client, email_address, ip="127.0.0.1"):
@@ -542,10 +566,12 @@ def test_a_permissions_policy_turns_off_what_the_site_never_uses(client):
 
 # --- Control characters -------------------------------------------------------
 
-CONTROL_MESSAGE = "Remove the control characters (such as NUL or a tab) from {}."
+CONTROL_MESSAGE = "Remove the control characters (such as NUL, a tab or a line separator) from {}."
 
 
-@pytest.mark.parametrize("bad", ["Ada\x00", "Ada\tLovelace", "Ada\x1b[31m", "Ada\nLovelace", "Ada\x7f", "Ada\x85Lovelace"])
+@pytest.mark.parametrize("bad", ["Ada\x00", "Ada\tLovelace", "Ada\x1b[31m", "Ada\nLovelace", "Ada\x7f", "Ada\x85Lovelace",
+                                 "Eve\u2028Lovelace", "Eve\u2029Lovelace", "Eve\u202eecalevoL", "Eve\u2066x\u2069",
+                                 "Eve\ufeff", "Eve\u200bLovelace"])
 def test_control_characters_in_a_signup_name_are_refused_with_a_message(client, db, bad):
     response = client.post("/signup/customer", data={"name": bad, "email": "ada@example.com",
                                                      "password": "s3cret-pass", "confirm": "s3cret-pass"})
@@ -569,6 +595,31 @@ def test_a_description_keeps_its_line_breaks_but_not_other_controls(client, auth
     refused = client.post("/dashboard/products/new", data={**data, "description": "Dense\x00dark"})
     assert refused.status_code == 400 and CONTROL_MESSAGE.format("description") in refused.get_data(as_text=True)
     assert db.value("SELECT COUNT(*) FROM product WHERE name = 'Rye loaf'") == 0
+    for hidden in ("Dense\u2028dark", "Dense \u202edark"):
+        refused = client.post("/dashboard/products/new", data={**data, "description": hidden})
+        assert refused.status_code == 400 and CONTROL_MESSAGE.format("description") in refused.get_data(as_text=True)
     saved = client.post("/dashboard/products/new", data={**data, "description": "Dense.\r\nDark.\tSour."})
     assert saved.status_code == 302
     assert db.value("SELECT description FROM product WHERE name = 'Rye loaf'") == "Dense.\r\nDark.\tSour."
+
+
+@pytest.mark.parametrize("name", ["Zoë Ångström", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+                                  "Family \U0001F468\u200d\U0001F469\u200d\U0001F467",
+                                  "Welsh \U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F"])
+def test_names_that_need_joiners_or_accents_are_kept(client, db, name):
+    response = client.post("/signup/customer", data={"name": name, "email": "ada@example.com",
+                                                     "password": "s3cret-pass", "confirm": "s3cret-pass"})
+    assert response.status_code == 302
+    assert db.value("SELECT first_name FROM customer") == name
+
+
+def test_a_line_separator_in_a_delivery_address_or_postcode_is_refused_at_checkout(client, auth, db, world):
+    auth.login_customer()
+    db.add_to_cart(world.customer, world.product, 1)
+    before = db.snapshot()
+    response = client.post("/checkout", data=world.choose("delivery", postcode="BS1\u2028 4DJ"))
+    assert response.status_code == 400 and CONTROL_MESSAGE.format("postcode") in response.get_data(as_text=True)
+    response = client.post("/checkout", data=world.choose("delivery", delivery_address="12 Orchard Row\u202e"))
+    assert response.status_code == 400
+    assert CONTROL_MESSAGE.format("delivery address") in response.get_data(as_text=True)
+    assert db.snapshot() == before
