@@ -13,6 +13,8 @@ export MYSQL_USER ?= $(shell id -un)
 endif
 export MYSQL_DB ?= noeari
 CLUSTER := $(CURDIR)/var/cluster
+# `make test` runs the tests in this many processes (pytest-xdist), a file at a time each; 0 runs them in one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run dev test test-cluster cluster-run cluster-stop bench bench-cluster bench-resilience stop deps deps-run deps-browser deps-test deps-bench deps-cluster venv db-server db backup restore
 
@@ -26,13 +28,13 @@ dev: db
 
 # nginx too: tests drive `make run`'s own stack (scripts/services.sh).
 test: deps-test venv db-server
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The app on scripts/cluster.sh's 3-node Galera cluster (started if need be; `make stop` stops it):
 # overselling across nodes, once-only jobs, causal reads, a killed node, photos. CI runs it after `make test`.
 test-cluster: deps-browser deps-cluster venv
 	@scripts/cluster.sh start
-	NOEARI_CLUSTER=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest tests/test_cluster.py $(PYTEST_ARGS)
+	NOEARI_CLUSTER=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest -p no:xdist tests/test_cluster.py $(PYTEST_ARGS)
 
 # The app served from 3 gunicorns, each on its own node of the cluster, behind nginx on CLUSTER_BIND
 # (default 127.0.0.1:5100), with a worker on each node. Demo data as `make run`; `make stop` stops it all.

@@ -1,5 +1,6 @@
-"""`make bench-resilience`: the front server under slow clients, a paused database, heavy photo uploads,
-and the timing of forgot-password for known and unknown emails.
+"""`make bench-resilience`: the front server under slow clients, bursts of form posts after a pause, a
+reload under load, a paused database, heavy photo uploads, and the timing of forgot-password for known and
+unknown emails.
 
 It runs `make run`'s own stack (scripts/services.sh: nginx from deploy/nginx.conf, gunicorn from
 gunicorn.conf.py, the worker) on its own port, database (noeari_resilience, rebuilt with the demo
@@ -189,7 +190,93 @@ def measure_probes(seconds, slow=0):
             "p99": percentile(latencies, 0.99), "max": max(latencies), "slow connections opened": len(opened)}
 
 
-# --- 2. A paused database ---------------------------------------------------------------------
+# --- 2. Posts after a pause, and reloads ---------------------------------------------------------
+
+def one_request(method, path, body=None):
+    """One request on a new connection to nginx: (status or error name, seconds)."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.monotonic() - started
+    except OSError as error:
+        return type(error).__name__, time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def at_once(count, call):
+    results, barrier = [None] * count, threading.Barrier(count)
+
+    def run(index):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def posts_after_a_pause(rounds=40, width=16):
+    """The reported race: GETs fill nginx's kept connections to gunicorn, a pause of about gunicorn's old
+    2 s keep-alive, then POSTs on them. Each POST lacks a CSRF token: the app answers 400, nginx alone 502."""
+    statuses = []
+    for n in range(rounds):
+        at_once(width, lambda: one_request("GET", "/products?page=1"))
+        time.sleep(1.9 + (n % 5) * 0.05)
+        statuses += [status for status, _ in at_once(width, lambda: one_request(
+            "POST", "/login/customer", "email=nobody%40example.com&password=x"))]
+    return {"posts": len(statuses), "502": statuses.count(502),
+            "other": sorted({str(status) for status in statuses} - {"400", "502"})}
+
+
+def during(action, rate=40):
+    """Run action while requests for /healthz start every 1/rate s whatever the answers (open loop, so a
+    stall shows in every request that arrives during it); their latencies and failures."""
+    results, done, threads = [], threading.Event(), []
+
+    def launch():
+        while not done.is_set():
+            threads.append(threading.Thread(target=lambda: results.append(one_request("GET", "/healthz"))))
+            threads[-1].start()
+            time.sleep(1 / rate)
+
+    launcher = threading.Thread(target=launch)
+    launcher.start()
+    time.sleep(1)
+    started = time.monotonic()
+    action()
+    took = time.monotonic() - started
+    time.sleep(1)
+    done.set()
+    launcher.join()
+    for thread in threads:
+        thread.join()
+    latencies = [elapsed for _, elapsed in results]
+    return {"requests": len(results), "failures": sum(status != 200 for status, _ in results),
+            "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "max": max(latencies),
+            "took": took}
+
+
+def plain_hup():
+    """What `make run` used to do: HUP, which replaces every worker at once; then wait for the new ones."""
+    pid = int(open(os.path.join(RUN_DIR, "gunicorn.pid")).read())
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(6)
+
+
+def reloads():
+    return {"`make run` on a running stack (rolling: a new master beside the old)":
+            during(lambda: sh("scripts/services.sh", "start")),
+            "gunicorn HUP, as before (every worker replaced at once)": during(plain_hup)}
+
+
+# --- 3. A paused database ---------------------------------------------------------------------
 
 def paused_database():
     pid = int(open(os.path.join(ROOT, "var", "mysql.pid")).read())
@@ -326,6 +413,10 @@ def main():
         alone = measure_probes(10)
         print(f"{SLOW_CLIENTS} slow-header connections for {SLOW_SECONDS} s ...", flush=True)
         attacked = measure_probes(SLOW_SECONDS, slow=SLOW_CLIENTS)
+        print("posts after a pause ...", flush=True)
+        bursts = posts_after_a_pause()
+        print("reloads under load ...", flush=True)
+        reload_rows = reloads()
         print("uploads ...", flush=True)
         upload_rows = uploads()
         print("forgot-password timing ...", flush=True)
@@ -344,6 +435,19 @@ def main():
     for label, row in (("alone, 10 s", alone), (f"with {SLOW_CLIENTS} slow clients, {SLOW_SECONDS} s", attacked)):
         lines.append(f"| {label} | {row['requests']:,} | {row['failures']} | {ms(row['p50'])} | {ms(row['p99'])} "
                      f"| {ms(row['max'])} | {row['slow connections opened']} |")
+    lines += ["", "## Form posts after a pause", "",
+              "40 rounds: 16 GETs at once, a pause of 1.9–2.1 s (gunicorn's old keep-alive), 16 POSTs at once, each "
+              "on a new client connection. nginx closes an idle connection to gunicorn after "
+              "`UPSTREAM_IDLE_SECONDS`, and gunicorn only after three times that.", "",
+              "| POSTs | bare 502 from nginx | other answers than the app's 400 |", "|---|---|---|",
+              f"| {bursts['posts']} | {bursts['502']} | {', '.join(bursts['other']) or 'none'} |", "",
+              "## Reloads under light load", "",
+              "A request for /healthz every 25 ms (open loop), from 1 s before to 1 s after the reload; "
+              "the default workers (2 × cores + 1).", "",
+              "| reload | took | requests | failures | p50 | p99 | max |", "|---|---|---|---|---|---|---|"]
+    for label, row in reload_rows.items():
+        lines.append(f"| {label} | {row['took']:.1f} s | {row['requests']} | {row['failures']} | {ms(row['p50'])} "
+                     f"| {ms(row['p99'])} | {ms(row['max'])} |")
     lines += ["", "## Photo uploads", "",
               "Peak resident memory (VmHWM, reset before each upload) of the gunicorn workers.", "",
               "| file | size | at once | status | seconds | peak of a worker | largest growth of a worker "

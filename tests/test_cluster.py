@@ -2,8 +2,11 @@
 Run by `make test-cluster`, which starts the cluster (scripts/cluster.sh)."""
 import datetime
 import hashlib
+import os
 import random
 import re
+import shutil
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +15,7 @@ import MySQLdb
 import MySQLdb.cursors
 import pytest
 
-from cluster_stack import (Visitor, cluster, fresh_fixture, inbox_fixture, node_connection,  # noqa: F401
+from cluster_stack import (ROOT, Visitor, cluster, fresh_fixture, inbox_fixture, node_connection,  # noqa: F401
                            nodes_fixture, stack_fixture)
 from conftest import PASSWORD, hash_fast
 from test_products import VALID, png_bytes
@@ -294,3 +297,31 @@ def test_a_killed_node_takes_only_its_own_app_server_down_until_it_rejoins(fresh
     slowest = max(took for server in stack.apps[:2] for at, _, took in seen[server] if killed_at <= at <= restarted_at)
     print(f"\nkilled node: the other app servers' slowest page while it was down took {slowest:.2f} s;"
           f" {len(away)} pages from its own app server were 503s")
+
+
+def test_the_cluster_starts_from_a_checkout_inside_a_private_directory(tmp_path):
+    """A clone in a home directory or a mktemp -d folder (mode 0700) is closed to the mysql user the nodes run
+    as: their data goes where it can reach, var/cluster links to it, and the cluster forms all the same."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    checkout = private / "noeari"
+    shutil.copytree(os.path.join(ROOT, "scripts"), checkout / "scripts")
+    script = str(checkout / "scripts" / "cluster.sh")
+    env = dict(os.environ, CLUSTER_PORT_BASE="4600")
+
+    def run(*args):
+        done = subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    linked = None
+    try:
+        started = run("start")
+        assert "cannot reach" in started and "var/cluster links to it" in started
+        linked = os.path.realpath(checkout / "var" / "cluster")
+        assert os.path.islink(checkout / "var" / "cluster") and not linked.startswith(str(private))
+        assert run("status").count("Synced, cluster size 3") == 3
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True, text=True, timeout=240)
+        if linked:
+            shutil.rmtree(linked, ignore_errors=True)

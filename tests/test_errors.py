@@ -139,14 +139,15 @@ def test_gunicorn_start_up_log_names_the_setting_to_fix():
     assert "MYSQL_UNIX_SOCKET" in log
 
 
-def test_the_gunicorn_master_never_imports_the_app_so_a_reload_serves_new_code(test_database):
+def test_the_gunicorn_master_never_imports_the_app_so_a_reload_serves_new_code(test_database, tmp_path):
     script = ("import runpy, sys, types\n"
               "hooks = runpy.run_path('gunicorn.conf.py')\n"
               "logged = []\n"
               "log = types.SimpleNamespace(info=lambda *a: logged.append(a), error=lambda *a: logged.append(a))\n"
-              "hooks['when_ready'](types.SimpleNamespace(log=log))\n"
+              "hooks['when_ready'](types.SimpleNamespace(log=log, pid=7, num_workers=3))\n"
               "print(logged[0][0], 'app' in sys.modules, 'flask' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ, MYSQL_DB=test_database))
+                            env=dict(os.environ, MYSQL_DB=test_database, RUN_DIR=str(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Database", "check", "passed.", "False", "False"]
+    assert (tmp_path / "ready" / "7.expected").read_text() == "3", "how many workers a reload waits for"

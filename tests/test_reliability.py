@@ -184,12 +184,18 @@ class StallingProxy:
                     selector.register(conn, selectors.EVENT_READ, upstream)
                     selector.register(upstream, selectors.EVENT_READ, conn)
                 elif not self.stalled.is_set():
-                    data = key.fileobj.recv(65536)
-                    if data:
-                        key.data.sendall(data)
-                    else:
-                        selector.unregister(key.fileobj)
-                        selector.unregister(key.data)
+                    try:
+                        data = key.fileobj.recv(65536)
+                        if data:
+                            key.data.sendall(data)
+                            continue
+                    except OSError:  # the client gave up on its read timeout: this pair is over
+                        pass
+                    for side in (key.fileobj, key.data):
+                        try:
+                            selector.unregister(side)
+                        except (KeyError, ValueError):
+                            pass
             if self.stalled.is_set():
                 self.done.wait(0.05)
 

@@ -33,7 +33,7 @@ def test_healthz_says_the_same_to_every_role_and_gives_no_one_a_session(app, cli
     assert response.status_code == 200
     assert response.get_json() == anonymous.get_json()
     assert set(response.get_json()) == {"status", "database", "migrations", "outbox_backlog", "outbox_failed",
-                                        "worker_last_seen_seconds", "problems", "warnings"}
+                                        "outbox_stuck", "worker_last_seen_seconds", "problems", "warnings"}
 
 
 SOON = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
