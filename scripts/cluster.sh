@@ -12,6 +12,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/var/cluster"
+# The nodes are given real paths: a link's folder may be one the mysql user cannot pass (see place_nodes).
+[ -L "$dir" ] && dir=$(readlink -f "$dir")
 base=${CLUSTER_PORT_BASE:-4400}
 nodes=(1 2 3)
 os_user=$(id -un)
@@ -91,6 +93,7 @@ place_nodes() {
     mkdir -p "$elsewhere"
     chmod 755 "$elsewhere"
     ln -s "$elsewhere" "$dir"
+    dir=$elsewhere
     echo "The $run_as user cannot reach $root/var, so the nodes' data is in $elsewhere (var/cluster links to it)."
 }
 

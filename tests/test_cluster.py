@@ -299,6 +299,28 @@ def test_a_killed_node_takes_only_its_own_app_server_down_until_it_rejoins(fresh
           f" {len(away)} pages from its own app server were 503s")
 
 
+def test_each_node_raises_only_its_own_catalogue_version_rows(fresh, world, nodes, test_database):
+    """Connection ids repeat across nodes; the rows a change raises are chosen within the node's own 16, so
+    checkouts on two nodes never conflict on them."""
+    def versions(node):
+        return {row["shard"]: row["version"] for row in on_node(node, test_database,
+                                                                 "SELECT shard, version FROM catalogue_version")}
+
+    seen = []
+    for node in nodes:
+        [offset] = on_node(node, test_database, "SELECT @@auto_increment_offset AS n")
+        before = versions(node)
+        for n in range(5):  # five connections, so five connection ids
+            on_node(node, test_database, "UPDATE stock SET quantity_available = quantity_available + 1"
+                                         " WHERE product_id = %s", (world.product,))
+        after = versions(node)
+        raised = {shard for shard in after if after[shard] != before[shard]}
+        own = range((offset["n"] - 1) * 16, offset["n"] * 16)
+        assert raised and raised <= set(own), (node, raised, own)
+        seen.append(own)
+    assert len({own.start for own in seen}) == len(nodes), "every node has rows of its own"
+
+
 def test_the_cluster_starts_from_a_checkout_inside_a_private_directory(tmp_path):
     """A clone in a home directory or a mktemp -d folder (mode 0700) is closed to the mysql user the nodes run
     as: their data goes where it can reach, var/cluster links to it, and the cluster forms all the same."""
