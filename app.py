@@ -2941,7 +2941,12 @@ def render_admin_account(kind, account_id, form=None, status=200):
     if account is None:
         abort(404)
     possible = [action for action, (allowed, _) in ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
+    last_operator = kind == "operator" and "disable" in possible and query(
+        "SELECT COUNT(*) AS n FROM operator WHERE status = 'active'", one=True)["n"] == 1
+    if last_operator:
+        possible.remove("disable")
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
+                           last_operator=last_operator,
                            audit=audit_of(kind, account_id), form=form or NoteForm(formdata=None),
                            states=ACCOUNT_STATES[kind], audit_labels=AUDIT_LABELS), status
 
@@ -3003,9 +3008,7 @@ def admin_account_action(kind, account_id, action):
         return render_admin_account(kind, account_id, form, status=400)
     try:
         account, changed = change_account_state(kind, account_id, action, form.note.data or "")
-    except LastOperator:
-        flash("This is the only active operator, so it cannot be disabled: someone must be able to run the co-op. "
-              "Make another operator first (flask create-operator).", "error")
+    except LastOperator:  # the page says why
         return render_admin_account(kind, account_id, status=409)
     if not changed:
         flash(f"{account['name']} is {ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "

@@ -315,6 +315,8 @@ def test_the_last_active_operator_cannot_be_disabled_but_may_step_down_for_anoth
     login_operator(auth)
     db.execute("UPDATE operator SET status = 'disabled' WHERE operator_id = %s", (other_operator,))
     before = db.snapshot()
+    page = client.get(f"/admin/operators/{operator}").get_data(as_text=True)
+    assert "is the only active operator" in page and "Disable Olu" not in page
     refused = client.post(f"/admin/operators/{operator}/disable", data={"note": "Bye."})
     assert refused.status_code == 409 and "only active operator" in refused.get_data(as_text=True)
     assert db.snapshot() == before

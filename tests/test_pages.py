@@ -185,7 +185,7 @@ STATEMENTS = {
     'operator /admin/orders': 4,
     'operator /admin/emails': 3,
     'operator /admin/operators': 3,
-    'operator /admin/operators/1': 3,
+    'operator /admin/operators/1': 4,
     'operator /account': 1,
 }
 
