@@ -239,7 +239,7 @@ if app.config["TRUSTED_PROXIES"]:
     hops = app.config["TRUSTED_PROXIES"]
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-db.init_app(app)
+db.init_app(app, after_load=[search.index_unstemmed, images.import_photo_files])
 backup.init_app(app)
 csrf = CSRFProtect(app)
 

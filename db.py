@@ -125,8 +125,13 @@ class MySQL(FlaskMySQL):
 mysql = MySQL()
 
 
-def init_app(app):
-    """Attach the connection to app and register the database commands, as flaskr's db.py does."""
+def init_app(app, after_load=()):
+    """Attach the connection to app and register the database commands, as flaskr's db.py does.
+
+    after_load are the modules' back-fills, run after migrations and the demo data: what SQL files cannot
+    write (search stems, photos moved in from files). They are handed in, so this module imports none of
+    the modules that build on it."""
+    app.extensions["noeari_after_load"] = list(after_load)
     mysql.init_app(app)
     for command in (init_db_command, seed_db_command, migrate_command, check_db_command):
         app.cli.add_command(command)
@@ -347,8 +352,7 @@ def apply_migrations():
             cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (name,))
     finally:
         cur.close()
-    index_search()
-    import_photo_files()
+    after_load()
     return pending
 
 
@@ -359,23 +363,13 @@ def seed_database():
         run_sql_file(cur, project_file("seed.sql"))
     finally:
         cur.close()
-    index_search()
+    after_load()
 
 
-def index_search():
-    """Stem the products that SQL files wrote without their search columns."""
-    import search  # it builds on this module's query and execute
-    if "search_name" in {row["Field"] for row in query("SHOW COLUMNS FROM product")}:
-        search.index_products()
-
-
-def import_photo_files():
-    """Move the photos an older version kept as files into the photo table."""
-    import images  # it builds on this module's query and execute
-    if "photo" in database_tables():
-        moved = images.import_files()
-        if moved:
-            click.echo(f"Moved {moved} photo files into the database.")
+def after_load():
+    """Run the back-fills the app registered (init_app's after_load), in order."""
+    for fill in current_app.extensions.get("noeari_after_load", ()):
+        fill()
 
 
 def lift_query_timeouts():

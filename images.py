@@ -7,6 +7,7 @@ import os
 import secrets
 import warnings
 
+import click
 from flask import current_app
 from PIL import Image, ImageCms, ImageOps
 
@@ -164,3 +165,11 @@ def import_files():
                 insert(name, "image/jpeg", f.read())
             moved += 1
     return moved
+
+
+def import_photo_files():
+    """Move the photos an older version kept as files into the photo table (after migrations)."""
+    if "photo" in db.database_tables():
+        moved = import_files()
+        if moved:
+            click.echo(f"Moved {moved} photo files into the database.")

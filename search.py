@@ -10,7 +10,7 @@ import re
 
 import snowballstemmer
 
-from db import execute, query
+from db import database_tables, execute, query
 
 _stemmer = snowballstemmer.stemmer("english")
 # Plurals that change their last consonant, which the stemmer leaves apart (loaf → loaf, loaves → loav).
@@ -65,3 +65,10 @@ def index_products(where="p.search_name IS NULL", args=()):
                 [product_columns(r["name"], r["description"], r["category"], r["business_name"]) + (r["product_id"],)
                  for r in rows], many=True)
     return len(rows)
+
+
+def index_unstemmed():
+    """Stem the products that SQL files wrote without their search columns (after migrations and the demo data)."""
+    if "product" in database_tables() and "search_name" in {
+            row["Field"] for row in query("SHOW COLUMNS FROM product")}:
+        index_products()
