@@ -2840,7 +2840,7 @@ def change_account_state(kind, account_id, action, note):
             (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
     audit_id = audit(g.user["id"], action, kind, account_id, note)
     if kind == "producer":
-        send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
+        mail.send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
              {"approve": "Your noeari shop is approved", "suspend": "Your noeari shop is suspended",
               "reinstate": "Your noeari shop is reinstated"}[action],
              business_name=account["name"], action=action, note=note)
@@ -3116,26 +3116,17 @@ def retry_email(operator_id, email_id):
 
 # --- Email and jobs ---------------------------------------------------------
 
-@app.template_global()
-def site_url(endpoint, **values):
-    """An absolute link for an email, from BASE_URL, never from a request's Host header; it works in the worker."""
-    return app.config["BASE_URL"].rstrip("/") + app.url_map.bind("localhost").build(endpoint, values)
-
-
-def send(template, key, to, subject, **context):
-    """Write an email rendered from templates/email/<template>.txt to the outbox, in the current unit of work:
-    it goes out once that commits, and never if it rolls back; key makes it once only."""
-    mail.enqueue(key, to, subject, render_template(f"email/{template}.txt", **context))
+app.add_template_global(mail.site_url)
 
 
 def announce_checkout(order_ids):
     """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
     orders = [load_order(order_id) for order_id in order_ids]
     numbers = ", ".join(f"#{order['order_id']}" for order in orders)
-    send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
+    mail.send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
          f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
     for order in orders:
-        send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
+        mail.send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
              f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
              order=order)
 
@@ -3153,7 +3144,7 @@ def announce_status(order_id, new_status, role):
     if new_status not in STATUS_SUBJECTS or role != "producer":
         return
     order = load_order(order_id)
-    send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
+    mail.send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
          STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status)
 
 
@@ -3191,7 +3182,7 @@ def close_occurrence(occurrence):
                      (occurrence["producer_id"],), one=True)
     when = fulfilment.format_window(occurrence["fulfilment_date"], occurrence["slot_start"], occurrence["slot_end"])
     key = "packing:{producer_id}:{option_id}:{fulfilment_date}:{slot_start}".format(**occurrence)
-    send("packing_list", key, producer["email"], f"Ordering closed: {len(orders)} to pack for {when}",
+    mail.send("packing_list", key, producer["email"], f"Ordering closed: {len(orders)} to pack for {when}",
          producer=producer, occurrence=occurrence, when=when, orders=orders, picks=picks)
 
 
@@ -3216,7 +3207,7 @@ def remind(order_id):
                (order_id,)).rowcount != 1:
         return
     order = load_order(order_id)
-    send("reminder", f"reminder:{order_id}", order["email"],
+    mail.send("reminder", f"reminder:{order_id}", order["email"],
          f"Tomorrow: order #{order_id} from {order['business_name']}, {order_when(order)}", order=order)
 
 
@@ -3241,8 +3232,8 @@ def answer_reset_request(request_id):
         return
     token = reset_serializer().dumps({"role": request_row["role"], "id": account["id"],
                                       "fp": reset_fingerprint(account)})
-    link = site_url("reset_password", token=token)
-    send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
+    link = mail.site_url("reset_password", token=token)
+    mail.send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
 
 
 worker.init_app(app, jobs=[close_ordering, send_reminders, answer_reset_requests])

@@ -1,5 +1,5 @@
-"""Email that is never lost: a message is written to the email_outbox table in the same transaction as
-the change it reports, and a worker claims due messages, delivers them by SMTP (or with no SMTP_HOST
+"""Email that is never lost: a message, rendered from templates/email/ with links from BASE_URL, is written to
+the email_outbox table in the same transaction as the change it reports, and a worker claims due messages, delivers them by SMTP (or with no SMTP_HOST
 into OUTBOX_FOLDER as .eml files), and records each outcome, retrying failures with backoff."""
 import datetime
 import hashlib
@@ -9,7 +9,7 @@ import unicodedata
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from flask import current_app
+from flask import current_app, render_template
 
 import db
 
@@ -24,6 +24,17 @@ def enqueue(dedupe_key, to, subject, text, html=None):
     db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html)"
                " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE email_id = email_id",
                (dedupe_key[:190], to, subject[:255], text, html))
+
+
+def send(template, key, to, subject, **context):
+    """Write an email rendered from templates/email/<template>.txt to the outbox, in the current unit of work:
+    it goes out once that commits, and never if it rolls back; key makes it once only."""
+    enqueue(key, to, subject, render_template(f"email/{template}.txt", **context))
+
+
+def site_url(endpoint, **values):
+    """An absolute link for an email, from BASE_URL, never from a request's Host header; it works in the worker."""
+    return current_app.config["BASE_URL"].rstrip("/") + current_app.url_map.bind("localhost").build(endpoint, values)
 
 
 def build(row):

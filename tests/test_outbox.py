@@ -210,13 +210,13 @@ def test_the_cutoff_packing_list_goes_out_once_across_two_workers_and_a_restart(
     assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "not before the cutoff"
 
     clock(SATURDAY_CUTOFF + datetime.timedelta(seconds=1))
-    real_send = app_module.send
+    real_send = app_module.mail.send
 
     def crash_once(*args, **kwargs):
-        monkeypatch.setattr(app_module, "send", real_send)
+        monkeypatch.setattr(app_module.mail, "send", real_send)
         raise RuntimeError("the worker died mid-job")
 
-    monkeypatch.setattr(app_module, "send", crash_once)
+    monkeypatch.setattr(app_module.mail, "send", crash_once)
     with app.app_context(), pytest.raises(RuntimeError):
         app_module.close_ordering()
     assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "the half-done job left nothing behind"
@@ -448,3 +448,14 @@ def test_the_supervisor_starts_a_new_worker_when_one_is_killed_and_stops_both(te
     assert not pidfile.exists()
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def test_an_email_is_written_with_no_request_at_all(app, db, world):
+    """The area functions run in the worker, with an app context and no request: links come from BASE_URL."""
+    app.config["BASE_URL"] = "https://shop.example"
+    with app.app_context():
+        link = app_module.mail.site_url("reset_password", token="abc")
+        app_module.mail.send("password_reset", "no-request", "jane@example.com", "Reset", link=link)
+    assert link == "https://shop.example/password/reset/abc"
+    row = db.row("SELECT recipient, body_text FROM email_outbox WHERE dedupe_key = 'no-request'")
+    assert row["recipient"] == "jane@example.com" and link in row["body_text"]
