@@ -4,8 +4,8 @@ Every route and every form lives in this module, in sections that read top to bo
 
 - Config: settings and their environment overrides, extensions, response headers, and the small
   helpers every page uses.
-- Order rules: statuses and the one transition table, the restock rule, cancelling before the
-  cutoff, payments, and the order queries both customers and producers use.
+- Order rules: the restock rule, times shown in TIMEZONE, one's own order or a 404, and the order
+  helpers templates use (the rules themselves are in orders.py).
 - Where and when: each producer's options and slots, loaded as the occurrences customers can choose.
 - Accounts: signup, login and its throttle, sessions, password reset, the account page.
 - Catalogue: the page cache for anonymous visitors, the home page, browsing and ranked search, producer
@@ -25,9 +25,10 @@ Every route and every form lives in this module, in sections that read top to bo
   down or too busy.
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
-transactions, schema and its commands), fulfilment.py (the slot rules, times and zones, fees and
+transactions, schema and its commands), orders.py (statuses and their transitions, one's own orders,
+changing them and recording payment with their emails, packing lists), fulfilment.py (the slot rules, times and zones, fees and
 postcodes), search.py (the stems search matches), pagecache.py (the store of rendered pages),
-images.py (photo checks and re-encoding), mail.py (the email outbox) and worker.py
+images.py (photo checks and re-encoding), mail.py (the email outbox and the emails' rendering) and worker.py
 (the background worker that sends email and runs the jobs) and backup.py (backup archives and their
 restore).
 """
@@ -70,6 +71,7 @@ import db
 import fulfilment
 import images
 import mail
+import orders
 import pagecache
 import search
 import worker
@@ -415,65 +417,8 @@ def redirect_to_next(target, fallback):
 
 # --- Order rules ------------------------------------------------------------
 
-ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
-# The one transition table: from each status, the statuses it may move to and who may move it.
-ORDER_TRANSITIONS = {
-    "pending": {"confirmed": {"producer"}, "cancelled": {"producer", "customer"}},
-    "confirmed": {"ready": {"producer"}, "out_for_delivery": {"producer"}, "cancelled": {"producer"}},
-    "ready": {"completed": {"producer"}},
-    "out_for_delivery": {"completed": {"producer"}},
-}
-FULFILMENT_STEP = {"collection": "ready", "delivery": "out_for_delivery"}
-STATUS_LABELS = {
-    "pending": "Pending",
-    "confirmed": "Confirmed",
-    "ready": "Ready to collect",
-    "out_for_delivery": "Out for delivery",
-    "completed": "Completed",
-    "cancelled": "Cancelled",
-}
-COMPLETED_LABELS = {"collection": "Collected", "delivery": "Delivered"}
 # A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
 RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
-
-
-@app.template_global()
-def status_label(status, order_type=None):
-    """The words customers and producers see for a status; a completed order says how it ended when its type is known."""
-    if status == "completed" and order_type:
-        return COMPLETED_LABELS[order_type]
-    return STATUS_LABELS[status]
-
-
-def order_cutoff(order):
-    """When ordering closed for the occurrence the order is for; None for an order with no dated slot."""
-    if order["fulfilment_date"] is None or order["cutoff_hours"] is None:
-        return None
-    return fulfilment.cutoff_instant(order["fulfilment_date"], order["slot_start"], order["cutoff_hours"])
-
-
-@app.template_global()
-def next_statuses(order, role):
-    """The statuses role may move an order to next, from the one transition table.
-
-    A customer's cancel also closes with the slot's ordering: after the cutoff the producer is packing it.
-    """
-    other_steps = {step for kind, step in FULFILMENT_STEP.items() if kind != order["order_type"]}
-    moves = [to for to, roles in ORDER_TRANSITIONS.get(order["status"], {}).items()
-             if role in roles and to not in other_steps]
-    cutoff = order_cutoff(order)
-    if role == "customer" and cutoff is not None and fulfilment.utc_now() >= cutoff:
-        moves = [to for to in moves if to != "cancelled"]
-    return moves
-
-
-@app.template_global()
-def order_when(order):
-    """When the customer gets the order, as promised at checkout: a dated window with its zone, by
-    arrangement, or None for an order from before fulfilment options existed."""
-    if order["fulfilment_date"] is not None:
-        return fulfilment.format_window(order["fulfilment_date"], order["slot_start"], order["slot_end"])
-    return "By arrangement" if order["option_id"] is not None else None
 
 
 @app.template_filter("local_time")
@@ -484,124 +429,17 @@ def local_time_filter(value):
     return fulfilment.format_instant(value)
 
 
-ORDER_OWNER_COLUMN = {"customer": "o.customer_id", "producer": "o.producer_id"}
-ORDERS_PER_PAGE = 20
-# What every order list and page shows of an order: its item count and total are kept by triggers
-# from its lines, and the total always includes the fee.
-ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
-                 " o.goods_total + o.fee AS total, o.payment_status, o.option_id, o.fulfilment_name,"
-                 " o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
-
-
-def own_orders_condition(status=None):
-    """The WHERE clause (on alias o) and its arguments for the logged-in user's orders."""
-    where, args = f"{ORDER_OWNER_COLUMN[g.user['role']]} = %s", [g.user["id"]]
-    if status:
-        where, args = where + " AND o.status = %s", args + [status]
-    return where, args
-
-
 def get_own_order(order_id):
     """One of the logged-in user's orders with both parties' names, its lines and history, or abort with 404."""
-    where, args = own_orders_condition()
-    order = load_order(order_id, where, args)
+    order = orders.load_own_order(g.user["role"], g.user["id"], order_id)
     if order is None:
         abort(404)
     return order
 
 
-def load_order(order_id, where="TRUE", args=()):
-    """An order with both parties' details, its lines, history and cutoff; None unless it meets where (on alias o)."""
-    order = query(
-        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
-        " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
-        " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
-        " pr.public_email AS producer_email, pr.payment_info"
-        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id = %s AND {where}",
-        [order_id, *args], one=True)
-    if order is None:
-        return None
-    order["lines"] = query(
-        "SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
-        " oi.quantity * oi.unit_price AS line_total"
-        " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
-        " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
-    order["history"] = query(
-        "SELECT kind, from_status, to_status, changed_by_role, changed_at FROM order_status_history"
-        " WHERE order_id = %s ORDER BY history_id", (order_id,))
-    order["cutoff"] = order_cutoff(order)
-    return order
-
-
-def newest_orders(page, per_page, status=None):
-    """The logged-in user's orders, newest first, page by page, each with its item count and total."""
-    where, args = own_orders_condition(status)
-    return query(
-        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name"
-        f" FROM (SELECT o.* FROM orders o WHERE {where}"
-        "       ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
-        " JOIN customer c ON c.customer_id = o.customer_id"
-        " JOIN producer pr ON pr.producer_id = o.producer_id"
-        " ORDER BY o.placed_at DESC, o.order_id DESC",
-        args + [per_page, (page - 1) * per_page])
-
-
-def order_page(page, per_page=ORDERS_PER_PAGE, status=None):
-    """One page of the logged-in user's orders, newest first, with totals; and the page count."""
-    where, args = own_orders_condition(status)
-    if g.user["role"] == "producer":
-        total = query("SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) AS n FROM order_count o WHERE " + where,
-                      args, one=True)["n"]
-    else:
-        total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
-    return newest_orders(page, per_page, status), page_count(total, per_page)
-
-
-@transactional
-def change_order_status(order_id, new_status):
-    """Move one of the user's orders to new_status if the transition table lets them.
-
-    Returns the order as it was and whether it moved. The row lock makes the check and the
-    change one step, so two racing cancels restock only once.
-    """
-    where, args = own_orders_condition()
-    order = query(f"SELECT {ORDER_COLUMNS}, o.slot_id FROM orders o WHERE o.order_id = %s AND {where} FOR UPDATE",
-                  [order_id] + args, one=True)
-    if order is None:
-        abort(404)
-    if new_status not in next_statuses(order, g.user["role"]):
-        return order, False
-    execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order_id))
-    if new_status == "cancelled":
-        execute("UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
-                " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
-                (order_id,))
-        if order["slot_id"] is not None:
-            execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
-                    (order["slot_id"], order["fulfilment_date"]))
-    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, g.user["role"], g.user["id"]))
-    announce_status(order_id, new_status, g.user["role"])
-    return order, True
-
-
-@transactional
-def record_payment(order_id, paid):
-    """Mark one of the producer's orders paid (or not), with who did it, in its history; return the order as
-    it was and whether it changed. A cancelled order is never paid."""
-    order = query("SELECT order_id, status, payment_status FROM orders WHERE order_id = %s AND producer_id = %s"
-                  " FOR UPDATE", (order_id, g.user["id"]), one=True)
-    if order is None:
-        abort(404)
-    new_status = "paid" if paid else "unpaid"
-    if order["status"] == "cancelled" or order["payment_status"] == new_status:
-        return order, False
-    execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s, UTC_TIMESTAMP(), NULL), paid_by_id = %s"
-            " WHERE order_id = %s", (new_status, paid, g.user["id"] if paid else None, order_id))
-    execute("INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, 'payment', %s, %s, 'producer', %s)", (order_id, order["payment_status"], new_status, g.user["id"]))
-    return order, True
+app.add_template_global(orders.status_label)
+app.add_template_global(orders.next_statuses)
+app.add_template_global(orders.order_when)
 
 
 # --- Where and when ---------------------------------------------------------
@@ -1799,7 +1637,7 @@ def place_orders(customer_id, choices, details):
     ordered = [line["product_id"] for group in ordering for line in group["lines"]]
     execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
             [customer_id] + ordered)
-    announce_checkout(order_ids)
+    orders.announce_checkout(order_ids)
     return order_ids
 
 
@@ -1990,8 +1828,9 @@ def checkout():
 def customer_orders():
     """The customer's orders, newest first."""
     page = page_number()
-    orders, pages = order_page(page)
-    return render_template("shop/orders.html", orders=orders, page=page, pages=pages)
+    rows, total = orders.order_page("customer", g.user["id"], page)
+    return render_template("shop/orders.html", orders=rows, page=page,
+                           pages=page_count(total, orders.ORDERS_PER_PAGE))
 
 
 @app.route("/orders/<int:order_id>")
@@ -2004,15 +1843,15 @@ def customer_order(order_id):
 @customer_login_required
 def cancel_order(order_id):
     """Cancel one of the customer's orders while it is still pending."""
-    order, changed = change_order_status(order_id, "cancelled")
+    order, changed = orders.change_order_status("customer", g.user["id"], order_id, "cancelled")
     if not changed:
-        cutoff = order_cutoff(order)
+        cutoff = orders.order_cutoff(order)
         if order["status"] == "pending" and cutoff is not None:
-            flash(f"Ordering for {order_when(order)} closed at {local_time_filter(cutoff)}, so order #{order_id} "
-                  "can no longer be cancelled here. Please contact the producer.", "error")
+            flash(f"Ordering for {orders.order_when(order)} closed at {local_time_filter(cutoff)}, so order "
+                  f"#{order_id} can no longer be cancelled here. Please contact the producer.", "error")
         else:
-            flash(f"Order #{order_id} is {status_label(order['status'], order['order_type'])} and can no longer be "
-                  "cancelled here. Please contact the producer.", "error")
+            flash(f"Order #{order_id} is {orders.status_label(order['status'], order['order_type'])} and can no "
+                  "longer be cancelled here. Please contact the producer.", "error")
         return render_template("shop/order.html", order=get_own_order(order_id)), 409
     flash(f"Order #{order_id} has been cancelled.", "success")
     return redirect(url_for("customer_order", order_id=order_id))
@@ -2046,7 +1885,7 @@ def dashboard():
         " AS taking_orders, COUNT(*) AS unpaid_orders, COALESCE(SUM(goods_total + fee), 0) AS unpaid_amount"
         " FROM orders WHERE producer_id = %s AND status = 'completed' AND payment_status = 'unpaid'",
         (producer_id, producer_id, producer_id), one=True)
-    pending = newest_orders(1, per_page=5, status="pending")
+    pending = orders.newest_orders("producer", producer_id, 1, per_page=5, status="pending")
     restock = query(
         "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
@@ -2060,7 +1899,7 @@ def dashboard():
         (producer_id, LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE))
     return render_template("dashboard/index.html", counts=counts, figures=figures, pending=pending, restock=restock,
                            products=products, page=page, pages=page_count(figures["products"], LIST_PAGE_SIZE),
-                           statuses=ORDER_STATUSES)
+                           statuses=orders.ORDER_STATUSES)
 
 
 def money_amount(minimum, maximum, what="an amount"):
@@ -2271,7 +2110,7 @@ def update_stock():
 
 class OrderStatusForm(Form):
     order_id = id_field("Order")
-    status = SelectField("New status", choices=ORDER_STATUSES)
+    status = SelectField("New status", choices=orders.ORDER_STATUSES)
 
 
 @app.route("/dashboard/update-order-status", methods=["POST"])
@@ -2281,19 +2120,20 @@ def update_order_status():
     form = posted_form(OrderStatusForm, "order_id", lambda form: render_template(
         "dashboard/order.html", order=get_own_order(form.order_id.data)))
     new_status = form.status.data
-    order, changed = change_order_status(form.order_id.data, new_status)
+    order, changed = orders.change_order_status("producer", g.user["id"], form.order_id.data, new_status)
+    label = orders.status_label
     if not changed:
-        flash(f"Order #{order['order_id']} is {status_label(order['status'], order['order_type'])}; "
-              f"it cannot move to {status_label(new_status, order['order_type'])}.", "error")
+        flash(f"Order #{order['order_id']} is {label(order['status'], order['order_type'])}; "
+              f"it cannot move to {label(new_status, order['order_type'])}.", "error")
         return render_template("dashboard/order.html", order=get_own_order(order["order_id"])), 409
-    flash(f"Order #{order['order_id']} is now {status_label(new_status, order['order_type'])}.", "success")
+    flash(f"Order #{order['order_id']} is now {label(new_status, order['order_type'])}.", "success")
     return redirect_to_next(request.form.get("next"), url_for("dashboard"))
 
 
 def status_filter():
     """The ?status= filter when it names a status, else None (all orders)."""
     status = request.args.get("status", "")
-    return status if status in ORDER_STATUSES else None
+    return status if status in orders.ORDER_STATUSES else None
 
 
 @app.route("/dashboard/orders")
@@ -2301,9 +2141,9 @@ def status_filter():
 def producer_orders():
     """The producer's orders, newest first, filtered by status, 25 a page."""
     page, status = page_number(), status_filter()
-    orders, pages = order_page(page, per_page=LIST_PAGE_SIZE, status=status)
-    return render_template("dashboard/orders.html", orders=orders, page=page, pages=pages, status=status,
-                           statuses=ORDER_STATUSES)
+    rows, total = orders.order_page("producer", g.user["id"], page, per_page=LIST_PAGE_SIZE, status=status)
+    return render_template("dashboard/orders.html", orders=rows, page=page, pages=page_count(total, LIST_PAGE_SIZE),
+                           status=status, statuses=orders.ORDER_STATUSES)
 
 
 @app.route("/dashboard/orders/<int:order_id>")
@@ -2665,47 +2505,27 @@ def schedule():
         " AND status <> 'cancelled' GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
         " ORDER BY fulfilment_date, slot_start, fulfilment_name LIMIT 200", (g.user["id"], fulfilment.local_today()))
     arranged = query(
-        f"SELECT {ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " WHERE o.producer_id = %s AND o.fulfilment_date IS NULL AND o.option_id IS NOT NULL"
         " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.placed_at, o.order_id LIMIT 100", (g.user["id"],))
     return render_template("dashboard/schedule.html", occurrences=occurrences, arranged=arranged)
-
-
-def packing_list(producer_id, day, option_id=None, slot_start=None):
-    """The producer's orders for day (or one occurrence of it) that are not cancelled, each with its lines, the
-    quantity of each product across them, and how many were cancelled; abort with 404 when there is no order."""
-    where, args = "o.producer_id = %s AND o.fulfilment_date = %s", [producer_id, day]
-    if option_id is not None:
-        where, args = where + " AND o.option_id = %s AND o.slot_start = %s", args + [option_id, slot_start]
-    orders = query(
-        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
-        f" FROM orders o JOIN customer c ON c.customer_id = o.customer_id WHERE {where}"
-        " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", args)
-    if not orders:
-        abort(404)
-    lines = query(
-        "SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
-        " oi.quantity * oi.unit_price AS line_total FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
-        f" JOIN product p ON p.product_id = oi.product_id WHERE {where} AND o.status <> 'cancelled'"
-        " ORDER BY oi.order_id, p.name", args)
-    live = [order for order in orders if order["status"] != "cancelled"]
-    by_order = {order["order_id"]: dict(order, lines=[]) for order in live}
-    picks = {}
-    for line in lines:
-        by_order[line["order_id"]]["lines"].append(line)
-        pick = picks.setdefault(line["product_id"], {"name": line["name"], "unit": line["unit"], "quantity": 0})
-        pick["quantity"] += line["quantity"]
-    return (list(by_order.values()), sorted(picks.values(), key=lambda pick: pick["name"].lower()),
-            len(orders) - len(live))
 
 
 @app.route("/dashboard/schedule/<date:day>")
 @producer_login_required
 def schedule_day(day):
     """The day's packing lists: what to pick and pack, then each order with its customer's details."""
-    orders, picks, cancelled = packing_list(g.user["id"], day)
-    return render_template("dashboard/day.html", day=day, orders=orders, picks=picks, cancelled=cancelled,
-                           groups=itertools.groupby(orders, key=order_when))
+    rows, picks, cancelled = day_packing_list(day)
+    return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
+                           groups=itertools.groupby(rows, key=orders.order_when))
+
+
+def day_packing_list(day):
+    """The logged-in producer's packing list for day, or abort with 404 when no order is for it."""
+    found = orders.packing_list(g.user["id"], day)
+    if found is None:
+        abort(404)
+    return found
 
 
 DAY_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer first name", "email", "phone",
@@ -2716,14 +2536,14 @@ DAY_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer 
 @producer_login_required
 def schedule_day_csv(day):
     """The day's packing lists as a spreadsheet: one row per product to pick, then one per order line."""
-    orders, picks, _ = packing_list(g.user["id"], day)
+    rows, picks, _ = day_packing_list(day)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(DAY_CSV_COLUMNS)
     for pick in picks:
         writer.writerow(["pick list", day.isoformat(), "", "", "", "", "", "", "", "", csv_safe(pick["name"]),
                          pick["quantity"], csv_safe(pick["unit"]), "", "", ""])
-    for order in orders:
+    for order in rows:
         window = f"{fulfilment.as_time(order['slot_start']):%H:%M}-{fulfilment.as_time(order['slot_end']):%H:%M}"
         for line in order["lines"]:
             writer.writerow(["order", day.isoformat(), window, csv_safe(order["fulfilment_name"]), order["order_id"],
@@ -2748,7 +2568,7 @@ def mark_paid(order_id):
     if form.errors:
         return render_template("dashboard/order.html", order=get_own_order(order_id)), 400
     paid = form.paid.data == "1"
-    order, changed = record_payment(order_id, paid)
+    order, changed = orders.record_payment(g.user["id"], order_id, paid)
     if order["status"] == "cancelled":
         flash(f"Order #{order_id} is cancelled, so there is nothing to pay.", "error")
         return render_template("dashboard/order.html", order=get_own_order(order_id)), 409
@@ -3036,13 +2856,13 @@ def admin_orders():
     where, args = admin_order_filters()
     page = page_number()
     total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
-    orders = query(
-        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
+    rows = query(
+        f"SELECT {orders.ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
         " ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
         " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
         " ORDER BY o.placed_at DESC, o.order_id DESC", args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
     producers = query("SELECT producer_id, business_name FROM producer ORDER BY business_name LIMIT 500")
-    return render_template("admin/orders.html", orders=orders, total=total, page=page, statuses=ORDER_STATUSES,
+    return render_template("admin/orders.html", orders=rows, total=total, page=page, statuses=orders.ORDER_STATUSES,
                            pages=page_count(total, ADMIN_PAGE_SIZE), producers=producers,
                            link_args={key: request.args[key] for key in ("status", "producer", "from", "to")
                                       if request.args.get(key)})
@@ -3119,35 +2939,6 @@ def retry_email(operator_id, email_id):
 app.add_template_global(mail.site_url)
 
 
-def announce_checkout(order_ids):
-    """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
-    orders = [load_order(order_id) for order_id in order_ids]
-    numbers = ", ".join(f"#{order['order_id']}" for order in orders)
-    mail.send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
-         f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
-    for order in orders:
-        mail.send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
-             f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
-             order=order)
-
-
-STATUS_SUBJECTS = {
-    "confirmed": "Order #{0} is confirmed",
-    "ready": "Order #{0} is ready to collect",
-    "out_for_delivery": "Order #{0} is out for delivery",
-    "cancelled": "Order #{0} was cancelled by {1}",
-}
-
-
-def announce_status(order_id, new_status, role):
-    """Tell the customer when the producer confirms, readies, sends out or cancels their order."""
-    if new_status not in STATUS_SUBJECTS or role != "producer":
-        return
-    order = load_order(order_id)
-    mail.send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
-         STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status)
-
-
 def close_ordering(now=None):
     """Once an occurrence's ordering has closed, send its producer the packing list: once per occurrence."""
     now = now or fulfilment.utc_now()
@@ -3176,14 +2967,14 @@ def close_occurrence(occurrence):
                                                 occurrence["fulfilment_date"], occurrence["slot_start"],
                                                 occurrence["orders"])).rowcount != 1:
         return
-    orders, picks, _ = packing_list(occurrence["producer_id"], occurrence["fulfilment_date"],
-                                    occurrence["option_id"], occurrence["slot_start"])
+    rows, picks, _ = orders.packing_list(occurrence["producer_id"], occurrence["fulfilment_date"],
+                                         occurrence["option_id"], occurrence["slot_start"])
     producer = query("SELECT business_name, email FROM producer WHERE producer_id = %s",
                      (occurrence["producer_id"],), one=True)
     when = fulfilment.format_window(occurrence["fulfilment_date"], occurrence["slot_start"], occurrence["slot_end"])
     key = "packing:{producer_id}:{option_id}:{fulfilment_date}:{slot_start}".format(**occurrence)
-    mail.send("packing_list", key, producer["email"], f"Ordering closed: {len(orders)} to pack for {when}",
-         producer=producer, occurrence=occurrence, when=when, orders=orders, picks=picks)
+    mail.send("packing_list", key, producer["email"], f"Ordering closed: {len(rows)} to pack for {when}",
+              producer=producer, occurrence=occurrence, when=when, orders=rows, picks=picks)
 
 
 def send_reminders(now=None):
@@ -3206,9 +2997,9 @@ def remind(order_id):
     if execute("UPDATE orders SET reminder_sent_at = UTC_TIMESTAMP() WHERE order_id = %s AND reminder_sent_at IS NULL",
                (order_id,)).rowcount != 1:
         return
-    order = load_order(order_id)
+    order = orders.load_order(order_id)
     mail.send("reminder", f"reminder:{order_id}", order["email"],
-         f"Tomorrow: order #{order_id} from {order['business_name']}, {order_when(order)}", order=order)
+         f"Tomorrow: order #{order_id} from {order['business_name']}, {orders.order_when(order)}", order=order)
 
 
 def answer_reset_requests():
@@ -3310,6 +3101,11 @@ def http_error(exc):
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+@app.errorhandler(orders.OrderNotFound)
+def order_not_found(exc):
+    return error_page(404)
 
 
 @app.errorhandler(db.Busy)

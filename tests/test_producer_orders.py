@@ -206,3 +206,22 @@ def test_order_counts_stay_exact_through_checkout_status_changes_and_cancels(app
     assert kept == actual and sum(actual.values()) == 1
     page = client.get("/dashboard/orders").get_data(as_text=True)
     assert len(listed_orders(page)) == 1
+
+
+def test_an_order_moves_with_no_request_only_the_acting_account(app, db, world):
+    """orders.py knows nothing of requests: the worker or the API to come calls it with the acting account."""
+    import orders
+    with app.app_context():
+        order, moved = orders.change_order_status("producer", world.producer, world.order, "confirmed")
+    assert moved and order["status"] == "pending"
+    assert db.value("SELECT status FROM orders WHERE order_id = %s", (world.order,)) == "confirmed"
+    assert db.row("SELECT changed_by_role, changed_by_id FROM order_status_history WHERE order_id = %s",
+                  (world.order,)) == {"changed_by_role": "producer", "changed_by_id": world.producer}
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE dedupe_key = %s",
+                    (f"order-status:{world.order}:confirmed",)) == 1
+    before = db.snapshot()
+    with app.app_context(), pytest.raises(orders.OrderNotFound):
+        orders.change_order_status("producer", world.other_producer, world.order, "cancelled")
+    with app.app_context():
+        assert orders.load_own_order("customer", world.other_customer, world.order) is None
+    assert db.snapshot() == before

@@ -1,0 +1,240 @@
+"""Orders: their statuses and the one transition table, loading and listing a customer's or a producer's own
+orders, changing their status and recording payment (each with its history row and its email, in one
+transaction), and the packing lists of a day. It knows nothing of requests: the acting account comes in
+as (role, account_id), and an order that is not theirs is None or OrderNotFound."""
+import fulfilment
+import mail
+from db import execute, query, transactional
+
+
+class OrderNotFound(Exception):
+    """No such order among the acting account's own."""
+
+
+ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
+# The one transition table: from each status, the statuses it may move to and who may move it.
+ORDER_TRANSITIONS = {
+    "pending": {"confirmed": {"producer"}, "cancelled": {"producer", "customer"}},
+    "confirmed": {"ready": {"producer"}, "out_for_delivery": {"producer"}, "cancelled": {"producer"}},
+    "ready": {"completed": {"producer"}},
+    "out_for_delivery": {"completed": {"producer"}},
+}
+FULFILMENT_STEP = {"collection": "ready", "delivery": "out_for_delivery"}
+STATUS_LABELS = {
+    "pending": "Pending",
+    "confirmed": "Confirmed",
+    "ready": "Ready to collect",
+    "out_for_delivery": "Out for delivery",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+}
+COMPLETED_LABELS = {"collection": "Collected", "delivery": "Delivered"}
+
+
+def status_label(status, order_type=None):
+    """The words customers and producers see for a status; a completed order says how it ended when its type is known."""
+    if status == "completed" and order_type:
+        return COMPLETED_LABELS[order_type]
+    return STATUS_LABELS[status]
+
+
+def order_cutoff(order):
+    """When ordering closed for the occurrence the order is for; None for an order with no dated slot."""
+    if order["fulfilment_date"] is None or order["cutoff_hours"] is None:
+        return None
+    return fulfilment.cutoff_instant(order["fulfilment_date"], order["slot_start"], order["cutoff_hours"])
+
+
+def next_statuses(order, role):
+    """The statuses role may move an order to next, from the one transition table.
+
+    A customer's cancel also closes with the slot's ordering: after the cutoff the producer is packing it.
+    """
+    other_steps = {step for kind, step in FULFILMENT_STEP.items() if kind != order["order_type"]}
+    moves = [to for to, roles in ORDER_TRANSITIONS.get(order["status"], {}).items()
+             if role in roles and to not in other_steps]
+    cutoff = order_cutoff(order)
+    if role == "customer" and cutoff is not None and fulfilment.utc_now() >= cutoff:
+        moves = [to for to in moves if to != "cancelled"]
+    return moves
+
+
+def order_when(order):
+    """When the customer gets the order, as promised at checkout: a dated window with its zone, by
+    arrangement, or None for an order from before fulfilment options existed."""
+    if order["fulfilment_date"] is not None:
+        return fulfilment.format_window(order["fulfilment_date"], order["slot_start"], order["slot_end"])
+    return "By arrangement" if order["option_id"] is not None else None
+
+
+ORDER_OWNER_COLUMN = {"customer": "o.customer_id", "producer": "o.producer_id"}
+ORDERS_PER_PAGE = 20
+# What every order list and page shows of an order: its item count and total are kept by triggers
+# from its lines, and the total always includes the fee.
+ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
+                 " o.goods_total + o.fee AS total, o.payment_status, o.option_id, o.fulfilment_name,"
+                 " o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
+
+
+def own_orders_condition(role, account_id, status=None):
+    """The WHERE clause (on alias o) and its arguments for a customer's or a producer's own orders."""
+    where, args = f"{ORDER_OWNER_COLUMN[role]} = %s", [account_id]
+    if status:
+        where, args = where + " AND o.status = %s", args + [status]
+    return where, args
+
+
+def load_order(order_id, where="TRUE", args=()):
+    """An order with both parties' details, its lines, history and cutoff; None unless it meets where (on alias o)."""
+    order = query(
+        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
+        " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
+        " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
+        " pr.public_email AS producer_email, pr.payment_info"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id = %s AND {where}",
+        [order_id, *args], one=True)
+    if order is None:
+        return None
+    order["lines"] = query(
+        "SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
+        " oi.quantity * oi.unit_price AS line_total"
+        " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+        " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
+    order["history"] = query(
+        "SELECT kind, from_status, to_status, changed_by_role, changed_at FROM order_status_history"
+        " WHERE order_id = %s ORDER BY history_id", (order_id,))
+    order["cutoff"] = order_cutoff(order)
+    return order
+
+
+def load_own_order(role, account_id, order_id):
+    """One of this customer's or producer's orders, as load_order gives it; None when it is not theirs."""
+    return load_order(order_id, *own_orders_condition(role, account_id))
+
+
+def newest_orders(role, account_id, page, per_page, status=None):
+    """A customer's or producer's orders, newest first, page by page, each with its item count and total."""
+    where, args = own_orders_condition(role, account_id, status)
+    return query(
+        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name"
+        f" FROM (SELECT o.* FROM orders o WHERE {where}"
+        "       ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
+        " JOIN customer c ON c.customer_id = o.customer_id"
+        " JOIN producer pr ON pr.producer_id = o.producer_id"
+        " ORDER BY o.placed_at DESC, o.order_id DESC",
+        args + [per_page, (page - 1) * per_page])
+
+
+def order_page(role, account_id, page, per_page=ORDERS_PER_PAGE, status=None):
+    """One page of a customer's or producer's orders, newest first, with totals; and how many orders there are."""
+    where, args = own_orders_condition(role, account_id, status)
+    if role == "producer":
+        total = query("SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) AS n FROM order_count o WHERE " + where,
+                      args, one=True)["n"]
+    else:
+        total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
+    return newest_orders(role, account_id, page, per_page, status), total
+
+
+@transactional
+def change_order_status(role, account_id, order_id, new_status):
+    """Move one of this customer's or producer's orders to new_status if the transition table lets them.
+
+    Returns the order as it was and whether it moved; OrderNotFound when it is not theirs. The row lock
+    makes the check and the change one step, so two racing cancels restock only once.
+    """
+    where, args = own_orders_condition(role, account_id)
+    order = query(f"SELECT {ORDER_COLUMNS}, o.slot_id FROM orders o WHERE o.order_id = %s AND {where} FOR UPDATE",
+                  [order_id] + args, one=True)
+    if order is None:
+        raise OrderNotFound(order_id)
+    if new_status not in next_statuses(order, role):
+        return order, False
+    execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order_id))
+    if new_status == "cancelled":
+        execute("UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
+                " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
+                (order_id,))
+        if order["slot_id"] is not None:
+            execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
+                    (order["slot_id"], order["fulfilment_date"]))
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, role, account_id))
+    announce_status(order_id, new_status, role)
+    return order, True
+
+
+@transactional
+def record_payment(producer_id, order_id, paid):
+    """Mark one of the producer's orders paid (or not), with who did it, in its history; return the order as
+    it was and whether it changed, or OrderNotFound. A cancelled order is never paid."""
+    order = query("SELECT order_id, status, payment_status FROM orders WHERE order_id = %s AND producer_id = %s"
+                  " FOR UPDATE", (order_id, producer_id), one=True)
+    if order is None:
+        raise OrderNotFound(order_id)
+    new_status = "paid" if paid else "unpaid"
+    if order["status"] == "cancelled" or order["payment_status"] == new_status:
+        return order, False
+    execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s, UTC_TIMESTAMP(), NULL), paid_by_id = %s"
+            " WHERE order_id = %s", (new_status, paid, producer_id if paid else None, order_id))
+    execute("INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, 'payment', %s, %s, 'producer', %s)", (order_id, order["payment_status"], new_status, producer_id))
+    return order, True
+
+
+def announce_checkout(order_ids):
+    """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
+    orders = [load_order(order_id) for order_id in order_ids]
+    numbers = ", ".join(f"#{order['order_id']}" for order in orders)
+    mail.send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
+         f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
+    for order in orders:
+        mail.send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
+             f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
+             order=order)
+
+
+STATUS_SUBJECTS = {
+    "confirmed": "Order #{0} is confirmed",
+    "ready": "Order #{0} is ready to collect",
+    "out_for_delivery": "Order #{0} is out for delivery",
+    "cancelled": "Order #{0} was cancelled by {1}",
+}
+
+
+def announce_status(order_id, new_status, role):
+    """Tell the customer when the producer confirms, readies, sends out or cancels their order."""
+    if new_status not in STATUS_SUBJECTS or role != "producer":
+        return
+    order = load_order(order_id)
+    mail.send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
+         STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status)
+
+
+def packing_list(producer_id, day, option_id=None, slot_start=None):
+    """The producer's orders for day (or one occurrence of it) that are not cancelled, each with its lines, the
+    quantity of each product across them, and how many were cancelled; None when there is no order."""
+    where, args = "o.producer_id = %s AND o.fulfilment_date = %s", [producer_id, day]
+    if option_id is not None:
+        where, args = where + " AND o.option_id = %s AND o.slot_start = %s", args + [option_id, slot_start]
+    orders = query(
+        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
+        f" FROM orders o JOIN customer c ON c.customer_id = o.customer_id WHERE {where}"
+        " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", args)
+    if not orders:
+        return None
+    lines = query(
+        "SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
+        " oi.quantity * oi.unit_price AS line_total FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
+        f" JOIN product p ON p.product_id = oi.product_id WHERE {where} AND o.status <> 'cancelled'"
+        " ORDER BY oi.order_id, p.name", args)
+    live = [order for order in orders if order["status"] != "cancelled"]
+    by_order = {order["order_id"]: dict(order, lines=[]) for order in live}
+    picks = {}
+    for line in lines:
+        by_order[line["order_id"]]["lines"].append(line)
+        pick = picks.setdefault(line["product_id"], {"name": line["name"], "unit": line["unit"], "quantity": 0})
+        pick["quantity"] += line["quantity"]
+    return (list(by_order.values()), sorted(picks.values(), key=lambda pick: pick["name"].lower()),
+            len(orders) - len(live))
