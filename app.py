@@ -6,7 +6,8 @@ Every route and every form lives in this module, in sections that read top to bo
   helpers every page uses.
 - Order rules: the restock rule, times shown in TIMEZONE, one's own order or a 404, and the order
   helpers templates use (the rules themselves are in orders.py).
-- Where and when: each producer's options and slots, loaded as the occurrences customers can choose.
+- Where and when: the clock filter, the producers' offers for a page (which go stale when they change),
+  and how an option reads at checkout.
 - Accounts: signup, login and its throttle, sessions, password reset, the account page.
 - Catalogue: the page cache for anonymous visitors, the home page, browsing and ranked search, producer
   pages, product pages.
@@ -24,13 +25,14 @@ Every route and every form lives in this module, in sections that read top to bo
 - Health and errors: /healthz for load balancers; styled error pages, and a 503 page when the database is
   down or too busy.
 
-Machinery that knows nothing of requests sits beside it: db.py (connections, queries,
-transactions, schema and its commands), orders.py (statuses and their transitions, one's own orders,
-changing them and recording payment with their emails, packing lists), fulfilment.py (the slot rules, times and zones, fees and
-postcodes), search.py (the stems search matches), pagecache.py (the store of rendered pages),
-images.py (photo checks and re-encoding), mail.py (the email outbox and the emails' rendering) and worker.py
-(the background worker that sends email and runs the jobs) and backup.py (backup archives and their
-restore).
+Machinery that knows nothing of requests sits beside it: db.py (connections, queries, transactions,
+schema and its commands), orders.py (statuses and their transitions, one's own orders, changing them and
+recording payment with their emails, packing lists), catalogue.py (browsing and search a page at a time,
+and each producer's offer of collection and delivery), fulfilment.py (the slot rules, times and zones,
+fees, postcodes and money), search.py (the stems search matches), pagecache.py (the store of rendered
+pages), images.py (photo checks and re-encoding), mail.py (the email outbox and the emails' rendering),
+worker.py (the background worker that sends email and runs the jobs) and backup.py (backup archives and
+their restore).
 """
 import csv
 import datetime
@@ -67,6 +69,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Len
                                 ValidationError)
 
 import backup
+import catalogue
 import db
 import fulfilment
 import images
@@ -321,7 +324,7 @@ def version_static_urls(endpoint, values):
 
 @app.template_filter("money")
 def money_filter(amount):
-    return f"{app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"
+    return fulfilment.format_money(amount)
 
 
 def page_count(total, per_page):
@@ -444,103 +447,17 @@ app.add_template_global(orders.order_when)
 
 # --- Where and when ---------------------------------------------------------
 
-OPTION_COLUMNS = ("o.option_id, o.producer_id, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
-                  " o.minimum_order, o.free_over, o.cutoff_hours, o.capacity, o.is_active")
-KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
-
-
-class Offer:
-    """One producer's live options with their slots, and the occurrences a customer can choose now."""
-
-    def __init__(self, options, occurrences):
-        self.options, self.occurrences = options, occurrences
-        self.by_key = {occurrence.key: occurrence for occurrence in occurrences}
-
-    @property
-    def taking_orders(self):
-        """A producer with no active option is not taking orders yet."""
-        return any(option["is_active"] for option in self.options)
-
-    def find(self, key):
-        return self.by_key.get(key)
-
-    def of(self, option):
-        """The option's own occurrences, in time order."""
-        return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]]
-
-    def next_of(self, option, limit=3):
-        return self.of(option)[:limit]
-
-
 @app.template_filter("clock")
 def clock_filter(value):
     """A TIME column as 09:00."""
     return f"{fulfilment.as_time(value):%H:%M}"
 
 
-def slot_days(option):
-    """'Sat 09:00–12:00, Wed 16:00–18:00' for collection; 'Thu' for delivery; 'by arrangement' with no slots."""
-    if not option["slots"]:
-        return "by arrangement"
-    if option["kind"] == "delivery":
-        return ", ".join(dict.fromkeys(fulfilment.WEEKDAYS[s["weekday"]][:3] for s in option["slots"]))
-    return ", ".join(f"{fulfilment.WEEKDAYS[s['weekday']][:3]} {fulfilment.as_time(s['start_time']):%H:%M}"
-                     f"–{fulfilment.as_time(s['end_time']):%H:%M}" for s in option["slots"])
-
-
-def option_summary(option):
-    """The option in one line: 'Collect at Farm gate, Sat 09:00–12:00' or 'Delivery to BS1–BS8, Thu, £3.50'."""
-    if option["kind"] == "collection":
-        return f"Collect at {option['name']}, {slot_days(option)}"
-    fee = money_filter(option["fee"]) if option["fee"] else "free"
-    return f"Delivery to {option['areas']}, {slot_days(option)}, {fee}"
-
-
 def load_offers(producer_ids, now=None):
-    """{producer_id: Offer} for the given producers, from their options that are not archived."""
-    ids = sorted(set(producer_ids))
-    if not ids:
-        return {}
-    now = now or fulfilment.utc_now()
-    today = fulfilment.local_today(now)
-    horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
-    among = ", ".join(["%s"] * len(ids))
-    rows = query(f"SELECT {OPTION_COLUMNS}, s.slot_id, s.weekday, s.start_time, s.end_time"
-                 " FROM fulfilment_option o LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
-                 f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
-                 " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
-    closures = query(f"SELECT producer_id, start_date, end_date FROM producer_closure WHERE producer_id IN ({among})"
-                     " AND end_date >= %s AND start_date < %s", ids + [today, horizon])
-    booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
-                   " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
-                   f" WHERE o.producer_id IN ({among}) AND b.slot_date >= %s AND b.slot_date < %s", ids + [today, horizon])
-    options, slots = {}, []
-    for row in rows:
-        option = options.setdefault(row["option_id"], {key: row[key] for key in row if key not in (
-            "slot_id", "weekday", "start_time", "end_time")} | {"slots": []})
-        if row["slot_id"] is not None:
-            slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time")}
-            option["slots"].append(slot)
-            slots.append(slot)
-    for option in options.values():
-        option["postcode_list"] = fulfilment.parse_postcodes(option["postcodes"]) if option["postcodes"] else []
-        option["areas"] = fulfilment.postcodes_summary(option["postcode_list"])
-        option["summary"] = option_summary(option)
-    closed = {}
-    for closure in closures:
-        day = max(closure["start_date"], today)
-        while day <= closure["end_date"] and day < horizon:
-            closed.setdefault(closure["producer_id"], set()).add(day)
-            day += datetime.timedelta(days=1)
-    bookings = {(row["slot_id"], row["slot_date"]): row["booked"] for row in booked}
-    offers = {}
-    for producer_id in ids:
-        own = [option for option in options.values() if option["producer_id"] == producer_id]
-        offers[producer_id] = Offer(own, fulfilment.occurrences(own, [s for o in own for s in o["slots"]],
-                                                                closed, bookings, now))
-    # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
-    cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
-    page_expires_at(min(cutoffs + [local_instant(today + datetime.timedelta(days=1), datetime.time(0))]))
+    """{producer_id: Offer} for the given producers; a cached page that shows them goes stale when they change."""
+    offers, expires = catalogue.load_offers(producer_ids, now)
+    if expires is not None:
+        page_expires_at(expires)
     return offers
 
 
@@ -901,7 +818,7 @@ def guest_addition_notice():
     if "problem" in addition:
         return {"message": addition["problem"], "category": "error", "args": args,
                 "product_id": addition.get("product_id")}
-    product = listed_product(addition["product_id"])
+    product = catalogue.listed_product(addition["product_id"])
     if product is None:
         return {"message": "The product you chose is no longer available.", "category": "warning", "args": {}}
     return {"message": f"Log in or create an account, and {addition['quantity']} × {product['name']} goes into "
@@ -1159,20 +1076,8 @@ def change_account(role, account_id, action, form):
 
 # --- Catalogue --------------------------------------------------------------
 
-CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
-              "Drinks", "Flowers & Plants"]
-PRODUCTS_PER_PAGE = 24
 LIST_PAGE_SIZE = 25
 MAX_STOCK = 1_000_000
-TAKING_ORDERS = ("EXISTS (SELECT 1 FROM fulfilment_option f WHERE f.producer_id = p.producer_id AND f.is_active = 1"
-                 " AND f.is_archived = 0)")
-CATALOGUE_SELECT = (
-    "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url, p.thumbnail_url,"
-    " pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold,"
-    f" {TAKING_ORDERS} AS taking_orders"
-    " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
-    " JOIN stock s ON s.product_id = p.product_id"
-)
 
 
 @app.template_global()
@@ -1250,22 +1155,8 @@ def stock_badge_filter(product):
 @app.route("/")
 def index():
     """Home page: what the marketplace is, with the newest products that can be ordered now."""
-    newest = query(CATALOGUE_SELECT + f" WHERE p.is_listed = 1 AND p.out_of_stock = 0 AND {TAKING_ORDERS}"
-                   " ORDER BY p.created_at DESC, p.product_id DESC LIMIT 8")
-    return render_template("shop/index.html", products=newest, categories=CATEGORIES)
-
-
-# Every sort lists what is in stock before what is not, in the order of an index. The default, best match,
-# ranks a search's name matches first, then by full-text relevance; with no search it is by name.
-CATALOGUE_SORTS = {
-    "relevance": ("Best match", "p.out_of_stock, name_rank DESC, text_rank DESC, p.product_id"),
-    "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
-    "price_asc": ("Price, low to high", "p.out_of_stock, p.price, p.product_id"),
-    "price_desc": ("Price, high to low", "p.out_of_stock, p.price DESC, p.product_id DESC"),
-    "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
-}
-SEARCH_MATCH = "MATCH (p.search_name, p.search_text, p.search_producer) AGAINST (%s IN BOOLEAN MODE)"
-SEARCH_RANKS = (f"MATCH (p.search_name) AGAINST (%s IN BOOLEAN MODE) AS name_rank, {SEARCH_MATCH} AS text_rank")
+    newest = catalogue.newest_products()
+    return render_template("shop/index.html", products=newest, categories=catalogue.CATEGORIES)
 
 
 def catalogue_filters():
@@ -1275,66 +1166,21 @@ def catalogue_filters():
     sort = request.args.get("sort", "relevance")
     return {
         "q": request.args.get("q", "")[:200].strip(),
-        "category": category if category in CATEGORIES else "",
+        "category": category if category in catalogue.CATEGORIES else "",
         "producer": int(producer) if producer.isdecimal() and 0 < int(producer) < 2**32 else None,
-        "sort": sort if sort in CATALOGUE_SORTS else "relevance",
+        "sort": sort if sort in catalogue.CATALOGUE_SORTS else "relevance",
         "in_stock": 1 if request.args.get("in_stock") == "1" else None,
     }
 
 
-def catalogue_page(filters, page):
-    """One page of available products matching filters, the total, and the page actually shown.
-
-    One statement: page ids come from an inner query, which reads index entries, not rows, for a deep
-    page; the total rides along, from catalogue_count's kept figures when that is exact, or else counted
-    beside the page (COUNT(*) OVER () over the matches of a search). A page past the end shows page 1.
-    """
-    where, args = ["p.is_listed = 1"], []
-    if filters["category"]:
-        where.append("p.category = %s")
-        args.append(filters["category"])
-    if filters["producer"]:
-        where.append("p.producer_id = %s")
-        args.append(filters["producer"])
-    if filters["in_stock"]:
-        where.append("p.out_of_stock = 0")
-    conditions = " AND ".join(where)
-    order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
-    limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
-    if filters["q"]:
-        terms = search.boolean_terms(filters["q"])
-        if terms is None:
-            return [], 0, 1
-        every, anyone = terms
-        ids = (f"SELECT p.product_id, {SEARCH_RANKS}, COUNT(*) OVER () AS total FROM product p"
-               f" WHERE {SEARCH_MATCH} AND {conditions} ORDER BY {order} LIMIT %s OFFSET %s")
-        args = [anyone, every, every] + args + limit
-        total = "page_ids.total"
-    else:
-        ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"
-        if filters["producer"]:
-            total = f"(SELECT COUNT(*) FROM product p WHERE {conditions})"
-            args = args + args + limit
-        else:
-            counted = "in_stock" if filters["in_stock"] else "available"
-            only = "WHERE category = %s" if filters["category"] else ""
-            total = f"(SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) FROM catalogue_count {only})"
-            args = ([filters["category"]] if filters["category"] else []) + args + limit
-    rows = query(CATALOGUE_SELECT.replace("SELECT ", f"SELECT {total} AS total, ", 1)
-                 + f" JOIN ({ids}) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}", args)
-    if not rows and page > 1:
-        return catalogue_page(filters, 1)
-    return rows, (rows[0]["total"] if rows else 0), page
-
-
 def render_catalogue(template, filters, in_path=(), **context):
     """Render a catalogue page; page links keep every filter that is not already in the path."""
-    rows, total, page = catalogue_page(filters, page_number())
+    rows, total, page = catalogue.catalogue_page(filters, page_number())
     link_args = {key: value for key, value in filters.items()
                  if value and key not in in_path and not (key == "sort" and value == "relevance")}
     return render_template(template, products=rows, total=total, page=page,
-                           pages=page_count(total, PRODUCTS_PER_PAGE), filters=filters, link_args=link_args,
-                           categories=CATEGORIES, sorts=CATALOGUE_SORTS, **context)
+                           pages=page_count(total, catalogue.PRODUCTS_PER_PAGE), filters=filters, link_args=link_args,
+                           categories=catalogue.CATEGORIES, sorts=catalogue.CATALOGUE_SORTS, **context)
 
 
 @app.route("/products")
@@ -1374,14 +1220,9 @@ def producer_page(producer_id):
                             offer=load_offers([producer_id])[producer_id])
 
 
-def listed_product(product_id):
-    """An available product with its producer and stock, or None."""
-    return query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (product_id,), one=True)
-
-
 def get_available_product(product_id):
     """An available product with its producer and stock, or abort with 404."""
-    product = listed_product(product_id)
+    product = catalogue.listed_product(product_id)
     if product is None:
         abort(404)
     return product
@@ -1758,7 +1599,7 @@ def cart_update():
 
 def add_pending_to_cart(customer_id, pending):
     """Add what the customer chose as a guest, now they have logged in, and show them their cart."""
-    product = listed_product(pending["product_id"])
+    product = catalogue.listed_product(pending["product_id"])
     if product is None:
         flash("The product you chose before logging in is no longer available.", "warning")
         return redirect(url_for("cart"))
@@ -1934,7 +1775,7 @@ def photo_field(label):
 class ProductForm(Form):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
     description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
-    category = SelectField("Category", choices=CATEGORIES)
+    category = SelectField("Category", choices=catalogue.CATEGORIES)
     price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."),
                                                         money_amount("0.01", "9999.99", "a price")])
     unit = StringField("Unit", filters=[strip_text], description="For example kg, dozen, jar, loaf.",
@@ -2317,7 +2158,7 @@ def option_values(form):
 
 def get_own_option(option_id):
     """One of the producer's options (not archived) with its slots, or abort with 404."""
-    option = query(f"SELECT {OPTION_COLUMNS} FROM fulfilment_option o"
+    option = query(f"SELECT {catalogue.OPTION_COLUMNS} FROM fulfilment_option o"
                    " WHERE o.option_id = %s AND o.producer_id = %s AND o.is_archived = 0",
                    (option_id, g.user["id"]), one=True)
     if option is None:
@@ -2349,7 +2190,7 @@ def render_fulfilment(closure_form=None, status=200):
     """The producer's options with their slots, and their closed dates ahead."""
     rows = query("SELECT option_id FROM fulfilment_option WHERE producer_id = %s AND is_archived = 0",
                  (g.user["id"],))
-    offer = load_offers([g.user["id"]])[g.user["id"]] if rows else Offer([], [])
+    offer = load_offers([g.user["id"]])[g.user["id"]] if rows else catalogue.Offer([], [])
     closures = query("SELECT closure_id, start_date, end_date, note FROM producer_closure"
                      " WHERE producer_id = %s AND end_date >= %s ORDER BY start_date, closure_id",
                      (g.user["id"], fulfilment.local_today()))

@@ -215,3 +215,8 @@ def postcodes_summary(prefixes):
             parts.append(prefix)
     close_run()
     return ", ".join(parts)
+
+
+def format_money(amount):
+    """An amount in CURRENCY_SYMBOL with two decimals and thousands separated: £1,234.50."""
+    return f"{current_app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"

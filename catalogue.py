@@ -1,0 +1,195 @@
+"""The catalogue: what can be browsed and searched, a page at a time, and each producer's offer (their
+collection points and delivery zones, with the occurrences a customer can choose now). It knows nothing of
+requests: the filters come in as a dict, and what is on offer says when it changes by itself."""
+import datetime
+
+import fulfilment
+import search
+from db import query
+
+CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
+              "Drinks", "Flowers & Plants"]
+PRODUCTS_PER_PAGE = 24
+TAKING_ORDERS = ("EXISTS (SELECT 1 FROM fulfilment_option f WHERE f.producer_id = p.producer_id AND f.is_active = 1"
+                 " AND f.is_archived = 0)")
+CATALOGUE_SELECT = (
+    "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url, p.thumbnail_url,"
+    " pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold,"
+    f" {TAKING_ORDERS} AS taking_orders"
+    " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
+    " JOIN stock s ON s.product_id = p.product_id"
+)
+
+
+# Every sort lists what is in stock before what is not, in the order of an index. The default, best match,
+# ranks a search's name matches first, then by full-text relevance; with no search it is by name.
+CATALOGUE_SORTS = {
+    "relevance": ("Best match", "p.out_of_stock, name_rank DESC, text_rank DESC, p.product_id"),
+    "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
+    "price_asc": ("Price, low to high", "p.out_of_stock, p.price, p.product_id"),
+    "price_desc": ("Price, high to low", "p.out_of_stock, p.price DESC, p.product_id DESC"),
+    "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
+}
+SEARCH_MATCH = "MATCH (p.search_name, p.search_text, p.search_producer) AGAINST (%s IN BOOLEAN MODE)"
+SEARCH_RANKS = (f"MATCH (p.search_name) AGAINST (%s IN BOOLEAN MODE) AS name_rank, {SEARCH_MATCH} AS text_rank")
+
+
+def catalogue_page(filters, page):
+    """One page of available products matching filters, the total, and the page actually shown.
+
+    One statement: page ids come from an inner query, which reads index entries, not rows, for a deep
+    page; the total rides along, from catalogue_count's kept figures when that is exact, or else counted
+    beside the page (COUNT(*) OVER () over the matches of a search). A page past the end shows page 1.
+    """
+    statement = catalogue_statement(filters, page)
+    if statement is None:
+        return [], 0, 1
+    rows = query(*statement)
+    if not rows and page > 1:
+        page = 1
+        rows = query(*catalogue_statement(filters, page))
+    return rows, (rows[0]["total"] if rows else 0), page
+
+
+def catalogue_statement(filters, page):
+    """The one statement of catalogue_page, with its arguments; None for a search with no usable term."""
+    where, args = ["p.is_listed = 1"], []
+    if filters["category"]:
+        where.append("p.category = %s")
+        args.append(filters["category"])
+    if filters["producer"]:
+        where.append("p.producer_id = %s")
+        args.append(filters["producer"])
+    if filters["in_stock"]:
+        where.append("p.out_of_stock = 0")
+    conditions = " AND ".join(where)
+    order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
+    limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
+    if filters["q"]:
+        terms = search.boolean_terms(filters["q"])
+        if terms is None:
+            return None
+        every, anyone = terms
+        ids = (f"SELECT p.product_id, {SEARCH_RANKS}, COUNT(*) OVER () AS total FROM product p"
+               f" WHERE {SEARCH_MATCH} AND {conditions} ORDER BY {order} LIMIT %s OFFSET %s")
+        args = [anyone, every, every] + args + limit
+        total = "page_ids.total"
+    else:
+        ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"
+        if filters["producer"]:
+            total = f"(SELECT COUNT(*) FROM product p WHERE {conditions})"
+            args = args + args + limit
+        else:
+            counted = "in_stock" if filters["in_stock"] else "available"
+            only = "WHERE category = %s" if filters["category"] else ""
+            total = f"(SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) FROM catalogue_count {only})"
+            args = ([filters["category"]] if filters["category"] else []) + args + limit
+    return (CATALOGUE_SELECT.replace("SELECT ", f"SELECT {total} AS total, ", 1)
+            + f" JOIN ({ids}) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}", args)
+
+
+def newest_products(limit=8):
+    """The newest products that can be ordered now, for the home page."""
+    return query(CATALOGUE_SELECT + f" WHERE p.is_listed = 1 AND p.out_of_stock = 0 AND {TAKING_ORDERS}"
+                 " ORDER BY p.created_at DESC, p.product_id DESC LIMIT %s", (limit,))
+
+
+def listed_product(product_id):
+    """An available product with its producer and stock, or None."""
+    return query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_listed = 1", (product_id,), one=True)
+
+
+# --- Offers ------------------------------------------------------------------
+
+OPTION_COLUMNS = ("o.option_id, o.producer_id, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
+                  " o.minimum_order, o.free_over, o.cutoff_hours, o.capacity, o.is_active")
+KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
+
+
+class Offer:
+    """One producer's live options with their slots, and the occurrences a customer can choose now."""
+
+    def __init__(self, options, occurrences):
+        self.options, self.occurrences = options, occurrences
+        self.by_key = {occurrence.key: occurrence for occurrence in occurrences}
+
+    @property
+    def taking_orders(self):
+        """A producer with no active option is not taking orders yet."""
+        return any(option["is_active"] for option in self.options)
+
+    def find(self, key):
+        return self.by_key.get(key)
+
+    def of(self, option):
+        """The option's own occurrences, in time order."""
+        return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]]
+
+    def next_of(self, option, limit=3):
+        return self.of(option)[:limit]
+
+
+def slot_days(option):
+    """'Sat 09:00–12:00, Wed 16:00–18:00' for collection; 'Thu' for delivery; 'by arrangement' with no slots."""
+    if not option["slots"]:
+        return "by arrangement"
+    if option["kind"] == "delivery":
+        return ", ".join(dict.fromkeys(fulfilment.WEEKDAYS[s["weekday"]][:3] for s in option["slots"]))
+    return ", ".join(f"{fulfilment.WEEKDAYS[s['weekday']][:3]} {fulfilment.as_time(s['start_time']):%H:%M}"
+                     f"–{fulfilment.as_time(s['end_time']):%H:%M}" for s in option["slots"])
+
+
+def option_summary(option):
+    """The option in one line: 'Collect at Farm gate, Sat 09:00–12:00' or 'Delivery to BS1–BS8, Thu, £3.50'."""
+    if option["kind"] == "collection":
+        return f"Collect at {option['name']}, {slot_days(option)}"
+    fee = fulfilment.format_money(option["fee"]) if option["fee"] else "free"
+    return f"Delivery to {option['areas']}, {slot_days(option)}, {fee}"
+
+
+def load_offers(producer_ids, now=None):
+    """({producer_id: Offer}, expires) for the given producers, from their options that are not archived;
+    expires is the instant what is on offer changes by itself (None when nothing was asked for)."""
+    ids = sorted(set(producer_ids))
+    if not ids:
+        return {}, None
+    now = now or fulfilment.utc_now()
+    today = fulfilment.local_today(now)
+    horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
+    among = ", ".join(["%s"] * len(ids))
+    rows = query(f"SELECT {OPTION_COLUMNS}, s.slot_id, s.weekday, s.start_time, s.end_time"
+                 " FROM fulfilment_option o LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
+                 f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
+                 " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
+    closures = query(f"SELECT producer_id, start_date, end_date FROM producer_closure WHERE producer_id IN ({among})"
+                     " AND end_date >= %s AND start_date < %s", ids + [today, horizon])
+    booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
+                   " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
+                   f" WHERE o.producer_id IN ({among}) AND b.slot_date >= %s AND b.slot_date < %s", ids + [today, horizon])
+    options, slots = {}, []
+    for row in rows:
+        option = options.setdefault(row["option_id"], {key: row[key] for key in row if key not in (
+            "slot_id", "weekday", "start_time", "end_time")} | {"slots": []})
+        if row["slot_id"] is not None:
+            slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time")}
+            option["slots"].append(slot)
+            slots.append(slot)
+    for option in options.values():
+        option["postcode_list"] = fulfilment.parse_postcodes(option["postcodes"]) if option["postcodes"] else []
+        option["areas"] = fulfilment.postcodes_summary(option["postcode_list"])
+        option["summary"] = option_summary(option)
+    closed = {}
+    for closure in closures:
+        day = max(closure["start_date"], today)
+        while day <= closure["end_date"] and day < horizon:
+            closed.setdefault(closure["producer_id"], set()).add(day)
+            day += datetime.timedelta(days=1)
+    bookings = {(row["slot_id"], row["slot_date"]): row["booked"] for row in booked}
+    offers = {}
+    for producer_id in ids:
+        own = [option for option in options.values() if option["producer_id"] == producer_id]
+        offers[producer_id] = Offer(own, fulfilment.occurrences(own, [s for o in own for s in o["slots"]],
+                                                                closed, bookings, now))
+    # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
+    cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
+    return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
