@@ -4,11 +4,12 @@ Every route and every form lives in this module, in sections that read top to bo
 
 - Config: settings and their environment overrides, extensions, response headers, and the small
   helpers every page uses.
-- Order rules: the restock rule, times shown in TIMEZONE, one's own order or a 404, and the order
-  helpers templates use (the rules themselves are in orders.py).
+- Order rules: times shown in TIMEZONE, one's own order or a 404, and the order helpers templates use
+  (the rules themselves are in orders.py).
 - Where and when: the clock filter, the producers' offers for a page (which go stale when they change),
   and how an option reads at checkout.
-- Accounts: signup, login and its throttle, sessions, password reset, the account page.
+- Accounts: signup, login and its throttle, sessions, password reset, the account page (the accounts'
+  statements, passwords and reset links are in accounts.py).
 - Catalogue: the page cache for anonymous visitors, the home page, browsing and ranked search, producer
   pages, product pages.
 - Cart and checkout: the cart's lines and what stops one being ordered, the choice of a time per
@@ -18,21 +19,22 @@ Every route and every form lives in this module, in sections that read top to bo
 - Profile and fulfilment: the producer's public profile, collection points and delivery zones,
   weekly slots and closed days.
 - The producer's week: the schedule, each day's packing lists, and recording payment.
-- The operator: the create-operator command, approving and suspending accounts with their audit, and
-  the admin pages: figures and chart, producers, customers, every order, the email outbox.
-- Email and jobs: each email written in the transaction of the change it reports, and the jobs the
-  worker runs: packing lists when ordering closes, reminders the day before, password reset links.
+- The operator: the create-operator command, and the admin pages: figures and chart, producers, customers,
+  operators, every order, the email outbox; approving, suspending and disabling accounts (accounts.py keeps
+  each in the audit).
+- Email and jobs: email links for templates, and the worker given the jobs of jobs.py.
 - Health and errors: /healthz for load balancers; styled error pages, and a 503 page when the database is
   down or too busy.
 
 Machinery that knows nothing of requests sits beside it: db.py (connections, queries, transactions,
-schema and its commands), orders.py (statuses and their transitions, one's own orders, changing them and
+schema and its commands), accounts.py (the three roles' statements, passwords, reset links, the operator's
+actions and their audit), orders.py (statuses and their transitions, one's own orders, changing them and
 recording payment with their emails, packing lists), catalogue.py (browsing and search a page at a time,
 and each producer's offer of collection and delivery), fulfilment.py (the slot rules, times and zones,
 fees, postcodes and money), search.py (the stems search matches), pagecache.py (the store of rendered
 pages), images.py (photo checks and re-encoding), mail.py (the email outbox and the emails' rendering),
-worker.py (the background worker that sends email and runs the jobs) and backup.py (backup archives and
-their restore).
+jobs.py (packing lists at the cutoff, reminders, reset links), worker.py (the background worker that sends
+email and runs the jobs) and backup.py (backup archives and their restore).
 """
 import csv
 import datetime
@@ -50,14 +52,13 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import bcrypt
 import click
 from flask import (Flask, Response, abort, after_this_request, flash, g, make_response, redirect, render_template,
                    request, session, url_for)
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
-from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -68,11 +69,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp,
                                 ValidationError)
 
+import accounts
 import backup
 import catalogue
 import db
 import fulfilment
 import images
+import jobs
 import mail
 import orders
 import pagecache
@@ -420,8 +423,6 @@ def redirect_to_next(target, fallback):
 
 # --- Order rules ------------------------------------------------------------
 
-# A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
-RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
 
 
 @app.template_filter("local_time")
@@ -472,58 +473,7 @@ def option_heading(option, goods):
 
 # --- Accounts ---------------------------------------------------------------
 
-def account_sql(table, key, name, status, badges=""):
-    """The statements one role's accounts need; table, key, name and badges are this module's constants."""
-    columns = f"{key} AS id, {name} AS name, email, password_hash, session_version, {status} AS status"
-    return {
-        "by_id": f"SELECT {key} AS id, {name} AS name, email, session_version, {status} AS status{badges}"
-                 f" FROM {table} a WHERE {key} = %s",
-        "credentials": f"SELECT {columns} FROM {table} WHERE {key} = %s",
-        "by_email": f"SELECT {columns} FROM {table} WHERE email = %s",
-        "set_name": f"UPDATE {table} SET {name} = %s WHERE {key} = %s",
-        "set_email": f"UPDATE {table} SET email = %s, session_version = session_version + 1 WHERE {key} = %s",
-        "set_password": f"UPDATE {table} SET password_hash = %s, session_version = session_version + 1"
-                        f" WHERE {key} = %s AND password_hash = %s",
-        "end_sessions": f"UPDATE {table} SET session_version = session_version + 1 WHERE {key} = %s",
-    }
-
-
-ACCOUNT_SQL = {
-    "customer": account_sql(
-        "customer", "customer_id", "first_name", "status",
-        ", reminders, (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = a.customer_id)"
-        " AS cart_count"),
-    "producer": account_sql(
-        "producer", "producer_id", "business_name", "status",
-        ", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
-        f" WHERE p.producer_id = a.producer_id AND {RESTOCK_CONDITION}) AS restock_count"),
-    "operator": account_sql("operator", "operator_id", "name", "status"),
-}
-SIGNUP_SQL = {
-    "customer": "INSERT INTO customer (first_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
-    "producer": "INSERT INTO producer (business_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
-}
 HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard", "operator": "admin"}
-
-
-def hash_password(password):
-    """A bcrypt hash of the password at the configured cost."""
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(app.config["BCRYPT_ROUNDS"])).decode()
-
-
-@functools.lru_cache(maxsize=4)
-def decoy_hash(rounds):
-    """A hash to check unknown emails against, so they take as long as known ones."""
-    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
-
-
-def password_matches(password, password_hash):
-    """True when password matches password_hash; a missing hash still costs one bcrypt check."""
-    candidate = password.encode("utf-8")
-    if len(candidate) > 72 or b"\0" in candidate:
-        candidate = b"-"
-    stored = password_hash.encode() if password_hash else decoy_hash(app.config["BCRYPT_ROUNDS"])
-    return bcrypt.checkpw(candidate, stored) and password_hash is not None
 
 
 def start_session(role, account):
@@ -538,18 +488,18 @@ def start_session(role, account):
     return pending
 
 
-BLOCKED_STATES = {"suspended", "disabled"}  # an operator suspends customers and producers, disables operators
+
 
 
 @app.before_request
 def load_logged_in_user():
     """Put the logged-in account, if any, on g.user."""
     g.user = None
-    if request.endpoint in ("static", "healthz") or session.get("role") not in ACCOUNT_SQL:
+    if request.endpoint in ("static", "healthz") or session.get("role") not in accounts.ACCOUNT_SQL:
         return
-    account = query(ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
+    account = query(accounts.ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
     if (account is None or account["session_version"] != session.get("session_version")
-            or account["status"] in BLOCKED_STATES):
+            or account["status"] in accounts.BLOCKED_STATES):
         session.clear()
         return
     g.user = dict(account, role=session["role"])
@@ -845,7 +795,7 @@ def signup(role):
         execute("INSERT INTO signup_attempt (client, attempted_at) VALUES (%s, UTC_TIMESTAMP(6))", (client,))
         display_name = form[NAME_FIELDS[role]].data
         try:
-            account_id = execute(SIGNUP_SQL[role], (display_name, form.email.data, hash_password(form.password.data),
+            account_id = execute(accounts.SIGNUP_SQL[role], (display_name, form.email.data, accounts.hash_password(form.password.data),
                                                     signup_status(role))).lastrowid
         except db.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
@@ -867,11 +817,11 @@ def login(role):
         if refusal:
             flash(THROTTLE_MESSAGES[refusal], "error")
             return throttled_page("auth/login.html", refusal, form=form, role=role)
-        account = query(ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
-        if password_matches(form.password.data, account["password_hash"] if account else None):
+        account = query(accounts.ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
+        if accounts.password_matches(form.password.data, account["password_hash"] if account else None):
             forgive_password_failures(form.email.data)
             remember_device(form.email.data)
-            if account["status"] in BLOCKED_STATES:
+            if account["status"] in accounts.BLOCKED_STATES:
                 flash(f"This account is {account['status']}, so it cannot log in. To talk about it, contact the "
                       f"co-op at {app.config['SUPPORT_EMAIL']}.", "error")
                 return render_template("auth/login.html", form=form, role=role), 403
@@ -892,7 +842,7 @@ def logout():
     if form.validate_on_submit():
         if g.user:
             # A new session version makes every copy of this session's cookie worthless.
-            execute(ACCOUNT_SQL[g.user["role"]]["end_sessions"], (g.user["id"],))
+            execute(accounts.ACCOUNT_SQL[g.user["role"]]["end_sessions"], (g.user["id"],))
         session.clear()
         flash("You have been logged out.", "success")
         return redirect(url_for("index"))
@@ -904,36 +854,11 @@ def no_referrer(response):
     return response
 
 
-def reset_serializer():
-    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset")
-
-
-def reset_fingerprint(account):
-    """A short digest of the password hash and the email: it ties a reset token to the password it replaces
-    and to the address it was sent to, so a new password or a new email ends every link sent before."""
-    return hashlib.sha256(f"{account['password_hash']}\n{account['email']}".encode()).hexdigest()[:32]
-
-
-def account_for_reset_token(token):
-    """(role, account) for a valid, unexpired, unused reset token; else None."""
-    try:
-        data = reset_serializer().loads(token, max_age=app.config["RESET_TOKEN_MAX_AGE"])
-        role, account_id, fingerprint = data["role"], int(data["id"]), data["fp"]
-    except (BadData, KeyError, TypeError, ValueError):
-        return None
-    if role not in ACCOUNT_SQL:
-        return None
-    account = query(ACCOUNT_SQL[role]["credentials"], (account_id,), one=True)
-    if account is None or not secrets.compare_digest(reset_fingerprint(account), str(fingerprint)):
-        return None
-    return role, account
-
-
 @app.route("/password/forgot/<role>", methods=["GET", "POST"])
 def forgot_password(role):
     """Ask for a reset link. Known and unknown emails get the same answer from the same work: a request is
     recorded, and the worker emails a link only when the email has an account."""
-    if role not in ACCOUNT_SQL:
+    if role not in accounts.ACCOUNT_SQL:
         abort(404)
     form = ForgotPasswordForm()
     if form.validate_on_submit():
@@ -964,29 +889,19 @@ def request_password_reset(role, email):
 def reset_password(token):
     """Choose a new password with a link from the reset email. The page sends no Referer: its URL is a key."""
     after_this_request(no_referrer)
-    found = account_for_reset_token(token)
+    found = accounts.account_for_reset_token(token)
     if found is None:
         return render_template("auth/reset_invalid.html"), 400
     role, account = found
     form = NewPasswordForm()
     if form.validate_on_submit():
-        if not set_password_by_reset(role, account, hash_password(form.password.data)):
+        if not accounts.set_password_by_reset(role, account, accounts.hash_password(form.password.data)):
             return render_template("auth/reset_invalid.html"), 400
         session.clear()
         flash("Your password has been changed, and every session was logged out. Log in with the new one.",
               "success")
         return redirect(url_for("login", role=role))
     return render_template("auth/reset.html", form=form), form_status(form)
-
-
-@transactional
-def set_password_by_reset(role, account, new_hash):
-    """Set the new password and forgive every failed guess at the email; False when the link was used already."""
-    # Matching the old hash makes the token single-use even when two requests race.
-    if execute(ACCOUNT_SQL[role]["set_password"], (new_hash, account["id"], account["password_hash"])).rowcount != 1:
-        return False
-    execute("DELETE FROM login_failure WHERE email = %s", (account["email"],))
-    return True
 
 
 ACCOUNT_FORMS = {"password": PasswordChangeForm, "email": EmailChangeForm}
@@ -1026,49 +941,32 @@ def account():
     return render_template("auth/account.html", forms=forms, role=role), form_status(form)
 
 
-@transactional
-def rename_account(role, account_id, name):
-    """A new name; a producer's products are found by it, so their stems change with it."""
-    save_account_change(role, account_id, "name", ACCOUNT_SQL[role]["set_name"], (name, account_id))
-    if role == "producer":
-        execute("UPDATE product SET search_producer = %s WHERE producer_id = %s", (search.stems(name), account_id))
-
-
-@transactional
-def save_account_change(role, account_id, what, statement, args):
-    """One change to an account; an operator's own is kept in the audit, in the same transaction."""
-    done = execute(statement, args)
-    if role == "operator" and done.rowcount:
-        audit(account_id, f"change_{what}", "operator", account_id)
-    return done
-
-
 def change_account(role, account_id, action, form):
     """Apply one account change; return the confirmation, or None with the form's errors set."""
-    sql = ACCOUNT_SQL[role]
+    sql = accounts.ACCOUNT_SQL[role]
     if action == "name":
-        rename_account(role, account_id, form[NAME_FIELDS[role]].data)
+        accounts.rename_account(role, account_id, form[NAME_FIELDS[role]].data)
         return "Your name has been saved."
     if action == "reminders":
         execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(form.reminders.data), account_id))
         return "You will get reminders." if form.reminders.data else "You will get no more reminders."
     credentials = query(sql["credentials"], (account_id,), one=True)
-    if not password_matches(form.current_password.data, credentials["password_hash"]):
+    if not accounts.password_matches(form.current_password.data, credentials["password_hash"]):
         record_password_failure(credentials["email"])
         form.current_password.errors.append("That is not your current password.")
         return None
     forgive_password_failures(credentials["email"])
     if action == "email":
         try:
-            save_account_change(role, account_id, "email", sql["set_email"], (form.email.data, account_id))
+            accounts.save_account_change(role, account_id, "email", sql["set_email"], (form.email.data, account_id))
         except db.IntegrityError:
             form.email.errors.append("Another account already uses this email.")
             return None
         # Every other session ends; this one carries on with the new version.
         session["session_version"] = credentials["session_version"] + 1
         return f"Your email is now {form.email.data}."
-    save_account_change(role, account_id, "password", sql["set_password"],
-                        (hash_password(form.password.data), account_id, credentials["password_hash"]))
+    accounts.save_account_change(role, account_id, "password", sql["set_password"],
+                        (accounts.hash_password(form.password.data), account_id, credentials["password_hash"]))
     # Every other session ends; this one carries on with the new version.
     session["session_version"] = credentials["session_version"] + 1
     return "Your password has been changed. Other devices have been logged out."
@@ -1730,7 +1628,7 @@ def dashboard():
     restock = query(
         "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        f" WHERE p.producer_id = %s AND {RESTOCK_CONDITION}"
+        f" WHERE p.producer_id = %s AND {catalogue.RESTOCK_CONDITION}"
         " ORDER BY s.quantity_available, p.name", (producer_id,))
     products = query(
         "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
@@ -2436,7 +2334,7 @@ def create_operator_command(email, name):
                                             for field, errors in form.errors.items()))
     try:
         execute("INSERT INTO operator (name, email, password_hash) VALUES (%s, %s, %s)",
-                (form.name.data, form.email.data, hash_password(form.password.data)))
+                (form.name.data, form.email.data, accounts.hash_password(form.password.data)))
     except db.IntegrityError:
         raise click.ClickException(f"An operator with the email {form.email.data} exists already.") from None
     click.echo(f"Operator {form.email.data} created; they log in at /login/operator.")
@@ -2451,74 +2349,8 @@ class NoteForm(Form):
                          description="Why: kept in the audit, and sent to a producer you suspend.")
 
 
-# What an operator may do to an account: from which states, and the state it leaves it in.
-ACCOUNT_ACTIONS = {
-    "producer": {"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
-                 "reinstate": ({"suspended"}, "approved")},
-    "customer": {"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
-    "operator": {"disable": ({"active"}, "disabled"), "enable": ({"disabled"}, "active")},
-}
-ACCOUNT_TABLES = {"producer": ("producer", "producer_id", "business_name"),
-                  "customer": ("customer", "customer_id", "first_name"),
-                  "operator": ("operator", "operator_id", "name")}
-# How the audit tells each action, in the past tense.
-AUDIT_LABELS = {"approve": "Approved", "suspend": "Suspended", "reinstate": "Reinstated", "disable": "Disabled",
-                "enable": "Enabled", "retry": "Sent again", "change_name": "Changed their name",
-                "change_email": "Changed their email", "change_password": "Changed their password"}
-
-
-class LastOperator(Exception):
-    """Disabling this operator would leave nobody to run the co-op."""
-
-
-def audit(operator_id, action, target_type, target_id, note=""):
-    """Keep an operator's action in the audit, in the transaction of the change; return its id."""
-    return execute("INSERT INTO operator_audit (operator_id, action, target_type, target_id, note)"
-                   " VALUES (%s, %s, %s, %s, %s)", (operator_id, action, target_type, target_id, note)).lastrowid
 PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
 ADMIN_PAGE_SIZE = 50
-
-
-@transactional
-def change_account_state(kind, account_id, action, note):
-    """Move an account to the action's state, with an audit row and, for a producer, an email, all in one unit;
-    return the account as it was and whether it moved. Suspending or disabling ends its sessions; disabling the
-    last active operator raises LastOperator."""
-    table, key, name = ACCOUNT_TABLES[kind]
-    if kind == "operator" and action == "disable":
-        # Locking every active operator serialises two operators disabling each other at once.
-        active = query("SELECT operator_id FROM operator WHERE status = 'active' FOR UPDATE")
-        if [row["operator_id"] for row in active] == [account_id]:
-            raise LastOperator()
-    account = query(f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
-                    (account_id,), one=True)
-    if account is None:
-        abort(404)
-    allowed, new_status = ACCOUNT_ACTIONS[kind][action]
-    if account["status"] not in allowed:
-        return account, False
-    execute(f"UPDATE {table} SET status = %s, session_version = session_version + %s WHERE {key} = %s",
-            (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
-    audit_id = audit(g.user["id"], action, kind, account_id, note)
-    if kind == "producer":
-        mail.send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
-             {"approve": "Your noeari shop is approved", "suspend": "Your noeari shop is suspended",
-              "reinstate": "Your noeari shop is reinstated"}[action],
-             business_name=account["name"], action=action, note=note)
-    return account, True
-
-
-def audit_of(kind, account_id):
-    return query("SELECT a.action, a.note, a.created_at, op.name AS operator FROM operator_audit a"
-                 " JOIN operator op ON op.operator_id = a.operator_id"
-                 " WHERE a.target_type = %s AND a.target_id = %s ORDER BY a.audit_id DESC", (kind, account_id))
-
-
-def recent_audit(limit=50):
-    """The newest actions of every operator, on any account or email."""
-    return query("SELECT a.action, a.target_type, a.target_id, a.note, a.created_at, op.name AS operator"
-                 " FROM operator_audit a JOIN operator op ON op.operator_id = a.operator_id"
-                 " ORDER BY a.audit_id DESC LIMIT %s", (limit,))
 
 
 def weekly_figures(weeks=12, now=None):
@@ -2601,15 +2433,15 @@ def render_admin_account(kind, account_id, form=None, status=200):
     account = query(ADMIN_ACCOUNT_SQL[kind], {"id": account_id}, one=True)
     if account is None:
         abort(404)
-    possible = [action for action, (allowed, _) in ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
+    possible = [action for action, (allowed, _) in accounts.ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
     last_operator = kind == "operator" and "disable" in possible and query(
         "SELECT COUNT(*) AS n FROM operator WHERE status = 'active'", one=True)["n"] == 1
     if last_operator:
         possible.remove("disable")
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
                            last_operator=last_operator,
-                           audit=audit_of(kind, account_id), form=form or NoteForm(formdata=None),
-                           states=ACCOUNT_STATES[kind], audit_labels=AUDIT_LABELS), status
+                           audit=accounts.audit_of(kind, account_id), form=form or NoteForm(formdata=None),
+                           states=ACCOUNT_STATES[kind], audit_labels=accounts.AUDIT_LABELS), status
 
 
 @app.route("/admin/producers/<int:producer_id>")
@@ -2646,8 +2478,8 @@ def admin_customer(customer_id):
 def admin_operators():
     """Every operator with their state, and the newest actions of all of them."""
     operators = query("SELECT operator_id, name, email, status, created_at FROM operator ORDER BY name, operator_id")
-    return render_template("admin/operators.html", operators=operators, audit=recent_audit(),
-                           audit_labels=AUDIT_LABELS)
+    return render_template("admin/operators.html", operators=operators, audit=accounts.recent_audit(),
+                           audit_labels=accounts.AUDIT_LABELS)
 
 
 @app.route("/admin/operators/<int:operator_id>")
@@ -2662,20 +2494,20 @@ def admin_operator(operator_id):
 def admin_account_action(kind, account_id, action):
     """Approve, suspend or reinstate a producer; suspend or reinstate a customer; disable or enable an operator
     (never the last active one). Kept in the audit."""
-    if action not in ACCOUNT_ACTIONS[kind]:
+    if action not in accounts.ACCOUNT_ACTIONS[kind]:
         abort(404)
     form = NoteForm()
     if not form.validate():
         return render_admin_account(kind, account_id, form, status=400)
     try:
-        account, changed = change_account_state(kind, account_id, action, form.note.data or "")
-    except LastOperator:  # the page says why
+        account, changed = accounts.change_account_state(g.user["id"], kind, account_id, action, form.note.data or "")
+    except accounts.LastOperator:  # the page says why
         return render_admin_account(kind, account_id, status=409)
     if not changed:
         flash(f"{account['name']} is {ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
               f"{action}d.", "error")
         return render_admin_account(kind, account_id, status=409)
-    flash(f"{account['name']} is now {ACCOUNT_STATES[kind][ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
+    flash(f"{account['name']} is now {ACCOUNT_STATES[kind][accounts.ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
     if kind == "operator" and account_id == g.user["id"]:
         return redirect(url_for("login", role="operator"))  # their own session ended with it
     return redirect(url_for(f"admin_{kind}", **{f"{kind}_id": account_id}))
@@ -2757,7 +2589,7 @@ def admin_emails():
 @app.route("/admin/emails/<int:email_id>/retry", methods=["POST"])
 @operator_login_required
 def admin_retry_email(email_id):
-    if not retry_email(g.user["id"], email_id):
+    if not accounts.retry_email(g.user["id"], email_id):
         if query("SELECT 1 FROM email_outbox WHERE email_id = %s", (email_id,), one=True) is None:
             abort(404)
         flash("That email has not failed, so there is nothing to retry.", "error")
@@ -2766,109 +2598,12 @@ def admin_retry_email(email_id):
     return redirect(url_for("admin_emails"))
 
 
-@transactional
-def retry_email(operator_id, email_id):
-    """Make a failed email due again, kept in the audit; False when it had not failed."""
-    if not mail.retry(email_id):
-        return False
-    audit(operator_id, "retry", "email", email_id)
-    return True
-
-
 # --- Email and jobs ---------------------------------------------------------
 
 app.add_template_global(mail.site_url)
 
 
-def close_ordering(now=None):
-    """Once an occurrence's ordering has closed, send its producer the packing list: once per occurrence."""
-    now = now or fulfilment.utc_now()
-    today = fulfilment.local_today(now)
-    # Orders are refused after their occurrence's cutoff, so the orders found here are all it will have.
-    occurrences = query(
-        "SELECT o.producer_id, o.option_id, o.fulfilment_date, o.slot_start, MAX(o.slot_end) AS slot_end,"
-        " MAX(o.cutoff_hours) AS cutoff_hours, MAX(o.fulfilment_name) AS fulfilment_name, COUNT(*) AS orders"
-        " FROM orders o WHERE o.fulfilment_date BETWEEN %s AND %s AND o.status <> 'cancelled'"
-        " AND o.option_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM occurrence_close c"
-        "  WHERE c.producer_id = o.producer_id AND c.option_id = o.option_id"
-        "  AND c.fulfilment_date = o.fulfilment_date AND c.slot_start = o.slot_start)"
-        " GROUP BY o.producer_id, o.option_id, o.fulfilment_date, o.slot_start",
-        (today - datetime.timedelta(days=1), today + datetime.timedelta(days=fulfilment.DAYS_AHEAD + 1)))
-    for occurrence in occurrences:
-        if now >= fulfilment.cutoff_instant(occurrence["fulfilment_date"], occurrence["slot_start"],
-                                            occurrence["cutoff_hours"]):
-            close_occurrence(occurrence)
-
-
-@transactional
-def close_occurrence(occurrence):
-    """Record the occurrence as closed and write its packing list email, together; another worker's record wins."""
-    if execute("INSERT IGNORE INTO occurrence_close (producer_id, option_id, fulfilment_date, slot_start, orders)"
-               " VALUES (%s, %s, %s, %s, %s)", (occurrence["producer_id"], occurrence["option_id"],
-                                                occurrence["fulfilment_date"], occurrence["slot_start"],
-                                                occurrence["orders"])).rowcount != 1:
-        return
-    rows, picks, _ = orders.packing_list(occurrence["producer_id"], occurrence["fulfilment_date"],
-                                         occurrence["option_id"], occurrence["slot_start"])
-    producer = query("SELECT business_name, email FROM producer WHERE producer_id = %s",
-                     (occurrence["producer_id"],), one=True)
-    when = fulfilment.format_window(occurrence["fulfilment_date"], occurrence["slot_start"], occurrence["slot_end"])
-    key = "packing:{producer_id}:{option_id}:{fulfilment_date}:{slot_start}".format(**occurrence)
-    mail.send("packing_list", key, producer["email"], f"Ordering closed: {len(rows)} to pack for {when}",
-              producer=producer, occurrence=occurrence, when=when, orders=rows, picks=picks)
-
-
-def send_reminders(now=None):
-    """From REMINDER_HOUR the day before, remind each customer of their order: once, and only before it starts."""
-    now = now or fulfilment.utc_now()
-    reminder_time, today = datetime.time(app.config["REMINDER_HOUR"]), fulfilment.local_today(now)
-    orders = query(
-        "SELECT o.order_id, o.fulfilment_date, o.slot_start FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        " WHERE o.fulfilment_date IN (%s, %s) AND o.status IN ('pending', 'confirmed', 'ready', 'out_for_delivery')"
-        " AND o.reminder_sent_at IS NULL AND c.reminders = 1 AND c.status = 'active'",
-        (today, today + datetime.timedelta(days=1)))
-    for order in orders:
-        due = local_instant(order["fulfilment_date"] - datetime.timedelta(days=1), reminder_time)
-        if due <= now < local_instant(order["fulfilment_date"], order["slot_start"]):
-            remind(order["order_id"])
-
-
-@transactional
-def remind(order_id):
-    if execute("UPDATE orders SET reminder_sent_at = UTC_TIMESTAMP() WHERE order_id = %s AND reminder_sent_at IS NULL",
-               (order_id,)).rowcount != 1:
-        return
-    order = orders.load_order(order_id)
-    mail.send("reminder", f"reminder:{order_id}", order["email"],
-         f"Tomorrow: order #{order_id} from {order['business_name']}, {orders.order_when(order)}", order=order)
-
-
-def answer_reset_requests():
-    """Answer each recorded "forgot password" request once: a link when the email has an account, else nothing."""
-    waiting = query("SELECT request_id FROM password_reset_request WHERE answered_at IS NULL"
-                    " ORDER BY request_id LIMIT 100")
-    for row in waiting:
-        answer_reset_request(row["request_id"])
-    execute("DELETE FROM password_reset_request WHERE requested_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 1000")
-    execute("DELETE FROM signup_attempt WHERE attempted_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 1000")
-
-
-@transactional
-def answer_reset_request(request_id):
-    if execute("UPDATE password_reset_request SET answered_at = UTC_TIMESTAMP(6)"
-               " WHERE request_id = %s AND answered_at IS NULL", (request_id,)).rowcount != 1:
-        return  # another worker answered it
-    request_row = query("SELECT role, email FROM password_reset_request WHERE request_id = %s", (request_id,), one=True)
-    account = query(ACCOUNT_SQL[request_row["role"]]["by_email"], (request_row["email"],), one=True)
-    if account is None:
-        return
-    token = reset_serializer().dumps({"role": request_row["role"], "id": account["id"],
-                                      "fp": reset_fingerprint(account)})
-    link = mail.site_url("reset_password", token=token)
-    mail.send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
-
-
-worker.init_app(app, jobs=[close_ordering, send_reminders, answer_reset_requests])
+worker.init_app(app, jobs=jobs.JOBS)
 
 
 # --- Health and errors ------------------------------------------------------
@@ -2945,7 +2680,8 @@ def http_error(exc):
 
 
 @app.errorhandler(orders.OrderNotFound)
-def order_not_found(exc):
+@app.errorhandler(accounts.AccountNotFound)
+def not_found(exc):
     return error_page(404)
 
 

@@ -7,6 +7,8 @@ import fulfilment
 import search
 from db import query
 
+# A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
+RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24

@@ -198,7 +198,8 @@ def test_bcrypt_cost_is_12_unless_bcrypt_rounds_says_otherwise(setting, expected
     env = {key: value for key, value in os.environ.items() if key != "BCRYPT_ROUNDS"}
     if setting:
         env["BCRYPT_ROUNDS"] = setting
-    result = subprocess.run([sys.executable, "-c", "from app import app, hash_password;"
+    result = subprocess.run([sys.executable, "-c", "from app import app; from accounts import hash_password;"
+                             "app.app_context().push();"
                              "print(app.config['BCRYPT_ROUNDS'], hash_password('password123')[4:6])"],
                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             env=env, capture_output=True, text=True, check=True)

@@ -8,6 +8,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
+import accounts
 import app as app_module
 from conftest import PASSWORD, hash_fast
 
@@ -139,8 +140,8 @@ def test_hostile_input(app, client, auth, db, world, role, route, field):
     with app.app_context():
         account = db.row("SELECT customer_id AS id, password_hash, email FROM customer WHERE customer_id = %s",
                          (world.customer,))
-        token = app_module.reset_serializer().dumps(
-            {"role": "customer", "id": account["id"], "fp": app_module.reset_fingerprint(account)})
+        token = accounts.reset_serializer().dumps(
+            {"role": "customer", "id": account["id"], "fp": accounts.reset_fingerprint(account)})
     slot = db.add_slot(world.collection[world.producer], 3)
     closure = db.execute("INSERT INTO producer_closure (producer_id, start_date, end_date) VALUES (%s, %s, %s)",
                          (world.producer, "2099-03-01", "2099-03-02"))

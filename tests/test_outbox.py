@@ -11,6 +11,7 @@ import time
 import pytest
 
 import app as app_module
+import jobs
 import worker
 from conftest import PASSWORD, run_worker
 
@@ -206,7 +207,7 @@ def test_the_cutoff_packing_list_goes_out_once_across_two_workers_and_a_restart(
     second = order_for_saturday(client, auth, db, world, gate, customer="tom@example.com", quantity=3)
     db.execute("DELETE FROM email_outbox")
     clock(SATURDAY_CUTOFF - datetime.timedelta(seconds=1))
-    run_concurrently(app, app_module.close_ordering)
+    run_concurrently(app, jobs.close_ordering)
     assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "not before the cutoff"
 
     clock(SATURDAY_CUTOFF + datetime.timedelta(seconds=1))
@@ -218,11 +219,11 @@ def test_the_cutoff_packing_list_goes_out_once_across_two_workers_and_a_restart(
 
     monkeypatch.setattr(app_module.mail, "send", crash_once)
     with app.app_context(), pytest.raises(RuntimeError):
-        app_module.close_ordering()
+        jobs.close_ordering()
     assert db.value("SELECT COUNT(*) FROM occurrence_close") == 0, "the half-done job left nothing behind"
 
-    run_concurrently(app, app_module.close_ordering)
-    run_concurrently(app, app_module.close_ordering)
+    run_concurrently(app, jobs.close_ordering)
+    run_concurrently(app, jobs.close_ordering)
     assert db.rows("SELECT fulfilment_date, orders FROM occurrence_close") == ({"fulfilment_date": SATURDAY, "orders": 2},)
     packing = [row for row in outbox(db) if row["dedupe_key"].startswith("packing:")]
     assert len(packing) == 1 and packing[0]["recipient"] == "farm@example.com"
@@ -239,11 +240,11 @@ def test_the_reminder_goes_out_once_from_reminder_hour_the_day_before(app, clien
     db.execute("DELETE FROM email_outbox")
     friday_six_pm = datetime.datetime(2026, 12, 4, 18, 0, tzinfo=UTC)  # GMT in December
     clock(friday_six_pm - datetime.timedelta(seconds=1))
-    run_concurrently(app, app_module.send_reminders)
+    run_concurrently(app, jobs.send_reminders)
     assert outbox(db) == ()
     clock(friday_six_pm)
-    run_concurrently(app, app_module.send_reminders)
-    run_concurrently(app, app_module.send_reminders)
+    run_concurrently(app, jobs.send_reminders)
+    run_concurrently(app, jobs.send_reminders)
     reminders = outbox(db)
     assert [(row["dedupe_key"], row["recipient"]) for row in reminders] == [(f"reminder:{order_id}", "jane@example.com")]
     assert "Sat 5 Dec 2026, 09:00–12:00 GMT" in reminders[0]["subject"]
@@ -261,7 +262,7 @@ def test_no_reminder_when_turned_off_or_cancelled(app, client, auth, db, world, 
     db.execute(change)
     clock(datetime.datetime(2026, 12, 4, 20, 0, tzinfo=UTC))
     with app.app_context():
-        app_module.send_reminders()
+        jobs.send_reminders()
     assert outbox(db) == ()
 
 
@@ -309,8 +310,8 @@ def test_a_password_reset_is_recorded_by_the_request_and_answered_once_by_the_wo
                          "answered_at": None}]
     assert not outbox(db), "nothing is looked up or written to the outbox in the request"
     with app.app_context():
-        app_module.answer_reset_requests()
-        app_module.answer_reset_requests()
+        jobs.answer_reset_requests()
+        jobs.answer_reset_requests()
     rows = outbox(db)
     assert len(rows) == 1 and rows[0]["recipient"] == "jane@example.com" and rows[0]["sent_at"] is None
     assert "/password/reset/" in rows[0]["body_text"]

@@ -7,6 +7,7 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+import accounts
 import app as app_module
 from conftest import round_trips
 from db import seed_database
@@ -28,8 +29,8 @@ def reset_token():
     with app_module.app.app_context():
         account = app_module.query("SELECT customer_id AS id, password_hash, email FROM customer WHERE customer_id = 1",
                                    one=True)
-        return app_module.reset_serializer().dumps({"role": "customer", "id": 1,
-                                                    "fp": app_module.reset_fingerprint(account)})
+        return accounts.reset_serializer().dumps({"role": "customer", "id": 1,
+                                                    "fp": accounts.reset_fingerprint(account)})
 
 
 def fill_and_submit(values, button):

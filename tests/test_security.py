@@ -9,6 +9,7 @@ import bcrypt
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+import accounts
 import app as app_module
 from conftest import PASSWORD, run_worker
 
@@ -359,9 +360,10 @@ def test_an_expired_reset_link_fails(app, client, db, world):
 
     credentials = db.row("SELECT customer_id, password_hash, email FROM customer WHERE customer_id = %s", (world.customer,))
     token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="password-reset", signer=HourOldSigner).dumps(
-        {"role": "customer", "id": world.customer, "fp": app_module.reset_fingerprint(credentials)})
-    fresh = app_module.reset_serializer().dumps(
-        {"role": "customer", "id": world.customer, "fp": app_module.reset_fingerprint(credentials)})
+        {"role": "customer", "id": world.customer, "fp": accounts.reset_fingerprint(credentials)})
+    with app.app_context():
+        fresh = accounts.reset_serializer().dumps(
+            {"role": "customer", "id": world.customer, "fp": accounts.reset_fingerprint(credentials)})
     assert client.get(f"/password/reset/{fresh}").status_code == 200
     before = db.snapshot()
     response = client.post(f"/password/reset/{token}", data={"password": "too late now", "confirm": "too late now"})
