@@ -147,6 +147,18 @@ class LastOperator(Exception):
     """Disabling this operator would leave nobody to run the co-op."""
 
 
+def is_only_active_operator(operator_id, lock=False):
+    """Whether operator_id is the one active operator. lock=True locks every active operator's row, so two
+    operators disabling each other at once are taken one after the other."""
+    active = query("SELECT operator_id FROM operator WHERE status = 'active'" + (" FOR UPDATE" if lock else ""))
+    return [row["operator_id"] for row in active] == [operator_id]
+
+
+def operators():
+    """Every operator with their state, by name."""
+    return query("SELECT operator_id, name, email, status, created_at FROM operator ORDER BY name, operator_id")
+
+
 def audit(operator_id, action, target_type, target_id, note=""):
     """Keep an operator's action in the audit, in the transaction of the change; return its id."""
     return execute("INSERT INTO operator_audit (operator_id, action, target_type, target_id, note)"
@@ -160,9 +172,7 @@ def change_account_state(operator_id, kind, account_id, action, note):
     or disabling ends its sessions; disabling the last active operator raises LastOperator."""
     table, key, name = ACCOUNT_TABLES[kind]
     if kind == "operator" and action == "disable":
-        # Locking every active operator serialises two operators disabling each other at once.
-        active = query("SELECT operator_id FROM operator WHERE status = 'active' FOR UPDATE")
-        if [row["operator_id"] for row in active] == [account_id]:
+        if is_only_active_operator(account_id, lock=True):
             raise LastOperator()
     account = query(f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
                     (account_id,), one=True)

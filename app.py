@@ -2434,8 +2434,7 @@ def render_admin_account(kind, account_id, form=None, status=200):
     if account is None:
         abort(404)
     possible = [action for action, (allowed, _) in accounts.ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
-    last_operator = kind == "operator" and "disable" in possible and query(
-        "SELECT COUNT(*) AS n FROM operator WHERE status = 'active'", one=True)["n"] == 1
+    last_operator = kind == "operator" and "disable" in possible and accounts.is_only_active_operator(account_id)
     if last_operator:
         possible.remove("disable")
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
@@ -2477,8 +2476,7 @@ def admin_customer(customer_id):
 @operator_login_required
 def admin_operators():
     """Every operator with their state, and the newest actions of all of them."""
-    operators = query("SELECT operator_id, name, email, status, created_at FROM operator ORDER BY name, operator_id")
-    return render_template("admin/operators.html", operators=operators, audit=accounts.recent_audit(),
+    return render_template("admin/operators.html", operators=accounts.operators(), audit=accounts.recent_audit(),
                            audit_labels=accounts.AUDIT_LABELS)
 
 

@@ -23,9 +23,12 @@ def init_app(app, jobs):
 
 
 def heartbeat(worker_id):
-    """Record that this worker is alive, for the health check."""
+    """Record that this worker is alive, for the health check: at each round, and before each batch of email."""
     db.execute("INSERT INTO worker_heartbeat (worker_id, started_at, last_seen) VALUES (%s, UTC_TIMESTAMP(6),"
                " UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE last_seen = UTC_TIMESTAMP(6)", (worker_id,))
+
+
+def forget_old_workers():
     db.execute("DELETE FROM worker_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY")
 
 
@@ -61,6 +64,7 @@ def run_round(worker_id, stopping=lambda: False):
     """One round, in an app context of its own so no connection or transaction outlives it."""
     with current_app.app_context():
         heartbeat(worker_id)
+        forget_old_workers()
         for job in current_app.extensions["noeari_jobs"]:
             if stopping():
                 break

@@ -175,11 +175,17 @@ def test_suspending_a_customer_ends_their_session_and_stops_their_login(app, cli
     ("/admin/producers/999999/suspend", {}, 404),
     ("/admin/producers/{producer}/suspend", {"note": "x" * 501}, 400),
     ("/admin/producers/{producer}/delete", {}, 404),
+    ("/admin/operators/999999/disable", {}, 404),
+    ("/admin/operators/999999/enable", {}, 404),
+    ("/admin/operators/{operator}/approve", {}, 404),
+    ("/admin/operators/{operator}/enable", {}, 409),
+    ("/admin/operators/{operator}/disable", {"note": "x" * 501}, 400),
 ])
 def test_an_action_that_cannot_apply_changes_nothing(client, auth, db, world, operator, path, data, status):
     login_operator(auth)
     before = db.snapshot()
-    response = client.post(path.format(producer=world.producer, customer=world.customer), data=data)
+    response = client.post(path.format(producer=world.producer, customer=world.customer, operator=operator),
+                           data=data)
     assert response.status_code == status
     assert db.snapshot() == before
 
