@@ -3,6 +3,7 @@ account, each kept in the audit. It knows nothing of requests: the acting operat
 operator_id, and an account that is not there is None or AccountNotFound."""
 import functools
 import hashlib
+import re
 import secrets
 
 import bcrypt
@@ -212,3 +213,62 @@ def retry_email(operator_id, email_id):
         return False
     audit(operator_id, "retry", "email", email_id)
     return True
+
+
+# --- The operator's lists ---------------------------------------------------
+
+PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
+ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"},
+                  "operator": {"active": "Active", "disabled": "Disabled"}}
+ACCOUNT_SUMMARY_SQL = {
+    "producer": "SELECT producer_id AS id, business_name AS name, email, town, phone, public_email, status, date_joined,"
+                " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
+                " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"
+                " FROM producer WHERE producer_id = %(id)s",
+    "customer": "SELECT customer_id AS id, first_name AS name, email, status, date_joined, NULL AS products,"
+                " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"
+                " FROM customer WHERE customer_id = %(id)s",
+    "operator": "SELECT operator_id AS id, name, email, status, created_at AS date_joined, NULL AS products,"
+                " NULL AS orders FROM operator WHERE operator_id = %(id)s",
+}
+
+
+def account_summary(kind, account_id):
+    """Who an account is, its state, and how much it has done, for the operator; None when there is none."""
+    return query(ACCOUNT_SUMMARY_SQL[kind], {"id": account_id}, one=True)
+
+
+def marketplace_figures():
+    """The approved producers and active customers counted, and the producers awaiting approval, oldest first."""
+    figures = query(
+        "SELECT (SELECT COUNT(*) FROM producer WHERE status = 'approved') AS producers,"
+        " (SELECT COUNT(*) FROM customer WHERE status = 'active') AS customers", one=True)
+    pending = query("SELECT producer_id, business_name, email, date_joined FROM producer WHERE status = 'pending'"
+                    " ORDER BY date_joined, producer_id LIMIT 50")
+    return figures, pending
+
+
+def producer_page(state, page, per_page):
+    """A page of every producer (or those in one state) by name, and how many there are."""
+    where, args = ("WHERE status = %s", [state]) if state else ("", [])
+    total = query(f"SELECT COUNT(*) AS n FROM producer {where}", args, one=True)["n"]
+    rows = query(f"SELECT producer_id, business_name, email, town, status, date_joined FROM producer {where}"
+                 " ORDER BY business_name, producer_id LIMIT %s OFFSET %s", args + [per_page, (page - 1) * per_page])
+    return rows, total
+
+
+def producer_names(limit=500):
+    return query("SELECT producer_id, business_name FROM producer ORDER BY business_name LIMIT %s", (limit,))
+
+
+def customer_page(text, page, per_page):
+    """A page of the customers whose email or first name holds text (every customer when it is empty), by
+    email, and how many there are."""
+    where, args = "", []
+    if text:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+        where, args = "WHERE email LIKE %s OR first_name LIKE %s", [pattern, pattern]
+    total = query(f"SELECT COUNT(*) AS n FROM customer {where}", args, one=True)["n"]
+    rows = query(f"SELECT customer_id, first_name, email, status, date_joined FROM customer {where}"
+                 " ORDER BY email LIMIT %s OFFSET %s", args + [per_page, (page - 1) * per_page])
+    return rows, total

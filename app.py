@@ -47,7 +47,6 @@ import re
 import secrets
 import time
 import unicodedata
-from collections import namedtuple
 from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,6 +71,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Len
 import accounts
 import backup
 import catalogue
+import checkout
 import db
 import fulfilment
 import images
@@ -79,10 +79,10 @@ import jobs
 import mail
 import orders
 import pagecache
+import producers
 import search
 import worker
 from db import execute, query, transactional
-from fulfilment import local_instant
 
 
 # --- Config -----------------------------------------------------------------
@@ -330,9 +330,10 @@ def money_filter(amount):
     return fulfilment.format_money(amount)
 
 
-def page_count(total, per_page):
-    """How many pages total rows fill; an empty list still has its one (empty) page."""
-    return max(1, -(-total // per_page))
+def paginate(total, per_page, page):
+    """What a template's page links need: this page, and how many pages total rows fill (an empty list still
+    has its one, empty, page)."""
+    return {"page": page, "pages": max(1, -(-total // per_page))}
 
 
 def page_number():
@@ -1076,8 +1077,8 @@ def render_catalogue(template, filters, in_path=(), **context):
     rows, total, page = catalogue.catalogue_page(filters, page_number())
     link_args = {key: value for key, value in filters.items()
                  if value and key not in in_path and not (key == "sort" and value == "relevance")}
-    return render_template(template, products=rows, total=total, page=page,
-                           pages=page_count(total, catalogue.PRODUCTS_PER_PAGE), filters=filters, link_args=link_args,
+    return render_template(template, products=rows, total=total, **paginate(total, catalogue.PRODUCTS_PER_PAGE, page),
+                           filters=filters, link_args=link_args,
                            categories=catalogue.CATEGORIES, sorts=catalogue.CATALOGUE_SORTS, **context)
 
 
@@ -1087,30 +1088,17 @@ def products():
     return render_catalogue("shop/products.html", catalogue_filters())
 
 
-@app.route("/producers")
-def producers():
+@app.route("/producers", endpoint="producers")
+def producer_list():
     """Every producer, with how many products each has on sale."""
-    page = page_number()
-    total = query("SELECT COUNT(*) AS n FROM producer WHERE status = 'approved'", one=True)["n"]
-    if page > page_count(total, LIST_PAGE_SIZE):
-        page = 1
-    rows = query(
-        "SELECT pr.producer_id, pr.business_name,"
-        " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_listed = 1)"
-        " AS product_count"
-        " FROM (SELECT producer_id, business_name FROM producer WHERE status = 'approved'"
-        "       ORDER BY business_name, producer_id LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
-        (LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE))
-    return render_template("shop/producers.html", producers=rows, page=page,
-                           pages=page_count(total, LIST_PAGE_SIZE))
+    rows, total, page = catalogue.producer_page(page_number(), LIST_PAGE_SIZE)
+    return render_template("shop/producers.html", producers=rows, **paginate(total, LIST_PAGE_SIZE, page))
 
 
 @app.route("/producers/<int:producer_id>")
 def producer_page(producer_id):
     """A producer's public page: their available products, a page at a time."""
-    producer = query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"
-                     " payment_info, image_url FROM producer WHERE producer_id = %s AND status = 'approved'",
-                     (producer_id,), one=True)
+    producer = catalogue.approved_producer(producer_id)
     if producer is None:
         abort(404)
     filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
@@ -1185,75 +1173,6 @@ class CartUpdateForm(Form):
     quantity = quantity_field("Quantity", 0)
 
 
-LineProblem = namedtuple("LineProblem", "kind note message")
-
-
-def line_problem(line):
-    """What stops a cart line from being ordered as it stands, or None: the cart's note and checkout's sentence."""
-    name, left = line["name"], line["quantity_available"]
-    if not line["is_available"]:
-        return LineProblem("unavailable", "No longer available: remove it to check out.",
-                           f"{name} is no longer available; remove it to check out.")
-    if left <= 0:
-        return LineProblem("sold_out", "Out of stock: remove it to check out.",
-                           f"{name} is out of stock; remove it to check out.")
-    if line["quantity"] > left:
-        return LineProblem("short", f"Only {left} left.", f"Only {left} of {name} left; you asked for {line['quantity']}.")
-    return None
-
-
-def cart_lines(customer_id, product_id=None):
-    """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
-    sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
-                 " p.is_listed AS is_available,"
-                 " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
-                 " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
-                 " JOIN producer pr ON pr.producer_id = p.producer_id"
-                 " JOIN stock s ON s.product_id = p.product_id"
-                 " WHERE ci.customer_id = %s"), [customer_id]
-    if product_id is not None:
-        sql, args = sql + " AND ci.product_id = %s", args + [product_id]
-    lines = query(sql + " ORDER BY pr.business_name, pr.producer_id, p.name", args)
-    for line in lines:
-        line["line_total"] = line["price"] * line["quantity"]
-        line["problem"] = line_problem(line)
-    return lines
-
-
-def cart_groups(lines, choices=None):
-    """The cart's lines per producer, each group with its goods total, its producer's offer, and the chosen
-    occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one."""
-    offers = load_offers(line["producer_id"] for line in lines)
-    groups = []
-    for (producer_id, business_name), rows in itertools.groupby(
-            lines, key=lambda line: (line["producer_id"], line["business_name"])):
-        rows = list(rows)
-        offer = offers[producer_id]
-        goods = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
-        if choices is not None:
-            choice = offer.find(choices.get(producer_id))
-        else:
-            choice = offer.occurrences[0] if len(offer.occurrences) == 1 else None
-        fee = fulfilment.fee_for(choice.option, goods) if choice else None
-        groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "goods": goods,
-                       "payment_info": rows[0]["payment_info"], "offer": offer, "choice": choice, "fee": fee,
-                       "total": goods + fee if choice else None})
-    return groups
-
-
-def choice_problem(group, postcode):
-    """What stops a group from being ordered for its chosen occurrence: a minimum not reached, or a postcode the
-    delivery does not serve; None when nothing does."""
-    option, name = group["choice"].option, group["business_name"]
-    short = fulfilment.shortfall(option, group["goods"])
-    if short:
-        return f"Add {money_filter(short)} more from {name} for {option['name']}."
-    if option["kind"] == "delivery" and not fulfilment.postcode_served(postcode, option["postcode_list"]):
-        return (f"{name} delivers to {option['areas']} only, and {postcode or 'your postcode'} is outside those areas. "
-                "Choose collection, or another option.")
-    return None
-
-
 WHEN_VALUE = re.compile(r"\d{1,10}@(\d{4}-\d{2}-\d{2}|arranged)\Z")
 PHONE_TEXT = re.compile(r"\+?[0-9 ()\-]{6,40}")
 
@@ -1281,13 +1200,9 @@ class CheckoutForm(Form):
                 self.postcode.errors.append("Enter the full postcode of the delivery address, like BS1 4DJ.")
                 valid = False
             else:
-                for group in self.groups:
-                    problem = group["choice"] and group["choice"].option["kind"] == "delivery" and choice_problem(
-                        dict(group, goods=max(group["goods"], group["choice"].option["minimum_order"])),
-                        self.postcode.data)
-                    if problem:
-                        self.postcode.errors.append(problem)
-                        valid = False
+                problems = checkout.delivery_problems(self.groups, self.postcode.data)
+                self.postcode.errors.extend(problems)
+                valid = valid and not problems
         return valid
 
 
@@ -1317,133 +1232,17 @@ def submitted_choices():
             if re.fullmatch(r"when_\d{1,10}", name) and WHEN_VALUE.fullmatch(value)}
 
 
-def render_cart(form=None, groups=None, status=200):
-    groups = groups if groups is not None else cart_groups(cart_lines(g.user["id"]))
-    form = form or checkout_form(groups)
-    orderable = [group for group in groups if group["offer"].occurrences]
-    grand_total = sum((group["total"] if group["total"] is not None else group["goods"] for group in orderable),
-                      Decimal("0.00"))
-    return render_template("shop/cart.html", groups=groups, form=form, grand_total=grand_total,
-                           fees_unknown=any(group["total"] is None for group in orderable)), status
-
-
-class CheckoutRefused(Exception):
-    """Checkout cannot go ahead; args[0] lists what the customer must fix."""
-
-
-@transactional
-def place_orders(customer_id, choices, details):
-    """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction;
-    return their ids. Groups of producers not taking orders stay in the cart.
-
-    The cart's rows and their stock rows are locked first, in product order, so concurrent
-    checkouts queue on the products they share and never deadlock; the lines read after that
-    see the latest stock (and a second checkout of the same cart finds it empty). Stock is
-    decremented only while enough is left, and a slot's bookings only up to its capacity, so
-    nothing is ever oversold or overbooked.
-    """
-    query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
-          " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
-    lines = cart_lines(customer_id)
-    if not lines:
-        raise CheckoutRefused(["Your cart is empty."])
-    groups = cart_groups(lines, choices)
-    problems, ordering = [], []
-    for group in groups:
-        if group["producer_id"] not in choices:
-            continue
-        if group["choice"] is None:
-            problems.append(f"The time you chose for {group['business_name']} is no longer open; choose another.")
-            continue
-        ordering.append(group)
-        problems += [line["problem"].message for line in group["lines"] if line["problem"]]
-        problem = choice_problem(group, details["postcode"])
-        if problem:
-            problems.append(problem)
-    if not problems and not ordering:
-        problems.append("Nothing in your cart can be ordered yet: its producers are not taking orders.")
-    if problems:
-        raise CheckoutRefused(problems)
-    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
-        if execute("UPDATE stock SET quantity_available = quantity_available - %s"
-                   " WHERE product_id = %s AND quantity_available >= %s",
-                   (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
-            raise CheckoutRefused([f"{line['name']} has just sold out."])
-    for group in sorted(ordering, key=lambda group: group["choice"].key):
-        book_occurrence(group["choice"])
-    order_ids = [insert_order(customer_id, group, details)
-                 for group in sorted(ordering, key=lambda group: group["producer_id"])]
-    ordered = [line["product_id"] for group in ordering for line in group["lines"]]
-    execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
-            [customer_id] + ordered)
-    orders.announce_checkout(order_ids)
-    return order_ids
-
-
-def book_occurrence(occurrence):
-    """Count one more order for a dated occurrence, refusing once its capacity is reached.
-
-    The upsert takes the booking row's lock at once, so concurrent checkouts for one slot queue on it
-    and each sees the count the others left."""
-    if occurrence.slot is None:
-        return
-    slot_id, day, capacity = occurrence.slot["slot_id"], occurrence.day, occurrence.option["capacity"]
-    execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, %s, 1)"
-            " ON DUPLICATE KEY UPDATE booked = booked + 1", (slot_id, day))
-    booked = query("SELECT booked FROM slot_booking WHERE slot_id = %s AND slot_date = %s", (slot_id, day), one=True)
-    if capacity is not None and booked["booked"] > capacity:
-        raise CheckoutRefused([f"{occurrence.option['name']} on {occurrence.when} has just filled up; "
-                               "choose another time."])
-
-
-def insert_order(customer_id, group, details):
-    """One order for a group, with what the customer was promised as it is now; return its id."""
-    occurrence, option = group["choice"], group["choice"].option
-    delivery = option["kind"] == "delivery"
-    order_id = execute(
-        "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
-        " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
-         details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
-         occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
-         option["instructions"], occurrence.day, occurrence.start, occurrence.end,
-         option["cutoff_hours"] if occurrence.slot else None, group["fee"])).lastrowid
-    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
-            [(order_id, line["product_id"], line["quantity"], line["price"]) for line in group["lines"]], many=True)
-    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
-    return order_id
+def render_cart(form=None, groups=None, http_status=200):
+    groups = groups if groups is not None else checkout.cart_groups(checkout.cart_lines(g.user["id"]))
+    grand_total, fees_unknown = checkout.cart_summary(groups)
+    return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
+                           grand_total=grand_total, fees_unknown=fees_unknown), http_status
 
 
 @app.route("/cart")
 @customer_login_required
 def cart():
     return render_cart()
-
-
-def lock_cart(customer_id):
-    """Make the customer's cart changes queue one behind another, on the customer's row.
-
-    A locking read of a cart line that does not exist yet would take a gap lock, and two adds with
-    gap locks deadlock at their inserts; this lock is on a row that always exists.
-    """
-    query("SELECT customer_id FROM customer WHERE customer_id = %s FOR UPDATE", (customer_id,))
-
-
-@transactional
-def add_to_cart(customer_id, product, quantity):
-    """Add quantity of product to the cart, capped at the stock; return (quantity before, quantity now)."""
-    lock_cart(customer_id)
-    row = query("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s",
-                (customer_id, product["product_id"]), one=True)
-    in_cart = row["quantity"] if row else 0
-    new_quantity = min(in_cart + quantity, product["quantity_available"])
-    if new_quantity > in_cart:
-        execute("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added) VALUES (%s, %s, %s, %s)"
-                " ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), price_when_added = VALUES(price_when_added)",
-                (customer_id, product["product_id"], new_quantity, product["price"]))
-    return in_cart, new_quantity
 
 
 @app.route("/cart/add", methods=["POST"])
@@ -1457,7 +1256,7 @@ def cart_add():
         flash(f"Log in or create an account to add {form.quantity.data} × {product['name']} to your cart: "
               "we have kept it for you.", "warning")
         return redirect(url_for("login", role="customer", next=url_for("cart")))
-    in_cart, new_quantity = add_to_cart(g.user["id"], product, form.quantity.data)
+    in_cart, new_quantity = checkout.add_to_cart(g.user["id"], product, form.quantity.data)
     added = new_quantity - in_cart
     if added <= 0:
         if product["quantity_available"] <= 0:
@@ -1480,18 +1279,17 @@ def cart_update():
     """Change a cart line's quantity; 0 removes the line."""
     form = posted_form(CartUpdateForm)
     if form.errors:
-        return render_cart(status=400)
+        return render_cart(http_status=400)
     customer_id, product_id, wanted = g.user["id"], form.product_id.data, form.quantity.data
-    lines = cart_lines(customer_id, product_id)
-    if not lines:
+    line = checkout.cart_line(customer_id, product_id)
+    if line is None:
         abort(404)
-    line = lines[0]
     if wanted > 0 and line["problem"] and line["problem"].kind == "unavailable":
         flash(f"{line['name']} is no longer available; you can only remove it.", "error")
-        return render_cart(status=409)
+        return render_cart(http_status=409)
     new_quantity = min(wanted, line["quantity_available"])
-    set_cart_quantity(customer_id, product_id, new_quantity)
-    flash(*cart_change_message(line["name"], wanted, new_quantity))
+    checkout.set_cart_quantity(customer_id, product_id, new_quantity)
+    flash(*checkout.cart_change_message(line["name"], wanted, new_quantity))
     return redirect(url_for("cart"))
 
 
@@ -1501,7 +1299,7 @@ def add_pending_to_cart(customer_id, pending):
     if product is None:
         flash("The product you chose before logging in is no longer available.", "warning")
         return redirect(url_for("cart"))
-    in_cart, new_quantity = add_to_cart(customer_id, product, pending["quantity"])
+    in_cart, new_quantity = checkout.add_to_cart(customer_id, product, pending["quantity"])
     added = new_quantity - in_cart
     if added > 0:
         flash(f"Added {added} × {product['name']} to your cart, as you asked before logging in.", "success")
@@ -1510,48 +1308,27 @@ def add_pending_to_cart(customer_id, pending):
     return redirect(url_for("cart"))
 
 
-@transactional
-def set_cart_quantity(customer_id, product_id, quantity):
-    """Set a cart line's quantity; 0 removes it."""
-    lock_cart(customer_id)
-    if quantity == 0:
-        execute("DELETE FROM cart_item WHERE customer_id = %s AND product_id = %s", (customer_id, product_id))
-    else:
-        execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
-                (quantity, customer_id, product_id))
-
-
-def cart_change_message(name, wanted, new_quantity):
-    """What the customer is told after asking for wanted of name and getting new_quantity: (message, category)."""
-    if wanted == 0:
-        return f"Removed {name} from your cart.", "success"
-    if new_quantity == 0:
-        return f"{name} is out of stock, so it was removed from your cart.", "warning"
-    if new_quantity < wanted:
-        return f"Only {new_quantity} of {name} are in stock; your cart now holds {new_quantity}.", "warning"
-    return f"Your cart now holds {new_quantity} × {name}.", "success"
-
-
-@app.route("/checkout", methods=["POST"])
+@app.route("/checkout", methods=["POST"], endpoint="checkout")
 @customer_login_required
-def checkout():
+def place_cart():
     """Place the cart as one order per producer, each for the collection or delivery time chosen for it."""
-    groups = cart_groups(cart_lines(g.user["id"]), submitted_choices())
+    customer_id, choices = g.user["id"], submitted_choices()
+    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices)
     form = checkout_form(groups)
     if not form.validate():
-        return render_cart(form, groups, status=400)
-    postcode = re.sub(r"\s+", " ", form.postcode.data or "").upper() or None
-    details = {"delivery_address": form.delivery_address.data, "postcode": postcode, "phone": form.phone.data}
+        return render_cart(form, groups, http_status=400)
+    details = {"delivery_address": form.delivery_address.data, "postcode": checkout.tidy_postcode(form.postcode.data),
+               "phone": form.phone.data}
     try:
-        order_ids = place_orders(g.user["id"], submitted_choices(), details)
-    except CheckoutRefused as refusal:
-        for problem in refusal.args[0]:
+        order_ids = checkout.place_orders(customer_id, choices, details)
+    except checkout.CheckoutRefused as refusal:
+        for problem in refusal.problems:
             flash(problem, "error")
         flash("Nothing was ordered. Change your cart and try again.", "error")
-        return render_cart(form, cart_groups(cart_lines(g.user["id"]), submitted_choices()), status=409)
+        return render_cart(form, checkout.cart_groups(checkout.cart_lines(customer_id), choices), http_status=409)
     except db.Busy:
         flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")
-        return render_cart(form, groups, status=503)
+        return render_cart(form, groups, http_status=503)
     numbers = ", ".join(f"#{order_id}" for order_id in order_ids)
     flash(f"Thank you! Your order{'s' if len(order_ids) > 1 else ''} {numbers} "
           f"{'have' if len(order_ids) > 1 else 'has'} been placed.", "success")
@@ -1568,8 +1345,7 @@ def customer_orders():
     """The customer's orders, newest first."""
     page = page_number()
     rows, total = orders.order_page("customer", g.user["id"], page)
-    return render_template("shop/orders.html", orders=rows, page=page,
-                           pages=page_count(total, orders.ORDERS_PER_PAGE))
+    return render_template("shop/orders.html", orders=rows, **paginate(total, orders.ORDERS_PER_PAGE, page))
 
 
 @app.route("/orders/<int:order_id>")
@@ -1600,12 +1376,7 @@ def cancel_order(order_id):
 
 def get_own_product(product_id):
     """The logged-in producer's product (not archived) with its stock, or abort with 404."""
-    product = query(
-        "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
-        " p.thumbnail_url, p.is_available, s.quantity_available, s.reorder_threshold"
-        " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        " WHERE p.product_id = %s AND p.producer_id = %s AND p.is_archived = 0",
-        (product_id, g.user["id"]), one=True)
+    product = producers.own_product(g.user["id"], product_id)
     if product is None:
         abort(404)
     return product
@@ -1615,30 +1386,10 @@ def get_own_product(product_id):
 @producer_login_required
 def dashboard():
     """The producer's overview: order counts, newest pending orders, restocking, and products."""
-    producer_id, page = g.user["id"], page_number()
-    counts = {row["status"]: row["n"] for row in query(
-        "SELECT status, n FROM order_count WHERE producer_id = %s", (producer_id,))}
-    figures = query(
-        "SELECT (SELECT COUNT(*) FROM product WHERE producer_id = %s AND is_archived = 0) AS products,"
-        " EXISTS (SELECT 1 FROM fulfilment_option WHERE producer_id = %s AND is_active = 1 AND is_archived = 0)"
-        " AS taking_orders, COUNT(*) AS unpaid_orders, COALESCE(SUM(goods_total + fee), 0) AS unpaid_amount"
-        " FROM orders WHERE producer_id = %s AND status = 'completed' AND payment_status = 'unpaid'",
-        (producer_id, producer_id, producer_id), one=True)
-    pending = orders.newest_orders("producer", producer_id, 1, per_page=5, status="pending")
-    restock = query(
-        "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
-        " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        f" WHERE p.producer_id = %s AND {catalogue.RESTOCK_CONDITION}"
-        " ORDER BY s.quantity_available, p.name", (producer_id,))
-    products = query(
-        "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
-        " s.quantity_available, s.reorder_threshold"
-        " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
-        (producer_id, LIST_PAGE_SIZE, (page - 1) * LIST_PAGE_SIZE))
-    return render_template("dashboard/index.html", counts=counts, figures=figures, pending=pending, restock=restock,
-                           products=products, page=page, pages=page_count(figures["products"], LIST_PAGE_SIZE),
-                           statuses=orders.ORDER_STATUSES)
+    page = page_number()
+    found = producers.overview(g.user["id"], page, LIST_PAGE_SIZE)
+    return render_template("dashboard/index.html", **found, statuses=orders.ORDER_STATUSES,
+                           **paginate(found["figures"]["products"], LIST_PAGE_SIZE, page))
 
 
 def money_amount(minimum, maximum, what="an amount"):
@@ -1685,57 +1436,10 @@ class ProductForm(Form):
     image = photo_field("Photo")
 
 
-def product_values(form):
-    """The product's columns from the form, with the stems search.py keeps of its text."""
-    stems = search.product_columns(form.name.data, form.description.data, form.category.data, g.user["name"])
-    return (form.name.data, form.description.data or "", form.category.data, form.price.data,
-            form.unit.data, int(form.is_available.data), *stems)
-
-
-def save_image(encoded):
-    """Store an encoded (image, thumbnail) pair; return their URLs."""
-    return [url_for("uploaded_file", name=name) for name in images.store(encoded)]
-
-
-def remove_images(*urls):
-    """Delete stored photos by URL, once nothing refers to them."""
-    prefix = url_for("uploaded_file", name="")
-    images.remove(*(url[len(prefix):] for url in urls if url and url.startswith(prefix)))
-
-
-@transactional
-def with_photo(form, current, write):
-    """In one transaction, store the form's new photo, if any, call write(image_url, thumbnail_url) with it
-    or with current's, and delete the photo it replaced."""
-    new_images = save_image(form.encoded_image) if form.encoded_image else None
-    image_url, thumbnail_url = new_images or (current["image_url"], current["thumbnail_url"])
-    write(image_url, thumbnail_url)
-    if new_images:
-        remove_images(current["image_url"], current["thumbnail_url"])
-
-
-@transactional
-def insert_product(form, image_url, thumbnail_url):
-    product_id = execute("INSERT INTO product (producer_id, name, description, category, price, unit, is_available,"
-                         " search_name, search_text, search_producer, image_url, thumbnail_url)"
-                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                         (g.user["id"], *product_values(form), image_url, thumbnail_url)).lastrowid
-    # The product's one stock row is made by a trigger as the product is inserted.
-    execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
-            (form.quantity_available.data, form.reorder_threshold.data, product_id))
-
-
-@transactional
-def update_product(product_id, form, image_url, thumbnail_url):
-    execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s, is_available = %s,"
-            " search_name = %s, search_text = %s, search_producer = %s, image_url = %s, thumbnail_url = %s"
-            " WHERE product_id = %s AND producer_id = %s",
-            (*product_values(form), image_url, thumbnail_url, product_id, g.user["id"]))
-    execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s", (form.reorder_threshold.data, product_id))
-    # Sales since the form was opened must not be undone by saving an unchanged stock figure.
-    if str(form.quantity_available.data) != form.quantity_seen.data:
-        execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s",
-                (form.quantity_available.data, product_id))
+def product_fields(form):
+    """The product's fields from its form, as producers.py takes them."""
+    return {name: form[name].data for name in ("name", "description", "category", "price", "unit", "is_available",
+                                               "quantity_available", "reorder_threshold")}
 
 
 @app.route("/dashboard/products/new", methods=["GET", "POST"])
@@ -1744,8 +1448,7 @@ def new_product():
     """Create a product with its stock row, and optionally a photo."""
     form = ProductForm(data={"is_available": True, "reorder_threshold": 5, "quantity_available": 0})
     if form.validate_on_submit():
-        with_photo(form, {"image_url": None, "thumbnail_url": None},
-                   lambda image_url, thumbnail_url: insert_product(form, image_url, thumbnail_url))
+        producers.add_product(g.user, product_fields(form), form.encoded_image)
         flash(f"{form.name.data} has been added to your shop.", "success")
         return redirect(url_for("dashboard"))
     return render_template("dashboard/product_form.html", form=form, product=None), form_status(form)
@@ -1758,47 +1461,18 @@ def edit_product(product_id):
     product = get_own_product(product_id)
     form = ProductForm(data=dict(product, quantity_seen=product["quantity_available"]))
     if form.validate_on_submit():
-        with_photo(form, product,
-                   lambda image_url, thumbnail_url: update_product(product_id, form, image_url, thumbnail_url))
+        producers.save_product(g.user, product, product_fields(form), form.quantity_seen.data, form.encoded_image)
         flash(f"{form.name.data} has been saved.", "success")
         return redirect(url_for("dashboard"))
     return render_template("dashboard/product_form.html", form=form, product=product), form_status(form)
 
 
-# What an order refers to is never deleted: it is archived, so order history keeps it.
-ARCHIVABLE = {
-    "product": {
-        "own": "SELECT product_id, name, image_url, thumbnail_url FROM product"
-               " WHERE product_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
-        "used": "SELECT EXISTS (SELECT 1 FROM order_item WHERE product_id = %s) AS used",
-        "archive": ["UPDATE product SET is_archived = 1, is_available = 0 WHERE product_id = %s",
-                    "DELETE FROM cart_item WHERE product_id = %s"],
-        "delete": ["DELETE FROM product WHERE product_id = %s"],
-    },
-    "option": {
-        "own": "SELECT option_id, name FROM fulfilment_option"
-               " WHERE option_id = %s AND producer_id = %s AND is_archived = 0 FOR UPDATE",
-        "used": "SELECT EXISTS (SELECT 1 FROM orders WHERE option_id = %s) AS used",
-        "archive": ["UPDATE fulfilment_option SET is_archived = 1, is_active = 0 WHERE option_id = %s"],
-        "delete": ["DELETE FROM fulfilment_option WHERE option_id = %s"],
-    },
-}
-
-
-@transactional
 def delete_or_archive(kind, row_id):
-    """Delete one of the producer's products or options that no order used, or archive one that was used;
-    return the row and whether it was archived."""
-    sql = ARCHIVABLE[kind]
-    row = query(sql["own"], (row_id, g.user["id"]), one=True)
-    if row is None:
+    """Delete or archive one of the logged-in producer's products or options, or abort with 404."""
+    found = producers.delete_or_archive(g.user["id"], kind, row_id)
+    if found is None:
         abort(404)
-    used = query(sql["used"], (row_id,), one=True)["used"]
-    for statement in sql["archive"] if used else sql["delete"]:
-        execute(statement, (row_id,))
-    if not used:
-        remove_images(row.get("image_url"), row.get("thumbnail_url"))
-    return row, used
+    return found
 
 
 @app.route("/dashboard/products/<int:product_id>/delete", methods=["POST"])
@@ -1819,8 +1493,7 @@ def delete_product(product_id):
 def toggle_availability(product_id):
     """Show or hide a product in the catalogue, then go back to the dashboard page it was changed on."""
     product = get_own_product(product_id)
-    execute("UPDATE product SET is_available = 1 - is_available WHERE product_id = %s AND producer_id = %s",
-            (product_id, g.user["id"]))
+    producers.toggle_availability(g.user["id"], product_id)
     shown = not product["is_available"]
     flash(f"{product['name']} is now {'shown in' if shown else 'hidden from'} the catalogue.", "success")
     return redirect_to_next(request.form.get("next"), url_for("dashboard"))
@@ -1838,8 +1511,7 @@ def update_stock():
     form = posted_form(StockForm, "product_id", lambda form: render_template(
         "dashboard/stock.html", product=get_own_product(form.product_id.data)))
     product = get_own_product(form.product_id.data)
-    # get_own_product checked the product is theirs; a plain UPDATE lets the stock trigger touch the product.
-    execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s", (form.quantity.data, product["product_id"]))
+    producers.set_stock(product["product_id"], form.quantity.data)
     flash(f"Stock of {product['name']} is now {form.quantity.data}.", "success")
     if not product["is_available"]:
         flash(f"{product['name']} is still hidden from the catalogue: choose Show in its row to put it on sale.",
@@ -1881,7 +1553,7 @@ def producer_orders():
     """The producer's orders, newest first, filtered by status, 25 a page."""
     page, status = page_number(), status_filter()
     rows, total = orders.order_page("producer", g.user["id"], page, per_page=LIST_PAGE_SIZE, status=status)
-    return render_template("dashboard/orders.html", orders=rows, page=page, pages=page_count(total, LIST_PAGE_SIZE),
+    return render_template("dashboard/orders.html", orders=rows, **paginate(total, LIST_PAGE_SIZE, page),
                            status=status, statuses=orders.ORDER_STATUSES)
 
 
@@ -1892,26 +1564,33 @@ def producer_order(order_id):
     return render_template("dashboard/order.html", order=get_own_order(order_id))
 
 
-CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
-               "line total", "order type", "status", "fee", "order total", "fulfilment date", "window", "paid"]
-
-
 def csv_safe(value):
     """Neutralise a cell a spreadsheet would run as a formula."""
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def order_filters(where, args):
-    """where and args (on alias o) narrowed by ?status=, ?from= and ?to= (dates the order was placed on)."""
-    status, start, end = status_filter(), date_arg("from"), date_arg("to")
-    if status:
-        where, args = where + ["o.status = %s"], args + [status]
-    if start:
-        where, args = where + ["o.placed_at >= %s"], args + [start]
-    if end:
-        where, args = where + ["o.placed_at < %s"], args + [end + datetime.timedelta(days=1)]
-    return where, args
+def csv_response(filename, columns, rows):
+    """A spreadsheet download of rows under a header of columns, streamed about 32 KB at a time; text cells
+    that a spreadsheet would run as a formula are neutralised."""
+    def chunks():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([csv_safe(value) if isinstance(value, str) else value for value in row])
+            if buffer.tell() > 32_768:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+    return Response(chunks(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def order_filters():
+    """The ?status=, ?from= and ?to= filters of an order list (the days orders were placed on, in TIMEZONE),
+    as orders.order_filter takes them."""
+    return {"status": status_filter(), "placed_from": date_arg("from"), "placed_to": date_arg("to")}
 
 
 def date_arg(name):
@@ -1924,35 +1603,8 @@ def date_arg(name):
 @producer_login_required
 def orders_csv():
     """Download one row per order line, streamed straight from the database."""
-    where, args = order_filters(["o.producer_id = %s"], [g.user["id"]])
-    sql = ("SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
-           " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
-           " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
-           " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-           " JOIN order_item oi ON oi.order_id = o.order_id"
-           " JOIN product p ON p.product_id = oi.product_id"
-           f" WHERE {' AND '.join(where)} ORDER BY o.placed_at, o.order_id, p.name")
-
-    def csv_text():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for (order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state, fee,
-             total, day, start, end, payment) in lines:
-            window = f"{fulfilment.as_time(start):%H:%M}-{fulfilment.as_time(end):%H:%M}" if day else ""
-            writer.writerow([order_id, placed_at.isoformat(sep=" "), csv_safe(first_name), csv_safe(product),
-                             quantity, unit_price, line_total, order_type, state, fee, total,
-                             day.isoformat() if day else "", window, payment])
-            if buffer.tell() > 32_768:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    lines = db.stream(sql, args)
-    filename = f"noeari-orders-{datetime.date.today().isoformat()}.csv"
-    return Response(csv_text(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    rows = orders.producer_csv_rows(g.user["id"], **order_filters())
+    return csv_response(f"noeari-orders-{fulfilment.local_today().isoformat()}.csv", orders.PRODUCER_CSV_COLUMNS, rows)
 
 
 # --- Profile and fulfilment -------------------------------------------------
@@ -1978,21 +1630,15 @@ class ProfileForm(Form):
     image = photo_field("Photo or logo")
 
 
-PROFILE_COLUMNS = ("description", "town", "phone", "public_email", "website", "payment_info")
-
-
 @app.route("/dashboard/profile", methods=["GET", "POST"])
 @producer_login_required
 def producer_profile():
     """What customers see about the producer: description, town, contact details, how to pay, a photo."""
-    producer = query(f"SELECT {', '.join(PROFILE_COLUMNS)}, image_url, thumbnail_url FROM producer"
-                     " WHERE producer_id = %s", (g.user["id"],), one=True)
+    producer = producers.profile(g.user["id"])
     form = ProfileForm(data=producer)
     if form.validate_on_submit():
-        with_photo(form, producer, lambda image_url, thumbnail_url: execute(
-            f"UPDATE producer SET {', '.join(f'{column} = %s' for column in PROFILE_COLUMNS)},"
-            " image_url = %s, thumbnail_url = %s WHERE producer_id = %s",
-            [form[column].data or "" for column in PROFILE_COLUMNS] + [image_url, thumbnail_url, g.user["id"]]))
+        producers.save_profile(g.user["id"], producer, {column: form[column].data for column in producers.PROFILE_COLUMNS},
+                               form.encoded_image)
         flash("Your profile has been saved.", "success")
         return redirect(url_for("producer_profile"))
     return render_template("dashboard/profile.html", form=form, producer=producer), form_status(form)
@@ -2048,21 +1694,16 @@ class OptionForm(Form):
 def option_values(form):
     """The option's columns from its form; a collection keeps no postcodes and a delivery no address."""
     delivery = form.kind.data == "delivery"
-    return (form.kind.data, form.name.data, None if delivery else form.address.data,
-            form.instructions.data or "", ", ".join(form.postcode_list) if delivery else None, form.fee.data,
-            form.minimum_order.data, form.free_over.data, form.cutoff_hours.data, form.capacity.data,
-            int(form.is_active.data))
+    values = {field: form[field].data for field in producers.OPTION_FIELDS if field != "postcodes"}
+    return dict(values, address=None if delivery else form.address.data, instructions=form.instructions.data or "",
+                postcodes=", ".join(form.postcode_list) if delivery else None, is_active=int(form.is_active.data))
 
 
 def get_own_option(option_id):
-    """One of the producer's options (not archived) with its slots, or abort with 404."""
-    option = query(f"SELECT {catalogue.OPTION_COLUMNS} FROM fulfilment_option o"
-                   " WHERE o.option_id = %s AND o.producer_id = %s AND o.is_archived = 0",
-                   (option_id, g.user["id"]), one=True)
+    """One of the logged-in producer's options (not archived) with its slots, or abort with 404."""
+    option = producers.own_option(g.user["id"], option_id)
     if option is None:
         abort(404)
-    option["slots"] = query("SELECT slot_id, option_id, weekday, start_time, end_time FROM fulfilment_slot"
-                            " WHERE option_id = %s ORDER BY weekday, start_time, slot_id", (option_id,))
     return option
 
 
@@ -2084,16 +1725,12 @@ class ClosureForm(Form):
             raise ValidationError("Closed days can be set up to two years ahead.")
 
 
-def render_fulfilment(closure_form=None, status=200):
+def render_fulfilment(closure_form=None, http_status=200):
     """The producer's options with their slots, and their closed dates ahead."""
-    rows = query("SELECT option_id FROM fulfilment_option WHERE producer_id = %s AND is_archived = 0",
-                 (g.user["id"],))
-    offer = load_offers([g.user["id"]])[g.user["id"]] if rows else catalogue.Offer([], [])
-    closures = query("SELECT closure_id, start_date, end_date, note FROM producer_closure"
-                     " WHERE producer_id = %s AND end_date >= %s ORDER BY start_date, closure_id",
-                     (g.user["id"], fulfilment.local_today()))
-    return render_template("dashboard/fulfilment.html", offer=offer, closures=closures,
-                           closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS), status
+    producer_id = g.user["id"]
+    offer = load_offers([producer_id])[producer_id] if producers.has_options(producer_id) else catalogue.Offer([], [])
+    return render_template("dashboard/fulfilment.html", offer=offer, closures=producers.closures_ahead(producer_id),
+                           closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS), http_status
 
 
 @app.route("/dashboard/fulfilment")
@@ -2109,10 +1746,7 @@ def new_option():
     form = OptionForm(data={"kind": "collection", "fee": Decimal("0.00"), "minimum_order": Decimal("0.00"),
                             "cutoff_hours": 24, "is_active": True})
     if form.validate_on_submit():
-        option_id = execute("INSERT INTO fulfilment_option (producer_id, kind, name, address, instructions, postcodes,"
-                            " fee, minimum_order, free_over, cutoff_hours, capacity, is_active)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            (g.user["id"], *option_values(form))).lastrowid
+        option_id = producers.add_option(g.user["id"], option_values(form))
         flash(f"{form.name.data} is set up. Add its weekly times below, or add none to take orders by arrangement.",
               "success")
         return redirect(url_for("edit_option", option_id=option_id))
@@ -2152,9 +1786,9 @@ class SlotForm(Form):
             raise ValidationError("The end must be after the start, on the same day.")
 
 
-def render_option(option, form, slot_form=None, status=200):
+def render_option(option, form, slot_form=None, http_status=200):
     return render_template("dashboard/option_form.html", option=option, form=form,
-                           slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), status
+                           slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), http_status
 
 
 @app.route("/dashboard/fulfilment/<int:option_id>/edit", methods=["GET", "POST"])
@@ -2164,12 +1798,10 @@ def edit_option(option_id):
     option = get_own_option(option_id)
     form = OptionForm(data=option)
     if form.validate_on_submit():
-        execute("UPDATE fulfilment_option SET kind = %s, name = %s, address = %s, instructions = %s, postcodes = %s,"
-                " fee = %s, minimum_order = %s, free_over = %s, cutoff_hours = %s, capacity = %s, is_active = %s"
-                " WHERE option_id = %s AND producer_id = %s", (*option_values(form), option_id, g.user["id"]))
+        producers.save_option(g.user["id"], option_id, option_values(form))
         flash(f"{form.name.data} has been saved.", "success")
         return redirect(url_for("fulfilment_options"))
-    return render_option(option, form, status=form_status(form))
+    return render_option(option, form, http_status=form_status(form))
 
 
 @app.route("/dashboard/fulfilment/<int:option_id>/delete", methods=["POST"])
@@ -2189,9 +1821,8 @@ def add_slot(option_id):
     option = get_own_option(option_id)
     slot_form = SlotForm()
     if not slot_form.validate():
-        return render_option(option, OptionForm(formdata=None, data=option), slot_form, status=400)
-    execute("INSERT INTO fulfilment_slot (option_id, weekday, start_time, end_time) VALUES (%s, %s, %s, %s)",
-            (option_id, slot_form.weekday.data, slot_form.start.data, slot_form.end.data))
+        return render_option(option, OptionForm(formdata=None, data=option), slot_form, http_status=400)
+    producers.add_slot(option_id, slot_form.weekday.data, slot_form.start.data, slot_form.end.data)
     flash(f"{option['name']} now runs {fulfilment.WEEKDAYS[slot_form.weekday.data]}s "
           f"{slot_form.start.data}–{slot_form.end.data}.", "success")
     return redirect(url_for("edit_option", option_id=option_id))
@@ -2202,7 +1833,7 @@ def add_slot(option_id):
 def delete_slot(option_id, slot_id):
     """Remove a weekly time; orders already placed for it keep their date and time."""
     option = get_own_option(option_id)
-    if execute("DELETE FROM fulfilment_slot WHERE slot_id = %s AND option_id = %s", (slot_id, option_id)).rowcount != 1:
+    if not producers.delete_slot(option_id, slot_id):
         abort(404)
     flash(f"That time was removed from {option['name']}.", "success")
     return redirect(url_for("edit_option", option_id=option_id))
@@ -2214,9 +1845,8 @@ def add_closure():
     """Close for some days: no slot is offered on them."""
     form = ClosureForm()
     if not form.validate():
-        return render_fulfilment(form, status=400)
-    execute("INSERT INTO producer_closure (producer_id, start_date, end_date, note) VALUES (%s, %s, %s, %s)",
-            (g.user["id"], form.start_date.data, form.end_date.data, form.note.data or ""))
+        return render_fulfilment(form, http_status=400)
+    producers.add_closure(g.user["id"], form.start_date.data, form.end_date.data, form.note.data)
     flash(f"Closed from {form.start_date.data:%a %-d %b %Y} to {form.end_date.data:%a %-d %b %Y}: "
           "no collection or delivery is offered on those days.", "success")
     return redirect(url_for("fulfilment_options"))
@@ -2225,8 +1855,7 @@ def add_closure():
 @app.route("/dashboard/closures/<int:closure_id>/delete", methods=["POST"])
 @producer_login_required
 def delete_closure(closure_id):
-    if execute("DELETE FROM producer_closure WHERE closure_id = %s AND producer_id = %s",
-               (closure_id, g.user["id"])).rowcount != 1:
+    if not producers.delete_closure(g.user["id"], closure_id):
         abort(404)
     flash("Those days are open again.", "success")
     return redirect(url_for("fulfilment_options"))
@@ -2238,15 +1867,7 @@ def delete_closure(closure_id):
 @producer_login_required
 def schedule():
     """The days ahead with orders: each occurrence with its order count and goods, and orders by arrangement."""
-    occurrences = query(
-        "SELECT fulfilment_date, slot_start, slot_end, fulfilment_name, order_type, COUNT(*) AS orders,"
-        " SUM(goods_total) AS goods FROM orders WHERE producer_id = %s AND fulfilment_date >= %s"
-        " AND status <> 'cancelled' GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
-        " ORDER BY fulfilment_date, slot_start, fulfilment_name LIMIT 200", (g.user["id"], fulfilment.local_today()))
-    arranged = query(
-        f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        " WHERE o.producer_id = %s AND o.fulfilment_date IS NULL AND o.option_id IS NOT NULL"
-        " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.placed_at, o.order_id LIMIT 100", (g.user["id"],))
+    occurrences, arranged = producers.schedule(g.user["id"])
     return render_template("dashboard/schedule.html", occurrences=occurrences, arranged=arranged)
 
 
@@ -2267,31 +1888,13 @@ def day_packing_list(day):
     return found
 
 
-DAY_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer first name", "email", "phone",
-                   "delivery address", "postcode", "product", "quantity", "unit", "line total", "order total", "paid"]
-
-
 @app.route("/dashboard/schedule/<date:day>.csv")
 @producer_login_required
 def schedule_day_csv(day):
     """The day's packing lists as a spreadsheet: one row per product to pick, then one per order line."""
     rows, picks, _ = day_packing_list(day)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(DAY_CSV_COLUMNS)
-    for pick in picks:
-        writer.writerow(["pick list", day.isoformat(), "", "", "", "", "", "", "", "", csv_safe(pick["name"]),
-                         pick["quantity"], csv_safe(pick["unit"]), "", "", ""])
-    for order in rows:
-        window = f"{fulfilment.as_time(order['slot_start']):%H:%M}-{fulfilment.as_time(order['slot_end']):%H:%M}"
-        for line in order["lines"]:
-            writer.writerow(["order", day.isoformat(), window, csv_safe(order["fulfilment_name"]), order["order_id"],
-                             csv_safe(order["first_name"]), csv_safe(order["email"]), csv_safe(order["phone"] or ""),
-                             csv_safe(order["delivery_address"] or ""), csv_safe(order["postcode"] or ""),
-                             csv_safe(line["name"]), line["quantity"], csv_safe(line["unit"]), line["line_total"],
-                             order["total"], order["payment_status"]])
-    return Response(buffer.getvalue(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="noeari-packing-{day.isoformat()}.csv"'})
+    return csv_response(f"noeari-packing-{day.isoformat()}.csv", orders.PACKING_CSV_COLUMNS,
+                        orders.packing_csv_rows(day, rows, picks))
 
 
 class PaidForm(Form):
@@ -2349,29 +1952,7 @@ class NoteForm(Form):
                          description="Why: kept in the audit, and sent to a producer you suspend.")
 
 
-PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
 ADMIN_PAGE_SIZE = 50
-
-
-def weekly_figures(weeks=12, now=None):
-    """Orders placed and their goods value (cancelled ones left out) per week, Monday to Sunday in TIMEZONE,
-    over the last weeks, oldest first."""
-    now = now or fulfilment.utc_now()
-    today = fulfilment.local_today(now)
-    first = today - datetime.timedelta(days=today.weekday(), weeks=weeks - 1)
-    rows = query("SELECT DATE(placed_at) AS day, HOUR(placed_at) AS hour, COUNT(*) AS orders, SUM(goods_total) AS goods"
-                 " FROM orders WHERE placed_at >= %s AND status <> 'cancelled'"
-                 " GROUP BY DATE(placed_at), HOUR(placed_at)",
-                 (local_instant(first, datetime.time(0)).replace(tzinfo=None),))
-    buckets = [{"week": first + datetime.timedelta(weeks=n), "orders": 0, "goods": Decimal("0.00")}
-               for n in range(weeks)]
-    for row in rows:
-        placed = datetime.datetime.combine(row["day"], datetime.time(row["hour"]), fulfilment.UTC)
-        index = (placed.astimezone(fulfilment.zone()).date() - first).days // 7
-        if 0 <= index < weeks:
-            buckets[index]["orders"] += row["orders"]
-            buckets[index]["goods"] += row["goods"]
-    return buckets
 
 
 @app.template_global()
@@ -2389,12 +1970,8 @@ def bar_chart(buckets, measure, height=120, bar=30, gap=10):
 @operator_login_required
 def admin():
     """The marketplace at a glance: 12 weeks of orders, producers to approve, accounts, and failed email."""
-    figures = query(
-        "SELECT (SELECT COUNT(*) FROM producer WHERE status = 'approved') AS producers,"
-        " (SELECT COUNT(*) FROM customer WHERE status = 'active') AS customers", one=True)
-    pending = query("SELECT producer_id, business_name, email, date_joined FROM producer WHERE status = 'pending'"
-                    " ORDER BY date_joined, producer_id LIMIT 50")
-    return render_template("admin/index.html", figures=figures, pending=pending, weeks=weekly_figures(),
+    figures, pending = accounts.marketplace_figures()
+    return render_template("admin/index.html", figures=figures, pending=pending, weeks=orders.weekly_figures(),
                            health=worker.health())
 
 
@@ -2402,35 +1979,16 @@ def admin():
 @operator_login_required
 def admin_producers():
     """Every producer with their state; ?state= narrows it to one."""
-    state = request.args.get("state") if request.args.get("state") in PRODUCER_STATES else None
-    where, args = ("WHERE status = %s", [state]) if state else ("", [])
+    state = request.args.get("state") if request.args.get("state") in accounts.PRODUCER_STATES else None
     page = page_number()
-    total = query(f"SELECT COUNT(*) AS n FROM producer {where}", args, one=True)["n"]
-    rows = query(f"SELECT producer_id, business_name, email, town, status, date_joined FROM producer {where}"
-                 " ORDER BY business_name, producer_id LIMIT %s OFFSET %s",
-                 args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
-    return render_template("admin/producers.html", producers=rows, state=state, states=PRODUCER_STATES, page=page,
-                           pages=page_count(total, ADMIN_PAGE_SIZE))
+    rows, total = accounts.producer_page(state, page, ADMIN_PAGE_SIZE)
+    return render_template("admin/producers.html", producers=rows, state=state, states=accounts.PRODUCER_STATES,
+                           **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
-ADMIN_ACCOUNT_SQL = {
-    "producer": "SELECT producer_id AS id, business_name AS name, email, town, phone, public_email, status, date_joined,"
-                " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
-                " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"
-                " FROM producer WHERE producer_id = %(id)s",
-    "customer": "SELECT customer_id AS id, first_name AS name, email, status, date_joined, NULL AS products,"
-                " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"
-                " FROM customer WHERE customer_id = %(id)s",
-    "operator": "SELECT operator_id AS id, name, email, status, created_at AS date_joined, NULL AS products,"
-                " NULL AS orders FROM operator WHERE operator_id = %(id)s",
-}
-ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"},
-                  "operator": {"active": "Active", "disabled": "Disabled"}}
-
-
-def render_admin_account(kind, account_id, form=None, status=200):
+def render_admin_account(kind, account_id, form=None, http_status=200):
     """A producer's or customer's page for the operator: who they are, their state, actions and audit."""
-    account = query(ADMIN_ACCOUNT_SQL[kind], {"id": account_id}, one=True)
+    account = accounts.account_summary(kind, account_id)
     if account is None:
         abort(404)
     possible = [action for action, (allowed, _) in accounts.ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
@@ -2440,7 +1998,7 @@ def render_admin_account(kind, account_id, form=None, status=200):
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
                            last_operator=last_operator,
                            audit=accounts.audit_of(kind, account_id), form=form or NoteForm(formdata=None),
-                           states=ACCOUNT_STATES[kind], audit_labels=accounts.AUDIT_LABELS), status
+                           states=accounts.ACCOUNT_STATES[kind], audit_labels=accounts.AUDIT_LABELS), http_status
 
 
 @app.route("/admin/producers/<int:producer_id>")
@@ -2453,17 +2011,10 @@ def admin_producer(producer_id):
 @operator_login_required
 def admin_customers():
     """Find customers by email or name."""
-    q = request.args.get("q", "")[:100].strip()
-    where, args = "", []
-    if q:
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
-        where, args = "WHERE email LIKE %s OR first_name LIKE %s", [pattern, pattern]
-    page = page_number()
-    total = query(f"SELECT COUNT(*) AS n FROM customer {where}", args, one=True)["n"]
-    rows = query(f"SELECT customer_id, first_name, email, status, date_joined FROM customer {where}"
-                 " ORDER BY email LIMIT %s OFFSET %s", args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
-    return render_template("admin/customers.html", customers=rows, q=q, total=total, page=page,
-                           pages=page_count(total, ADMIN_PAGE_SIZE))
+    q, page = request.args.get("q", "")[:100].strip(), page_number()
+    rows, total = accounts.customer_page(q, page, ADMIN_PAGE_SIZE)
+    return render_template("admin/customers.html", customers=rows, q=q, total=total,
+                           **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
 @app.route("/admin/customers/<int:customer_id>")
@@ -2496,79 +2047,46 @@ def admin_account_action(kind, account_id, action):
         abort(404)
     form = NoteForm()
     if not form.validate():
-        return render_admin_account(kind, account_id, form, status=400)
+        return render_admin_account(kind, account_id, form, http_status=400)
     try:
         account, changed = accounts.change_account_state(g.user["id"], kind, account_id, action, form.note.data or "")
     except accounts.LastOperator:  # the page says why
-        return render_admin_account(kind, account_id, status=409)
+        return render_admin_account(kind, account_id, http_status=409)
     if not changed:
-        flash(f"{account['name']} is {ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
+        flash(f"{account['name']} is {accounts.ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
               f"{action}d.", "error")
-        return render_admin_account(kind, account_id, status=409)
-    flash(f"{account['name']} is now {ACCOUNT_STATES[kind][accounts.ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
+        return render_admin_account(kind, account_id, http_status=409)
+    flash(f"{account['name']} is now {accounts.ACCOUNT_STATES[kind][accounts.ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
     if kind == "operator" and account_id == g.user["id"]:
         return redirect(url_for("login", role="operator"))  # their own session ended with it
     return redirect(url_for(f"admin_{kind}", **{f"{kind}_id": account_id}))
 
 
 def admin_order_filters():
-    """The ?status=&producer=&from=&to= filters of every order, on alias o."""
+    """The ?status=&producer=&from=&to= filters of every order, as orders.order_filter takes them."""
     producer = request.args.get("producer", "")
-    where, args = order_filters([], [])
-    if producer.isdecimal() and 0 < int(producer) < 2**32:
-        where, args = where + ["o.producer_id = %s"], args + [int(producer)]
-    return " AND ".join(where) or "TRUE", args
+    return dict(order_filters(),
+                producer_id=int(producer) if producer.isdecimal() and 0 < int(producer) < 2**32 else None)
 
 
 @app.route("/admin/orders")
 @operator_login_required
 def admin_orders():
     """Every order, newest first, filtered by status, producer and the dates they were placed on."""
-    where, args = admin_order_filters()
-    page = page_number()
-    total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
-    rows = query(
-        f"SELECT {orders.ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
-        " ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
-        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
-        " ORDER BY o.placed_at DESC, o.order_id DESC", args + [ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE])
-    producers = query("SELECT producer_id, business_name FROM producer ORDER BY business_name LIMIT 500")
-    return render_template("admin/orders.html", orders=rows, total=total, page=page, statuses=orders.ORDER_STATUSES,
-                           pages=page_count(total, ADMIN_PAGE_SIZE), producers=producers,
+    filters, page = admin_order_filters(), page_number()
+    rows, total = orders.all_orders_page(page, ADMIN_PAGE_SIZE, **filters)
+    return render_template("admin/orders.html", orders=rows, total=total, statuses=orders.ORDER_STATUSES,
+                           **paginate(total, ADMIN_PAGE_SIZE, page), producers=accounts.producer_names(),
                            link_args={key: request.args[key] for key in ("status", "producer", "from", "to")
                                       if request.args.get(key)})
-
-
-ADMIN_CSV_COLUMNS = ["order id", "placed at", "producer", "customer first name", "status", "type", "fulfilment date",
-                     "items", "goods", "fee", "total", "paid"]
 
 
 @app.route("/admin/orders.csv")
 @operator_login_required
 def admin_orders_csv():
     """The same orders as a spreadsheet, one row per order, streamed."""
-    where, args = admin_order_filters()
-    rows = db.stream(
-        "SELECT o.order_id, o.placed_at, pr.business_name, c.first_name, o.status, o.order_type, o.fulfilment_date,"
-        " o.item_count, o.goods_total, o.fee, o.goods_total + o.fee, o.payment_status FROM orders o"
-        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
-        f" WHERE {where} ORDER BY o.placed_at, o.order_id", args)
-
-    def csv_text():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(ADMIN_CSV_COLUMNS)
-        for order_id, placed, producer, customer, *rest in rows:
-            writer.writerow([order_id, placed.isoformat(sep=" "), csv_safe(producer), csv_safe(customer),
-                             *("" if value is None else value for value in rest)])
-            if buffer.tell() > 32_768:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(csv_text(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="noeari-all-orders-{datetime.date.today().isoformat()}.csv"'})
+    return csv_response(f"noeari-all-orders-{fulfilment.local_today().isoformat()}.csv",
+                        orders.ALL_ORDERS_CSV_COLUMNS, orders.all_orders_csv_rows(**admin_order_filters()))
 
 
 @app.route("/admin/emails")
@@ -2577,18 +2095,15 @@ def admin_emails():
     """The outbox, failures first: who, what, when, how many tries and the last error; never a message's body,
     which may hold a reset link."""
     page = page_number()
-    total = query("SELECT COUNT(*) AS n FROM email_outbox", one=True)["n"]
-    emails = query("SELECT email_id, recipient, subject, created_at, attempts, sent_at, failed_at, last_error,"
-                   " send_after FROM email_outbox ORDER BY failed_at IS NULL, sent_at IS NOT NULL, email_id DESC"
-                   " LIMIT %s OFFSET %s", (ADMIN_PAGE_SIZE, (page - 1) * ADMIN_PAGE_SIZE))
-    return render_template("admin/emails.html", emails=emails, page=page, pages=page_count(total, ADMIN_PAGE_SIZE))
+    emails, total = mail.outbox_page(page, ADMIN_PAGE_SIZE)
+    return render_template("admin/emails.html", emails=emails, **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
 @app.route("/admin/emails/<int:email_id>/retry", methods=["POST"])
 @operator_login_required
 def admin_retry_email(email_id):
     if not accounts.retry_email(g.user["id"], email_id):
-        if query("SELECT 1 FROM email_outbox WHERE email_id = %s", (email_id,), one=True) is None:
+        if not mail.exists(email_id):
             abort(404)
         flash("That email has not failed, so there is nothing to retry.", "error")
         return redirect(url_for("admin_emails"))

@@ -195,3 +195,28 @@ def load_offers(producer_ids, now=None):
     # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
     cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
+
+
+# --- Producers --------------------------------------------------------------
+
+def producer_page(page, per_page):
+    """A page of the approved producers with how many products each has on sale, the total, and the page
+    actually shown (a page past the end shows page 1)."""
+    total = query("SELECT COUNT(*) AS n FROM producer WHERE status = 'approved'", one=True)["n"]
+    if page > max(1, -(-total // per_page)):
+        page = 1
+    rows = query(
+        "SELECT pr.producer_id, pr.business_name,"
+        " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_listed = 1)"
+        " AS product_count"
+        " FROM (SELECT producer_id, business_name FROM producer WHERE status = 'approved'"
+        "       ORDER BY business_name, producer_id LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
+        (per_page, (page - 1) * per_page))
+    return rows, total, page
+
+
+def approved_producer(producer_id):
+    """An approved producer's public profile, or None."""
+    return query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"
+                 " payment_info, image_url FROM producer WHERE producer_id = %s AND status = 'approved'",
+                 (producer_id,), one=True)

@@ -45,6 +45,18 @@ def local_instant(day, at):
     return datetime.datetime.combine(day, as_time(at), tzinfo=zone()).astimezone(UTC)
 
 
+def stored_day_start(day):
+    """When the local day begins, as the database stores instants (a naive UTC DATETIME): for filters on
+    placed_at and the like."""
+    return local_instant(day, datetime.time(0)).replace(tzinfo=None)
+
+
+def stored_local(stored, local_zone):
+    """A stored instant (naive UTC) as wall-clock time in local_zone, 'YYYY-MM-DD HH:MM:SS', for spreadsheets
+    (the zone is passed in, as they are written after the request)."""
+    return f"{stored.replace(tzinfo=UTC).astimezone(local_zone):%Y-%m-%d %H:%M:%S}"
+
+
 def cutoff_instant(day, start, cutoff_hours):
     """When ordering for an occurrence closes: cutoff_hours of real time before it starts."""
     return local_instant(day, start) - datetime.timedelta(hours=cutoff_hours)

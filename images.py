@@ -147,6 +147,16 @@ def fetch(name):
 URL_NAME = "/uploads/"
 
 
+def url(name):
+    """The path a stored photo is served at (app.py's uploaded_file route)."""
+    return URL_NAME + name
+
+
+def remove_urls(*urls):
+    """Delete stored photos by their URLs, once nothing refers to them."""
+    remove(*(found.rsplit(URL_NAME, 1)[1] for found in urls if found and URL_NAME in found))
+
+
 def import_files():
     """Move into the photo table each file of UPLOAD_FOLDER that a product or producer names and the table
     lacks; return how many. The files stay where they were (`flask migrate` runs this after the SQL files)."""

@@ -172,3 +172,17 @@ def retry(email_id):
     """Make a failed message due again, with a fresh set of attempts; return whether there was one to retry."""
     return db.execute("UPDATE email_outbox SET failed_at = NULL, attempts = 0, send_after = UTC_TIMESTAMP(6),"
                       " claimed_until = NULL WHERE email_id = %s AND failed_at IS NOT NULL", (email_id,)).rowcount == 1
+
+
+def outbox_page(page, per_page):
+    """A page of the outbox, failures first, then those waiting, newest first; and how many there are. Never
+    a message's body, which may hold a reset link."""
+    total = db.query("SELECT COUNT(*) AS n FROM email_outbox", one=True)["n"]
+    emails = db.query("SELECT email_id, recipient, subject, created_at, attempts, sent_at, failed_at, last_error,"
+                      " send_after FROM email_outbox ORDER BY failed_at IS NULL, sent_at IS NOT NULL, email_id DESC"
+                      " LIMIT %s OFFSET %s", (per_page, (page - 1) * per_page))
+    return emails, total
+
+
+def exists(email_id):
+    return db.query("SELECT 1 FROM email_outbox WHERE email_id = %s", (email_id,), one=True) is not None

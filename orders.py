@@ -2,6 +2,10 @@
 orders, changing their status and recording payment (each with its history row and its email, in one
 transaction), and the packing lists of a day. It knows nothing of requests: the acting account comes in
 as (role, account_id), and an order that is not theirs is None or OrderNotFound."""
+import datetime
+from decimal import Decimal
+
+import db
 import fulfilment
 import mail
 from db import execute, query, transactional
@@ -238,3 +242,118 @@ def packing_list(producer_id, day, option_id=None, slot_start=None):
         pick["quantity"] += line["quantity"]
     return (list(by_order.values()), sorted(picks.values(), key=lambda pick: pick["name"].lower()),
             len(orders) - len(live))
+
+
+# --- Lists and spreadsheets across orders, and the operator's figures --------
+
+def order_filter(where, args, status=None, placed_from=None, placed_to=None, producer_id=None):
+    """where (SQL conditions on alias o) and args, narrowed to a status, to orders placed from one local day
+    to another (both included), and to one producer; each only when given."""
+    narrowing = [("o.status = %s", status),
+                 ("o.placed_at >= %s", placed_from and fulfilment.stored_day_start(placed_from)),
+                 ("o.placed_at < %s", placed_to and fulfilment.stored_day_start(placed_to + datetime.timedelta(days=1))),
+                 ("o.producer_id = %s", producer_id)]
+    for condition, value in narrowing:
+        if value is not None:
+            where, args = where + [condition], args + [value]
+    return where, args
+
+
+PRODUCER_CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
+                        "line total", "order type", "status", "fee", "order total", "fulfilment date", "window",
+                        "paid"]
+
+
+def producer_csv_rows(producer_id, **filters):
+    """One row per line of the producer's orders (narrowed as order_filter does), oldest first: the query runs
+    now, and its rows are read as they are sent."""
+    where, args = order_filter(["o.producer_id = %s"], [producer_id], **filters)
+    lines = db.stream(
+        "SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
+        " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
+        " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
+        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+        " JOIN order_item oi ON oi.order_id = o.order_id"
+        " JOIN product p ON p.product_id = oi.product_id"
+        f" WHERE {' AND '.join(where)} ORDER BY o.placed_at, o.order_id, p.name", args)
+    return producer_csv_lines(lines, fulfilment.zone())
+
+
+def producer_csv_lines(lines, local_zone):
+    for (order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state, fee,
+         total, day, start, end, payment) in lines:
+        window = f"{fulfilment.as_time(start):%H:%M}-{fulfilment.as_time(end):%H:%M}" if day else ""
+        yield [order_id, fulfilment.stored_local(placed_at, local_zone), first_name, product, quantity, unit_price,
+               line_total, order_type, state, fee, total, day.isoformat() if day else "", window, payment]
+
+
+def all_orders_page(page, per_page, **filters):
+    """A page of every producer's orders (narrowed as order_filter does), newest first, with the customer's
+    first name and the producer's name; and how many there are in all."""
+    where, args = order_filter([], [], **filters)
+    where = " AND ".join(where) or "TRUE"
+    total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
+    rows = query(
+        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
+        " ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
+        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
+        " ORDER BY o.placed_at DESC, o.order_id DESC", args + [per_page, (page - 1) * per_page])
+    return rows, total
+
+
+ALL_ORDERS_CSV_COLUMNS = ["order id", "placed at", "producer", "customer first name", "status", "type",
+                          "fulfilment date", "items", "goods", "fee", "total", "paid"]
+
+
+def all_orders_csv_rows(**filters):
+    """One row per order of every producer (narrowed as order_filter does), oldest first: the query runs now,
+    and its rows are read as they are sent."""
+    where, args = order_filter([], [], **filters)
+    rows = db.stream(
+        "SELECT o.order_id, o.placed_at, pr.business_name, c.first_name, o.status, o.order_type, o.fulfilment_date,"
+        " o.item_count, o.goods_total, o.fee, o.goods_total + o.fee, o.payment_status FROM orders o"
+        " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
+        f" WHERE {' AND '.join(where) or 'TRUE'} ORDER BY o.placed_at, o.order_id", args)
+    local_zone = fulfilment.zone()
+    return ([order_id, fulfilment.stored_local(placed, local_zone), producer, customer,
+             *("" if value is None else value for value in rest)]
+            for order_id, placed, producer, customer, *rest in rows)
+
+
+def weekly_figures(weeks=12, now=None):
+    """Orders placed and their goods value (cancelled ones left out) per week, Monday to Sunday in TIMEZONE,
+    over the last weeks, oldest first."""
+    today = fulfilment.local_today(now)
+    first = today - datetime.timedelta(days=today.weekday(), weeks=weeks - 1)
+    rows = query("SELECT DATE(placed_at) AS day, HOUR(placed_at) AS hour, COUNT(*) AS orders, SUM(goods_total) AS goods"
+                 " FROM orders WHERE placed_at >= %s AND status <> 'cancelled'"
+                 " GROUP BY DATE(placed_at), HOUR(placed_at)", (fulfilment.stored_day_start(first),))
+    buckets = [{"week": first + datetime.timedelta(weeks=n), "orders": 0, "goods": Decimal("0.00")}
+               for n in range(weeks)]
+    for row in rows:
+        placed = datetime.datetime.combine(row["day"], datetime.time(row["hour"]), fulfilment.UTC)
+        index = (placed.astimezone(fulfilment.zone()).date() - first).days // 7
+        if 0 <= index < weeks:
+            buckets[index]["orders"] += row["orders"]
+            buckets[index]["goods"] += row["goods"]
+    return buckets
+
+
+PACKING_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer first name", "email", "phone",
+                       "delivery address", "postcode", "product", "quantity", "unit", "line total", "order total",
+                       "paid"]
+
+
+def packing_csv_rows(day, rows, picks):
+    """A day's packing list (as packing_list gives it) as spreadsheet rows: one per product to pick, then one
+    per order line."""
+    for pick in picks:
+        yield ["pick list", day.isoformat(), "", "", "", "", "", "", "", "", pick["name"], pick["quantity"],
+               pick["unit"], "", "", ""]
+    for order in rows:
+        window = f"{fulfilment.as_time(order['slot_start']):%H:%M}-{fulfilment.as_time(order['slot_end']):%H:%M}"
+        for line in order["lines"]:
+            yield ["order", day.isoformat(), window, order["fulfilment_name"], order["order_id"], order["first_name"],
+                   order["email"], order["phone"] or "", order["delivery_address"] or "", order["postcode"] or "",
+                   line["name"], line["quantity"], line["unit"], line["line_total"], order["total"],
+                   order["payment_status"]]

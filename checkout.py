@@ -1,0 +1,256 @@
+"""The cart and checkout: cart lines and what stops one being ordered, the cart's groups per producer with the
+chosen time and place, and placing the cart as one order per producer with its stock, capacity and emails.
+
+Request-free: the acting customer comes in as customer_id.
+"""
+import itertools
+import re
+from collections import namedtuple
+from decimal import Decimal
+
+import catalogue
+import fulfilment
+import orders
+from db import execute, query, transactional
+
+
+class CheckoutRefused(Exception):
+    """Checkout cannot go ahead: problems lists, in sentences, what the customer must fix."""
+
+    def __init__(self, problems):
+        super().__init__(problems)
+        self.problems = list(problems)
+
+
+LineProblem = namedtuple("LineProblem", "kind note message")
+
+
+def line_problem(line):
+    """What stops a cart line from being ordered as it stands, or None: the cart's note and checkout's sentence."""
+    name, left = line["name"], line["quantity_available"]
+    if not line["is_available"]:
+        return LineProblem("unavailable", "No longer available: remove it to check out.",
+                           f"{name} is no longer available; remove it to check out.")
+    if left <= 0:
+        return LineProblem("sold_out", "Out of stock: remove it to check out.",
+                           f"{name} is out of stock; remove it to check out.")
+    if line["quantity"] > left:
+        return LineProblem("short", f"Only {left} left.", f"Only {left} of {name} left; you asked for {line['quantity']}.")
+    return None
+
+
+def cart_lines(customer_id, product_id=None):
+    """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
+    sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
+                 " p.is_listed AS is_available,"
+                 " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
+                 " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
+                 " JOIN producer pr ON pr.producer_id = p.producer_id"
+                 " JOIN stock s ON s.product_id = p.product_id"
+                 " WHERE ci.customer_id = %s"), [customer_id]
+    if product_id is not None:
+        sql, args = sql + " AND ci.product_id = %s", args + [product_id]
+    lines = query(sql + " ORDER BY pr.business_name, pr.producer_id, p.name", args)
+    for line in lines:
+        line["line_total"] = line["price"] * line["quantity"]
+        line["problem"] = line_problem(line)
+    return lines
+
+
+def cart_line(customer_id, product_id):
+    """One line of the customer's cart, or None when the cart does not hold that product."""
+    lines = cart_lines(customer_id, product_id)
+    return lines[0] if lines else None
+
+
+def cart_groups(lines, choices=None):
+    """The cart's lines per producer, each group with its goods total, its producer's offer, and the chosen
+    occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one."""
+    offers, _ = catalogue.load_offers(line["producer_id"] for line in lines)
+    groups = []
+    for (producer_id, business_name), rows in itertools.groupby(
+            lines, key=lambda line: (line["producer_id"], line["business_name"])):
+        rows = list(rows)
+        offer = offers[producer_id]
+        goods = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
+        if choices is not None:
+            choice = offer.find(choices.get(producer_id))
+        else:
+            choice = offer.occurrences[0] if len(offer.occurrences) == 1 else None
+        fee = fulfilment.fee_for(choice.option, goods) if choice else None
+        groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "goods": goods,
+                       "payment_info": rows[0]["payment_info"], "offer": offer, "choice": choice, "fee": fee,
+                       "total": goods + fee if choice else None})
+    return groups
+
+
+def cart_summary(groups):
+    """(grand total, whether some fee is still unknown) over the groups that can be ordered now."""
+    orderable = [group for group in groups if group["offer"].occurrences]
+    grand_total = sum((group["total"] if group["total"] is not None else group["goods"] for group in orderable),
+                      Decimal("0.00"))
+    return grand_total, any(group["total"] is None for group in orderable)
+
+
+def choice_problem(group, postcode):
+    """What stops a group from being ordered for its chosen occurrence: a minimum not reached, or a postcode the
+    delivery does not serve; None when nothing does."""
+    option, name = group["choice"].option, group["business_name"]
+    short = fulfilment.shortfall(option, group["goods"])
+    if short:
+        return f"Add {fulfilment.format_money(short)} more from {name} for {option['name']}."
+    if option["kind"] == "delivery" and not fulfilment.postcode_served(postcode, option["postcode_list"]):
+        return (f"{name} delivers to {option['areas']} only, and {postcode or 'your postcode'} is outside those areas. "
+                "Choose collection, or another option.")
+    return None
+
+
+def delivery_problems(groups, postcode):
+    """For the delivery groups, what stops their chosen delivery reaching postcode, their minimums set aside
+    (checkout says those once the cart is placed)."""
+    return [problem for group in groups
+            if group["choice"] and group["choice"].option["kind"] == "delivery"
+            for problem in [choice_problem(dict(group, goods=max(group["goods"], group["choice"].option["minimum_order"])),
+                                           postcode)] if problem]
+
+
+def tidy_postcode(postcode):
+    """A postcode as it is stored: single spaces, capitals; None when empty."""
+    return re.sub(r"\s+", " ", postcode or "").upper() or None
+
+
+@transactional
+def place_orders(customer_id, choices, details):
+    """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction;
+    return their ids. Groups of producers not taking orders stay in the cart.
+
+    details holds the delivery_address, postcode and phone. The cart's rows and their stock rows are locked
+    first, in product order, so concurrent checkouts queue on the products they share and never deadlock; the
+    lines read after that see the latest stock (and a second checkout of the same cart finds it empty). Stock
+    is decremented only while enough is left, and a slot's bookings only up to its capacity, so nothing is
+    ever oversold or overbooked.
+    """
+    query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
+          " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
+    lines = cart_lines(customer_id)
+    if not lines:
+        raise CheckoutRefused(["Your cart is empty."])
+    ordering = orderable_groups(cart_groups(lines, choices), choices, details["postcode"])
+    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
+        if execute("UPDATE stock SET quantity_available = quantity_available - %s"
+                   " WHERE product_id = %s AND quantity_available >= %s",
+                   (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
+            raise CheckoutRefused([f"{line['name']} has just sold out."])
+    for group in sorted(ordering, key=lambda group: group["choice"].key):
+        book_occurrence(group["choice"])
+    order_ids = [insert_order(customer_id, group, details)
+                 for group in sorted(ordering, key=lambda group: group["producer_id"])]
+    ordered = [line["product_id"] for group in ordering for line in group["lines"]]
+    execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
+            [customer_id] + ordered)
+    orders.announce_checkout(order_ids)
+    return order_ids
+
+
+def orderable_groups(groups, choices, postcode):
+    """The groups a time was chosen for, when all of them can be ordered as they stand; else CheckoutRefused
+    with everything that stops them."""
+    problems, ordering = [], []
+    for group in groups:
+        if group["producer_id"] not in choices:
+            continue
+        if group["choice"] is None:
+            problems.append(f"The time you chose for {group['business_name']} is no longer open; choose another.")
+            continue
+        ordering.append(group)
+        problems += [line["problem"].message for line in group["lines"] if line["problem"]]
+        problem = choice_problem(group, postcode)
+        if problem:
+            problems.append(problem)
+    if not problems and not ordering:
+        problems.append("Nothing in your cart can be ordered yet: its producers are not taking orders.")
+    if problems:
+        raise CheckoutRefused(problems)
+    return ordering
+
+
+def book_occurrence(occurrence):
+    """Count one more order for a dated occurrence, refusing once its capacity is reached.
+
+    The upsert takes the booking row's lock at once, so concurrent checkouts for one slot queue on it
+    and each sees the count the others left."""
+    if occurrence.slot is None:
+        return
+    slot_id, day, capacity = occurrence.slot["slot_id"], occurrence.day, occurrence.option["capacity"]
+    execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, %s, 1)"
+            " ON DUPLICATE KEY UPDATE booked = booked + 1", (slot_id, day))
+    booked = query("SELECT booked FROM slot_booking WHERE slot_id = %s AND slot_date = %s", (slot_id, day), one=True)
+    if capacity is not None and booked["booked"] > capacity:
+        raise CheckoutRefused([f"{occurrence.option['name']} on {occurrence.when} has just filled up; "
+                               "choose another time."])
+
+
+def insert_order(customer_id, group, details):
+    """One order for a group, with what the customer was promised as it is now; return its id."""
+    occurrence, option = group["choice"], group["choice"].option
+    delivery = option["kind"] == "delivery"
+    order_id = execute(
+        "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
+        " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
+        " slot_end, cutoff_hours, fee) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
+         details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
+         occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
+         option["instructions"], occurrence.day, occurrence.start, occurrence.end,
+         option["cutoff_hours"] if occurrence.slot else None, group["fee"])).lastrowid
+    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
+            [(order_id, line["product_id"], line["quantity"], line["price"]) for line in group["lines"]], many=True)
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
+    return order_id
+
+
+def lock_cart(customer_id):
+    """Make the customer's cart changes queue one behind another, on the customer's row.
+
+    A locking read of a cart line that does not exist yet would take a gap lock, and two adds with
+    gap locks deadlock at their inserts; this lock is on a row that always exists.
+    """
+    query("SELECT customer_id FROM customer WHERE customer_id = %s FOR UPDATE", (customer_id,))
+
+
+@transactional
+def add_to_cart(customer_id, product, quantity):
+    """Add quantity of product to the cart, capped at the stock; return (quantity before, quantity now)."""
+    lock_cart(customer_id)
+    row = query("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s",
+                (customer_id, product["product_id"]), one=True)
+    in_cart = row["quantity"] if row else 0
+    new_quantity = min(in_cart + quantity, product["quantity_available"])
+    if new_quantity > in_cart:
+        execute("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added) VALUES (%s, %s, %s, %s)"
+                " ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), price_when_added = VALUES(price_when_added)",
+                (customer_id, product["product_id"], new_quantity, product["price"]))
+    return in_cart, new_quantity
+
+
+@transactional
+def set_cart_quantity(customer_id, product_id, quantity):
+    """Set a cart line's quantity; 0 removes it."""
+    lock_cart(customer_id)
+    if quantity == 0:
+        execute("DELETE FROM cart_item WHERE customer_id = %s AND product_id = %s", (customer_id, product_id))
+    else:
+        execute("UPDATE cart_item SET quantity = %s WHERE customer_id = %s AND product_id = %s",
+                (quantity, customer_id, product_id))
+
+
+def cart_change_message(name, wanted, new_quantity):
+    """What the customer is told after asking for wanted of name and getting new_quantity: (message, category)."""
+    if wanted == 0:
+        return f"Removed {name} from your cart.", "success"
+    if new_quantity == 0:
+        return f"{name} is out of stock, so it was removed from your cart.", "warning"
+    if new_quantity < wanted:
+        return f"Only {new_quantity} of {name} are in stock; your cart now holds {new_quantity}.", "warning"
+    return f"Your cart now holds {new_quantity} × {name}.", "success"
