@@ -5,6 +5,7 @@ import functools
 import hashlib
 import re
 import secrets
+from collections import namedtuple
 
 import bcrypt
 from flask import current_app
@@ -23,11 +24,47 @@ class AccountNotFound(Exception):
 BLOCKED_STATES = {"suspended", "disabled"}  # an operator suspends customers and producers, disables operators
 
 
-def account_sql(table, key, name, status, badges=""):
-    """The statements one role's accounts need; table, key, name and badges are this module's constants."""
-    columns = f"{key} AS id, {name} AS name, email, password_hash, session_version, {status} AS status"
+class Role(namedtuple("Role", "table key name badges states actions summary")):
+    """One kind of account: its table, key and name columns; what the header shows of it (badges); its states
+    with their labels; what an operator may do to it (from which states, and the state it leaves it in); and
+    what the operator's page of it counts (summary)."""
+
+
+# The one role table: every statement and rule below that differs by role reads it.
+ROLES = {
+    "customer": Role(
+        "customer", "customer_id", "first_name",
+        badges=", reminders, (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = a.customer_id)"
+               " AS cart_count",
+        states={"active": "Active", "suspended": "Suspended"},
+        actions={"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
+        summary="date_joined, NULL AS products,"
+                " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"),
+    "producer": Role(
+        "producer", "producer_id", "business_name",
+        badges=", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
+               f" WHERE p.producer_id = a.producer_id AND {catalogue.RESTOCK_CONDITION}) AS restock_count",
+        states={"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"},
+        actions={"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
+                 "reinstate": ({"suspended"}, "approved")},
+        summary="town, phone, public_email, date_joined,"
+                " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
+                " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"),
+    "operator": Role(
+        "operator", "operator_id", "name", badges="",
+        states={"active": "Active", "disabled": "Disabled"},
+        actions={"disable": ({"active"}, "disabled"), "enable": ({"disabled"}, "active")},
+        summary="created_at AS date_joined, NULL AS products, NULL AS orders"),
+}
+SIGNUP_ROLES = ("customer", "producer")  # operators are made by an operator, or by `flask create-operator`
+
+
+def account_sql(role):
+    """The statements one role's accounts need, built from its row of ROLES (constants, never user text)."""
+    table, key, name = role.table, role.key, role.name
+    columns = f"{key} AS id, {name} AS name, email, password_hash, session_version, status"
     return {
-        "by_id": f"SELECT {key} AS id, {name} AS name, email, session_version, {status} AS status{badges}"
+        "by_id": f"SELECT {key} AS id, {name} AS name, email, session_version, status{role.badges}"
                  f" FROM {table} a WHERE {key} = %s",
         "credentials": f"SELECT {columns} FROM {table} WHERE {key} = %s",
         "by_email": f"SELECT {columns} FROM {table} WHERE email = %s",
@@ -36,24 +73,15 @@ def account_sql(table, key, name, status, badges=""):
         "set_password": f"UPDATE {table} SET password_hash = %s, session_version = session_version + 1"
                         f" WHERE {key} = %s AND password_hash = %s",
         "end_sessions": f"UPDATE {table} SET session_version = session_version + 1 WHERE {key} = %s",
+        "create": f"INSERT INTO {table} ({name}, email, password_hash, status) VALUES (%s, %s, %s, %s)",
+        "lock": f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
+        "set_status": f"UPDATE {table} SET status = %s, session_version = session_version + %s WHERE {key} = %s",
+        "summary": f"SELECT {key} AS id, {name} AS name, email, status, {role.summary} FROM {table}"
+                   f" WHERE {key} = %(id)s",
     }
 
 
-ACCOUNT_SQL = {
-    "customer": account_sql(
-        "customer", "customer_id", "first_name", "status",
-        ", reminders, (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = a.customer_id)"
-        " AS cart_count"),
-    "producer": account_sql(
-        "producer", "producer_id", "business_name", "status",
-        ", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
-        f" WHERE p.producer_id = a.producer_id AND {catalogue.RESTOCK_CONDITION}) AS restock_count"),
-    "operator": account_sql("operator", "operator_id", "name", "status"),
-}
-SIGNUP_SQL = {
-    "customer": "INSERT INTO customer (first_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
-    "producer": "INSERT INTO producer (business_name, email, password_hash, status) VALUES (%s, %s, %s, %s)",
-}
+ACCOUNT_SQL = {name: account_sql(role) for name, role in ROLES.items()}
 
 
 def hash_password(password):
@@ -128,16 +156,111 @@ def save_account_change(role, account_id, what, statement, args):
     return done
 
 
-# What an operator may do to an account: from which states, and the state it leaves it in.
-ACCOUNT_ACTIONS = {
-    "producer": {"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
-                 "reinstate": ({"suspended"}, "approved")},
-    "customer": {"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
-    "operator": {"disable": ({"active"}, "disabled"), "enable": ({"disabled"}, "active")},
+def account_by_id(role, account_id):
+    """The account a session names, with what the header shows of it; None when there is none."""
+    return query(ACCOUNT_SQL[role]["by_id"], (account_id,), one=True)
+
+
+def account_by_email(role, email):
+    return query(ACCOUNT_SQL[role]["by_email"], (email,), one=True)
+
+
+def credentials(role, account_id):
+    """An account's email, password hash and session version, to check a password against."""
+    return query(ACCOUNT_SQL[role]["credentials"], (account_id,), one=True)
+
+
+def create_account(role, name, email, password_hash, status):
+    """A new customer or producer; its id. An email in use already raises db.IntegrityError."""
+    return execute(ACCOUNT_SQL[role]["create"], (name, email, password_hash, status)).lastrowid
+
+
+def create_operator(name, email, password_hash):
+    return execute(ACCOUNT_SQL["operator"]["create"], (name, email, password_hash, "active")).lastrowid
+
+
+def end_sessions(role, account_id):
+    """A new session version makes every copy of the account's session cookies worthless."""
+    execute(ACCOUNT_SQL[role]["end_sessions"], (account_id,))
+
+
+def change_email(role, account_id, email):
+    """A new email, which ends every session but the one the caller carries on with the new version."""
+    save_account_change(role, account_id, "email", ACCOUNT_SQL[role]["set_email"], (email, account_id))
+
+
+def change_password(role, account_id, new_hash, old_hash):
+    save_account_change(role, account_id, "password", ACCOUNT_SQL[role]["set_password"],
+                        (new_hash, account_id, old_hash))
+
+
+def set_reminders(customer_id, wanted):
+    execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(wanted), customer_id))
+
+
+# --- Throttles --------------------------------------------------------------
+
+def login_failure_counts(email, client, ip):
+    """Failed logins at email from client and from ip (untrusted) in the last LOGIN_WINDOW_SECONDS, and at
+    email from anywhere in the last day: by_client, by_address, by_email."""
+    window = current_app.config["LOGIN_WINDOW_SECONDS"]
+    return query(
+        "SELECT (SELECT COUNT(*) FROM login_failure WHERE email = %s AND client = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_client,"
+        "       (SELECT COUNT(*) FROM login_failure WHERE ip = %s AND trusted = 0"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_address,"
+        "       (SELECT COUNT(*) FROM login_failure WHERE email = %s"
+        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY) AS by_email",
+        (email, client, window, ip, window, email), one=True)
+
+
+@transactional
+def record_login_failure(email, ip, client, trusted):
+    execute("INSERT INTO login_failure (email, ip, client, trusted, failed_at) VALUES (%s, %s, %s, %s,"
+            " UTC_TIMESTAMP(6))", (email, ip, client, int(trusted)))
+    execute("DELETE FROM login_failure WHERE failed_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 100")
+
+
+def forgive_login_failures(email, client):
+    execute("DELETE FROM login_failure WHERE email = %s AND client = %s", (email, client))
+
+
+HOURLY_COUNTS = {  # the rows each hourly limit counts: table, the column that names who, and when
+    "signup_client": ("signup_attempt", "client", "attempted_at"),
+    "reset_email": ("password_reset_request", "email", "requested_at"),
+    "reset_client": ("password_reset_request", "client", "requested_at"),
 }
-ACCOUNT_TABLES = {"producer": ("producer", "producer_id", "business_name"),
-                  "customer": ("customer", "customer_id", "first_name"),
-                  "operator": ("operator", "operator_id", "name")}
+
+
+def over_hourly_limit(count, value, limit, locking=False):
+    """Whether the last hour holds limit or more rows of HOURLY_COUNTS[count] for value. A locking count
+    makes a second request for the same value wait here, so two at once cannot both slip under the limit."""
+    table, who, when = HOURLY_COUNTS[count]
+    found = query(f"SELECT COUNT(*) AS n FROM {table} WHERE {who} = %s"
+                  f" AND {when} > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR" + (" FOR UPDATE" if locking else ""),
+                  (value,), one=True)
+    return found["n"] >= limit
+
+
+def record_signup_attempt(client):
+    execute("INSERT INTO signup_attempt (client, attempted_at) VALUES (%s, UTC_TIMESTAMP(6))", (client,))
+
+
+@transactional
+def request_password_reset(role, email, client):
+    """Record a reset request unless this email (RESET_EMAIL_LIMIT) or this client (RESET_CLIENT_LIMIT) has
+    asked too often in the last hour; return whether it was recorded. The worker sends the link."""
+    config = current_app.config
+    if (over_hourly_limit("reset_email", email, config["RESET_EMAIL_LIMIT"], locking=True)
+            or over_hourly_limit("reset_client", client, config["RESET_CLIENT_LIMIT"])):
+        return False
+    execute("INSERT INTO password_reset_request (role, email, client, requested_at)"
+            " VALUES (%s, %s, %s, UTC_TIMESTAMP(6))", (role, email, client))
+    return True
+
+
+# --- The operator's actions -------------------------------------------------
+
 # How the audit tells each action, in the past tense.
 AUDIT_LABELS = {"approve": "Approved", "suspend": "Suspended", "reinstate": "Reinstated", "disable": "Disabled",
                 "enable": "Enabled", "retry": "Sent again", "change_name": "Changed their name",
@@ -171,19 +294,16 @@ def change_account_state(operator_id, kind, account_id, action, note):
     """As operator_id, move an account to the action's state, with an audit row and, for a producer, an email,
     all in one unit; return the account as it was and whether it moved, or raise AccountNotFound. Suspending
     or disabling ends its sessions; disabling the last active operator raises LastOperator."""
-    table, key, name = ACCOUNT_TABLES[kind]
     if kind == "operator" and action == "disable":
         if is_only_active_operator(account_id, lock=True):
             raise LastOperator()
-    account = query(f"SELECT {key} AS id, {name} AS name, email, status FROM {table} WHERE {key} = %s FOR UPDATE",
-                    (account_id,), one=True)
+    account = query(ACCOUNT_SQL[kind]["lock"], (account_id,), one=True)
     if account is None:
         raise AccountNotFound(kind, account_id)
-    allowed, new_status = ACCOUNT_ACTIONS[kind][action]
+    allowed, new_status = ROLES[kind].actions[action]
     if account["status"] not in allowed:
         return account, False
-    execute(f"UPDATE {table} SET status = %s, session_version = session_version + %s WHERE {key} = %s",
-            (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
+    execute(ACCOUNT_SQL[kind]["set_status"], (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
     audit_id = audit(operator_id, action, kind, account_id, note)
     if kind == "producer":
         mail.send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],
@@ -217,25 +337,9 @@ def retry_email(operator_id, email_id):
 
 # --- The operator's lists ---------------------------------------------------
 
-PRODUCER_STATES = {"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"}
-ACCOUNT_STATES = {"producer": PRODUCER_STATES, "customer": {"active": "Active", "suspended": "Suspended"},
-                  "operator": {"active": "Active", "disabled": "Disabled"}}
-ACCOUNT_SUMMARY_SQL = {
-    "producer": "SELECT producer_id AS id, business_name AS name, email, town, phone, public_email, status, date_joined,"
-                " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
-                " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"
-                " FROM producer WHERE producer_id = %(id)s",
-    "customer": "SELECT customer_id AS id, first_name AS name, email, status, date_joined, NULL AS products,"
-                " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"
-                " FROM customer WHERE customer_id = %(id)s",
-    "operator": "SELECT operator_id AS id, name, email, status, created_at AS date_joined, NULL AS products,"
-                " NULL AS orders FROM operator WHERE operator_id = %(id)s",
-}
-
-
 def account_summary(kind, account_id):
     """Who an account is, its state, and how much it has done, for the operator; None when there is none."""
-    return query(ACCOUNT_SUMMARY_SQL[kind], {"id": account_id}, one=True)
+    return query(ACCOUNT_SQL[kind]["summary"], {"id": account_id}, one=True)
 
 
 def marketplace_figures():

@@ -1,40 +1,39 @@
 """noeari: a marketplace where local producers sell to the people around them.
 
-Every route and every form lives in this module, in sections that read top to bottom:
+This module is the HTTP face: every HTML route and every form, the request pipeline, and the template
+filters. A route reads its form, calls its area's function in a module beside this one, and picks the
+response. Its sections, top to bottom, with the URLs each serves and the tests that hold it:
 
-- Config: settings and their environment overrides, extensions, response headers, and the small
-  helpers every page uses.
-- Order rules: times shown in TIMEZONE, one's own order or a 404, and the order helpers templates use
-  (the rules themselves are in orders.py).
-- Where and when: the clock filter, the producers' offers for a page (which go stale when they change),
-  and how an option reads at checkout.
-- Accounts: signup, login and its throttle, sessions, password reset, the account page (the accounts'
-  statements, passwords and reset links are in accounts.py).
-- Catalogue: the page cache for anonymous visitors, the home page, browsing and ranked search, producer
-  pages, product pages.
-- Cart and checkout: the cart's lines and what stops one being ordered, the choice of a time per
-  producer, and placing orders with their fees, capacity and promises.
-- Orders: the customer's orders and cancelling one.
-- Dashboard: the producer's products, photos, stock, orders and the CSV export.
-- Profile and fulfilment: the producer's public profile, collection points and delivery zones,
-  weekly slots and closed days.
-- The producer's week: the schedule, each day's packing lists, and recording payment.
-- The operator: the create-operator command, and the admin pages: figures and chart, producers, customers,
-  operators, every order, the email outbox; approving, suspending and disabling accounts (accounts.py keeps
-  each in the audit).
-- Email and jobs: email links for templates, and the worker given the jobs of jobs.py.
-- Health and errors: /healthz for load balancers; styled error pages, and a 503 page when the database is
-  down or too busy.
+- Config: settings and their environment overrides, extensions, and the helpers every form and page uses
+  (dates in URLs, paging, the form base that refuses hidden characters, posted forms, local redirects).
+  Tests: test_db.py, test_hostile.py.
+- Request pipeline: every before_request, error handler and after_request hook, in the order they run, with
+  the page cache for anonymous visitors and the error pages. Tests: test_auth.py, test_page_cache.py,
+  test_errors.py, test_reliability.py, test_security.py.
+- Templates: the filters and globals the modules provide. Tests: test_pages.py.
+- Accounts: `/signup/*`, `/login/*`, `/logout`, `/password/*`, `/account`; sessions, the login throttle
+  and trusted devices, a guest's cart waiting for login. Tests: test_auth.py, test_security.py.
+- Catalogue: `/`, `/products*`, `/producers*`, `/uploads/*`, `/robots.txt`. Tests: test_catalogue.py,
+  test_search.py, test_page_cache.py.
+- Cart and checkout: `/cart*`, `/checkout`. Tests: test_cart.py, test_checkout.py, test_layout.py.
+- Orders: `/orders*`, the customer's orders and cancelling one. Tests: test_checkout.py.
+- Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*`.
+  Tests: test_dashboard.py, test_products.py, test_producer_orders.py.
+- Profile and fulfilment: `/dashboard/profile`, `/dashboard/fulfilment*`, `/dashboard/closures*`.
+  Tests: test_fulfilment.py.
+- The producer's week: `/dashboard/schedule*`, `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py.
+- The operator: `/admin*`, and `flask create-operator`. Tests: test_operator.py, test_outbox.py.
+- Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
+- Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
+  test_seams.py.
 
-Machinery that knows nothing of requests sits beside it: db.py (connections, queries, transactions,
-schema and its commands), accounts.py (the three roles' statements, passwords, reset links, the operator's
-actions and their audit), orders.py (statuses and their transitions, one's own orders, changing them and
-recording payment with their emails, packing lists), catalogue.py (browsing and search a page at a time,
-and each producer's offer of collection and delivery), fulfilment.py (the slot rules, times and zones,
-fees, postcodes and money), search.py (the stems search matches), pagecache.py (the store of rendered
-pages), images.py (photo checks and re-encoding), mail.py (the email outbox and the emails' rendering),
-jobs.py (packing lists at the cutoff, reminders, reset links), worker.py (the background worker that sends
-email and runs the jobs) and backup.py (backup archives and their restore).
+Every route for every role: test_routes.py; hostile input on every form: test_hostile.py; every page in a
+browser at two widths: test_pages.py and test_browser.py.
+
+Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules
+and their SQL: db.py, fulfilment.py, search.py, images.py, pagecache.py, backup.py, mail.py, catalogue.py,
+orders.py, accounts.py, checkout.py, producers.py, worker.py and jobs.py (the README's Layout says what each
+holds).
 """
 import csv
 import datetime
@@ -47,6 +46,7 @@ import re
 import secrets
 import time
 import unicodedata
+from collections import namedtuple
 from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,7 +82,6 @@ import pagecache
 import producers
 import search
 import worker
-from db import execute, query, transactional
 
 
 # --- Config -----------------------------------------------------------------
@@ -285,31 +284,6 @@ class DateConverter(BaseConverter):
 
 app.url_map.converters["date"] = DateConverter
 
-CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
-                           "frame-ancestors 'none'; form-action 'self'")
-# No page needs the camera, the microphone, the location or payment APIs; nor may anything it frames.
-PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
-                      "display-capture=(), browsing-topics=()")
-
-
-@app.after_request
-def set_security_headers(response):
-    """Security headers on every response, error pages and redirects included."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
-    if app.config["SESSION_COOKIE_SECURE"]:
-        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if g.get("user") and not response.cache_control.public:  # photos are the same for everyone
-        response.headers["Cache-Control"] = "no-store"
-    elif request.endpoint == "static" and request.args.get("v"):
-        # The URL names the content, so it can be kept for a year without asking again.
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    return response
-
-
 @functools.lru_cache(maxsize=64)
 def static_version(filename, modified):
     """A short digest of a static file's content, so its URL changes whenever the file does."""
@@ -323,11 +297,6 @@ def version_static_urls(endpoint, values):
         path = os.path.join(app.static_folder, values["filename"])
         if os.path.isfile(path):
             values["v"] = static_version(values["filename"], os.stat(path).st_mtime_ns)
-
-
-@app.template_filter("money")
-def money_filter(amount):
-    return fulfilment.format_money(amount)
 
 
 def paginate(total, per_page, page):
@@ -377,7 +346,7 @@ class Form(FlaskForm):
         return valid
 
 
-def form_status(form):
+def form_http_status(form):
     """The status of a page that shows form: 200 when it is first shown, 400 when it comes back refused."""
     return 400 if form.is_submitted() else 200
 
@@ -422,60 +391,201 @@ def redirect_to_next(target, fallback):
     return redirect(target if is_local_url(target) else fallback)
 
 
-# --- Order rules ------------------------------------------------------------
+# --- Request pipeline -------------------------------------------------------
+# Every hook, in the order it runs. Before the view: ProxyFix sets the client's address (only with
+# TRUSTED_PROXIES, in Config); flask-wtf refuses a POST without its CSRF token (CSRFProtect, in Config);
+# load_logged_in_user; serve_cached_page, which may answer at once. After the view, or after an error
+# handler's page: end_outage, keep_cached_page, set_security_headers. Last, at teardown, db.py keeps the
+# connection for the next request or closes it.
+
+@app.before_request
+def load_logged_in_user():
+    """Put the logged-in account, if any, on g.user."""
+    g.user = None
+    if request.endpoint in ("static", "healthz") or session.get("role") not in accounts.ACCOUNT_SQL:
+        return
+    account = accounts.account_by_id(session["role"], session.get("account_id"))
+    if (account is None or account["session_version"] != session.get("session_version")
+            or account["status"] in accounts.BLOCKED_STATES):
+        session.clear()
+        return
+    g.user = dict(account, role=session["role"])
 
 
-
-@app.template_filter("local_time")
-def local_time_filter(value):
-    """A stored DATETIME (UTC) or an aware instant, shown in TIMEZONE with its zone."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=fulfilment.UTC)
-    return fulfilment.format_instant(value)
-
-
-def get_own_order(order_id):
-    """One of the logged-in user's orders with both parties' names, its lines and history, or abort with 404."""
-    order = orders.load_own_order(g.user["role"], g.user["id"], order_id)
-    if order is None:
-        abort(404)
-    return order
+# Anonymous visitors' catalogue pages are served from a per-process cache of rendered HTML, keyed by
+# the full URL and the catalogue version (a row the database's triggers bump in the transaction of any
+# change to what these pages show), and stale once the clock passes a cutoff a page shows.
+# Only canonical URLs are kept: the parameters each page reads, each once, in this order. Any other URL is
+# rendered afresh, so made-up parameters cannot fill the cache with copies of one page.
+CACHED_PAGES = {"index": (), "products": ("q", "category", "producer", "sort", "in_stock", "page"),
+                "product_page": ("quantity",), "producers": ("page",), "producer_page": ("sort", "in_stock", "page")}
+page_cache = pagecache.PageCache(int(app.config["PAGE_CACHE_MB"] * 1024 * 1024))
 
 
+def page_expires_at(instant):
+    """Note that the page being rendered changes by itself at instant (an aware datetime)."""
+    g.page_expires = min(g.get("page_expires") or float("inf"), instant.timestamp())
+
+
+def canonical_url():
+    """Whether this request's parameters are the ones its page reads, each once and in their order."""
+    known = CACHED_PAGES[request.endpoint]
+    names = list(request.args)
+    return (names == [name for name in known if name in request.args]
+            and all(len(request.args.getlist(name)) == 1 for name in names))
+
+
+@app.before_request
+def serve_cached_page():
+    """Answer an anonymous visitor's catalogue page from the cache, or mark it to be kept once rendered.
+    Only a visitor with nothing in their session but a CSRF secret: no account, no message, no guest cart."""
+    if (request.method != "GET" or request.endpoint not in CACHED_PAGES or g.user is not None
+            or not app.config["PAGE_CACHE_MB"] or session.keys() - {"csrf_token"} or not canonical_url()):
+        return None
+    version = catalogue.version()
+    body = page_cache.get(version, request.full_path, fulfilment.utc_now().timestamp())
+    if body is not None:
+        return app.response_class(body, mimetype="text/html", headers={"X-Page-Cache": "hit"})
+    g.page_cache_version = version
+    return None
+
+
+def keep_cached_page(response):
+    """Keep a page marked by serve_cached_page, unless rendering it touched the session or made a CSRF token."""
+    version = g.pop("page_cache_version", None)
+    if (version is not None and response.status_code == 200 and not session.modified
+            and "csrf_token" not in g and response.mimetype == "text/html"):
+        page_cache.put(version, request.full_path, response.get_data(), g.get("page_expires"))
+        response.headers["X-Page-Cache"] = "miss"
+    return response
+
+
+ERROR_PAGES = {
+    400: ("Bad request", "Something in that request was not right. Go back and try again."),
+    403: ("Forbidden", "You do not have access to this page."),
+    404: ("Page not found", "We could not find that page. It may have been moved or removed."),
+    405: ("Not allowed", "That page cannot be used that way."),
+    413: ("Too large", "That upload or form was too large."),
+    429: ("Too many requests", "Please wait a little and try again."),
+    500: ("Something went wrong", "An unexpected error happened on our side. Please try again."),
+    503: ("Temporarily unavailable", "noeari is temporarily unavailable. Please try again in a minute."),
+}
+
+
+def error_page(code, message=None, title=None):
+    default_title, default_message = ERROR_PAGES.get(code, ERROR_PAGES[500])
+    title = title or default_title
+    page = render_template("errors/error.html", code=code, title=title, message=message or default_message)
+    return make_response(page, code)
+
+
+@app.errorhandler(CSRFError)
+def csrf_error(exc):
+    return error_page(400, "This form has expired or was sent without its security token. "
+                           "Reload the page and try again.")
+
+
+@app.errorhandler(HTTPException)
+def http_error(exc):
+    """A styled page for every HTTP error, with the message given to abort() when there is one."""
+    message = exc.description if exc.description != type(exc).description else None
+    response = error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
+    for name, value in exc.get_headers():  # such as Allow on a 405
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+@app.errorhandler(orders.OrderNotFound)
+@app.errorhandler(accounts.AccountNotFound)
+def not_found(exc):
+    return error_page(404)
+
+
+@app.errorhandler(db.Busy)
+def database_busy(exc):
+    """Many people changed the same rows at once and this change kept losing: nothing was changed."""
+    response = error_page(503, "Many people are changing the same things right now, and your change could not "
+                               "get through, so nothing was changed. Please try again.", title="Please try again")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+OUTAGE_REPORT_SECONDS = 300
+outage = {"since": None, "reported": 0.0, "refused": 0}  # this process's current burst of refused requests
+
+
+@app.errorhandler(db.OperationalError)
+def database_unavailable(exc):
+    """A lost or refused connection is an outage: a 503 page, and one log line per burst (and one every few
+    minutes while it lasts), not one per request. Any other error the driver calls operational is a bug: a 500."""
+    if not db.is_connection_error(exc):
+        app.logger.exception("Database error: %s", exc)
+        return error_page(500)
+    now = time.monotonic()
+    outage["refused"] += 1
+    if outage["since"] is None or now - outage["reported"] > OUTAGE_REPORT_SECONDS:
+        app.logger.error("Database unavailable: %s (%d requests refused in this outage so far)", exc, outage["refused"])
+        outage["since"] = outage["since"] or now
+        outage["reported"] = now
+    response = error_page(503)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+def end_outage(response):
+    if outage["since"] is not None and response.status_code < 500:
+        app.logger.warning("Database available again after %.0f s and %d refused requests.",
+                           time.monotonic() - outage["since"], outage["refused"])
+        outage.update(since=None, refused=0)
+    return response
+
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'; form-action 'self'")
+# No page needs the camera, the microphone, the location or payment APIs; nor may anything it frames.
+PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+                      "display-capture=(), browsing-topics=()")
+
+
+def set_security_headers(response):
+    """Security headers on every response, error pages and redirects included."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
+    if app.config["SESSION_COOKIE_SECURE"]:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if g.get("user") and not response.cache_control.public:  # photos are the same for everyone
+        response.headers["Cache-Control"] = "no-store"
+    elif request.endpoint == "static" and request.args.get("v"):
+        # The URL names the content, so it can be kept for a year without asking again.
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+# Flask runs after_request hooks last registered first: registered in this order, they run in the order above.
+for _hook in (set_security_headers, keep_cached_page, end_outage):
+    app.after_request(_hook)
+
+
+# --- Templates --------------------------------------------------------------
+# The filters and globals the modules provide; item_url and guest_addition_notice, which read the request,
+# are defined beside the pages that use them.
+
+app.add_template_filter(fulfilment.format_money, "money")
+app.add_template_filter(fulfilment.format_date, "date")
+app.add_template_filter(fulfilment.format_stored, "local_time")
+app.add_template_filter(fulfilment.format_clock, "clock")
 app.add_template_global(orders.status_label)
 app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
-
-
-# --- Where and when ---------------------------------------------------------
-
-@app.template_filter("clock")
-def clock_filter(value):
-    """A TIME column as 09:00."""
-    return f"{fulfilment.as_time(value):%H:%M}"
-
-
-def load_offers(producer_ids, now=None):
-    """{producer_id: Offer} for the given producers; a cached page that shows them goes stale when they change."""
-    offers, expires = catalogue.load_offers(producer_ids, now)
-    if expires is not None:
-        page_expires_at(expires)
-    return offers
-
-
-@app.template_global()
-def option_heading(option, goods):
-    """How a customer sees an option at checkout: where, and its fee for these goods."""
-    where = (f"Collect at {option['name']}" if option["kind"] == "collection"
-             else f"{option['name']}: delivery to {option['areas']}")
-    fee = fulfilment.fee_for(option, goods)
-    return f"{where} · {money_filter(fee) if fee else 'free'}"
+app.add_template_global(mail.site_url)
+app.add_template_global(fulfilment.option_heading)
 
 
 # --- Accounts ---------------------------------------------------------------
-
-HOME_ENDPOINTS = {"customer": "products", "producer": "dashboard", "operator": "admin"}
-
 
 def start_session(role, account):
     """Log in as one role, ending any earlier session; the cookie carries the account's session version.
@@ -490,20 +600,6 @@ def start_session(role, account):
 
 
 
-
-
-@app.before_request
-def load_logged_in_user():
-    """Put the logged-in account, if any, on g.user."""
-    g.user = None
-    if request.endpoint in ("static", "healthz") or session.get("role") not in accounts.ACCOUNT_SQL:
-        return
-    account = query(accounts.ACCOUNT_SQL[session["role"]]["by_id"], (session.get("account_id"),), one=True)
-    if (account is None or account["session_version"] != session.get("session_version")
-            or account["status"] in accounts.BLOCKED_STATES):
-        session.clear()
-        return
-    g.user = dict(account, role=session["role"])
 
 
 def login_required_as(*roles):
@@ -602,15 +698,7 @@ def password_guess_refused(email):
     query, not a CPU.
     """
     client, trusted = password_client(email)
-    window = app.config["LOGIN_WINDOW_SECONDS"]
-    counts = query(
-        "SELECT (SELECT COUNT(*) FROM login_failure WHERE email = %s AND client = %s"
-        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_client,"
-        "       (SELECT COUNT(*) FROM login_failure WHERE ip = %s AND trusted = 0"
-        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL %s SECOND) AS by_address,"
-        "       (SELECT COUNT(*) FROM login_failure WHERE email = %s"
-        "        AND failed_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY) AS by_email",
-        (email, client, window, client_ip(), window, email), one=True)
+    counts = accounts.login_failure_counts(email, client, client_ip())
     if counts["by_client"] >= app.config["LOGIN_CLIENT_LIMIT"]:
         return "wait"
     if not trusted and counts["by_address"] >= app.config["LOGIN_IP_LIMIT"]:
@@ -620,17 +708,14 @@ def password_guess_refused(email):
     return None
 
 
-@transactional
 def record_password_failure(email):
     client, trusted = password_client(email)
-    execute("INSERT INTO login_failure (email, ip, client, trusted, failed_at) VALUES (%s, %s, %s, %s,"
-            " UTC_TIMESTAMP(6))", (email, client_ip(), client, int(trusted)))
-    execute("DELETE FROM login_failure WHERE failed_at < UTC_TIMESTAMP(6) - INTERVAL 1 DAY LIMIT 100")
+    accounts.record_login_failure(email, client_ip(), client, trusted)
 
 
 def forgive_password_failures(email):
     """A correct password forgives this client's failures for email; other clients' still count."""
-    execute("DELETE FROM login_failure WHERE email = %s AND client = %s", (email, password_client(email)[0]))
+    accounts.forgive_login_failures(email, password_client(email)[0])
 
 
 def throttled_page(template, refusal, **context):
@@ -639,23 +724,6 @@ def throttled_page(template, refusal, **context):
     if refusal == "wait":
         response.headers["Retry-After"] = str(app.config["LOGIN_WINDOW_SECONDS"])
     return response
-
-
-HOURLY_COUNTS = {  # the rows each hourly limit counts: table, the column that names who, and when
-    "signup_client": ("signup_attempt", "client", "attempted_at"),
-    "reset_email": ("password_reset_request", "email", "requested_at"),
-    "reset_client": ("password_reset_request", "client", "requested_at"),
-}
-
-
-def over_hourly_limit(count, value, limit, locking=False):
-    """Whether the last hour holds limit or more rows of HOURLY_COUNTS[count] for value. A locking count
-    makes a second request for the same value wait here, so two at once cannot both slip under the limit."""
-    table, who, when = HOURLY_COUNTS[count]
-    found = query(f"SELECT COUNT(*) AS n FROM {table} WHERE {who} = %s"
-                  f" AND {when} > UTC_TIMESTAMP(6) - INTERVAL 1 HOUR" + (" FOR UPDATE" if locking else ""),
-                  (value,), one=True)
-    return found["n"] >= limit
 
 
 def normalise_email(value):
@@ -739,9 +807,11 @@ class ConfirmForm(Form):
     """A button with nothing but its CSRF token: log out."""
 
 
-SIGNUP_FORMS = {"customer": CustomerSignupForm, "producer": ProducerSignupForm}
-NAME_FORMS = {"customer": CustomerNameForm, "producer": ProducerNameForm, "operator": OperatorNameForm}
-NAME_FIELDS = {"customer": "name", "producer": "business", "operator": "name"}
+RolePages = namedtuple("RolePages", "home signup_form name_form name_field")
+# Each role's pages: where it lands after logging in, its signup form, and the form and field of its name.
+ROLE_PAGES = {"customer": RolePages("products", CustomerSignupForm, CustomerNameForm, "name"),
+              "producer": RolePages("dashboard", ProducerSignupForm, ProducerNameForm, "business"),
+              "operator": RolePages("admin", None, OperatorNameForm, "name")}
 
 
 def guest_addition(kept=None):
@@ -786,18 +856,18 @@ def signup_status(role):
 @app.route("/signup/<any(customer, producer):role>", methods=["GET", "POST"])
 def signup(role):
     """Create a customer's or a producer's account and log it in."""
-    form = SIGNUP_FORMS[role]()
+    form = ROLE_PAGES[role].signup_form()
     if form.validate_on_submit():
         client = address_client()
-        if over_hourly_limit("signup_client", client, app.config["SIGNUP_CLIENT_LIMIT"]):
+        if accounts.over_hourly_limit("signup_client", client, app.config["SIGNUP_CLIENT_LIMIT"]):
             flash("Too many accounts have been made from this network in the last hour. Please try again later.",
                   "error")
             return render_template("auth/signup.html", form=form, role=role), 429
-        execute("INSERT INTO signup_attempt (client, attempted_at) VALUES (%s, UTC_TIMESTAMP(6))", (client,))
-        display_name = form[NAME_FIELDS[role]].data
+        accounts.record_signup_attempt(client)
+        display_name = form[ROLE_PAGES[role].name_field].data
         try:
-            account_id = execute(accounts.SIGNUP_SQL[role], (display_name, form.email.data, accounts.hash_password(form.password.data),
-                                                    signup_status(role))).lastrowid
+            account_id = accounts.create_account(role, display_name, form.email.data,
+                                                 accounts.hash_password(form.password.data), signup_status(role))
         except db.IntegrityError:
             form.email.errors.append("An account with this email already exists. Log in instead.")
         else:
@@ -805,8 +875,8 @@ def signup(role):
             flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
             if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account_id, pending)
-            return redirect(url_for(HOME_ENDPOINTS[role]))
-    return render_template("auth/signup.html", form=form, role=role), form_status(form)
+            return redirect(url_for(ROLE_PAGES[role].home))
+    return render_template("auth/signup.html", form=form, role=role), form_http_status(form)
 
 
 @app.route("/login/<any(customer, producer, operator):role>", methods=["GET", "POST"])
@@ -818,7 +888,7 @@ def login(role):
         if refusal:
             flash(THROTTLE_MESSAGES[refusal], "error")
             return throttled_page("auth/login.html", refusal, form=form, role=role)
-        account = query(accounts.ACCOUNT_SQL[role]["by_email"], (form.email.data,), one=True)
+        account = accounts.account_by_email(role, form.email.data)
         if accounts.password_matches(form.password.data, account["password_hash"] if account else None):
             forgive_password_failures(form.email.data)
             remember_device(form.email.data)
@@ -830,10 +900,10 @@ def login(role):
             flash(f"Welcome back, {account['name']}. You are logged in.", "success")
             if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account["id"], pending)
-            return redirect_to_next(request.args.get("next"), url_for(HOME_ENDPOINTS[role]))
+            return redirect_to_next(request.args.get("next"), url_for(ROLE_PAGES[role].home))
         record_password_failure(form.email.data)
         flash("Incorrect email or password.", "error")
-    return render_template("auth/login.html", form=form, role=role), form_status(form)
+    return render_template("auth/login.html", form=form, role=role), form_http_status(form)
 
 
 @app.route("/logout", methods=["GET", "POST"])
@@ -843,7 +913,7 @@ def logout():
     if form.validate_on_submit():
         if g.user:
             # A new session version makes every copy of this session's cookie worthless.
-            execute(accounts.ACCOUNT_SQL[g.user["role"]]["end_sessions"], (g.user["id"],))
+            accounts.end_sessions(g.user["role"], g.user["id"])
         session.clear()
         flash("You have been logged out.", "success")
         return redirect(url_for("index"))
@@ -863,27 +933,14 @@ def forgot_password(role):
         abort(404)
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        if not request_password_reset(role, form.email.data):
+        if not accounts.request_password_reset(role, form.email.data, address_client()):
             flash("Several links have been asked for already, for this email or from this network. Check your "
                   "inbox (and spam folder), or try again in an hour.", "error")
             return render_template("auth/forgot.html", form=form, role=role), 429
         flash("If an account uses that email, we have sent it a link to choose a new password. "
               "The link works for one hour.", "success")
         return redirect(url_for("forgot_password", role=role))
-    return render_template("auth/forgot.html", form=form, role=role), form_status(form)
-
-
-@transactional
-def request_password_reset(role, email):
-    """Record a reset request unless this email (RESET_EMAIL_LIMIT) or this client (RESET_CLIENT_LIMIT) has
-    asked too often in the last hour; return whether it was recorded."""
-    client = address_client()
-    if (over_hourly_limit("reset_email", email, app.config["RESET_EMAIL_LIMIT"], locking=True)
-            or over_hourly_limit("reset_client", client, app.config["RESET_CLIENT_LIMIT"])):
-        return False
-    execute("INSERT INTO password_reset_request (role, email, client, requested_at)"
-            " VALUES (%s, %s, %s, UTC_TIMESTAMP(6))", (role, email, client))
-    return True
+    return render_template("auth/forgot.html", form=form, role=role), form_http_status(form)
 
 
 @app.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -902,7 +959,7 @@ def reset_password(token):
         flash("Your password has been changed, and every session was logged out. Log in with the new one.",
               "success")
         return redirect(url_for("login", role=role))
-    return render_template("auth/reset.html", form=form), form_status(form)
+    return render_template("auth/reset.html", form=form), form_http_status(form)
 
 
 ACCOUNT_FORMS = {"password": PasswordChangeForm, "email": EmailChangeForm}
@@ -914,13 +971,13 @@ def account():
     """Change the display name, the password or the email of the logged-in account."""
     role, account_id = g.user["role"], g.user["id"]
     action = request.form.get("action") if request.method == "POST" else None
-    form_classes = dict(ACCOUNT_FORMS, name=NAME_FORMS[role])
+    form_classes = dict(ACCOUNT_FORMS, name=ROLE_PAGES[role].name_form)
     if role == "customer":
         form_classes["reminders"] = RemindersForm
     if request.method == "POST" and action not in form_classes:
         abort(400, "Choose what to change: name, password or email.")
     forms = {
-        "name": NAME_FORMS[role](formdata=None, data={"name": g.user["name"], "business": g.user["name"]}),
+        "name": ROLE_PAGES[role].name_form(formdata=None, data={"name": g.user["name"], "business": g.user["name"]}),
         "password": PasswordChangeForm(formdata=None),
         "email": EmailChangeForm(formdata=None, data={"email": g.user["email"]}),
     }
@@ -939,19 +996,18 @@ def account():
         if message:
             flash(message, "success")
             return redirect(url_for("account"))
-    return render_template("auth/account.html", forms=forms, role=role), form_status(form)
+    return render_template("auth/account.html", forms=forms, role=role), form_http_status(form)
 
 
 def change_account(role, account_id, action, form):
     """Apply one account change; return the confirmation, or None with the form's errors set."""
-    sql = accounts.ACCOUNT_SQL[role]
     if action == "name":
-        accounts.rename_account(role, account_id, form[NAME_FIELDS[role]].data)
+        accounts.rename_account(role, account_id, form[ROLE_PAGES[role].name_field].data)
         return "Your name has been saved."
     if action == "reminders":
-        execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(form.reminders.data), account_id))
+        accounts.set_reminders(account_id, form.reminders.data)
         return "You will get reminders." if form.reminders.data else "You will get no more reminders."
-    credentials = query(sql["credentials"], (account_id,), one=True)
+    credentials = accounts.credentials(role, account_id)
     if not accounts.password_matches(form.current_password.data, credentials["password_hash"]):
         record_password_failure(credentials["email"])
         form.current_password.errors.append("That is not your current password.")
@@ -959,15 +1015,15 @@ def change_account(role, account_id, action, form):
     forgive_password_failures(credentials["email"])
     if action == "email":
         try:
-            accounts.save_account_change(role, account_id, "email", sql["set_email"], (form.email.data, account_id))
+            accounts.change_email(role, account_id, form.email.data)
         except db.IntegrityError:
             form.email.errors.append("Another account already uses this email.")
             return None
         # Every other session ends; this one carries on with the new version.
         session["session_version"] = credentials["session_version"] + 1
         return f"Your email is now {form.email.data}."
-    accounts.save_account_change(role, account_id, "password", sql["set_password"],
-                        (accounts.hash_password(form.password.data), account_id, credentials["password_hash"]))
+    accounts.change_password(role, account_id, accounts.hash_password(form.password.data),
+                             credentials["password_hash"])
     # Every other session ends; this one carries on with the new version.
     session["session_version"] = credentials["session_version"] + 1
     return "Your password has been changed. Other devices have been logged out."
@@ -991,53 +1047,12 @@ def item_url(endpoint, item_id):
     return prefix + str(int(item_id))
 
 
-# Anonymous visitors' catalogue pages are served from a per-process cache of rendered HTML, keyed by
-# the full URL and the catalogue version (a row the database's triggers bump in the transaction of any
-# change to what these pages show), and stale once the clock passes a cutoff a page shows.
-# Only canonical URLs are kept: the parameters each page reads, each once, in this order. Any other URL is
-# rendered afresh, so made-up parameters cannot fill the cache with copies of one page.
-CACHED_PAGES = {"index": (), "products": ("q", "category", "producer", "sort", "in_stock", "page"),
-                "product_page": ("quantity",), "producers": ("page",), "producer_page": ("sort", "in_stock", "page")}
-page_cache = pagecache.PageCache(int(app.config["PAGE_CACHE_MB"] * 1024 * 1024))
-
-
-def page_expires_at(instant):
-    """Note that the page being rendered changes by itself at instant (an aware datetime)."""
-    g.page_expires = min(g.get("page_expires") or float("inf"), instant.timestamp())
-
-
-def canonical_url():
-    """Whether this request's parameters are the ones its page reads, each once and in their order."""
-    known = CACHED_PAGES[request.endpoint]
-    names = list(request.args)
-    return (names == [name for name in known if name in request.args]
-            and all(len(request.args.getlist(name)) == 1 for name in names))
-
-
-@app.before_request
-def serve_cached_page():
-    """Answer an anonymous visitor's catalogue page from the cache, or mark it to be kept once rendered.
-    Only a visitor with nothing in their session but a CSRF secret: no account, no message, no guest cart."""
-    if (request.method != "GET" or request.endpoint not in CACHED_PAGES or g.user is not None
-            or not app.config["PAGE_CACHE_MB"] or session.keys() - {"csrf_token"} or not canonical_url()):
-        return None
-    version = query("SELECT CAST(SUM(version) AS UNSIGNED) AS version FROM catalogue_version", one=True)["version"]
-    body = page_cache.get(version, request.full_path, fulfilment.utc_now().timestamp())
-    if body is not None:
-        return app.response_class(body, mimetype="text/html", headers={"X-Page-Cache": "hit"})
-    g.page_cache_version = version
-    return None
-
-
-@app.after_request
-def keep_cached_page(response):
-    """Keep a page marked by serve_cached_page, unless rendering it touched the session or made a CSRF token."""
-    version = g.pop("page_cache_version", None)
-    if (version is not None and response.status_code == 200 and not session.modified
-            and "csrf_token" not in g and response.mimetype == "text/html"):
-        page_cache.put(version, request.full_path, response.get_data(), g.get("page_expires"))
-        response.headers["X-Page-Cache"] = "miss"
-    return response
+def load_offers(producer_ids, now=None):
+    """{producer_id: Offer} for the given producers; a cached page that shows them goes stale when they change."""
+    offers, expires = catalogue.load_offers(producer_ids, now)
+    if expires is not None:
+        page_expires_at(expires)
+    return offers
 
 
 @app.template_filter("stock_badge")
@@ -1339,6 +1354,14 @@ def place_cart():
 
 # --- Orders -----------------------------------------------------------------
 
+def get_own_order(order_id):
+    """One of the logged-in user's orders with both parties' names, its lines and history, or abort with 404."""
+    order = orders.load_own_order(g.user["role"], g.user["id"], order_id)
+    if order is None:
+        abort(404)
+    return order
+
+
 @app.route("/orders")
 @customer_login_required
 def customer_orders():
@@ -1362,7 +1385,7 @@ def cancel_order(order_id):
     if not changed:
         cutoff = orders.order_cutoff(order)
         if order["status"] == "pending" and cutoff is not None:
-            flash(f"Ordering for {orders.order_when(order)} closed at {local_time_filter(cutoff)}, so order "
+            flash(f"Ordering for {orders.order_when(order)} closed at {fulfilment.format_stored(cutoff)}, so order "
                   f"#{order_id} can no longer be cancelled here. Please contact the producer.", "error")
         else:
             flash(f"Order #{order_id} is {orders.status_label(order['status'], order['order_type'])} and can no "
@@ -1451,7 +1474,7 @@ def new_product():
         producers.add_product(g.user, product_fields(form), form.encoded_image)
         flash(f"{form.name.data} has been added to your shop.", "success")
         return redirect(url_for("dashboard"))
-    return render_template("dashboard/product_form.html", form=form, product=None), form_status(form)
+    return render_template("dashboard/product_form.html", form=form, product=None), form_http_status(form)
 
 
 @app.route("/dashboard/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -1464,7 +1487,7 @@ def edit_product(product_id):
         producers.save_product(g.user, product, product_fields(form), form.quantity_seen.data, form.encoded_image)
         flash(f"{form.name.data} has been saved.", "success")
         return redirect(url_for("dashboard"))
-    return render_template("dashboard/product_form.html", form=form, product=product), form_status(form)
+    return render_template("dashboard/product_form.html", form=form, product=product), form_http_status(form)
 
 
 def delete_or_archive(kind, row_id):
@@ -1641,7 +1664,7 @@ def producer_profile():
                                form.encoded_image)
         flash("Your profile has been saved.", "success")
         return redirect(url_for("producer_profile"))
-    return render_template("dashboard/profile.html", form=form, producer=producer), form_status(form)
+    return render_template("dashboard/profile.html", form=form, producer=producer), form_http_status(form)
 
 
 def money_field(label, minimum, maximum, required=True, description=None):
@@ -1750,7 +1773,7 @@ def new_option():
         flash(f"{form.name.data} is set up. Add its weekly times below, or add none to take orders by arrangement.",
               "success")
         return redirect(url_for("edit_option", option_id=option_id))
-    return render_template("dashboard/option_form.html", form=form, option=None), form_status(form)
+    return render_template("dashboard/option_form.html", form=form, option=None), form_http_status(form)
 
 
 def clock_time(form, field):
@@ -1801,7 +1824,7 @@ def edit_option(option_id):
         producers.save_option(g.user["id"], option_id, option_values(form))
         flash(f"{form.name.data} has been saved.", "success")
         return redirect(url_for("fulfilment_options"))
-    return render_option(option, form, http_status=form_status(form))
+    return render_option(option, form, http_status=form_http_status(form))
 
 
 @app.route("/dashboard/fulfilment/<int:option_id>/delete", methods=["POST"])
@@ -1936,8 +1959,7 @@ def create_operator_command(email, name):
         raise click.ClickException(" ".join(f"{form[field].label.text}: {errors[0]}"
                                             for field, errors in form.errors.items()))
     try:
-        execute("INSERT INTO operator (name, email, password_hash) VALUES (%s, %s, %s)",
-                (form.name.data, form.email.data, accounts.hash_password(form.password.data)))
+        accounts.create_operator(form.name.data, form.email.data, accounts.hash_password(form.password.data))
     except db.IntegrityError:
         raise click.ClickException(f"An operator with the email {form.email.data} exists already.") from None
     click.echo(f"Operator {form.email.data} created; they log in at /login/operator.")
@@ -1979,10 +2001,10 @@ def admin():
 @operator_login_required
 def admin_producers():
     """Every producer with their state; ?state= narrows it to one."""
-    state = request.args.get("state") if request.args.get("state") in accounts.PRODUCER_STATES else None
+    state = request.args.get("state") if request.args.get("state") in accounts.ROLES["producer"].states else None
     page = page_number()
     rows, total = accounts.producer_page(state, page, ADMIN_PAGE_SIZE)
-    return render_template("admin/producers.html", producers=rows, state=state, states=accounts.PRODUCER_STATES,
+    return render_template("admin/producers.html", producers=rows, state=state, states=accounts.ROLES["producer"].states,
                            **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
@@ -1991,14 +2013,14 @@ def render_admin_account(kind, account_id, form=None, http_status=200):
     account = accounts.account_summary(kind, account_id)
     if account is None:
         abort(404)
-    possible = [action for action, (allowed, _) in accounts.ACCOUNT_ACTIONS[kind].items() if account["status"] in allowed]
+    possible = [action for action, (allowed, _) in accounts.ROLES[kind].actions.items() if account["status"] in allowed]
     last_operator = kind == "operator" and "disable" in possible and accounts.is_only_active_operator(account_id)
     if last_operator:
         possible.remove("disable")
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
                            last_operator=last_operator,
                            audit=accounts.audit_of(kind, account_id), form=form or NoteForm(formdata=None),
-                           states=accounts.ACCOUNT_STATES[kind], audit_labels=accounts.AUDIT_LABELS), http_status
+                           states=accounts.ROLES[kind].states, audit_labels=accounts.AUDIT_LABELS), http_status
 
 
 @app.route("/admin/producers/<int:producer_id>")
@@ -2043,7 +2065,7 @@ def admin_operator(operator_id):
 def admin_account_action(kind, account_id, action):
     """Approve, suspend or reinstate a producer; suspend or reinstate a customer; disable or enable an operator
     (never the last active one). Kept in the audit."""
-    if action not in accounts.ACCOUNT_ACTIONS[kind]:
+    if action not in accounts.ROLES[kind].actions:
         abort(404)
     form = NoteForm()
     if not form.validate():
@@ -2053,10 +2075,10 @@ def admin_account_action(kind, account_id, action):
     except accounts.LastOperator:  # the page says why
         return render_admin_account(kind, account_id, http_status=409)
     if not changed:
-        flash(f"{account['name']} is {accounts.ACCOUNT_STATES[kind][account['status']].lower()}, so they cannot be "
+        flash(f"{account['name']} is {accounts.ROLES[kind].states[account['status']].lower()}, so they cannot be "
               f"{action}d.", "error")
         return render_admin_account(kind, account_id, http_status=409)
-    flash(f"{account['name']} is now {accounts.ACCOUNT_STATES[kind][accounts.ACCOUNT_ACTIONS[kind][action][1]].lower()}.", "success")
+    flash(f"{account['name']} is now {accounts.ROLES[kind].states[accounts.ROLES[kind].actions[action][1]].lower()}.", "success")
     if kind == "operator" and account_id == g.user["id"]:
         return redirect(url_for("login", role="operator"))  # their own session ended with it
     return redirect(url_for(f"admin_{kind}", **{f"{kind}_id": account_id}))
@@ -2113,13 +2135,10 @@ def admin_retry_email(email_id):
 
 # --- Email and jobs ---------------------------------------------------------
 
-app.add_template_global(mail.site_url)
-
-
 worker.init_app(app, jobs=jobs.JOBS)
 
 
-# --- Health and errors ------------------------------------------------------
+# --- Health -----------------------------------------------------------------
 
 MIGRATIONS_SHIPPED = len(db.migration_files())  # read once: the files change only with a deploy, which restarts
 
@@ -2130,7 +2149,7 @@ def healthz():
     naming what is wrong. "degraded" (still 200) names what a person must see to: no worker, failed or stuck
     email. With the email backlog and when a worker was last seen. No session, no secrets."""
     try:
-        migrations = query("SELECT COUNT(*) AS n FROM schema_migrations", one=True)["n"]
+        migrations = db.applied_migration_count()
         state = worker.health()
     except db.MySQLdb.Error as exc:
         return {"status": "failing", "problems": [f"database unreachable ({exc.args[0] if exc.args else 'error'})"]}, 503
@@ -2140,25 +2159,6 @@ def healthz():
     body = {"status": status, "database": "ok", "migrations": "current" if not problems else "pending",
             **state, "problems": problems}
     return body, 503 if problems else 200
-
-
-ERROR_PAGES = {
-    400: ("Bad request", "Something in that request was not right. Go back and try again."),
-    403: ("Forbidden", "You do not have access to this page."),
-    404: ("Page not found", "We could not find that page. It may have been moved or removed."),
-    405: ("Not allowed", "That page cannot be used that way."),
-    413: ("Too large", "That upload or form was too large."),
-    429: ("Too many requests", "Please wait a little and try again."),
-    500: ("Something went wrong", "An unexpected error happened on our side. Please try again."),
-    503: ("Temporarily unavailable", "noeari is temporarily unavailable. Please try again in a minute."),
-}
-
-
-def error_page(code, message=None, title=None):
-    default_title, default_message = ERROR_PAGES.get(code, ERROR_PAGES[500])
-    title = title or default_title
-    page = render_template("errors/error.html", code=code, title=title, message=message or default_message)
-    return make_response(page, code)
 
 
 @app.cli.command("write-unavailable-page")
@@ -2173,66 +2173,3 @@ def write_unavailable_page_command(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
-
-
-@app.errorhandler(CSRFError)
-def csrf_error(exc):
-    return error_page(400, "This form has expired or was sent without its security token. "
-                           "Reload the page and try again.")
-
-
-@app.errorhandler(HTTPException)
-def http_error(exc):
-    """A styled page for every HTTP error, with the message given to abort() when there is one."""
-    message = exc.description if exc.description != type(exc).description else None
-    response = error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
-    for name, value in exc.get_headers():  # such as Allow on a 405
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
-
-
-@app.errorhandler(orders.OrderNotFound)
-@app.errorhandler(accounts.AccountNotFound)
-def not_found(exc):
-    return error_page(404)
-
-
-@app.errorhandler(db.Busy)
-def database_busy(exc):
-    """Many people changed the same rows at once and this change kept losing: nothing was changed."""
-    response = error_page(503, "Many people are changing the same things right now, and your change could not "
-                               "get through, so nothing was changed. Please try again.", title="Please try again")
-    response.headers["Retry-After"] = "1"
-    return response
-
-
-OUTAGE_REPORT_SECONDS = 300
-outage = {"since": None, "reported": 0.0, "refused": 0}  # this process's current burst of refused requests
-
-
-@app.errorhandler(db.OperationalError)
-def database_unavailable(exc):
-    """A lost or refused connection is an outage: a 503 page, and one log line per burst (and one every few
-    minutes while it lasts), not one per request. Any other error the driver calls operational is a bug: a 500."""
-    if not db.is_connection_error(exc):
-        app.logger.exception("Database error: %s", exc)
-        return error_page(500)
-    now = time.monotonic()
-    outage["refused"] += 1
-    if outage["since"] is None or now - outage["reported"] > OUTAGE_REPORT_SECONDS:
-        app.logger.error("Database unavailable: %s (%d requests refused in this outage so far)", exc, outage["refused"])
-        outage["since"] = outage["since"] or now
-        outage["reported"] = now
-    response = error_page(503)
-    response.headers["Retry-After"] = "30"
-    return response
-
-
-@app.after_request
-def end_outage(response):
-    if outage["since"] is not None and response.status_code < 500:
-        app.logger.warning("Database available again after %.0f s and %d refused requests.",
-                           time.monotonic() - outage["since"], outage["refused"])
-        outage.update(since=None, refused=0)
-    return response

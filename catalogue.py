@@ -197,6 +197,12 @@ def load_offers(producer_ids, now=None):
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
 
 
+def version():
+    """The catalogue's version: the database's triggers bump it in the transaction of any change to what the
+    catalogue pages show."""
+    return query("SELECT CAST(SUM(version) AS UNSIGNED) AS version FROM catalogue_version", one=True)["version"]
+
+
 # --- Producers --------------------------------------------------------------
 
 def producer_page(page, per_page):

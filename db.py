@@ -324,6 +324,10 @@ def migration_files():
     return sorted(name for name in os.listdir(project_file("migrations")) if re.fullmatch(r"\d{4}_\w+\.sql", name))
 
 
+def applied_migration_count():
+    return query("SELECT COUNT(*) AS n FROM schema_migrations", one=True)["n"]
+
+
 def database_tables():
     """The tables in the configured database."""
     rows = query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")

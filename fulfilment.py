@@ -74,6 +74,43 @@ def format_instant(instant):
     return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()}"
 
 
+# How pages write a date: one filter (|date, with one of these names) in place of a format per template.
+DATE_FORMATS = {
+    "day": "%-d %b %Y",             # 4 Dec 2026
+    "weekday": "%a %-d %b %Y",      # Fri 4 Dec 2026
+    "full": "%A %-d %B %Y",         # Friday 4 December 2026
+    "month": "%B %Y",               # December 2026
+    "day_month": "%-d %b",          # 4 Dec
+    "weekday_month": "%a %-d %b",   # Fri 4 Dec
+    "numeric": "%-d/%-m",           # 4/12
+}
+
+
+def format_date(value, style="day"):
+    """A date in one of DATE_FORMATS; a stored DATETIME (UTC) is first moved to its day in TIMEZONE."""
+    if isinstance(value, datetime.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone()).date()
+    return value.strftime(DATE_FORMATS[style])
+
+
+def format_stored(value):
+    """A stored DATETIME (UTC) or an aware instant, in TIMEZONE with its zone."""
+    return format_instant(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def format_clock(value):
+    """A TIME column as 09:00."""
+    return f"{as_time(value):%H:%M}"
+
+
+def option_heading(option, goods):
+    """How a customer sees an option at checkout: where, and its fee for these goods."""
+    where = (f"Collect at {option['name']}" if option["kind"] == "collection"
+             else f"{option['name']}: delivery to {option['areas']}")
+    fee = fee_for(option, goods)
+    return f"{where} · {format_money(fee) if fee else 'free'}"
+
+
 @dataclass(frozen=True)
 class Occurrence:
     """One orderable time of an option: a slot on a date, or the option itself when it has no slots."""

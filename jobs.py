@@ -91,7 +91,7 @@ def answer_reset_request(request_id):
                " WHERE request_id = %s AND answered_at IS NULL", (request_id,)).rowcount != 1:
         return  # another worker answered it
     request_row = query("SELECT role, email FROM password_reset_request WHERE request_id = %s", (request_id,), one=True)
-    account = query(accounts.ACCOUNT_SQL[request_row["role"]]["by_email"], (request_row["email"],), one=True)
+    account = accounts.account_by_email(request_row["role"], request_row["email"])
     if account is None:
         return
     token = accounts.reset_serializer().dumps({"role": request_row["role"], "id": account["id"],

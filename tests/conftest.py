@@ -1,4 +1,5 @@
 """Fixtures: a throwaway MariaDB database built from schema.sql, and app, client, auth and db helpers."""
+import contextlib
 import email
 import os
 import secrets
@@ -11,6 +12,7 @@ import bcrypt
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -124,6 +126,13 @@ class Database:
         """
         return {table: self.rows(f"SELECT * FROM {table} ORDER BY 1") for table in TABLES}
 
+    @contextlib.contextmanager
+    def unchanged(self, message="a refused request changed the database"):
+        """Within it, no data table may change: for requests that are refused, or that only read."""
+        before = self.snapshot()
+        yield
+        assert self.snapshot() == before, message
+
     def clear(self):
         for table in DELETE_ORDER:
             self.execute(f"DELETE FROM {table}")
@@ -131,6 +140,10 @@ class Database:
     # Builders for test data; passwords are hashed with bcrypt at cost 4.
     def add_customer(self, email, name="Customer", password=PASSWORD):
         return self.execute("INSERT INTO customer (first_name, email, password_hash) VALUES (%s, %s, %s)",
+                            (name, email, hash_fast(password)))
+
+    def add_operator(self, email, name="Operator", password=PASSWORD):
+        return self.execute("INSERT INTO operator (name, email, password_hash) VALUES (%s, %s, %s)",
                             (name, email, hash_fast(password)))
 
     def add_producer(self, email, business="Producer", password=PASSWORD, status="approved"):
@@ -278,6 +291,11 @@ class AuthActions:
         assert response.status_code == 302, "producer login failed"
         return response
 
+    def login_operator(self, email="op@example.com"):
+        response = self.login("operator", email)
+        assert response.status_code == 302 and response.headers["Location"] == "/admin", "operator login failed"
+        return response
+
     def logout(self):
         return self.client.post("/logout")
 
@@ -285,6 +303,35 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+@pytest.fixture
+def operator(db):
+    """An operator, op@example.com, who logs in with auth.login_operator(); their id."""
+    return db.add_operator("op@example.com", "Olu")
+
+
+@contextlib.contextmanager
+def served(app):
+    """The app, with CSRF protection on, served from a thread on a free local port: its URL."""
+    saved = dict(app.config)
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        app.config.clear()
+        app.config.update(saved)
+
+
+@pytest.fixture
+def live_server(app):
+    with served(app) as url:
+        yield url
 
 
 def checkout_in_threads(app, customers, barrier_size, data):

@@ -2,27 +2,13 @@
 import datetime
 import io
 import re
-import threading
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 import fulfilment
-from conftest import PASSWORD, hash_fast
-
-@pytest.fixture
-def live_server(app):
-    """The app, with CSRF protection on, served from a thread on a free local port."""
-    app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-
+from conftest import PASSWORD
 
 @pytest.fixture
 def page(browser):
@@ -182,9 +168,7 @@ def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_i
     assert page.console_errors == []
 
 
-def test_an_operator_approves_a_new_producer_whose_product_then_appears(live_server, page, db, world):
-    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
-               (hash_fast(PASSWORD),))
+def test_an_operator_approves_a_new_producer_whose_product_then_appears(live_server, page, db, world, operator):
     page.goto(f"{live_server}/signup/producer")
     page.get_by_label("Business name").fill("Fern Bakery")
     page.get_by_label("Email").fill("fern@example.com")

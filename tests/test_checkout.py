@@ -68,20 +68,18 @@ def test_single_producer_checkout_lands_on_the_order_with_address(client, auth, 
 def test_checkout_with_bad_fields_is_refused_and_changes_nothing(client, auth, db, world, data, message):
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=data(world))
-    assert response.status_code == 400
-    assert message in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=data(world))
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
 
 
 def test_empty_cart_cannot_check_out(client, auth, db, world):
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=world.choose())
-    assert response.status_code == 409
-    assert "Your cart is empty." in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=world.choose())
+        assert response.status_code == 409
+        assert "Your cart is empty." in response.get_data(as_text=True)
 
 
 def test_a_short_line_blocks_the_whole_checkout(client, auth, db, world):
@@ -89,24 +87,22 @@ def test_a_short_line_blocks_the_whole_checkout(client, auth, db, world):
     db.add_to_cart(world.customer, world.other_product, 4)
     db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=world.choose())
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
-    assert "Only 3 of Milk left; you asked for 4." in page and "Nothing was ordered" in page
-    assert "Only 3 left." in page, "the cart shows the short line with what is left"
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=world.choose())
+        assert response.status_code == 409
+        page = response.get_data(as_text=True)
+        assert "Only 3 of Milk left; you asked for 4." in page and "Nothing was ordered" in page
+        assert "Only 3 left." in page, "the cart shows the short line with what is left"
 
 
 def test_an_unavailable_line_blocks_checkout(client, auth, db, world):
     db.add_to_cart(world.customer, world.product, 1)
     db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (world.product,))
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=world.choose())
-    assert response.status_code == 409
-    assert "Potatoes is no longer available" in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=world.choose())
+        assert response.status_code == 409
+        assert "Potatoes is no longer available" in response.get_data(as_text=True)
 
 
 def test_checkout_charges_the_current_price_and_later_changes_leave_the_order_alone(client, auth, db, world):
@@ -141,10 +137,9 @@ def test_orders_list_has_an_empty_state(client, auth, db, world):
 @pytest.mark.parametrize("method, suffix", [("get", ""), ("post", "/cancel")])
 def test_another_customers_order_is_404(client, auth, db, world, method, suffix):
     auth.login_customer()
-    before = db.snapshot()
-    response = getattr(client, method)(f"/orders/{world.other_order}{suffix}")
-    assert response.status_code == 404
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = getattr(client, method)(f"/orders/{world.other_order}{suffix}")
+        assert response.status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/orders", "/orders/1", "/cart"])
@@ -179,10 +174,9 @@ def test_customer_cannot_cancel_after_pending(client, auth, db, world, status, o
     db.execute("UPDATE orders SET status = %s, order_type = %s, delivery_address = 'x' WHERE order_id = %s",
                (status, order_type, world.order))
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post(f"/orders/{world.order}/cancel")
-    assert response.status_code == 409
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post(f"/orders/{world.order}/cancel")
+        assert response.status_code == 409
     assert "Cancel this order" not in client.get(f"/orders/{world.order}").get_data(as_text=True)
 
 

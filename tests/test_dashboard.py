@@ -51,20 +51,18 @@ def test_update_stock_accepts_the_bounds(client, auth, db, world, quantity):
 ])
 def test_update_stock_refuses_bad_input_and_changes_nothing(client, auth, db, world, data):
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post("/dashboard/update-stock", data=merged({"product_id": world.product, "quantity": 12}, data))
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
-    assert "flash-error" in page
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/dashboard/update-stock", data=merged({"product_id": world.product, "quantity": 12}, data))
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert "flash-error" in page
 
 
 def test_update_stock_on_another_producers_product_is_404(client, auth, db, world):
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post("/dashboard/update-stock", data={"product_id": world.other_product, "quantity": "0"})
-    assert response.status_code == 404
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/dashboard/update-stock", data={"product_id": world.other_product, "quantity": "0"})
+        assert response.status_code == 404
 
 
 def test_update_stock_on_unknown_product_is_404(client, auth, db, world):
@@ -95,11 +93,10 @@ def test_order_status_outside_the_table_is_refused(client, auth, db, world, curr
     db.execute("UPDATE orders SET status = %s, order_type = %s WHERE order_id = %s",
                (current, order_type, world.order))
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": refused})
-    assert response.status_code == 409
-    assert "cannot move to" in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": refused})
+        assert response.status_code == 409
+        assert "cannot move to" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("data", [
@@ -112,20 +109,18 @@ def test_order_status_outside_the_table_is_refused(client, auth, db, world, curr
 ])
 def test_order_status_bad_input_is_400_and_changes_nothing(client, auth, db, world, data):
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post("/dashboard/update-order-status",
-                           data=merged({"order_id": world.order, "status": "confirmed"}, data))
-    assert response.status_code == 400
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/dashboard/update-order-status",
+                               data=merged({"order_id": world.order, "status": "confirmed"}, data))
+        assert response.status_code == 400
 
 
 def test_order_status_of_another_producers_order_is_404(client, auth, db, world):
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post("/dashboard/update-order-status",
-                           data={"order_id": world.other_order, "status": "confirmed"})
-    assert response.status_code == 404
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/dashboard/update-order-status",
+                               data={"order_id": world.other_order, "status": "confirmed"})
+        assert response.status_code == 404
 
 
 def test_cancelling_restores_stock_exactly_once(client, auth, db, world):

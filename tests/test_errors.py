@@ -27,11 +27,10 @@ def token_from(client, path):
 def test_post_without_csrf_token_is_400_and_changes_nothing(app, client, auth, db, world, path, data):
     auth.login_producer()
     app.config["WTF_CSRF_ENABLED"] = True
-    before = db.snapshot()
-    response = client.post(path, data=data(world))
-    assert response.status_code == 400
-    assert "security token" in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post(path, data=data(world))
+        assert response.status_code == 400
+        assert "security token" in response.get_data(as_text=True)
     with client.session_transaction() as session:
         assert session["role"] == "producer", "a logout without a token does not log out"
 

@@ -63,9 +63,8 @@ def test_no_slot_is_offered_on_a_closed_date(client, auth, db, world, clock, gat
     cart = client.get("/cart").get_data(as_text=True)
     next_saturday = SATURDAY + datetime.timedelta(days=7)
     assert f'value="{key(gate, SATURDAY)}"' not in cart and f'value="{key(gate, next_saturday)}"' in cart
-    before = db.snapshot()
-    assert client.post("/checkout", data={f"when_{world.producer}": key(gate, SATURDAY)}).status_code == 409
-    assert db.snapshot() == before
+    with db.unchanged():
+        assert client.post("/checkout", data={f"when_{world.producer}": key(gate, SATURDAY)}).status_code == 409
 
 
 def test_occurrences_cover_the_next_fourteen_days_in_time_order(app, db, world, clock, gate):
@@ -136,11 +135,10 @@ def test_partial_or_made_up_postcodes_are_refused_by_a_bs1_to_bs8_zone(postcode)
 def test_checkout_asks_for_the_full_postcode(client, auth, db, world, postcode):
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=delivery_checkout(world, postcode=postcode))
-    assert response.status_code == 400
-    assert "Enter the full postcode of the delivery address, like BS1 4DJ." in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=delivery_checkout(world, postcode=postcode))
+        assert response.status_code == 400
+        assert "Enter the full postcode of the delivery address, like BS1 4DJ." in response.get_data(as_text=True)
 
 
 def test_postcode_areas_are_summarised_as_ranges():
@@ -159,12 +157,11 @@ def delivery_checkout(world, **details):
 def test_a_postcode_outside_the_delivery_areas_is_refused_naming_them(client, auth, db, world):
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post("/checkout", data=delivery_checkout(world, postcode="BS10 5AA"))
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
-    assert "Hartley Farm delivers to BS1, BS2, BA only, and BS10 5AA is outside those areas." in page
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post("/checkout", data=delivery_checkout(world, postcode="BS10 5AA"))
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert "Hartley Farm delivers to BS1, BS2, BA only, and BS10 5AA is outside those areas." in page
     assert client.post("/checkout", data=delivery_checkout(world, postcode=" bs1 4dj ")).status_code == 302
     order = order_of(db, world.customer)
     assert (order["order_type"], order["postcode"], order["phone"], order["delivery_address"]) == (
@@ -192,13 +189,12 @@ def test_a_group_below_its_minimum_blocks_checkout_and_keeps_the_cart(client, au
     db.add_to_cart(world.customer, world.product, 2)
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
-    before = db.snapshot()
-    data = delivery_checkout(world, **{f"when_{world.other_producer}": f"{world.collection[world.other_producer]}@arranged"})
-    response = client.post("/checkout", data=data)
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
-    assert "Add £11.40 more from Hartley Farm for Van." in page and "Nothing was ordered" in page
-    assert db.snapshot() == before
+    with db.unchanged():
+        data = delivery_checkout(world, **{f"when_{world.other_producer}": f"{world.collection[world.other_producer]}@arranged"})
+        response = client.post("/checkout", data=data)
+        assert response.status_code == 409
+        page = response.get_data(as_text=True)
+        assert "Add £11.40 more from Hartley Farm for Van." in page and "Nothing was ordered" in page
 
 
 def test_a_producer_not_taking_orders_stays_in_the_cart_while_the_rest_is_ordered(client, auth, db, world):
@@ -289,10 +285,9 @@ def test_a_customer_cannot_cancel_after_the_cutoff_but_the_producer_can(client, 
     page = client.get(f"/orders/{order_id}").get_data(as_text=True)
     assert "Cancel this order" not in page
     assert "closed at Fri 4 Dec 2026, 09:00 GMT" in page and "01275 555 014" in page and "gate@farm.example" in page
-    before = db.snapshot()
-    response = client.post(f"/orders/{order_id}/cancel")
-    assert response.status_code == 409 and "can no longer be cancelled" in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post(f"/orders/{order_id}/cancel")
+        assert response.status_code == 409 and "can no longer be cancelled" in response.get_data(as_text=True)
 
     auth.login_producer()
     client.post("/dashboard/update-order-status", data={"order_id": order_id, "status": "cancelled"})
@@ -396,26 +391,23 @@ def test_paid_and_unpaid_are_recorded_with_who_did_it(client, auth, db, world):
 @pytest.mark.parametrize("data", [{"paid": "2"}, {"paid": ""}, {}, {"paid": "yes"}])
 def test_a_bad_paid_value_is_400_and_changes_nothing(client, auth, db, world, data):
     auth.login_producer()
-    before = db.snapshot()
-    assert client.post(f"/dashboard/orders/{world.order}/paid", data=data).status_code == 400
-    assert db.snapshot() == before
+    with db.unchanged():
+        assert client.post(f"/dashboard/orders/{world.order}/paid", data=data).status_code == 400
 
 
 def test_a_cancelled_order_is_never_paid(client, auth, db, world):
     db.execute("UPDATE orders SET status = 'cancelled' WHERE order_id = %s", (world.order,))
     auth.login_producer()
-    before = db.snapshot()
-    response = client.post(f"/dashboard/orders/{world.order}/paid", data={"paid": "1"})
-    assert response.status_code == 409 and "nothing to pay" in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post(f"/dashboard/orders/{world.order}/paid", data={"paid": "1"})
+        assert response.status_code == 409 and "nothing to pay" in response.get_data(as_text=True)
 
 
 def test_a_customer_cannot_mark_an_order_paid(client, auth, db, world):
     auth.login_customer()
-    before = db.snapshot()
-    response = client.post(f"/dashboard/orders/{world.order}/paid", data={"paid": "1"})
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login/producer")
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = client.post(f"/dashboard/orders/{world.order}/paid", data={"paid": "1"})
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/producer")
 
 
 # --- The producer's settings ---------------------------------------------------------
@@ -499,13 +491,12 @@ def test_bad_settings_are_refused_with_a_clear_message_and_change_nothing(client
     path = {"slot": f"/dashboard/fulfilment/{world.collection[world.producer]}/slots", "new": "/dashboard/fulfilment/new",
             "closure": "/dashboard/closures", "profile": "/dashboard/profile"}[form]
     auth.login_producer()
-    before = db.snapshot()
-    profile = db.row("SELECT description, town, phone, public_email, website FROM producer WHERE producer_id = %s",
-                     (world.producer,))
-    response = client.post(path, data=data)
-    assert response.status_code == 400
-    assert message in response.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        profile = db.row("SELECT description, town, phone, public_email, website FROM producer WHERE producer_id = %s",
+                         (world.producer,))
+        response = client.post(path, data=data)
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
     assert db.row("SELECT description, town, phone, public_email, website FROM producer WHERE producer_id = %s",
                   (world.producer,)) == profile
 

@@ -8,18 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import PASSWORD, hash_fast, run_worker
-
-
-@pytest.fixture
-def operator(db):
-    return db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
-                      (hash_fast(PASSWORD),))
-
-
-def login_operator(auth):
-    response = auth.login("operator", "op@example.com")
-    assert response.status_code == 302 and response.headers["Location"] == "/admin"
+from conftest import PASSWORD, run_worker
 
 
 # --- The command ---------------------------------------------------------------------
@@ -84,11 +73,10 @@ def test_a_new_producer_is_hidden_until_an_operator_approves_them(app, client, a
     assert "awaiting approval" in client.get("/dashboard").get_data(as_text=True)
     assert visible(app, db, producer_id, product_id) == (False,) * 5
     auth.login_customer()
-    before = db.snapshot()
-    assert client.post("/cart/add", data={"product_id": product_id, "quantity": 1}).status_code == 404
-    assert db.snapshot() == before
+    with db.unchanged():
+        assert client.post("/cart/add", data={"product_id": product_id, "quantity": 1}).status_code == 404
 
-    login_operator(auth)
+    auth.login_operator()
     assert "Fern Bakery" in client.get("/admin").get_data(as_text=True), "listed as awaiting approval"
     response = client.post(f"/admin/producers/{producer_id}/approve", data={"note": "Visited the bakery."})
     assert response.status_code == 302
@@ -118,7 +106,7 @@ def test_suspending_a_producer_ends_their_session_and_takes_their_products_away(
     producer.post("/login/producer", data={"email": "farm@example.com", "password": PASSWORD})
     assert producer.get("/dashboard").status_code == 200
     db.add_to_cart(world.other_customer, world.product, 1)
-    login_operator(auth)
+    auth.login_operator()
     client.post(f"/admin/producers/{world.producer}/suspend", data={"note": "Complaints about hygiene."})
 
     assert producer.get("/dashboard").headers["Location"].startswith("/login/producer"), "the session ended at once"
@@ -135,9 +123,8 @@ def test_suspending_a_producer_ends_their_session_and_takes_their_products_away(
     tom.post("/login/customer", data={"email": "tom@example.com", "password": PASSWORD})
     cart = tom.get("/cart").get_data(as_text=True)
     assert "No longer available" in cart
-    before = db.snapshot()
-    assert tom.post("/checkout", data=world.choose()).status_code == 409
-    assert db.snapshot() == before
+    with db.unchanged():
+        assert tom.post("/checkout", data=world.choose()).status_code == 409
 
     jane = app.test_client()
     jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
@@ -157,7 +144,7 @@ def test_suspending_a_customer_ends_their_session_and_stops_their_login(app, cli
     jane = app.test_client()
     jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
     assert jane.get("/cart").status_code == 200
-    login_operator(auth)
+    auth.login_operator()
     assert client.post(f"/admin/customers/{world.customer}/suspend", data={"note": "Chargebacks."}).status_code == 302
     assert jane.get("/cart").headers["Location"].startswith("/login/customer")
     assert jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD}).status_code == 403
@@ -182,12 +169,11 @@ def test_suspending_a_customer_ends_their_session_and_stops_their_login(app, cli
     ("/admin/operators/{operator}/disable", {"note": "x" * 501}, 400),
 ])
 def test_an_action_that_cannot_apply_changes_nothing(client, auth, db, world, operator, path, data, status):
-    login_operator(auth)
-    before = db.snapshot()
-    response = client.post(path.format(producer=world.producer, customer=world.customer, operator=operator),
-                           data=data)
-    assert response.status_code == status
-    assert db.snapshot() == before
+    auth.login_operator()
+    with db.unchanged():
+        response = client.post(path.format(producer=world.producer, customer=world.customer, operator=operator),
+                               data=data)
+        assert response.status_code == status
 
 
 # --- The pages --------------------------------------------------------------------------
@@ -202,7 +188,7 @@ def test_the_chart_bars_are_the_orders_in_the_database(app, client, auth, db, wo
                                                                            order))
     cancelled = db.add_order(world.customer, [(world.product, 9, "1.00")], status="cancelled")
     db.execute("UPDATE orders SET placed_at = %s WHERE order_id = %s", (now, cancelled))
-    login_operator(auth)
+    auth.login_operator()
     page = client.get("/admin").get_data(as_text=True)
 
     def bars(measure):
@@ -220,7 +206,7 @@ def test_the_chart_bars_are_the_orders_in_the_database(app, client, auth, db, wo
 
 
 def test_the_operator_finds_customers_and_filters_and_exports_orders(client, auth, db, world, operator):
-    login_operator(auth)
+    auth.login_operator()
     found = client.get("/admin/customers?q=jane").get_data(as_text=True)
     assert "jane@example.com" in found and "tom@example.com" not in found
     assert "1 customer matching" in found
@@ -236,7 +222,7 @@ def test_the_operator_finds_customers_and_filters_and_exports_orders(client, aut
 def test_operators_never_see_password_hashes_or_reset_links(app, client, auth, db, world, operator):
     client.post("/password/forgot/customer", data={"email": "jane@example.com"})
     run_worker(app)
-    login_operator(auth)
+    auth.login_operator()
     for path in ["/admin", "/admin/producers", f"/admin/producers/{world.producer}", "/admin/customers",
                  f"/admin/customers/{world.customer}", "/admin/orders", "/admin/emails"]:
         page = client.get(path).get_data(as_text=True)
@@ -258,8 +244,7 @@ ADMIN_ROUTES = [
 
 @pytest.fixture
 def other_operator(db):
-    return db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Bea', 'bea@example.com', %s)",
-                      (hash_fast(PASSWORD),))
+    return db.add_operator("bea@example.com", "Bea")
 
 
 @pytest.fixture
@@ -273,17 +258,16 @@ def email_id(db):
 def test_only_operators_reach_the_admin(client, auth, db, world, email_id, other_operator, role, method, path):
     if role:
         getattr(auth, f"login_{role}")()
-    before = db.snapshot()
-    response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
-                                                   operator=other_operator))
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
-    assert db.snapshot() == before
+    with db.unchanged():
+        response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
+                                                       operator=other_operator))
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
 
 
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
 def test_every_admin_route_works_for_an_operator(client, auth, db, world, operator, other_operator, email_id, method,
                                                 path):
-    login_operator(auth)
+    auth.login_operator()
     response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
                                                    operator=other_operator))
     assert response.status_code in (200, 302, 409)
@@ -301,7 +285,7 @@ def test_an_operator_disables_another_who_is_logged_out_and_cannot_log_in_until_
         app, client, auth, db, operator, other_operator):
     bea = app.test_client()
     assert bea.post("/login/operator", data={"email": "bea@example.com", "password": PASSWORD}).status_code == 302
-    login_operator(auth)
+    auth.login_operator()
     response = client.post(f"/admin/operators/{other_operator}/disable", data={"note": "Left the co-op."})
     assert response.status_code == 302 and response.headers["Location"] == f"/admin/operators/{other_operator}"
     assert db.value("SELECT status FROM operator WHERE operator_id = %s", (other_operator,)) == "disabled"
@@ -318,14 +302,13 @@ def test_an_operator_disables_another_who_is_logged_out_and_cannot_log_in_until_
 
 def test_the_last_active_operator_cannot_be_disabled_but_may_step_down_for_another(
         client, auth, db, operator, other_operator):
-    login_operator(auth)
+    auth.login_operator()
     db.execute("UPDATE operator SET status = 'disabled' WHERE operator_id = %s", (other_operator,))
-    before = db.snapshot()
-    page = client.get(f"/admin/operators/{operator}").get_data(as_text=True)
-    assert "is the only active operator" in page and "Disable Olu" not in page
-    refused = client.post(f"/admin/operators/{operator}/disable", data={"note": "Bye."})
-    assert refused.status_code == 409 and "only active operator" in refused.get_data(as_text=True)
-    assert db.snapshot() == before
+    with db.unchanged():
+        page = client.get(f"/admin/operators/{operator}").get_data(as_text=True)
+        assert "is the only active operator" in page and "Disable Olu" not in page
+        refused = client.post(f"/admin/operators/{operator}/disable", data={"note": "Bye."})
+        assert refused.status_code == 409 and "only active operator" in refused.get_data(as_text=True)
     db.execute("UPDATE operator SET status = 'active' WHERE operator_id = %s", (other_operator,))
     stepped_down = client.post(f"/admin/operators/{operator}/disable")
     assert stepped_down.status_code == 302 and stepped_down.headers["Location"] == "/login/operator"
@@ -356,19 +339,18 @@ def test_two_operators_disabling_each_other_at_once_leave_one_active(app, db, op
 
 
 def test_retrying_an_email_is_audited(client, auth, db, operator, email_id):
-    login_operator(auth)
+    auth.login_operator()
     assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302
     assert audit_rows(db) == [{"operator_id": operator, "action": "retry", "target_type": "email",
                                "target_id": email_id, "note": ""}]
     page = client.get("/admin/operators").get_data(as_text=True)
     assert "Sent again</strong>" in page and f"#{email_id}" in page
-    before = db.snapshot()
-    assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302, "not failed: nothing to retry"
-    assert db.snapshot() == before, "and nothing audited"
+    with db.unchanged("and nothing audited"):
+        assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302, "not failed: nothing to retry"
 
 
 def test_an_operators_own_account_changes_are_audited(client, auth, db, operator):
-    login_operator(auth)
+    auth.login_operator()
     assert client.post("/account", data={"action": "name", "name": "Olu A."}).status_code == 302
     assert client.post("/account", data={"action": "email", "email": "olu@example.com",
                                          "current_password": PASSWORD}).status_code == 302
@@ -377,6 +359,6 @@ def test_an_operators_own_account_changes_are_audited(client, auth, db, operator
     assert [(row["action"], row["target_type"], row["target_id"]) for row in audit_rows(db)] == [
         ("change_name", "operator", operator), ("change_email", "operator", operator),
         ("change_password", "operator", operator)]
-    before = db.snapshot()
-    wrong = client.post("/account", data={"action": "email", "email": "x@example.com", "current_password": "nope"})
-    assert wrong.status_code == 400 and db.snapshot() == before, "a refused change is not audited"
+    with db.unchanged("a refused change is not audited"):
+        wrong = client.post("/account", data={"action": "email", "email": "x@example.com", "current_password": "nope"})
+        assert wrong.status_code == 400

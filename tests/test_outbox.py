@@ -78,7 +78,8 @@ def test_the_worker_delivers_by_smtp_with_the_slot_the_address_and_the_total(cli
     assert len(smtp.messages) == 2, "a second round sends nothing again"
 
 
-def test_a_delivery_that_fails_is_retried_then_left_failed_for_the_operator(app, client, auth, db, world, smtp):
+def test_a_delivery_that_fails_is_retried_then_left_failed_for_the_operator(app, client, auth, db, world, smtp,
+                                                                             operator):
     app.config.update(MAIL_RETRY_SECONDS=0, MAIL_MAX_ATTEMPTS=3)
     smtp.refuse = "451 4.3.0 Mailbox busy, try again later"
     db.add_to_cart(world.customer, world.product, 1)
@@ -93,9 +94,7 @@ def test_a_delivery_that_fails_is_retried_then_left_failed_for_the_operator(app,
     run_worker(app)
     assert smtp.messages == [], "a failed email waits for the operator"
     email_id = db.value("SELECT MIN(email_id) FROM email_outbox")
-    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
-               (db.value("SELECT password_hash FROM customer LIMIT 1"),))
-    auth.login("operator", "op@example.com")
+    auth.login_operator()
     assert 'id="failed-emails">2<' in client.get("/admin").get_data(as_text=True)
     assert client.post(f"/admin/emails/{email_id}/retry").status_code == 302
     run_worker(app)

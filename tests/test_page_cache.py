@@ -120,10 +120,8 @@ def fill_slot(client, auth, db, world):
 
 
 def log_in_operator(auth, db, world):
-    """An operator with the test password (the customer's hash), logged in."""
-    db.execute("INSERT INTO operator (name, email, password_hash) VALUES ('Olu', 'op@example.com', %s)",
-               (db.value("SELECT password_hash FROM customer WHERE customer_id = %s", (world.customer,)),))
-    assert auth.login("operator", "op@example.com", PASSWORD).status_code == 302
+    db.add_operator("op@example.com", "Olu")
+    auth.login_operator()
 
 
 def approve_producer(client, auth, db, world):

@@ -9,7 +9,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 import accounts
 import app as app_module
-from conftest import round_trips
+from conftest import round_trips, served
 from db import seed_database
 
 WIDTHS = (360, 1280)
@@ -27,8 +27,7 @@ def next_weekday(weekday):
 
 def reset_token():
     with app_module.app.app_context():
-        account = app_module.query("SELECT customer_id AS id, password_hash, email FROM customer WHERE customer_id = 1",
-                                   one=True)
+        account = accounts.credentials("customer", 1)
         return accounts.reset_serializer().dumps({"role": "customer", "id": 1,
                                                     "fp": accounts.reset_fingerprint(account)})
 
@@ -223,19 +222,8 @@ def test_the_demo_catalogue_answers_a_shopper_s_words(demo, words, found):
 @pytest.fixture(scope="module")
 def server(demo):
     """The app, with CSRF on, served from a thread, for the whole module."""
-    import threading
-    from werkzeug.serving import make_server
-    app = app_module.app
-    saved = dict(app.config)
-    app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    app.config.clear()
-    app.config.update(saved)
+    with served(app_module.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
