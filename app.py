@@ -71,6 +71,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Len
 import accounts
 import backup
 import catalogue
+import changes
 import checkout
 import db
 import fulfilment
@@ -583,6 +584,7 @@ app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
 app.add_template_global(mail.site_url)
 app.add_template_global(fulfilment.option_heading)
+app.add_template_global(changes.change_sentence)
 
 
 # --- Accounts ---------------------------------------------------------------
@@ -1203,6 +1205,7 @@ class CheckoutForm(Form):
                                      validators=[Length(max=500, message="Keep the address under 500 characters.")])
     postcode = StringField("Postcode", filters=[strip_text], validators=[Length(max=12)])
     phone = StringField("Phone (optional)", filters=[strip_text], validators=[phone_number])
+    checkout_key = HiddenField(validators=[Optional(), Regexp(checkout.CHECKOUT_KEY)])
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
@@ -1224,7 +1227,7 @@ class CheckoutForm(Form):
 def checkout_form(groups):
     """The checkout form for these groups: a when_<producer_id> radio group for each producer that can be
     ordered from now, preselected when it offers one occurrence."""
-    fields, data = {}, {}
+    fields, data = {}, {"checkout_key": checkout.new_checkout_key()}
     for group in groups:
         if not group["offer"].occurrences:
             continue
@@ -1335,7 +1338,7 @@ def place_cart():
     details = {"delivery_address": form.delivery_address.data, "postcode": checkout.tidy_postcode(form.postcode.data),
                "phone": form.phone.data}
     try:
-        order_ids = checkout.place_orders(customer_id, choices, details)
+        placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data)
     except checkout.CheckoutRefused as refusal:
         for problem in refusal.problems:
             flash(problem, "error")
@@ -1344,12 +1347,20 @@ def place_cart():
     except db.Busy:
         flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")
         return render_cart(form, groups, http_status=503)
-    numbers = ", ".join(f"#{order_id}" for order_id in order_ids)
-    flash(f"Thank you! Your order{'s' if len(order_ids) > 1 else ''} {numbers} "
-          f"{'have' if len(order_ids) > 1 else 'has'} been placed.", "success")
-    if len(order_ids) == 1:
-        return redirect(url_for("customer_order", order_id=order_ids[0]))
-    return redirect(url_for("customer_orders"))
+    if placed.repeated:
+        flash("This checkout was sent twice; it was placed once, and these are its orders.", "info")
+    return redirect(url_for("checkout_done", key=placed.key))
+
+
+@app.route("/checkout/<key>")
+@customer_login_required
+def checkout_done(key):
+    """What one checkout placed: each order with its producer, place, time, fee, total, and how to pay."""
+    placed = orders.checkout_orders(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else []
+    if not placed:
+        abort(404)
+    return render_template("shop/placed.html", orders=placed,
+                           total=sum((order["total"] for order in placed), Decimal("0.00")))
 
 
 # --- Orders -----------------------------------------------------------------
@@ -1371,16 +1382,73 @@ def customer_orders():
     return render_template("shop/orders.html", orders=rows, **paginate(total, orders.ORDERS_PER_PAGE, page))
 
 
+def render_customer_order(order_id, line_form=None, add_form=None, http_status=200):
+    """The customer's order page; while they may change it, with its forms and their producer's products."""
+    order = get_own_order(order_id)
+    problem = changes.customer_edit_problem(order)
+    products = catalogue.producer_listing(order["producer_id"]) if problem is None else []
+    return render_template("shop/order.html", order=order, edit_problem=problem, products=products,
+                           add_form=add_form or OrderAddForm(formdata=None)), http_status
+
+
 @app.route("/orders/<int:order_id>")
 @customer_login_required
 def customer_order(order_id):
-    return render_template("shop/order.html", order=get_own_order(order_id))
+    return render_customer_order(order_id)
+
+
+class OrderLineForm(Form):
+    quantity = quantity_field("Quantity", 0)
+
+
+class OrderAddForm(Form):
+    product_id = id_field("Product")
+    quantity = quantity_field("Quantity", 1, default=1)
+
+
+def change_refused(order_id, refusal):
+    """The order page again, at 409, saying why the change was refused (nothing changed)."""
+    flash(refusal.problem, "error")
+    return render_customer_order(order_id, http_status=409)
+
+
+@app.route("/orders/<int:order_id>/lines/<int:product_id>", methods=["POST"])
+@customer_login_required
+def change_order_line(order_id, product_id):
+    """Change how many of a product the order holds, until ordering closes; 0 removes the line."""
+    form = posted_form(OrderLineForm)
+    if form.errors:
+        return render_customer_order(order_id, http_status=400)
+    try:
+        _, line = changes.change_line(g.user["id"], order_id, product_id, form.quantity.data)
+    except changes.ChangeRefused as refusal:
+        return change_refused(order_id, refusal)
+    if form.quantity.data == 0:
+        flash(f"{line['name']} was removed from order #{order_id}.", "success")
+    elif form.quantity.data != line["quantity"]:
+        flash(f"Order #{order_id} now holds {form.quantity.data} × {line['name']}.", "success")
+    return redirect(url_for("customer_order", order_id=order_id))
+
+
+@app.route("/orders/<int:order_id>/add", methods=["POST"])
+@customer_login_required
+def add_to_order(order_id):
+    """Add a product of the same producer to the order, until ordering closes."""
+    form = posted_form(OrderAddForm)
+    if form.errors:
+        return render_customer_order(order_id, add_form=form, http_status=400)
+    try:
+        product = changes.add_line(g.user["id"], order_id, form.product_id.data, form.quantity.data)
+    except changes.ChangeRefused as refusal:
+        return change_refused(order_id, refusal)
+    flash(f"Added {form.quantity.data} × {product['name']} to order #{order_id}.", "success")
+    return redirect(url_for("customer_order", order_id=order_id))
 
 
 @app.route("/orders/<int:order_id>/cancel", methods=["POST"])
 @customer_login_required
 def cancel_order(order_id):
-    """Cancel one of the customer's orders while it is still pending."""
+    """Cancel one of the customer's orders until ordering closes, unless the producer has it ready."""
     order, changed = orders.change_order_status("customer", g.user["id"], order_id, "cancelled")
     if not changed:
         cutoff = orders.order_cutoff(order)
@@ -1390,8 +1458,8 @@ def cancel_order(order_id):
         else:
             flash(f"Order #{order_id} is {orders.status_label(order['status'], order['order_type'])} and can no "
                   "longer be cancelled here. Please contact the producer.", "error")
-        return render_template("shop/order.html", order=get_own_order(order_id)), 409
-    flash(f"Order #{order_id} has been cancelled.", "success")
+        return render_customer_order(order_id, http_status=409)
+    flash(f"Order #{order_id} has been cancelled, and the producer has been told.", "success")
     return redirect(url_for("customer_order", order_id=order_id))
 
 
@@ -1551,15 +1619,18 @@ class OrderStatusForm(Form):
 @producer_login_required
 def update_order_status():
     """Move an order holding the producer's products to its next status; a refusal answers on the order's page."""
-    form = posted_form(OrderStatusForm, "order_id", lambda form: render_template(
-        "dashboard/order.html", order=get_own_order(form.order_id.data)))
+    form = posted_form(OrderStatusForm, "order_id", lambda form: render_producer_order(form.order_id.data)[0])
     new_status = form.status.data
     order, changed = orders.change_order_status("producer", g.user["id"], form.order_id.data, new_status)
     label = orders.status_label
     if not changed:
-        flash(f"Order #{order['order_id']} is {label(order['status'], order['order_type'])}; "
-              f"it cannot move to {label(new_status, order['order_type'])}.", "error")
-        return render_template("dashboard/order.html", order=get_own_order(order["order_id"])), 409
+        if new_status == "completed" and order["fulfilment_date"] and order["fulfilment_date"] > fulfilment.local_today():
+            flash(f"Order #{order['order_id']} is for {fulfilment.format_date(order['fulfilment_date'], 'weekday')}: it "
+                  f"cannot be marked {label(new_status, order['order_type']).lower()} before that day.", "error")
+        else:
+            flash(f"Order #{order['order_id']} is {label(order['status'], order['order_type'])}; "
+                  f"it cannot move to {label(new_status, order['order_type'])}.", "error")
+        return render_producer_order(order["order_id"], http_status=409)
     flash(f"Order #{order['order_id']} is now {label(new_status, order['order_type'])}.", "success")
     return redirect_to_next(request.form.get("next"), url_for("dashboard"))
 
@@ -1584,7 +1655,36 @@ def producer_orders():
 @producer_login_required
 def producer_order(order_id):
     """One of the producer's orders: lines, total, address, history and the next steps."""
-    return render_template("dashboard/order.html", order=get_own_order(order_id))
+    return render_producer_order(order_id)
+
+
+def render_producer_order(order_id, shortage_form=None, http_status=200):
+    order = get_own_order(order_id)
+    return render_template("dashboard/order.html", order=order, shortage_form=shortage_form or ShortageForm(formdata=None),
+                           can_short=order["status"] in changes.PRODUCER_EDITABLE), http_status
+
+
+class ShortageForm(Form):
+    quantity = quantity_field("Quantity supplied", 0)
+    reason = StringField("Why, for the customer", filters=[strip_text], validators=[
+        DataRequired("Say why, so the customer knows."), Length(max=200)])
+
+
+@app.route("/dashboard/orders/<int:order_id>/lines/<int:product_id>", methods=["POST"])
+@producer_login_required
+def record_shortage(order_id, product_id):
+    """Supply less of a line than was ordered (down to 0), saying why: stock, total and fee follow."""
+    form = posted_form(ShortageForm, flash_errors=False)
+    if form.errors:
+        return render_producer_order(order_id, shortage_form=form, http_status=400)
+    try:
+        line = changes.record_shortage(g.user["id"], order_id, product_id, form.quantity.data, form.reason.data)
+    except changes.ChangeRefused as refusal:
+        flash(refusal.problem, "error")
+        return render_producer_order(order_id, http_status=409)
+    flash(f"Order #{order_id} now supplies {form.quantity.data} of {line['quantity']} × {line['name']}; "
+          "the customer has been told.", "success")
+    return redirect(url_for("producer_order", order_id=order_id))
 
 
 def csv_safe(value):
@@ -1931,12 +2031,12 @@ def mark_paid(order_id):
     """Record that the customer paid on collection or delivery, or clear it."""
     form = posted_form(PaidForm)
     if form.errors:
-        return render_template("dashboard/order.html", order=get_own_order(order_id)), 400
+        return render_producer_order(order_id, http_status=400)
     paid = form.paid.data == "1"
     order, changed = orders.record_payment(g.user["id"], order_id, paid)
     if order["status"] == "cancelled":
         flash(f"Order #{order_id} is cancelled, so there is nothing to pay.", "error")
-        return render_template("dashboard/order.html", order=get_own_order(order_id)), 409
+        return render_producer_order(order_id, http_status=409)
     if changed:
         flash(f"Order #{order_id} is marked {'paid' if paid else 'not paid'}.", "success")
     else:

@@ -197,6 +197,13 @@ def load_offers(producer_ids, now=None):
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
 
 
+def producer_listing(producer_id, limit=200):
+    """A producer's products on sale and in stock, by name: what a customer may add to an order of theirs."""
+    return query("SELECT p.product_id, p.name, p.unit, p.price FROM product p JOIN stock s ON s.product_id = p.product_id"
+                 " WHERE p.producer_id = %s AND p.is_listed = 1 AND s.quantity_available > 0 ORDER BY p.name LIMIT %s",
+                 (producer_id, limit))
+
+
 def version():
     """The catalogue's version: the database's triggers bump it in the transaction of any change to what the
     catalogue pages show."""

@@ -5,10 +5,12 @@ Request-free: the acting customer comes in as customer_id.
 """
 import itertools
 import re
+import secrets
 from collections import namedtuple
 from decimal import Decimal
 
 import catalogue
+import db
 import fulfilment
 import orders
 from db import execute, query, transactional
@@ -119,17 +121,31 @@ def tidy_postcode(postcode):
     return re.sub(r"\s+", " ", postcode or "").upper() or None
 
 
-@transactional
-def place_orders(customer_id, choices, details):
-    """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction;
-    return their ids. Groups of producers not taking orders stay in the cart.
+Placed = namedtuple("Placed", "order_ids key repeated")
+CHECKOUT_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}\Z")
 
+
+def new_checkout_key():
+    """The one-time key a checkout form carries, so a second submit of it places nothing."""
+    return secrets.token_urlsafe(16)
+
+
+@transactional
+def place_orders(customer_id, choices, details, key=None):
+    """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction,
+    under the checkout's one-time key; return Placed(order_ids, key, repeated). Groups of producers not taking
+    orders stay in the cart.
+
+    A key submitted before (a double tap, a resubmit, a retried request) places nothing: its first checkout's
+    orders come back, with repeated set. The second submit waits on the first's key row until that commits.
     details holds the delivery_address, postcode and phone. The cart's rows and their stock rows are locked
     first, in product order, so concurrent checkouts queue on the products they share and never deadlock; the
-    lines read after that see the latest stock (and a second checkout of the same cart finds it empty). Stock
-    is decremented only while enough is left, and a slot's bookings only up to its capacity, so nothing is
-    ever oversold or overbooked.
+    lines read after that see the latest stock. Stock is decremented only while enough is left, and a slot's
+    bookings only up to its capacity, so nothing is ever oversold or overbooked.
     """
+    key = key or new_checkout_key()
+    if not claim_checkout_key(customer_id, key):
+        return Placed(orders.checkout_order_ids(customer_id, key), key, True)
     query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
           " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
     lines = cart_lines(customer_id)
@@ -143,13 +159,22 @@ def place_orders(customer_id, choices, details):
             raise CheckoutRefused([f"{line['name']} has just sold out."])
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
-    order_ids = [insert_order(customer_id, group, details)
+    order_ids = [insert_order(customer_id, group, details, key)
                  for group in sorted(ordering, key=lambda group: group["producer_id"])]
     ordered = [line["product_id"] for group in ordering for line in group["lines"]]
     execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
             [customer_id] + ordered)
     orders.announce_checkout(order_ids)
-    return order_ids
+    return Placed(order_ids, key, False)
+
+
+def claim_checkout_key(customer_id, key):
+    """Take the checkout key for this checkout; False when a checkout of it was placed already."""
+    try:
+        execute("INSERT INTO checkout_key (customer_id, checkout_key) VALUES (%s, %s)", (customer_id, key))
+    except db.IntegrityError:
+        return False
+    return True
 
 
 def orderable_groups(groups, choices, postcode):
@@ -190,19 +215,20 @@ def book_occurrence(occurrence):
                                "choose another time."])
 
 
-def insert_order(customer_id, group, details):
+def insert_order(customer_id, group, details, key):
     """One order for a group, with what the customer was promised as it is now; return its id."""
     occurrence, option = group["choice"], group["choice"].option
     delivery = option["kind"] == "delivery"
     order_id = execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " slot_end, cutoff_hours, fee, checkout_key)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
          details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
-         option["cutoff_hours"] if occurrence.slot else None, group["fee"])).lastrowid
+         option["cutoff_hours"] if occurrence.slot else None, group["fee"], key)).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"]) for line in group["lines"]], many=True)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"

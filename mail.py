@@ -18,18 +18,25 @@ BATCH = 20
 MAX_BACKOFF_SECONDS = 6 * 3600
 
 
-def enqueue(dedupe_key, to, subject, text, html=None):
-    """Write a message to the outbox in the current unit of work: it is sent once that commits, and never if it
-    rolls back. A second message with the same dedupe_key is not written."""
-    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html)"
-               " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE email_id = email_id",
-               (dedupe_key[:190], to, subject[:255], text, html))
+def enqueue(dedupe_key, to, subject, text, html=None, delay_seconds=0):
+    """Write a message to the outbox in the current unit of work: it is sent once that commits (and
+    delay_seconds have passed), and never if it rolls back. A second message with the same dedupe_key is not
+    written."""
+    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html, send_after)"
+               " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)"
+               " ON DUPLICATE KEY UPDATE email_id = email_id",
+               (dedupe_key[:190], to, subject[:255], text, html, delay_seconds))
+
+
+def render(template, **context):
+    """The text of templates/email/<template>.txt."""
+    return render_template(f"email/{template}.txt", **context)
 
 
 def send(template, key, to, subject, **context):
     """Write an email rendered from templates/email/<template>.txt to the outbox, in the current unit of work:
     it goes out once that commits, and never if it rolls back; key makes it once only."""
-    enqueue(key, to, subject, render_template(f"email/{template}.txt", **context))
+    enqueue(key, to, subject, render(template, **context))
 
 
 def site_url(endpoint, **values):

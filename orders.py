@@ -19,7 +19,7 @@ ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "complete
 # The one transition table: from each status, the statuses it may move to and who may move it.
 ORDER_TRANSITIONS = {
     "pending": {"confirmed": {"producer"}, "cancelled": {"producer", "customer"}},
-    "confirmed": {"ready": {"producer"}, "out_for_delivery": {"producer"}, "cancelled": {"producer"}},
+    "confirmed": {"ready": {"producer"}, "out_for_delivery": {"producer"}, "cancelled": {"producer", "customer"}},
     "ready": {"completed": {"producer"}},
     "out_for_delivery": {"completed": {"producer"}},
 }
@@ -60,6 +60,8 @@ def next_statuses(order, role):
     cutoff = order_cutoff(order)
     if role == "customer" and cutoff is not None and fulfilment.utc_now() >= cutoff:
         moves = [to for to in moves if to != "cancelled"]
+    if order["fulfilment_date"] is not None and fulfilment.local_today() < order["fulfilment_date"]:
+        moves = [to for to in moves if to != "completed"]  # nothing is collected or delivered before its day
     return moves
 
 
@@ -106,8 +108,10 @@ def load_order(order_id, where="TRUE", args=()):
         " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
         " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
     order["history"] = query(
-        "SELECT kind, from_status, to_status, changed_by_role, changed_at FROM order_status_history"
-        " WHERE order_id = %s ORDER BY history_id", (order_id,))
+        "SELECT h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at, h.quantity_before,"
+        " h.quantity_after, h.note, p.name, p.unit FROM order_status_history h"
+        " LEFT JOIN product p ON p.product_id = h.product_id WHERE h.order_id = %s ORDER BY h.history_id",
+        (order_id,))
     order["cutoff"] = order_cutoff(order)
     return order
 
@@ -187,6 +191,18 @@ def record_payment(producer_id, order_id, paid):
     return order, True
 
 
+def checkout_order_ids(customer_id, key):
+    """The orders one checkout of the customer's placed, by its one-time key."""
+    return [row["order_id"] for row in query(
+        "SELECT order_id FROM orders WHERE customer_id = %s AND checkout_key = %s ORDER BY order_id",
+        (customer_id, key))]
+
+
+def checkout_orders(customer_id, key):
+    """The customer's orders of one checkout, each whole, as its confirmation page shows them."""
+    return [load_order(order_id) for order_id in checkout_order_ids(customer_id, key)]
+
+
 def announce_checkout(order_ids):
     """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
     orders = [load_order(order_id) for order_id in order_ids]
@@ -208,7 +224,13 @@ STATUS_SUBJECTS = {
 
 
 def announce_status(order_id, new_status, role):
-    """Tell the customer when the producer confirms, readies, sends out or cancels their order."""
+    """Tell the customer when the producer confirms, readies, sends out or cancels their order; tell the
+    producer when the customer cancels."""
+    if role == "customer" and new_status == "cancelled":
+        order = load_order(order_id)
+        mail.send("order_cancelled", f"order-cancelled:{order_id}", order["producer_account_email"],
+                  f"Order #{order_id} was cancelled by {order['first_name']}: do not pack it", order=order)
+        return
     if new_status not in STATUS_SUBJECTS or role != "producer":
         return
     order = load_order(order_id)

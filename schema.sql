@@ -176,6 +176,7 @@ CREATE TABLE orders (
     paid_at DATETIME NULL,
     paid_by_id INT UNSIGNED NULL,
     reminder_sent_at DATETIME NULL,
+    checkout_key VARCHAR(43) NULL,
     KEY idx_orders_customer_placed (customer_id, placed_at),
     KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_producer_status_placed (producer_id, status, placed_at),
@@ -183,6 +184,7 @@ CREATE TABLE orders (
     KEY idx_orders_producer_date (producer_id, fulfilment_date),
     KEY idx_orders_producer_payment (producer_id, status, payment_status),
     KEY idx_orders_date_status (fulfilment_date, status),
+    KEY idx_orders_checkout (customer_id, checkout_key),
     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
     CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT fk_orders_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
@@ -216,10 +218,24 @@ CREATE TABLE order_status_history (
     changed_by_id INT UNSIGNED NOT NULL,
     changed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     kind VARCHAR(10) NOT NULL DEFAULT 'status',
+    -- A change to a line: the product, its quantity before and after (0 when the line went), and why.
+    product_id INT UNSIGNED NULL,
+    quantity_before INT NULL,
+    quantity_after INT NULL,
+    note VARCHAR(500) NULL,
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
     CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
-    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment'))
+    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row per checkout submitted: the second submit of a key waits on the first's row, then finds it taken.
+CREATE TABLE checkout_key (
+    customer_id INT UNSIGNED NOT NULL,
+    checkout_key VARCHAR(43) NOT NULL,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (customer_id, checkout_key),
+    CONSTRAINT fk_checkout_key_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE cart_item (

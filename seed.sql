@@ -198,6 +198,10 @@ LEFT JOIN fulfilment_option o ON o.option_id = s.option_id
 LEFT JOIN fulfilment_slot sl ON sl.slot_id = s.slot_id
 WHERE @seed;
 
+-- Jane's newest order came from a checkout whose confirmation page is /checkout/demo-checkout-jane-7.
+INSERT INTO checkout_key (customer_id, checkout_key) SELECT 1, 'demo-checkout-jane-7' FROM DUAL WHERE @seed;
+UPDATE orders SET checkout_key = 'demo-checkout-jane-7' WHERE order_id = 7 AND @seed;
+
 INSERT INTO order_item (order_id, product_id, quantity, unit_price)
 SELECT * FROM (
     SELECT 1 AS order_id, 1 AS product_id, 2 AS quantity, 1.80 AS unit_price

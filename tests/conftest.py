@@ -27,10 +27,10 @@ PASSWORD = "correct horse 42"
 collect_ignore = [] if os.environ.get("NOEARI_CLUSTER") else ["test_cluster.py"]
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
-          "operator_audit", "email_outbox", "occurrence_close", "photo"]
+          "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
 DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
-                "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator_audit",
+                "fulfilment_slot", "fulfilment_option", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
 

@@ -15,7 +15,7 @@ import producers
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Each module beside app.py, lowest first: a module may import only modules before it in this list.
 LAYERS = ["db", "fulfilment", "search", "images", "pagecache", "backup", "mail", "catalogue", "orders", "accounts",
-          "checkout", "producers", "worker", "jobs"]
+          "checkout", "changes", "producers", "worker", "jobs"]
 REQUEST_NAMES = {"request", "g", "session", "url_for", "flash", "abort", "redirect", "make_response",
                  "after_this_request"}
 AREA_MODULES = [name for name in LAYERS if name != "db"]  # db.py keeps the request's connection on g, as flaskr's
@@ -81,7 +81,7 @@ def test_an_order_is_placed_through_checkout_with_no_request(app, db, world):
     with app.app_context():
         assert not flask.has_request_context()
         order_ids = checkout.place_orders(world.customer, choices,
-                                          {"delivery_address": None, "postcode": None, "phone": None})
+                                          {"delivery_address": None, "postcode": None, "phone": None}).order_ids
         mine = orders.load_own_order("customer", world.customer, order_ids[0])
     assert len(order_ids) == 2 and mine["status"] == "pending"
     placed = db.rows("SELECT producer_id, goods_total, option_id FROM orders WHERE order_id IN (%s, %s)"

@@ -56,6 +56,7 @@ DASHBOARD_ROUTES = [
     ("post", "/dashboard/update-stock", lambda ids: {"product_id": ids["product"], "quantity": 0}),
     ("post", "/dashboard/update-order-status", lambda ids: {"order_id": ids["order"], "status": "confirmed"}),
     ("post", "/dashboard/orders/{order}/paid", lambda ids: {"paid": "1"}),
+    ("post", "/dashboard/orders/{order}/lines/{product}", lambda ids: {"quantity": "1", "reason": "Frost"}),
     ("get", "/dashboard/profile", None),
     ("post", "/dashboard/profile", lambda ids: {"town": "Bath"}),
     ("get", "/dashboard/fulfilment", None),
