@@ -63,7 +63,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 from wtforms import (BooleanField, DateField, DecimalField, EmailField, HiddenField, IntegerField, PasswordField,
-                     RadioField, SelectField, StringField, TextAreaField)
+                     RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp,
                                 ValidationError)
@@ -1387,7 +1387,8 @@ def render_customer_order(order_id, line_form=None, add_form=None, http_status=2
     order = get_own_order(order_id)
     problem = changes.customer_edit_problem(order)
     products = catalogue.producer_listing(order["producer_id"]) if problem is None else []
-    return render_template("shop/order.html", order=order, edit_problem=problem, products=products,
+    times = changes.move_choices(order) if problem is None and order["option_id"] else []
+    return render_template("shop/order.html", order=order, edit_problem=problem, products=products, times=times,
                            add_form=add_form or OrderAddForm(formdata=None)), http_status
 
 
@@ -1427,6 +1428,26 @@ def change_order_line(order_id, product_id):
         flash(f"{line['name']} was removed from order #{order_id}.", "success")
     elif form.quantity.data != line["quantity"]:
         flash(f"Order #{order_id} now holds {form.quantity.data} × {line['name']}.", "success")
+    return redirect(url_for("customer_order", order_id=order_id))
+
+
+class OrderWhenForm(Form):
+    when = StringField("New time", validators=[InputRequired("Choose a time."),
+                                               Regexp(WHEN_VALUE, message="Choose one of the times listed.")])
+
+
+@app.route("/orders/<int:order_id>/when", methods=["POST"])
+@customer_login_required
+def move_order(order_id):
+    """Move the order to another open time of its producer, until ordering closes."""
+    form = posted_form(OrderWhenForm)
+    if form.errors:
+        return render_customer_order(order_id, http_status=400)
+    try:
+        occurrence = changes.move(g.user["id"], order_id, form.when.data)
+    except changes.ChangeRefused as refusal:
+        return change_refused(order_id, refusal)
+    flash(f"Order #{order_id} is now for {occurrence.option['name']}, {occurrence.when}.", "success")
     return redirect(url_for("customer_order", order_id=order_id))
 
 
@@ -1835,6 +1856,10 @@ class ClosureForm(Form):
     end_date = DateField("Last closed day", validators=[InputRequired("Enter the last closed day."), date_in_range])
     note = StringField("Note", filters=[strip_text], validators=[Length(max=200)],
                        description="For example “Summer holiday”; customers do not see it.")
+    orders_action = RadioField("Orders on those days", validators=[Optional()], choices=[
+        SelectChoice("move", "Move them to another time"), SelectChoice("cancel", "Cancel them")])
+    move_collection = StringField("Move collections to", validators=[Optional(), Regexp(WHEN_VALUE)])
+    move_delivery = StringField("Move deliveries to", validators=[Optional(), Regexp(WHEN_VALUE)])
 
     def validate_end_date(self, field):
         today, start = fulfilment.local_today(), self.start_date.data
@@ -1848,12 +1873,20 @@ class ClosureForm(Form):
             raise ValidationError("Closed days can be set up to two years ahead.")
 
 
-def render_fulfilment(closure_form=None, http_status=200):
-    """The producer's options with their slots, and their closed dates ahead."""
+def render_fulfilment(closure_form=None, http_status=200, affected=()):
+    """The producer's options with their slots, and their closed dates ahead; with the orders a closure being
+    added would leave on closed days (affected), the open times they may move to."""
     producer_id = g.user["id"]
     offer = load_offers([producer_id])[producer_id] if producers.has_options(producer_id) else catalogue.Offer([], [])
+    times = {}
+    if affected:
+        form = closure_form
+        for occurrence in changes.open_times_outside(producer_id, form.start_date.data, form.end_date.data):
+            times.setdefault(occurrence.option["kind"], []).append(occurrence)
     return render_template("dashboard/fulfilment.html", offer=offer, closures=producers.closures_ahead(producer_id),
-                           closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS), http_status
+                           closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS,
+                           affected=affected, times=times,
+                           kinds=sorted({order["order_type"] for order in affected})), http_status
 
 
 @app.route("/dashboard/fulfilment")
@@ -1969,9 +2002,19 @@ def add_closure():
     form = ClosureForm()
     if not form.validate():
         return render_fulfilment(form, http_status=400)
-    producers.add_closure(g.user["id"], form.start_date.data, form.end_date.data, form.note.data)
-    flash(f"Closed from {form.start_date.data:%a %-d %b %Y} to {form.end_date.data:%a %-d %b %Y}: "
+    start, end = form.start_date.data, form.end_date.data
+    keys = {"collection": form.move_collection.data, "delivery": form.move_delivery.data}
+    try:
+        settled = changes.close_days(g.user["id"], start, end, form.note.data, form.orders_action.data, keys)
+    except changes.ChangeRefused as refusal:
+        flash(refusal.problem, "error")
+        return render_fulfilment(form, http_status=409, affected=changes.orders_on_days(g.user["id"], start, end))
+    flash(f"Closed from {fulfilment.format_date(start, 'weekday')} to {fulfilment.format_date(end, 'weekday')}: "
           "no collection or delivery is offered on those days.", "success")
+    if settled:
+        numbers = ", ".join(f"#{order['order_id']}" for order in settled)
+        done = "moved" if form.orders_action.data == "move" else "cancelled"
+        flash(f"{numbers} {done}; each customer has been emailed.", "success")
     return redirect(url_for("fulfilment_options"))
 
 
@@ -2000,7 +2043,44 @@ def schedule_day(day):
     """The day's packing lists: what to pick and pack, then each order with its customer's details."""
     rows, picks, cancelled = day_packing_list(day)
     return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
-                           groups=itertools.groupby(rows, key=orders.order_when))
+                           groups=itertools.groupby(rows, key=orders.order_when), bulk_form=BulkStatusForm(formdata=None))
+
+
+class BulkStatusForm(Form):
+    """The day's list with a box per order: the chosen ones move to one status, each as if moved alone."""
+    order_id = SelectMultipleField("Orders", coerce=int, validate_choice=False,
+                                   validators=[DataRequired("Choose at least one order.")])
+    status = SelectField("New status", choices=[SelectChoice(status, orders.STATUS_LABELS[status])
+                                                for status in orders.ORDER_STATUSES if status != "pending"])
+
+
+@app.route("/dashboard/schedule/<date:day>/status", methods=["POST"])
+@producer_login_required
+def schedule_day_status(day):
+    """Set the status of several of the day's orders in one submit; each change is checked, recorded and
+    emailed on its own, and the answer says which moved and which could not."""
+    rows, picks, cancelled = day_packing_list(day)
+    form = BulkStatusForm()
+    listed = {order["order_id"] for order in rows}
+    problems = [] if form.validate() else [f"{field.label.text}: {error}" for field in form for error in field.errors]
+    if not problems and not set(form.order_id.data) <= listed:
+        problems = ["Orders: choose orders from this day’s list."]
+    if problems:
+        for problem in problems:
+            flash(problem, "error")
+        return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
+                               groups=itertools.groupby(rows, key=orders.order_when), bulk_form=form), 400
+    moved, refused = [], []
+    for order_id in sorted(set(form.order_id.data)):
+        order, changed = orders.change_order_status("producer", g.user["id"], order_id, form.status.data)
+        (moved if changed else refused).append(f"#{order_id}")
+    label = orders.STATUS_LABELS[form.status.data]
+    if moved:
+        flash(f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} now {label.lower()}.", "success")
+    if refused:
+        flash(f"{', '.join(refused)} could not move to {label.lower()} from where {'it is' if len(refused) == 1 else 'they are'}"
+              " (or not before its day); nothing else changed for them.", "error")
+    return redirect(url_for("schedule_day", day=day))
 
 
 def day_packing_list(day):

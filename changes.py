@@ -5,6 +5,7 @@ the order's history, and told to the other party by one email that gathers the c
 Request-free: the acting account comes in as (role, account_id); an order that is not theirs is OrderNotFound.
 """
 import catalogue
+import checkout
 import fulfilment
 import mail
 import orders
@@ -185,6 +186,126 @@ def record_shortage(producer_id, order_id, product_id, quantity, reason):
     return line
 
 
+@transactional
+def move(customer_id, order_id, key, now=None):
+    """As the customer, move their order to another open time (key, as checkout writes it) of the same option
+    or another of its producer's of the same kind, before ordering closes: the old place is freed, the new one
+    booked within its capacity, and the minimum and fee follow the new option. Returns the new Occurrence."""
+    order = lock_order("customer", customer_id, order_id)
+    problem = customer_edit_problem(order, now)
+    if problem:
+        raise ChangeRefused(problem, closed=True)
+    offers, _ = catalogue.load_offers([order["producer_id"]], now)
+    occurrence = offers[order["producer_id"]].find(key)
+    if occurrence is None:
+        raise ChangeRefused("That time is no longer open: choose another.")
+    short = fulfilment.shortfall(occurrence.option, order["goods_total"])
+    if short:
+        raise ChangeRefused(f"{occurrence.option['name']} needs an order of at least "
+                            f"{fulfilment.format_money(occurrence.option['minimum_order'])}: add "
+                            f"{fulfilment.format_money(short)} more first.")
+    move_to(order, "customer", customer_id, occurrence)
+    return occurrence
+
+
+def move_to(order, role, account_id, occurrence, note=None):
+    """Move a locked order to occurrence (of its producer, of the same kind): free its old place, book the new
+    one within its capacity, set the fee by the new option's rule (a producer's move never raises it), and
+    record and tell the move."""
+    option = occurrence.option
+    if option["kind"] != order["order_type"]:
+        raise ChangeRefused(f"Order #{order['order_id']} is for {order['order_type']}: to switch to "
+                            f"{option['kind']}, cancel it and order again.")
+    details = query("SELECT postcode, slot_id FROM orders WHERE order_id = %s", (order["order_id"],), one=True)
+    if occurrence.key == current_key(order, details["slot_id"]):
+        return
+    if option["kind"] == "delivery" and not fulfilment.postcode_served(details["postcode"], option["postcode_list"]):
+        raise ChangeRefused(f"{option['name']} does not deliver to {details['postcode'] or 'the order’s postcode'}.")
+    before = orders.order_when(order) or "no time"
+    if details["slot_id"] is not None and order["fulfilment_date"] is not None:
+        execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
+                (details["slot_id"], order["fulfilment_date"]))
+    try:
+        checkout.book_occurrence(occurrence)
+    except checkout.CheckoutRefused as refusal:
+        raise ChangeRefused(refusal.problems[0]) from None
+    fee = fulfilment.fee_for(option, order["goods_total"])
+    execute("UPDATE orders SET option_id = %s, slot_id = %s, fulfilment_name = %s, fulfilment_address = %s,"
+            " fulfilment_instructions = %s, fulfilment_date = %s, slot_start = %s, slot_end = %s, cutoff_hours = %s,"
+            " fee = %s WHERE order_id = %s",
+            (option["option_id"], occurrence.slot["slot_id"] if occurrence.slot else None, option["name"],
+             option["address"], option["instructions"], occurrence.day, occurrence.start, occurrence.end,
+             option["cutoff_hours"] if occurrence.slot else None, min(fee, order["fee"]) if role == "producer" else fee,
+             order["order_id"]))
+    record(order, role, account_id, "when", None, None, None,
+           f"{before} → {option['name']}, {occurrence.when}" + (f" ({note})" if note else ""))
+
+
+# --- Closed days with orders ------------------------------------------------------
+
+CLOSURE_ACTIONS = ("move", "cancel")
+
+
+def orders_on_days(producer_id, start, end):
+    """The producer's orders still to hand over on the days from start to end: those a closure must settle."""
+    return query(f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+                 " WHERE o.producer_id = %s AND o.fulfilment_date BETWEEN %s AND %s"
+                 " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.fulfilment_date, o.slot_start, o.order_id",
+                 (producer_id, start, end))
+
+
+def open_times_outside(producer_id, start, end, kind=None):
+    """The producer's open times not on the days from start to end (of one kind, when given)."""
+    offers, _ = catalogue.load_offers([producer_id])
+    return [occurrence for occurrence in offers[producer_id].occurrences
+            if (occurrence.day is None or not start <= occurrence.day <= end)
+            and (kind is None or occurrence.option["kind"] == kind)]
+
+
+@transactional
+def close_days(producer_id, start, end, note, action=None, keys=None):
+    """Close the producer's days from start to end. Orders on those days are settled first, in the same
+    transaction, as action says: each moved to keys[kind] (an open time outside the closure, as checkout
+    writes it) or cancelled; each customer is emailed either way. Returns the orders settled; with orders and
+    no action, ChangeRefused (nothing changed), so the producer is asked first."""
+    affected = orders_on_days(producer_id, start, end)
+    if affected and action not in CLOSURE_ACTIONS:
+        raise ChangeRefused(f"{len(affected)} order{'s are' if len(affected) > 1 else ' is'} booked on those days: "
+                            "choose whether to move or cancel them.")
+    reason = f"closed {fulfilment.format_date(start, 'weekday')}" + (
+        f" to {fulfilment.format_date(end, 'weekday')}" if end != start else "")
+    for row in affected:
+        if action == "cancel":
+            if not orders.change_order_status("producer", producer_id, row["order_id"], "cancelled")[1]:
+                raise ChangeRefused(f"Order #{row['order_id']} is {orders.status_label(row['status'], row['order_type']).lower()}"
+                                    " and can no longer be cancelled: move it instead.")
+            continue
+        choices = {occurrence.key: occurrence for occurrence in open_times_outside(producer_id, start, end,
+                                                                                    row["order_type"])}
+        occurrence = choices.get((keys or {}).get(row["order_type"]))
+        if occurrence is None:
+            raise ChangeRefused(f"Choose an open {row['order_type']} time outside the closed days for order "
+                                f"#{row['order_id']}.")
+        move_to(lock_order("producer", producer_id, row["order_id"]), "producer", producer_id, occurrence, reason)
+    execute("INSERT INTO producer_closure (producer_id, start_date, end_date, note) VALUES (%s, %s, %s, %s)",
+            (producer_id, start, end, note or ""))
+    return affected
+
+
+def current_key(order, slot_id):
+    """The order's time as checkout writes it: <slot_id>@<YYYY-MM-DD>, or <option_id>@arranged."""
+    if slot_id is not None and order["fulfilment_date"] is not None:
+        return f"{slot_id}@{order['fulfilment_date'].isoformat()}"
+    return f"{order['option_id']}@{fulfilment.ARRANGED}" if order["option_id"] else None
+
+
+def move_choices(order):
+    """The open times the customer may move their order to: its producer's occurrences of the same kind."""
+    offers, _ = catalogue.load_offers([order["producer_id"]])
+    return [occurrence for occurrence in offers[order["producer_id"]].occurrences
+            if occurrence.option["kind"] == order["order_type"]]
+
+
 # --- Telling the other party --------------------------------------------------
 
 def tell(order_id, to_role, history_id):
@@ -202,7 +323,7 @@ def tell(order_id, to_role, history_id):
     changes = query("SELECT h.kind, h.changed_by_role, h.product_id, h.quantity_before, h.quantity_after, h.note,"
                     " h.to_status, p.name, p.unit FROM order_status_history h"
                     " LEFT JOIN product p ON p.product_id = h.product_id"
-                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage')"
+                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage', 'when')"
                     " ORDER BY h.history_id", (order_id, first))
     to = order["email"] if to_role == "customer" else order["producer_account_email"]
     by = order["business_name"] if to_role == "customer" else order["first_name"]
@@ -216,7 +337,10 @@ def tell(order_id, to_role, history_id):
 
 
 def change_sentence(change):
-    """One change as the email and the history tell it: 'Eggs: 2 → 3 dozen (no eggs this week)'."""
+    """One change as the email and the history tell it: 'Eggs: 2 → 3 dozen (no eggs this week)', or for a
+    move 'Moved: Sat 5 Dec … → Farm gate, Sat 12 Dec …'."""
+    if change["kind"] == "when":
+        return f"Moved: {change['note']}"
     after = "removed" if change["quantity_after"] == 0 else f"{change['quantity_after']} {change['unit'] or ''}".strip()
     note = " ".join(change["note"].split()) if change["note"] else ""
     return f"{change['name']}: {change['quantity_before']} → {after}" + (f" ({note})" if note else "")

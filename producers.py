@@ -219,11 +219,6 @@ def closures_ahead(producer_id):
                  (producer_id, fulfilment.local_today()))
 
 
-def add_closure(producer_id, start, end, note):
-    execute("INSERT INTO producer_closure (producer_id, start_date, end_date, note) VALUES (%s, %s, %s, %s)",
-            (producer_id, start, end, note or ""))
-
-
 def delete_closure(producer_id, closure_id):
     """Open closed days again; False when the producer has no such closure."""
     return execute("DELETE FROM producer_closure WHERE closure_id = %s AND producer_id = %s",

@@ -218,7 +218,8 @@ CREATE TABLE order_status_history (
     changed_by_id INT UNSIGNED NOT NULL,
     changed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     kind VARCHAR(10) NOT NULL DEFAULT 'status',
-    -- A change to a line: the product, its quantity before and after (0 when the line went), and why.
+    -- A change to a line: the product, its quantity before and after (0 when the line went), and why; or, for
+    -- a move to another time ('when'), the times before and after in note.
     product_id INT UNSIGNED NULL,
     quantity_before INT NULL,
     quantity_after INT NULL,
@@ -226,7 +227,7 @@ CREATE TABLE order_status_history (
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
     CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
-    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage'))
+    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per checkout submitted: the second submit of a key waits on the first's row, then finds it taken.

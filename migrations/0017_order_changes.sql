@@ -1,5 +1,5 @@
 -- 0017: orders that change after checkout. The history records each change to a line (the product, its
--- quantity before and after, and why), and a checkout's one-time key makes a repeated submit place nothing.
+-- quantity before and after, and why) or its move to another time, and a checkout's one-time key makes a repeated submit place nothing.
 ALTER TABLE order_status_history
     ADD COLUMN product_id INT UNSIGNED NULL,
     ADD COLUMN quantity_before INT NULL,
@@ -7,7 +7,7 @@ ALTER TABLE order_status_history
     ADD COLUMN note VARCHAR(500) NULL;
 ALTER TABLE order_status_history DROP CONSTRAINT chk_history_kind;
 ALTER TABLE order_status_history ADD CONSTRAINT chk_history_kind
-    CHECK (kind IN ('status', 'payment', 'line', 'shortage'));
+    CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when'));
 
 ALTER TABLE orders ADD COLUMN checkout_key VARCHAR(43) NULL,
     ADD KEY idx_orders_checkout (customer_id, checkout_key);

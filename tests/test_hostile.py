@@ -58,6 +58,7 @@ ROUTES = {
     "/orders/{order}/cancel": {"confirm": "yes"},
     "/orders/{order}/lines/{product}": {"quantity": "1"},
     "/orders/{order}/add": {"product_id": "{product}", "quantity": "1"},
+    "/orders/{order}/when": {"when": "{delivery}@arranged"},
     "/dashboard/orders/{order}/lines/{product}": {"quantity": "1", "reason": "Frost took the crop."},
     "/dashboard/update-stock": {"product_id": "{product}", "quantity": "5"},
     "/dashboard/update-order-status": {"order_id": "{order}", "status": "confirmed", "next": "/dashboard"},

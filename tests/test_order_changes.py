@@ -282,3 +282,121 @@ def test_nothing_is_collected_before_its_day(client, auth, db, world, clock, gat
         assert "cannot be marked collected before that day" in response.get_data(as_text=True)
     clock(datetime.datetime(2026, 12, 5, 9, 30, tzinfo=UTC))
     assert client.post("/dashboard/update-order-status", data={"order_id": order_id, "status": "completed"}).status_code == 302
+
+
+# --- Moving to another time ---------------------------------------------------
+
+def test_a_move_frees_the_old_place_books_the_new_one_and_tells_the_producer(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    evening = db.add_slot(world.collection[world.producer], 2, "16:00", "18:00")  # Wednesdays
+    order_id = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    wednesday = datetime.date(2026, 12, 9)
+    response = client.post(f"/orders/{order_id}/when", data={"when": f"{evening}@{wednesday.isoformat()}"})
+    assert response.status_code == 302
+    row = db.row("SELECT slot_id, fulfilment_date, slot_start FROM orders WHERE order_id = %s", (order_id,))
+    assert (row["slot_id"], row["fulfilment_date"], str(row["slot_start"])) == (evening, wednesday, "16:00:00")
+    bookings = {(r["slot_id"], r["slot_date"]): r["booked"] for r in db.rows("SELECT * FROM slot_booking")}
+    assert bookings == {(gate, SATURDAY): 0, (evening, wednesday): 1}
+    [email] = changes_told(db, order_id, "producer")
+    assert "Moved: Sat 5 Dec 2026, 09:00–12:00 GMT → Gate, Wed 9 Dec 2026, 16:00–18:00 GMT" in email["body_text"]
+
+
+def test_a_move_into_a_full_slot_or_to_delivery_is_refused_and_changes_nothing(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    evening = db.add_slot(world.collection[world.producer], 2, "16:00", "18:00")
+    db.execute("UPDATE fulfilment_option SET capacity = 1 WHERE option_id = %s", (world.collection[world.producer],))
+    db.execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, '2026-12-09', 1)", (evening,))
+    order_id = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    with db.unchanged():
+        full = client.post(f"/orders/{order_id}/when", data={"when": f"{evening}@2026-12-09"})
+        assert full.status_code == 409 and "no longer open" in full.get_data(as_text=True)
+        van = client.post(f"/orders/{order_id}/when", data={"when": f"{world.delivery[world.producer]}@arranged"})
+        assert van.status_code == 409 and "cancel it and order again" in van.get_data(as_text=True)
+
+
+# --- The producer's day -----------------------------------------------------------
+
+def test_a_bulk_status_change_applies_each_change_as_if_made_alone(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    first = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    second = place(client, auth, db, world, quantity=1, when=f"{gate}@{SATURDAY.isoformat()}")
+    db.execute("UPDATE orders SET status = 'ready' WHERE order_id = %s", (second,))
+    auth.logout()
+    auth.login_producer()
+    response = client.post(f"/dashboard/schedule/{SATURDAY.isoformat()}/status",
+                           data={"order_id": [first, second], "status": "confirmed"})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"#{first} is now confirmed." in page and f"#{second} could not move to confirmed" in page
+    assert [order_row(db, order_id)["status"] for order_id in (first, second)] == ["confirmed", "ready"]
+    assert db.value("SELECT COUNT(*) FROM order_status_history WHERE order_id = %s AND to_status = 'confirmed'"
+                    " AND changed_by_role = 'producer'", (first,)) == 1
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE dedupe_key = %s", (f"order-status:{first}:confirmed",)) == 1
+    refused = client.post(f"/dashboard/schedule/{SATURDAY.isoformat()}/status",
+                          data={"order_id": [first], "status": "completed"})
+    assert refused.status_code == 302 and order_row(db, first)["status"] == "confirmed", "not before its day"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"status": "confirmed"}, "Choose at least one order."),
+    ({"order_id": "abc", "status": "confirmed"}, "Choose at least one order."),
+    ({"order_id": "{other}", "status": "confirmed"}, "Orders: choose orders from this day’s list."),
+    ({"order_id": "{mine}", "status": "shipped"}, "Not a valid choice"),
+])
+def test_a_bulk_change_with_bad_choices_is_refused_and_changes_nothing(client, auth, db, world, clock, gate, data,
+                                                                      message):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    mine = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    auth.logout()
+    auth.login_producer()
+    with db.unchanged():
+        response = client.post(f"/dashboard/schedule/{SATURDAY.isoformat()}/status",
+                               data={key: value.format(mine=mine, other=world.other_order) for key, value in data.items()})
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+
+
+# --- Closed days with orders --------------------------------------------------------
+
+@pytest.mark.parametrize("action", ["move", "cancel"])
+def test_a_closure_over_a_day_with_orders_settles_each_and_emails_each_customer(client, auth, db, world, clock, gate,
+                                                                               action):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    evening = db.add_slot(world.collection[world.producer], 2, "16:00", "18:00")  # Wednesdays
+    order_id = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    auth.logout()
+    auth.login_producer()
+    closure = {"start_date": SATURDAY.isoformat(), "end_date": SATURDAY.isoformat(), "note": "Away"}
+    with db.unchanged():
+        asked = client.post("/dashboard/closures", data=closure)
+        assert asked.status_code == 409
+        page = asked.get_data(as_text=True)
+        assert "1 order is booked on those days" in page and f"#{order_id}" in page and "Move collections to" in page
+    response = client.post("/dashboard/closures", data=dict(closure, orders_action=action,
+                                                            move_collection=f"{evening}@2026-12-09"))
+    assert response.status_code == 302
+    assert db.value("SELECT COUNT(*) FROM producer_closure WHERE producer_id = %s", (world.producer,)) == 1
+    row = db.row("SELECT status, fulfilment_date FROM orders WHERE order_id = %s", (order_id,))
+    if action == "move":
+        assert (row["status"], row["fulfilment_date"]) == ("pending", datetime.date(2026, 12, 9))
+        [email] = changes_told(db, order_id, "customer")
+        assert "(closed Sat 5 Dec 2026)" in email["body_text"]
+    else:
+        assert row["status"] == "cancelled" and db.stock(world.product) == 50
+        assert db.value("SELECT COUNT(*) FROM email_outbox WHERE recipient = 'jane@example.com' AND dedupe_key = %s",
+                        (f"order-status:{order_id}:cancelled",)) == 1
+    assert db.value("SELECT COUNT(*) FROM orders WHERE producer_id = %s AND fulfilment_date = %s AND status NOT IN"
+                    " ('cancelled', 'completed')", (world.producer, SATURDAY)) == 0, "no order stays on a closed day"
+
+
+def test_a_move_into_the_closure_itself_is_refused_and_changes_nothing(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    auth.logout()
+    auth.login_producer()
+    with db.unchanged():
+        response = client.post("/dashboard/closures", data={
+            "start_date": SATURDAY.isoformat(), "end_date": "2026-12-12", "orders_action": "move",
+            "move_collection": f"{gate}@2026-12-12"})
+        assert response.status_code == 409
+        assert "Choose an open collection time outside the closed days" in response.get_data(as_text=True)

@@ -72,6 +72,7 @@ DASHBOARD_ROUTES = [
     ("get", "/dashboard/schedule", None),
     ("get", "/dashboard/schedule/{day}", None),
     ("get", "/dashboard/schedule/{day}.csv", None),
+    ("post", "/dashboard/schedule/{day}/status", lambda ids: {"order_id": ids["order"], "status": "confirmed"}),
 ]
 # The routes that act on an id, in the path or (for the two forms the seed names) in the form.
 ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES
