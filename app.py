@@ -352,14 +352,14 @@ def form_http_status(form):
     return 400 if form.is_submitted() else 200
 
 
-def posted_form(form_class, item=None, item_page=None, flash_errors=True):
+def posted_form(form_class, item=None, item_page=None, flash_errors=True, meta=None):
     """A form posted from another page, validated; its errors are flashed, as it has no page of its own
     (flash_errors=False when the item's page shows the form with its errors).
 
     A form about one item (its id in the field named item) that is refused ends the request on
     item_page(form), the page of that item, with a 400; or on a 400 page when it names no item.
     """
-    form = form_class()
+    form = form_class(meta=meta) if meta else form_class()
     if form.validate():
         return form
     for field in form:
@@ -591,13 +591,21 @@ app.add_template_global(changes.change_sentence)
 
 def start_session(role, account):
     """Log in as one role, ending any earlier session; the cookie carries the account's session version.
-    Returns what a guest asked to add to a cart before logging in, if anything."""
-    pending = session.get("pending_cart")
+    A customer's guest basket joins their cart. Returns what a guest asked to add on the way, if anything."""
+    pending, basket = session.get("pending_cart"), session.get("basket") or {}
     session.clear()
     session.permanent = True
     session["role"] = role
     session["account_id"] = account["id"]
     session["session_version"] = account["session_version"]
+    if role == "customer" and basket:
+        capped = checkout.merge_basket(account["id"], basket)
+        flash(f"The {len(basket)} product{'s' if len(basket) > 1 else ''} in your basket "
+              f"{'are' if len(basket) > 1 else 'is'} now in your cart.", "success")
+        for name, wanted, now in capped:
+            flash(f"{name}: you asked for {wanted}, and only {now} could go in your cart (that is all there is)."
+                  if now else f"{name} is no longer available, so it is not in your cart.", "warning")
+        session["basket_merged"] = True
     return pending
 
 
@@ -877,6 +885,8 @@ def signup(role):
             flash(f"Welcome to noeari, {display_name}! Your account is ready.", "success")
             if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account_id, pending)
+            if session.pop("basket_merged", None):
+                return redirect(url_for("cart"))
             return redirect(url_for(ROLE_PAGES[role].home))
     return render_template("auth/signup.html", form=form, role=role), form_http_status(form)
 
@@ -902,6 +912,8 @@ def login(role):
             flash(f"Welcome back, {account['name']}. You are logged in.", "success")
             if role == "customer" and pending and "problem" not in pending:
                 return add_pending_to_cart(account["id"], pending)
+            if session.pop("basket_merged", None):
+                return redirect_to_next(request.args.get("next"), url_for("cart"))
             return redirect_to_next(request.args.get("next"), url_for(ROLE_PAGES[role].home))
         record_password_failure(form.email.data)
         flash("Incorrect email or password.", "error")
@@ -1251,29 +1263,62 @@ def submitted_choices():
 
 
 def render_cart(form=None, groups=None, http_status=200):
-    groups = groups if groups is not None else checkout.cart_groups(checkout.cart_lines(g.user["id"]))
+    """The cart: a customer's, with the checkout form; or a guest's basket, with the way to log in and check out."""
+    if groups is None:
+        lines = (checkout.basket_lines(session.get("basket") or {}) if g.user is None
+                 else checkout.cart_lines(g.user["id"]))
+        groups = checkout.cart_groups(lines)
     grand_total, fees_unknown = checkout.cart_summary(groups)
     return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
                            grand_total=grand_total, fees_unknown=fees_unknown), http_status
 
 
+def customer_or_guest(view):
+    """A cart page: a customer's cart, or a guest's basket; anyone else is asked to log in as a customer."""
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if g.user is not None and g.user["role"] != "customer":
+            flash("Please log in with a customer account to buy.", "error")
+            return redirect(url_for("login", role="customer", next=url_for("cart")))
+        return view(**kwargs)
+    return wrapped
+
+
 @app.route("/cart")
-@customer_login_required
+@customer_or_guest
 def cart():
     return render_cart()
 
 
+def same_site_request():
+    """Whether this POST comes from one of this site's own pages: the form that adds to a cart carries no
+    token, so that catalogue pages stay cacheable, and is guarded by the browser's Origin (or Sec-Fetch-Site,
+    or Referer) instead, as OWASP allows. Off where CSRF protection is off, as in tests that post directly."""
+    if not app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    site = request.host_url.rstrip("/")
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin == site
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site:
+        return fetch_site in ("same-origin", "none")
+    return (request.referrer or "").startswith(site + "/")
+
+
 @app.route("/cart/add", methods=["POST"])
+@csrf.exempt
+@customer_or_guest
 def cart_add():
-    """Add some of a product to the cart, never more than is in stock; a guest's choice waits for them to log in."""
+    """Add some of a product to the cart, never more than is in stock: a customer's cart, or a guest's basket,
+    who stays on the page they added from."""
+    if not same_site_request():
+        abort(400, "This form was sent from another site, so nothing was added. Add it from noeari's own page.")
     form = posted_form(CartAddForm, "product_id", lambda form: render_product(
-        get_available_product(form.product_id.data), form), flash_errors=False)
+        get_available_product(form.product_id.data), form), flash_errors=False, meta={"csrf": False})
     product = get_available_product(form.product_id.data)
-    if g.user is None or g.user["role"] != "customer":
-        session["pending_cart"] = {"product_id": product["product_id"], "quantity": form.quantity.data}
-        flash(f"Log in or create an account to add {form.quantity.data} × {product['name']} to your cart: "
-              "we have kept it for you.", "warning")
-        return redirect(url_for("login", role="customer", next=url_for("cart")))
+    if g.user is None:
+        return add_to_guest_basket(product, form)
     in_cart, new_quantity = checkout.add_to_cart(g.user["id"], product, form.quantity.data)
     added = new_quantity - in_cart
     if added <= 0:
@@ -1292,12 +1337,14 @@ def cart_add():
 
 
 @app.route("/cart/update", methods=["POST"])
-@customer_login_required
+@customer_or_guest
 def cart_update():
     """Change a cart line's quantity; 0 removes the line."""
     form = posted_form(CartUpdateForm)
     if form.errors:
         return render_cart(http_status=400)
+    if g.user is None:
+        return update_guest_basket(form.product_id.data, form.quantity.data)
     customer_id, product_id, wanted = g.user["id"], form.product_id.data, form.quantity.data
     line = checkout.cart_line(customer_id, product_id)
     if line is None:
@@ -1309,6 +1356,42 @@ def cart_update():
     checkout.set_cart_quantity(customer_id, product_id, new_quantity)
     flash(*checkout.cart_change_message(line["name"], wanted, new_quantity))
     return redirect(url_for("cart"))
+
+
+def update_guest_basket(product_id, wanted):
+    """Change a line of a guest's basket, capped at the stock; 0 removes it."""
+    basket = dict(session.get("basket") or {})
+    lines = checkout.basket_lines({str(product_id): wanted}) if str(product_id) in basket else []
+    if not lines:
+        abort(404)
+    line = lines[0]
+    now = 0 if not line["is_available"] else min(wanted, line["quantity_available"])
+    if now:
+        basket[str(product_id)] = now
+    else:
+        basket.pop(str(product_id))
+    session["basket"] = basket
+    message, category = checkout.cart_change_message(line["name"], wanted, now)
+    flash(message.replace("your cart", "your basket"), category)
+    return redirect(url_for("cart"))
+
+
+def add_to_guest_basket(product, form):
+    """Put a product in a guest's basket, in their session, and take them back where they were."""
+    basket, before, now = checkout.add_to_basket(session.get("basket") or {}, product, form.quantity.data)
+    back = request.form.get("next") if is_local_url(request.form.get("next")) else url_for(
+        "product_page", product_id=product["product_id"])
+    if now == before:
+        flash(f"{product['name']} could not be added: "
+              + ("your basket is full." if len(basket) >= checkout.BASKET_LINES and str(product["product_id"]) not in basket
+                 else f"your basket holds all {product['quantity_available']} there are."), "error")
+        return redirect(back)
+    session["basket"] = basket
+    capped = now - before < form.quantity.data
+    flash(f"Added {now - before} × {product['name']} to your basket"
+          + (f" (only {product['quantity_available']} in stock)" if capped else "") + ". Log in or sign up when you "
+          "are ready to check out.", "warning" if capped else "success")
+    return redirect(back)
 
 
 def add_pending_to_cart(customer_id, pending):

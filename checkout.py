@@ -59,6 +59,55 @@ def cart_lines(customer_id, product_id=None):
     return lines
 
 
+BASKET_LINES = 50  # a guest's basket lives in their signed session cookie, so it is kept small
+
+
+def basket_lines(basket):
+    """A guest's basket ({"<product_id>": quantity}, from their session) as cart lines, in cart_lines' shape:
+    today's prices, grouped by producer, each with its problem. Products gone from the shop are left out."""
+    ids = [int(product_id) for product_id in basket]
+    if not ids:
+        return []
+    lines = query("SELECT p.product_id, p.name, p.unit, p.price, p.price AS price_when_added,"
+                  " p.is_listed AS is_available, pr.producer_id, pr.business_name, pr.payment_info,"
+                  " s.quantity_available FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
+                  f" JOIN stock s ON s.product_id = p.product_id WHERE p.product_id IN ({', '.join(['%s'] * len(ids))})"
+                  " ORDER BY pr.business_name, pr.producer_id, p.name", ids)
+    for line in lines:
+        line["quantity"] = basket[str(line["product_id"])]
+        line["line_total"] = line["price"] * line["quantity"]
+        line["problem"] = line_problem(line)
+    return lines
+
+
+def add_to_basket(basket, product, quantity):
+    """A guest's basket with quantity more of product, capped at the stock: (new basket, before, now).
+    A full basket takes no new product."""
+    key = str(product["product_id"])
+    before = basket.get(key, 0)
+    if key not in basket and len(basket) >= BASKET_LINES:
+        return basket, before, before
+    now = min(before + quantity, product["quantity_available"])
+    if now <= before:
+        return basket, before, before
+    return dict(basket, **{key: now}), before, now
+
+
+@transactional
+def merge_basket(customer_id, basket):
+    """Add a guest's basket to the account's cart, now they have logged in: quantities add, capped at what is
+    in stock. Returns the lines that did not all fit, as (name, asked for, now in the cart)."""
+    capped = []
+    for line in basket_lines(basket):
+        if not line["is_available"]:
+            capped.append((line["name"], line["quantity"], 0))
+            continue
+        before, now = add_to_cart(customer_id, line, line["quantity"])
+        if now - before < line["quantity"]:
+            capped.append((line["name"], line["quantity"], now))
+    return capped
+
+
 def cart_line(customer_id, product_id):
     """One line of the customer's cart, or None when the cart does not hold that product."""
     lines = cart_lines(customer_id, product_id)

@@ -226,14 +226,15 @@ def test_after_a_checkout_error_focus_is_on_a_summary_that_links_to_each_bad_fie
 def test_a_guests_addition_survives_logging_in(live_server, page, db, world):
     page.goto(f"{live_server}/products/{world.product}")
     page.get_by_label("Quantity").fill("3")
-    page.get_by_role("button", name="Add to cart").click()
-    expect(page).to_have_url(f"{live_server}/login/customer?add={world.product}&quantity=3")
-    expect(page.get_by_text("Log in or create an account, and 3 × Potatoes goes into your cart.")).to_be_visible()
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page).to_have_url(f"{live_server}/products/{world.product}")
+    expect(page.get_by_text("Added 3 × Potatoes to your basket.")).to_be_visible()
+    page.goto(f"{live_server}/login/customer")
     page.get_by_label("Email").fill("jane@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{live_server}/cart")
-    expect(page.get_by_text("Added 3 × Potatoes to your cart, as you asked before logging in.")).to_be_visible()
+    expect(page.get_by_text("The 1 product in your basket is now in your cart.")).to_be_visible()
     expect(page.get_by_label("Quantity of Potatoes")).to_have_value("3")
     assert db.cart(world.customer) == {world.product: 3}
 
@@ -286,3 +287,28 @@ def test_a_refused_quantity_shows_one_error_at_the_field_and_keeps_the_products_
     expect(page.get_by_label("Quantity")).to_have_attribute("aria-invalid", "true")
     expect(page).to_have_url(f"{live_server}/products/{world.product}")
     assert db.cart(world.customer) == {}
+
+
+def test_a_guest_fills_a_basket_from_two_producers_then_signs_up_and_has_it_all(live_server, page, db, world):
+    page.goto(f"{live_server}/products")
+    page.get_by_role("button", name="Add Potatoes to basket").click()
+    expect(page).to_have_url(f"{live_server}/products")
+    expect(page.get_by_text("Added 1 × Potatoes to your basket.")).to_be_visible()
+    page.get_by_role("button", name="Add Milk to basket").click()
+    page.goto(f"{live_server}/products/{world.low_product}")
+    page.get_by_label("Quantity").fill("3")
+    page.get_by_role("button", name="Add to basket").click()
+    expect(page.get_by_text("Added 2 × Kale to your basket (only 2 in stock).")).to_be_visible()
+    page.locator(".nav-cart").click()
+    expect(page.get_by_role("heading", name="Your basket")).to_be_visible()
+    page.get_by_role("link", name="Sign up", exact=True).last.click()
+    page.get_by_label("First name").fill("Ola")
+    page.get_by_label("Email").fill("ola@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(f"{live_server}/cart")
+    expect(page.get_by_text("The 3 products in your basket are now in your cart.")).to_be_visible()
+    ola = db.value("SELECT customer_id FROM customer WHERE email = 'ola@example.com'")
+    assert db.cart(ola) == {world.product: 1, world.other_product: 1, world.low_product: 2}
+    assert page.console_errors == []

@@ -83,14 +83,14 @@ def test_a_guests_addition_is_kept_and_added_after_login(client, db, world):
     response = client.post("/cart/add", data={"product_id": world.product, "quantity": 2,
                                               "next": f"/products/{world.product}"})
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login/customer?next=/cart"
-    assert "we have kept it for you" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert response.headers["Location"] == f"/products/{world.product}", "the guest stays where they were"
+    assert "Added 2 × Potatoes to your basket" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert db.cart(world.customer) == {}
-    login = client.post(response.headers["Location"], data={"email": "jane@example.com",
+    login = client.post("/login/customer?next=/cart", data={"email": "jane@example.com",
                                                             "password": "correct horse 42"})
     assert login.headers["Location"] == "/cart"
     assert db.cart(world.customer) == {world.product: 2}
-    assert "Added 2 × Potatoes to your cart, as you asked" in client.get("/cart").get_data(as_text=True)
+    assert "The 1 product in your basket is now in your cart." in client.get("/cart").get_data(as_text=True)
     client.post("/logout")
     client.post("/login/customer", data={"email": "jane@example.com", "password": "correct horse 42"})
     assert db.cart(world.customer) == {world.product: 2}, "added once, not again at the next login"
@@ -194,3 +194,51 @@ def test_nav_shows_the_cart_count(client, auth, db, world):
     auth.login_customer()
     assert '<span class="count">3</span>' in client.get("/products").get_data(as_text=True)
 
+
+
+# --- A guest's basket -----------------------------------------------------------
+
+def test_a_guest_fills_a_basket_from_two_producers_and_signs_up_with_all_of_it(client, db, world):
+    for product, quantity in [(world.product, 3), (world.low_product, 5), (world.other_product, 1)]:
+        response = client.post("/cart/add", data={"product_id": product, "quantity": quantity, "next": "/products"})
+        assert response.status_code == 302 and response.headers["Location"] == "/products"
+    basket = client.get("/cart").get_data(as_text=True)
+    assert "Your basket" in basket and "Potatoes" in basket and "Kale" in basket and "Milk" in basket
+    assert "Log in or sign up to choose when and where" in basket and 'id="checkout-form"' not in basket
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+    response = client.post("/signup/customer", data={"name": "Ola", "email": "ola@example.com",
+                                                     "password": "correct horse 42", "confirm": "correct horse 42"})
+    assert response.headers["Location"] == "/cart"
+    ola = db.value("SELECT customer_id FROM customer WHERE email = 'ola@example.com'")
+    assert db.cart(ola) == {world.product: 2, world.low_product: 2, world.other_product: 1}, "capped at stock"
+    page = client.get("/cart").get_data(as_text=True)
+    assert "Potatoes: you asked for 3, and only 2 could go in your cart" in page
+    with client.session_transaction() as session:
+        assert "basket" not in session, "the basket became the cart"
+
+
+def test_a_guest_changes_and_empties_their_basket(client, db, world):
+    client.post("/cart/add", data={"product_id": world.product, "quantity": 3})
+    assert client.post("/cart/update", data={"product_id": world.product, "quantity": 60}).status_code == 302
+    with client.session_transaction() as session:
+        assert session["basket"] == {str(world.product): 50}, "capped at the stock"
+    assert client.post("/cart/update", data={"product_id": world.other_product, "quantity": 1}).status_code == 404
+    client.post("/cart/update", data={"product_id": world.product, "quantity": 0})
+    assert "Your basket is empty." in client.get("/cart").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("headers, allowed", [
+    ({"Origin": "http://localhost"}, True), ({"Origin": "https://evil.example"}, False),
+    ({"Sec-Fetch-Site": "same-origin"}, True), ({"Sec-Fetch-Site": "cross-site"}, False),
+    ({"Referer": "http://localhost/products"}, True), ({"Referer": "https://evil.example/x"}, False), ({}, False),
+])
+def test_adding_without_a_token_is_only_for_this_sites_own_pages(app, client, db, world, headers, allowed):
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = client.post("/cart/add", data={"product_id": world.product, "quantity": 1}, headers=headers)
+    with client.session_transaction() as session:
+        basket = session.get("basket")
+    if allowed:
+        assert response.status_code == 302 and basket == {str(world.product): 1}
+    else:
+        assert response.status_code == 400 and basket is None
+        assert "sent from another site" in response.get_data(as_text=True)

@@ -230,11 +230,11 @@ def test_a_visitor_with_a_message_or_a_guest_cart_gets_a_fresh_page(client, worl
     path = f"/products/{world.product}"
     warm(client, path)
     response = client.post("/cart/add", data={"product_id": world.product, "quantity": 2})
-    assert response.status_code == 302  # kept for after login, with a message
+    assert response.status_code == 302  # in the guest's basket, with a message
     with client.session_transaction() as session:
         session.pop("_flashes", None)
-        assert "pending_cart" in session
-    assert get(client, path)[0] is None, "a guest cart in the session"
+        assert session["basket"] == {str(world.product): 2}
+    assert get(client, path)[0] is None, "a guest basket in the session"
     with client.session_transaction() as session:
         session.clear()
         session["_flashes"] = [("success", "Hello")]
@@ -243,10 +243,20 @@ def test_a_visitor_with_a_message_or_a_guest_cart_gets_a_fresh_page(client, worl
     assert get(client, path)[0] == "hit"
 
 
-def test_a_visitor_s_add_to_cart_goes_through_login_and_lands_in_the_cart(client, db, world):
+def test_a_visitor_adds_from_a_cached_page_and_lands_in_the_cart_after_login(client, db, world):
     page = warm(client, f"/products/{world.product}")
-    assert re.search(r'<form method="get" action="/login/customer" class="add-to-cart">', page)
-    assert f'name="add" value="{world.product}"' in page
+    assert re.search(r'<form method="post" action="/cart/add" class="add-to-cart" novalidate>', page)
+    assert "csrf_token" not in page, "no token, so the page stays in the cache"
+    assert get(client, f"/products/{world.product}")[0] == "hit"
+    added = client.post("/cart/add", data={"product_id": world.product, "quantity": 3,
+                                            "next": f"/products/{world.product}"})
+    assert added.status_code == 302 and added.headers["Location"] == f"/products/{world.product}"
+    response = client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/cart"
+    assert db.cart(world.customer) == {world.product: 3}
+
+
+def test_a_link_that_adds_on_the_way_to_login_still_works(client, db, world):
     login = client.get(f"/login/customer?add={world.product}&quantity=3").get_data(as_text=True)
     assert "3 × Potatoes goes into your cart" in login
     assert f'href="/signup/customer?add={world.product}&amp;quantity=3"' in login
