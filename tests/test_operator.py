@@ -143,10 +143,10 @@ def test_suspending_a_producer_ends_their_session_and_takes_their_products_away(
 def test_suspending_a_customer_ends_their_session_and_stops_their_login(app, client, auth, db, world, operator):
     jane = app.test_client()
     jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD})
-    assert jane.get("/cart").status_code == 200
+    assert jane.get("/orders").status_code == 200
     auth.login_operator()
     assert client.post(f"/admin/customers/{world.customer}/suspend", data={"note": "Chargebacks."}).status_code == 302
-    assert jane.get("/cart").headers["Location"].startswith("/login/customer")
+    assert jane.get("/orders").headers["Location"].startswith("/login/customer")
     assert jane.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD}).status_code == 403
     assert db.row("SELECT action, target_type, note FROM operator_audit") == {
         "action": "suspend", "target_type": "customer", "note": "Chargebacks."}
