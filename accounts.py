@@ -170,9 +170,16 @@ def credentials(role, account_id):
     return query(ACCOUNT_SQL[role]["credentials"], (account_id,), one=True)
 
 
+@transactional
 def create_account(role, name, email, password_hash, status):
-    """A new customer or producer; its id. An email in use already raises db.IntegrityError."""
-    return execute(ACCOUNT_SQL[role]["create"], (name, email, password_hash, status)).lastrowid
+    """A new customer or producer; its id. A producer who awaits approval is announced to every active
+    operator, in the same transaction. An email in use already raises db.IntegrityError."""
+    account_id = execute(ACCOUNT_SQL[role]["create"], (name, email, password_hash, status)).lastrowid
+    if role == "producer" and status == "pending":
+        for operator in query("SELECT operator_id, email FROM operator WHERE status = 'active'"):
+            mail.send("producer_signup", f"producer-signup:{account_id}:{operator['operator_id']}", operator["email"],
+                      f"{name} asks to sell on noeari", business_name=name, email=email, producer_id=account_id)
+    return account_id
 
 
 def create_operator(name, email, password_hash):

@@ -1129,10 +1129,29 @@ def producer_page(producer_id):
     """A producer's public page: their available products, a page at a time."""
     producer = catalogue.approved_producer(producer_id)
     if producer is None:
-        abort(404)
+        return producer_preview(producer_id)
     filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
     return render_catalogue("shop/producer.html", filters, in_path=("producer",), producer=producer,
                             offer=load_offers([producer_id])[producer_id])
+
+
+def may_preview(producer_id):
+    """Whether the viewer may see a producer's pages before they are public: the producer, or an operator."""
+    return g.user is not None and (g.user["role"] == "operator"
+                                   or (g.user["role"] == "producer" and g.user["id"] == producer_id))
+
+
+def producer_preview(producer_id):
+    """A producer's page as it will be once approved, for them and the co-op only; anyone else gets a 404."""
+    producer = catalogue.preview_producer(producer_id) if may_preview(producer_id) else None
+    if producer is None:
+        abort(404)
+    products = catalogue.preview_products(producer_id)
+    return render_template("shop/producer.html", producer=producer, preview=True, products=products,
+                           total=len(products), page=1, pages=1, link_args={}, categories=catalogue.CATEGORIES,
+                           sorts=catalogue.CATALOGUE_SORTS,
+                           filters=dict(catalogue_filters(), q="", category="", producer=producer_id),
+                           offer=load_offers([producer_id])[producer_id])
 
 
 def get_available_product(product_id):
@@ -1160,10 +1179,15 @@ class CartAddForm(Form):
 @app.route("/products/<int:product_id>")
 def product_page(product_id):
     """One available product, with an add-to-cart form."""
-    product = get_available_product(product_id)
-    # A visitor's page carries no CSRF token, so it can be cached: their "Add to cart" goes to the login page.
-    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int),
-                       meta={"csrf": g.user is not None})
+    product = catalogue.listed_product(product_id)
+    if product is None:
+        preview = catalogue.preview_product(product_id)
+        if preview is None or not may_preview(preview["producer_id"]):
+            abort(404)
+        return render_template("shop/product.html", product=preview, form=None, preview=True,
+                               offer=load_offers([preview["producer_id"]])[preview["producer_id"]])
+    # The add form carries no CSRF token, so the page can be cached: /cart/add checks where it came from.
+    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int), meta={"csrf": False})
     return render_product(product, form)
 
 
@@ -2366,6 +2390,16 @@ def admin_orders():
                                       if request.args.get(key)})
 
 
+@app.route("/admin/orders/<int:order_id>")
+@operator_login_required
+def admin_order(order_id):
+    """Any order, as its customer and producer see it, for the co-op."""
+    order = orders.load_order(order_id)
+    if order is None:
+        abort(404)
+    return render_template("admin/order.html", order=order)
+
+
 @app.route("/admin/orders.csv")
 @operator_login_required
 def admin_orders_csv():
@@ -2379,9 +2413,10 @@ def admin_orders_csv():
 def admin_emails():
     """The outbox, failures first: who, what, when, how many tries and the last error; never a message's body,
     which may hold a reset link."""
-    page = page_number()
-    emails, total = mail.outbox_page(page, ADMIN_PAGE_SIZE)
-    return render_template("admin/emails.html", emails=emails, **paginate(total, ADMIN_PAGE_SIZE, page))
+    page, failed = page_number(), request.args.get("failed") == "1"
+    emails, total = mail.outbox_page(page, ADMIN_PAGE_SIZE, failed_only=failed)
+    return render_template("admin/emails.html", emails=emails, failed=failed, total=total,
+                           **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
 @app.route("/admin/emails/<int:email_id>/retry", methods=["POST"])

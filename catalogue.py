@@ -228,6 +228,23 @@ def producer_page(page, per_page):
     return rows, total, page
 
 
+def preview_producer(producer_id):
+    """A producer's profile whatever their state, with it: for their own and the co-op's preview."""
+    return query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"
+                 " payment_info, image_url, status FROM producer WHERE producer_id = %s", (producer_id,), one=True)
+
+
+def preview_products(producer_id, limit=100):
+    """What a producer's page will list once they are approved: their products shown in the catalogue."""
+    return query(CATALOGUE_SELECT + " WHERE p.producer_id = %s AND p.is_archived = 0 AND p.is_available = 1"
+                 " ORDER BY p.name LIMIT %s", (producer_id, limit))
+
+
+def preview_product(product_id):
+    """A product that is not archived, with its producer and stock, whether or not it is listed yet; or None."""
+    return query(CATALOGUE_SELECT + " WHERE p.product_id = %s AND p.is_archived = 0", (product_id,), one=True)
+
+
 def approved_producer(producer_id):
     """An approved producer's public profile, or None."""
     return query("SELECT producer_id, business_name, date_joined, description, town, phone, public_email, website,"

@@ -181,13 +181,15 @@ def retry(email_id):
                       " claimed_until = NULL WHERE email_id = %s AND failed_at IS NOT NULL", (email_id,)).rowcount == 1
 
 
-def outbox_page(page, per_page):
-    """A page of the outbox, failures first, then those waiting, newest first; and how many there are. Never
-    a message's body, which may hold a reset link."""
-    total = db.query("SELECT COUNT(*) AS n FROM email_outbox", one=True)["n"]
+def outbox_page(page, per_page, failed_only=False):
+    """A page of the outbox (or of its failures), failures first, then those waiting, newest first; and how
+    many there are. Never a message's body, which may hold a reset link."""
+    where = "WHERE failed_at IS NOT NULL" if failed_only else ""
+    total = db.query(f"SELECT COUNT(*) AS n FROM email_outbox {where}", one=True)["n"]
     emails = db.query("SELECT email_id, recipient, subject, created_at, attempts, sent_at, failed_at, last_error,"
-                      " send_after FROM email_outbox ORDER BY failed_at IS NULL, sent_at IS NOT NULL, email_id DESC"
-                      " LIMIT %s OFFSET %s", (per_page, (page - 1) * per_page))
+                      f" send_after FROM email_outbox {where}"
+                      " ORDER BY failed_at IS NULL, sent_at IS NOT NULL, email_id DESC LIMIT %s OFFSET %s",
+                      (per_page, (page - 1) * per_page))
     return emails, total
 
 

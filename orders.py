@@ -337,9 +337,9 @@ def all_orders_csv_rows(**filters):
         " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
         f" WHERE {' AND '.join(where) or 'TRUE'} ORDER BY o.placed_at, o.order_id", args)
     local_zone = fulfilment.zone()
-    return ([order_id, fulfilment.stored_local(placed, local_zone), producer, customer,
-             *("" if value is None else value for value in rest)]
-            for order_id, placed, producer, customer, *rest in rows)
+    return ([order_id, fulfilment.stored_local(placed, local_zone), producer, customer, status_label(status, kind),
+             kind, *("" if value is None else value for value in rest)]
+            for order_id, placed, producer, customer, status, kind, *rest in rows)
 
 
 def weekly_figures(weeks=12, now=None):

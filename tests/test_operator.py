@@ -236,7 +236,7 @@ ADMIN_ROUTES = [
     ("post", "/admin/producers/{producer}/reinstate"), ("get", "/admin/customers"),
     ("get", "/admin/customers/{customer}"), ("post", "/admin/customers/{customer}/suspend"),
     ("post", "/admin/customers/{customer}/reinstate"), ("get", "/admin/orders"), ("get", "/admin/orders.csv"),
-    ("get", "/admin/emails"), ("post", "/admin/emails/{email}/retry"), ("get", "/admin/operators"),
+    ("get", "/admin/orders/{order}"), ("get", "/admin/emails"), ("get", "/admin/emails?failed=1"), ("post", "/admin/emails/{email}/retry"), ("get", "/admin/operators"),
     ("get", "/admin/operators/{operator}"), ("post", "/admin/operators/{operator}/disable"),
     ("post", "/admin/operators/{operator}/enable"),
 ]
@@ -260,7 +260,7 @@ def test_only_operators_reach_the_admin(client, auth, db, world, email_id, other
         getattr(auth, f"login_{role}")()
     with db.unchanged():
         response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
-                                                       operator=other_operator))
+                                                       operator=other_operator, order=world.order))
         assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
 
 
@@ -269,7 +269,7 @@ def test_every_admin_route_works_for_an_operator(client, auth, db, world, operat
                                                 path):
     auth.login_operator()
     response = getattr(client, method)(path.format(producer=world.producer, customer=world.customer, email=email_id,
-                                                   operator=other_operator))
+                                                   operator=other_operator, order=world.order))
     assert response.status_code in (200, 302, 409)
     assert "Traceback" not in response.get_data(as_text=True)
 
@@ -362,3 +362,50 @@ def test_an_operators_own_account_changes_are_audited(client, auth, db, operator
     with db.unchanged("a refused change is not audited"):
         wrong = client.post("/account", data={"action": "email", "email": "x@example.com", "current_password": "nope"})
         assert wrong.status_code == 400
+
+
+# --- A new producer, and every order ------------------------------------------
+
+def test_a_producer_who_signs_up_is_announced_to_each_active_operator_once(client, db, operator, other_operator):
+    db.execute("UPDATE operator SET status = 'disabled' WHERE operator_id = %s", (other_operator,))
+    assert client.post("/signup/producer", data={"business": "Fern Bakery", "email": "fern@example.com",
+                                                 "password": PASSWORD, "confirm": PASSWORD}).status_code == 302
+    fern = db.value("SELECT producer_id FROM producer WHERE email = 'fern@example.com'")
+    told = db.rows("SELECT recipient, subject, body_text FROM email_outbox")
+    assert [(row["recipient"], row["subject"]) for row in told] == [("op@example.com", "Fern Bakery asks to sell on noeari")]
+    assert f"/producers/{fern}" in told[0]["body_text"] and f"/admin/producers/{fern}" in told[0]["body_text"]
+
+
+@pytest.mark.parametrize("viewer, visible", [("self", True), ("operator", True), ("other producer", False),
+                                             ("customer", False), (None, False)])
+def test_a_pending_producers_preview_is_theirs_and_the_operators_only(client, auth, db, world, operator, viewer,
+                                                                      visible):
+    fern = db.add_producer("fern@example.com", "Fern Bakery", status="pending")
+    loaf = db.add_product(fern, "Rye loaf", "3.75", category="Bakery", unit="loaf")
+    login = {"self": lambda: auth.login_producer("fern@example.com"), "operator": auth.login_operator,
+             "other producer": auth.login_producer, "customer": auth.login_customer, None: lambda: None}
+    login[viewer]()
+    page, product = client.get(f"/producers/{fern}"), client.get(f"/products/{loaf}")
+    if visible:
+        assert page.status_code == product.status_code == 200
+        assert "Preview: only" in page.get_data(as_text=True) and "Rye loaf" in page.get_data(as_text=True)
+        assert "Preview: customers see this product" in product.get_data(as_text=True)
+        assert "/cart/add" not in product.get_data(as_text=True)
+    else:
+        assert page.status_code == product.status_code == 404
+    assert "Rye loaf" not in client.get("/products").get_data(as_text=True)
+
+
+def test_the_operator_opens_any_order_and_filters_failed_emails(client, auth, db, world, operator, email_id):
+    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, sent_at)"
+               " VALUES ('sent', 'b@x.org', 'Sent one', 'x', UTC_TIMESTAMP())")
+    auth.login_operator()
+    orders_page = client.get("/admin/orders").get_data(as_text=True)
+    assert f'href="/admin/orders/{world.other_order}"' in orders_page
+    page = client.get(f"/admin/orders/{world.other_order}").get_data(as_text=True)
+    assert "Order #" in page and "Milk" in page and "tom@example.com" in page
+    assert client.get("/admin/orders/999999").status_code == 404
+    failed = client.get("/admin/emails?failed=1").get_data(as_text=True)
+    assert "a@x.org" in failed and "b@x.org" not in failed
+    rows = list(csv.reader(io.StringIO(client.get("/admin/orders.csv").get_data(as_text=True))))
+    assert {row[4] for row in rows[1:]} == {"Pending"}, "statuses as people read them"
