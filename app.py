@@ -583,6 +583,7 @@ app.add_template_global(orders.status_label)
 app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
 app.add_template_global(mail.site_url)
+app.add_template_filter(mail.address_lines, "address_lines")
 app.add_template_global(fulfilment.option_heading)
 app.add_template_global(changes.change_sentence)
 
@@ -1442,8 +1443,8 @@ def place_cart():
     form = checkout_form(groups)
     if not form.validate():
         return render_cart(form, groups, http_status=400)
-    details = {"delivery_address": form.delivery_address.data, "postcode": checkout.tidy_postcode(form.postcode.data),
-               "phone": form.phone.data}
+    details = {"delivery_address": mail.address_lines(form.delivery_address.data) or None,
+               "postcode": checkout.tidy_postcode(form.postcode.data), "phone": form.phone.data}
     try:
         placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data)
     except checkout.CheckoutRefused as refusal:
@@ -1456,6 +1457,8 @@ def place_cart():
         return render_cart(form, groups, http_status=503)
     if placed.repeated:
         flash("This checkout was sent twice; it was placed once, and these are its orders.", "info")
+    for problem in placed.held:
+        flash(f"Not ordered yet, and still in your cart: {problem}", "warning")
     return redirect(url_for("checkout_done", key=placed.key))
 
 

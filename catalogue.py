@@ -111,8 +111,8 @@ KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
 class Offer:
     """One producer's live options with their slots, and the occurrences a customer can choose now."""
 
-    def __init__(self, options, occurrences):
-        self.options, self.occurrences = options, occurrences
+    def __init__(self, options, occurrences, full=()):
+        self.options, self.occurrences, self.full = options, occurrences, list(full)
         self.by_key = {occurrence.key: occurrence for occurrence in occurrences}
 
     @property
@@ -126,6 +126,10 @@ class Offer:
     def of(self, option):
         """The option's own occurrences, in time order."""
         return [o for o in self.occurrences if o.option["option_id"] == option["option_id"]]
+
+    def full_of(self, option):
+        """The option's times that are open but full, in time order: shown as "Full", never chosen."""
+        return [o for o in self.full if o.option["option_id"] == option["option_id"]]
 
     def next_of(self, option, limit=3):
         return self.of(option)[:limit]
@@ -190,8 +194,9 @@ def load_offers(producer_ids, now=None):
     offers = {}
     for producer_id in ids:
         own = [option for option in options.values() if option["producer_id"] == producer_id]
-        offers[producer_id] = Offer(own, fulfilment.occurrences(own, [s for o in own for s in o["slots"]],
-                                                                closed, bookings, now))
+        every = fulfilment.occurrences(own, [s for o in own for s in o["slots"]], closed, bookings, now,
+                                       include_full=True)
+        offers[producer_id] = Offer(own, [o for o in every if not o.full], [o for o in every if o.full])
     # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
     cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
@@ -219,12 +224,18 @@ def producer_page(page, per_page):
     if page > max(1, -(-total // per_page)):
         page = 1
     rows = query(
-        "SELECT pr.producer_id, pr.business_name,"
+        "SELECT pr.producer_id, pr.business_name, pr.town,"
         " (SELECT COUNT(*) FROM product p WHERE p.producer_id = pr.producer_id AND p.is_listed = 1)"
-        " AS product_count"
-        " FROM (SELECT producer_id, business_name FROM producer WHERE status = 'approved'"
+        " AS product_count,"
+        " (SELECT GROUP_CONCAT(o.postcodes ORDER BY o.option_id SEPARATOR ', ') FROM fulfilment_option o"
+        "  WHERE o.producer_id = pr.producer_id AND o.kind = 'delivery' AND o.is_active = 1 AND o.is_archived = 0)"
+        " AS delivery_postcodes"
+        " FROM (SELECT producer_id, business_name, town FROM producer WHERE status = 'approved'"
         "       ORDER BY business_name, producer_id LIMIT %s OFFSET %s) pr ORDER BY pr.business_name, pr.producer_id",
         (per_page, (page - 1) * per_page))
+    for row in rows:
+        postcodes = fulfilment.parse_postcodes(row["delivery_postcodes"]) if row["delivery_postcodes"] else []
+        row["delivery_areas"] = fulfilment.postcodes_summary(list(dict.fromkeys(postcodes))) if postcodes else None
     return rows, total, page
 
 

@@ -123,7 +123,7 @@ def cart_groups(lines, choices=None):
             lines, key=lambda line: (line["producer_id"], line["business_name"])):
         rows = list(rows)
         offer = offers[producer_id]
-        goods = sum((line["line_total"] for line in rows if line["is_available"]), Decimal("0.00"))
+        goods = sum((line["line_total"] for line in rows if not line["problem"]), Decimal("0.00"))
         if choices is not None:
             choice = offer.find(choices.get(producer_id))
         else:
@@ -170,7 +170,7 @@ def tidy_postcode(postcode):
     return re.sub(r"\s+", " ", postcode or "").upper() or None
 
 
-Placed = namedtuple("Placed", "order_ids key repeated")
+Placed = namedtuple("Placed", "order_ids key repeated held")
 CHECKOUT_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}\Z")
 
 
@@ -194,13 +194,13 @@ def place_orders(customer_id, choices, details, key=None):
     """
     key = key or new_checkout_key()
     if not claim_checkout_key(customer_id, key):
-        return Placed(orders.checkout_order_ids(customer_id, key), key, True)
+        return Placed(orders.checkout_order_ids(customer_id, key), key, True, [])
     query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
           " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
     lines = cart_lines(customer_id)
     if not lines:
         raise CheckoutRefused(["Your cart is empty."])
-    ordering = orderable_groups(cart_groups(lines, choices), choices, details["postcode"])
+    ordering, held = orderable_groups(cart_groups(lines, choices), choices, details["postcode"])
     for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
         if execute("UPDATE stock SET quantity_available = quantity_available - %s"
                    " WHERE product_id = %s AND quantity_available >= %s",
@@ -214,7 +214,7 @@ def place_orders(customer_id, choices, details, key=None):
     execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
             [customer_id] + ordered)
     orders.announce_checkout(order_ids)
-    return Placed(order_ids, key, False)
+    return Placed(order_ids, key, False, held)
 
 
 def claim_checkout_key(customer_id, key):
@@ -227,25 +227,29 @@ def claim_checkout_key(customer_id, key):
 
 
 def orderable_groups(groups, choices, postcode):
-    """The groups a time was chosen for, when all of them can be ordered as they stand; else CheckoutRefused
-    with everything that stops them."""
-    problems, ordering = [], []
+    """The groups a time was chosen for that can be ordered as they stand, and what holds back the others.
+
+    A line that cannot be ordered as it stands (short, sold out, gone) holds back its producer's group, which
+    stays in the cart, and never another producer's order. A choice that does not work (a time no longer
+    open, a minimum not reached, a postcode not served) is the customer's to fix first: CheckoutRefused, with
+    every problem, as when no group can be ordered at all."""
+    refusals, held, ordering = [], [], []
     for group in groups:
         if group["producer_id"] not in choices:
             continue
         if group["choice"] is None:
-            problems.append(f"The time you chose for {group['business_name']} is no longer open; choose another.")
+            refusals.append(f"The time you chose for {group['business_name']} is no longer open; choose another.")
             continue
-        ordering.append(group)
-        problems += [line["problem"].message for line in group["lines"] if line["problem"]]
-        problem = choice_problem(group, postcode)
-        if problem:
-            problems.append(problem)
-    if not problems and not ordering:
-        problems.append("Nothing in your cart can be ordered yet: its producers are not taking orders.")
-    if problems:
-        raise CheckoutRefused(problems)
-    return ordering
+        lines = [line["problem"].message for line in group["lines"] if line["problem"]]
+        choice = choice_problem(group, postcode) if not lines else None
+        refusals += [choice] if choice else []
+        held += lines
+        if not lines and not choice:
+            ordering.append(group)
+    if refusals or not ordering:
+        raise CheckoutRefused(refusals + held or
+                              ["Nothing in your cart can be ordered yet: its producers are not taking orders."])
+    return ordering, held
 
 
 def book_occurrence(occurrence):

@@ -117,6 +117,7 @@ class Occurrence:
     option: dict
     slot: dict | None
     day: datetime.date | None
+    full: bool = False
 
     @property
     def key(self):
@@ -142,8 +143,9 @@ class Occurrence:
         return format_window(self.day, self.start, self.end) if self.slot else "By arrangement"
 
 
-def occurrences(options, slots, closed_days, booked, now=None, days=DAYS_AHEAD):
-    """Every orderable occurrence of options over the next days, in time order, then arranged ones.
+def occurrences(options, slots, closed_days, booked, now=None, days=DAYS_AHEAD, include_full=False):
+    """Every orderable occurrence of options over the next days, in time order, then arranged ones; with
+    include_full, also those whose slot is full, marked full.
 
     options: option rows; slots: slot rows (slot_id, option_id, weekday, start_time, end_time);
     closed_days: {producer_id: set of dates}; booked: {(slot_id, date): orders booked}.
@@ -169,9 +171,9 @@ def occurrences(options, slots, closed_days, booked, now=None, days=DAYS_AHEAD):
             for slot in option_slots:
                 if slot["weekday"] != day.weekday():
                     continue
-                occurrence = Occurrence(option, slot, day)
                 full = option["capacity"] is not None and booked.get((slot["slot_id"], day), 0) >= option["capacity"]
-                if now < occurrence.cutoff and not full:
+                occurrence = Occurrence(option, slot, day, full)
+                if now < occurrence.cutoff and (include_full or not full):
                     dated.append(occurrence)
     dated.sort(key=lambda o: (o.day, o.start, o.option["option_id"], o.slot["slot_id"]))
     return dated + arranged

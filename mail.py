@@ -28,6 +28,12 @@ def enqueue(dedupe_key, to, subject, text, html=None, delay_seconds=0):
                (dedupe_key[:190], to, subject[:255], text, html, delay_seconds))
 
 
+def address_lines(text, indent=0):
+    """An address as the lines it was written in, each after the first indented: for plain-text email."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return ("\n" + " " * indent).join(lines)
+
+
 def render(template, **context):
     """The text of templates/email/<template>.txt."""
     return render_template(f"email/{template}.txt", **context)

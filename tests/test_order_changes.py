@@ -400,3 +400,29 @@ def test_a_move_into_the_closure_itself_is_refused_and_changes_nothing(client, a
             "move_collection": f"{gate}@2026-12-12"})
         assert response.status_code == 409
         assert "Choose an open collection time outside the closed days" in response.get_data(as_text=True)
+
+
+def test_an_address_keeps_its_lines_in_the_emails(client, auth, db, world):
+    order_id = place(client, auth, db, world, **delivery(db, world, fee="0.00", minimum="0.00", free_over=None),
+                     phone="0117 496 0000")
+    db.execute("UPDATE orders SET delivery_address = '3 Mill Terrace\r\nBath' WHERE order_id = %s", (order_id,))
+    client.post(f"/orders/{order_id}/lines/{world.product}", data={"quantity": "3"})
+    [email] = changes_told(db, order_id, "producer")
+    assert "To: 3 Mill Terrace\n      Bath\n      BS1 4DJ" in email["body_text"]
+
+
+def test_a_typed_address_is_kept_in_lines(client, auth, db, world):
+    order_id = place(client, auth, db, world, **dict(delivery(db, world), delivery_address=" 3 Mill Terrace \r\n\r\nBath "))
+    assert db.value("SELECT delivery_address FROM orders WHERE order_id = %s", (order_id,)) == "3 Mill Terrace\nBath"
+
+
+def test_a_full_time_says_full_with_the_next_open_one(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    db.execute("UPDATE fulfilment_option SET capacity = 1 WHERE option_id = %s", (world.collection[world.producer],))
+    db.execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, %s, 1)", (gate, SATURDAY))
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    page = client.get("/cart").get_data(as_text=True)
+    assert "Full: Sat 5 Dec 2026, 09:00–12:00 GMT." in page
+    assert "The next open time is Sat 12 Dec 2026, 09:00–12:00 GMT." in page
+    assert f'value="{gate}@{SATURDAY.isoformat()}"' not in page, "a full time cannot be chosen"
