@@ -1193,8 +1193,13 @@ def product_page(product_id):
 
 
 def render_product(product, form):
-    """The product page, with how its producer's customers get their food."""
-    return render_template("shop/product.html", product=product, form=form,
+    """The product page, with how its producer's customers get their food; for a customer with an order from
+    that producer they may still change, a way to add it to that order."""
+    open_orders = []
+    if g.user is not None and g.user["role"] == "customer":
+        open_orders = [order for order in orders.open_orders_with(g.user["id"], product["producer_id"])
+                       if changes.still_open(order)]
+    return render_template("shop/product.html", product=product, form=form, open_orders=open_orders,
                            offer=load_offers([product["producer_id"]])[product["producer_id"]])
 
 
@@ -1442,15 +1447,17 @@ def place_cart():
     groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices)
     form = checkout_form(groups)
     if not form.validate():
+        # Every problem at once: the form's, then what the cart would meet at checkout.
+        known = {error for field in form for error in field.errors}
+        form.form_errors.extend(problem for problem in checkout.checkout_problems(
+            groups, choices, checkout.tidy_postcode(form.postcode.data)) if problem not in known)
         return render_cart(form, groups, http_status=400)
     details = {"delivery_address": mail.address_lines(form.delivery_address.data) or None,
                "postcode": checkout.tidy_postcode(form.postcode.data), "phone": form.phone.data}
     try:
         placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data)
     except checkout.CheckoutRefused as refusal:
-        for problem in refusal.problems:
-            flash(problem, "error")
-        flash("Nothing was ordered. Change your cart and try again.", "error")
+        form.form_errors.extend(refusal.problems + ["Nothing was ordered. Change your cart and try again."])
         return render_cart(form, checkout.cart_groups(checkout.cart_lines(customer_id), choices), http_status=409)
     except db.Busy:
         flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")

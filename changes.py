@@ -54,6 +54,12 @@ def customer_edit_problem(order, now=None):
     return None
 
 
+def still_open(order, now=None):
+    """Whether the customer may still change the order: not yet ready, and ordering for it not closed."""
+    return order["status"] in CUSTOMER_EDITABLE and (order["cutoff"] is None or (now or fulfilment.utc_now()) <
+                                                     order["cutoff"])
+
+
 def order_option(order):
     """The collection or delivery option the order was placed for (its rules now), or None for an old order."""
     if order["option_id"] is None:

@@ -226,6 +226,15 @@ def claim_checkout_key(customer_id, key):
     return True
 
 
+def checkout_problems(groups, choices, postcode):
+    """Everything that would stop or hold back the chosen groups, without placing anything: so that a refused
+    checkout form says it all at once."""
+    try:
+        return orderable_groups(groups, choices, postcode)[1]
+    except CheckoutRefused as refusal:
+        return refusal.problems
+
+
 def orderable_groups(groups, choices, postcode):
     """The groups a time was chosen for that can be ordered as they stand, and what holds back the others.
 

@@ -191,6 +191,17 @@ def record_payment(producer_id, order_id, paid):
     return order, True
 
 
+def open_orders_with(customer_id, producer_id, limit=5):
+    """The customer's orders from a producer that are not yet ready, newest first, each with its cutoff: those
+    they may still add to (changes.py decides which, by the cutoff)."""
+    rows = query(f"SELECT {ORDER_COLUMNS} FROM orders o WHERE o.customer_id = %s AND o.producer_id = %s"
+                 " AND o.status IN ('pending', 'confirmed') ORDER BY o.order_id DESC LIMIT %s",
+                 (customer_id, producer_id, limit))
+    for row in rows:
+        row["cutoff"] = order_cutoff(row)
+    return rows
+
+
 def checkout_order_ids(customer_id, key):
     """The orders one checkout of the customer's placed, by its one-time key."""
     return [row["order_id"] for row in query(

@@ -70,7 +70,7 @@ def test_wrong_password_in_the_browser_shows_the_generic_message(live_server, pa
 def test_customer_adds_two_products_checks_out_and_sees_the_order(live_server, page, db, world):
     log_in(page, live_server, "customer", "jane@example.com")
     page.get_by_role("link", name="Potatoes").click()
-    page.get_by_label("Quantity").fill("2")
+    page.get_by_label("Quantity", exact=True).fill("2")
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text("Added 2 × Potatoes to your cart.")).to_be_visible()
     page.goto(f"{live_server}/products/{world.other_product}")
@@ -142,7 +142,7 @@ def test_a_week_producer_sets_up_collection_customer_orders_producer_packs_and_i
     log_in(page, live_server, "customer", "jane@example.com")
     page.goto(f"{live_server}/products/{world.product}")
     expect(page.get_by_text(f"Collect at Farm gate, {fulfilment.WEEKDAYS[day.weekday()][:3]} 09:00–12:00")).to_be_visible()
-    page.get_by_label("Quantity").fill("3")
+    page.get_by_label("Quantity", exact=True).fill("3")
     page.get_by_role("button", name="Add to cart").click()
     choices = page.get_by_role("group", name="Collect at Farm gate · free")
     choices.get_by_label(re.compile(rf"{day:%a %-d %b %Y}, 09:00–12:00 (GMT|BST)")).check()
@@ -225,7 +225,7 @@ def test_after_a_checkout_error_focus_is_on_a_summary_that_links_to_each_bad_fie
 
 def test_a_guests_addition_survives_logging_in(live_server, page, db, world):
     page.goto(f"{live_server}/products/{world.product}")
-    page.get_by_label("Quantity").fill("3")
+    page.get_by_label("Quantity", exact=True).fill("3")
     page.get_by_role("button", name="Add to basket").click()
     expect(page).to_have_url(f"{live_server}/products/{world.product}")
     expect(page.get_by_text("Added 3 × Potatoes to your basket.")).to_be_visible()
@@ -281,10 +281,10 @@ def test_destructive_actions_ask_first_and_keeping_it_changes_nothing(live_serve
 def test_a_refused_quantity_shows_one_error_at_the_field_and_keeps_the_products_address(live_server, page, db, world):
     log_in(page, live_server, "customer", "jane@example.com")
     page.goto(f"{live_server}/products/{world.product}")
-    page.get_by_label("Quantity").fill("0")
+    page.get_by_label("Quantity", exact=True).fill("0")
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text("Quantity must be a whole number from 1 to 1,000,000.")).to_have_count(1)
-    expect(page.get_by_label("Quantity")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Quantity", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page).to_have_url(f"{live_server}/products/{world.product}")
     assert db.cart(world.customer) == {}
 
@@ -296,7 +296,7 @@ def test_a_guest_fills_a_basket_from_two_producers_then_signs_up_and_has_it_all(
     expect(page.get_by_text("Added 1 × Potatoes to your basket.")).to_be_visible()
     page.get_by_role("button", name="Add Milk to basket").click()
     page.goto(f"{live_server}/products/{world.low_product}")
-    page.get_by_label("Quantity").fill("3")
+    page.get_by_label("Quantity", exact=True).fill("3")
     page.get_by_role("button", name="Add to basket").click()
     expect(page.get_by_text("Added 2 × Kale to your basket (only 2 in stock).")).to_be_visible()
     page.locator(".nav-cart").click()

@@ -426,3 +426,31 @@ def test_a_full_time_says_full_with_the_next_open_one(client, auth, db, world, c
     assert "Full: Sat 5 Dec 2026, 09:00–12:00 GMT." in page
     assert "The next open time is Sat 12 Dec 2026, 09:00–12:00 GMT." in page
     assert f'value="{gate}@{SATURDAY.isoformat()}"' not in page, "a full time cannot be chosen"
+
+
+def test_a_product_page_offers_to_add_it_to_an_order_still_open(client, auth, db, world, clock, gate):
+    clock(SATURDAY_CUTOFF - datetime.timedelta(hours=1))
+    order_id = place(client, auth, db, world, when=f"{gate}@{SATURDAY.isoformat()}")
+    page = client.get(f"/products/{world.low_product}").get_data(as_text=True)
+    assert f"Add to order #{order_id}" in page
+    assert f"Add to order #{order_id}" not in client.get(f"/products/{world.other_product}").get_data(as_text=True), \
+        "only for the same producer"
+    assert client.post(f"/orders/{order_id}/add", data={"product_id": world.low_product, "quantity": "1"}).status_code == 302
+    clock(SATURDAY_CUTOFF)
+    assert f"Add to order #{order_id}" not in client.get(f"/products/{world.low_product}").get_data(as_text=True), \
+        "not once ordering has closed"
+
+
+def test_a_refused_checkout_says_every_problem_at_once_in_one_list(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 4)
+    db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
+    auth.login_customer()
+    with db.unchanged():
+        response = client.post("/checkout", data={f"when_{world.other_producer}": f"{world.collection[world.other_producer]}@arranged",
+                                                  "phone": "not a phone"})
+        assert response.status_code == 400
+        summary = response.get_data(as_text=True).split('class="error-summary"')[1].split("</div>")[0]
+        for problem in ["Choose when and where to get your order from Hartley Farm.",
+                        "Enter a phone number with digits", "Only 3 of Milk left; you asked for 4."]:
+            assert problem in summary, problem
