@@ -343,10 +343,10 @@ def tell(order_id, to_role, history_id):
 
 
 def change_sentence(change):
-    """One change as the email and the history tell it: 'Eggs: 2 → 3 dozen (no eggs this week)', or for a
+    """One change as the email and the history tell it: 'Eggs: 2 → 3 × dozen (hens off lay)', or for a
     move 'Moved: Sat 5 Dec … → Farm gate, Sat 12 Dec …'."""
     if change["kind"] == "when":
         return f"Moved: {change['note']}"
-    after = "removed" if change["quantity_after"] == 0 else f"{change['quantity_after']} {change['unit'] or ''}".strip()
+    after = "removed" if change["quantity_after"] == 0 else f"{change['quantity_after']} × {change['unit']}"
     note = " ".join(change["note"].split()) if change["note"] else ""
     return f"{change['name']}: {change['quantity_before']} → {after}" + (f" ({note})" if note else "")

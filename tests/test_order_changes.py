@@ -123,9 +123,9 @@ def test_an_edit_changes_stock_fee_and_total_exactly_and_tells_the_producer_once
                                                          ("line", "customer", world.low_product, 0, 1)]
     [email] = changes_told(db, order_id, "producer")
     assert email["recipient"] == "farm@example.com" and "£6.50" in email["subject"]
-    assert "Potatoes: 2 → 3 kg" in email["body_text"] and "Kale: 0 → 1 bag" in email["body_text"]
+    assert "Potatoes: 2 → 3 × kg" in email["body_text"] and "Kale: 0 → 1 × bag" in email["body_text"]
     page = client.get(f"/orders/{order_id}").get_data(as_text=True)
-    assert "Changed Potatoes: 2 → 3 kg" in page
+    assert "Changed Potatoes: 2 → 3 × kg" in page
 
 
 @pytest.mark.parametrize("change, problem", [
@@ -251,10 +251,10 @@ def test_a_shortage_restores_stock_recomputes_the_total_and_tells_the_customer_o
                        data={"quantity": "1", "reason": "And the rest"}).status_code == 302
     [email] = changes_told(db, order_id, "customer")
     assert email["recipient"] == "jane@example.com" and "£1.80" in email["subject"]
-    assert "Potatoes: 3 → 2 kg (Frost took the crop)" in email["body_text"]
-    assert "Potatoes: 2 → 1 kg (And the rest)" in email["body_text"], "two changes in a minute, one email"
+    assert "Potatoes: 3 → 2 × kg (Frost took the crop)" in email["body_text"]
+    assert "Potatoes: 2 → 1 × kg (And the rest)" in email["body_text"], "two changes in a minute, one email"
     page = client.get(f"/dashboard/orders/{order_id}").get_data(as_text=True)
-    assert "Short: Potatoes: 3 → 2 kg (Frost took the crop)" in page
+    assert "Short: Potatoes: 3 → 2 × kg (Frost took the crop)" in page
 
 
 @pytest.mark.parametrize("data, status, message", [
