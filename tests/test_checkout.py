@@ -159,7 +159,7 @@ def test_another_customers_order_is_404(client, auth, db, world, method, suffix)
         assert response.status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/orders", "/orders/1"])
+@pytest.mark.parametrize("path", ["/orders", "/orders/1", f"/checkout/{'k' * 22}"])
 def test_customer_pages_need_a_customer_login(client, auth, world, path):
     assert client.get(path).headers["Location"].startswith("/login/customer?next=")
     auth.login_producer()

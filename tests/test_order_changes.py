@@ -188,14 +188,24 @@ def test_an_order_the_producer_has_ready_cannot_be_changed(client, auth, db, wor
         assert response.status_code == 409 and "can no longer be changed" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path, data", [("/orders/{order}/lines/{product}", {"quantity": "1"}),
-                                        ("/orders/{order}/add", {"product_id": "{product}", "quantity": "1"})])
-def test_another_customers_order_cannot_be_changed(client, auth, db, world, path, data):
-    auth.login_customer("tom@example.com")
-    ids = {"order": world.order, "product": world.product}
+CUSTOMER_CHANGES = [("/orders/{order}/lines/{product}", {"quantity": "1"}),
+                    ("/orders/{order}/add", {"product_id": "{product}", "quantity": "1"}),
+                    ("/orders/{order}/when", {"when": "{collection}@arranged"}),
+                    ("/orders/{order}/cancel", {})]
+
+
+@pytest.mark.parametrize("path, data", CUSTOMER_CHANGES)
+@pytest.mark.parametrize("who", ["other customer", "producer", "anonymous"])
+def test_only_the_orders_customer_can_change_it(client, auth, db, world, path, data, who):
+    {"other customer": lambda: auth.login_customer("tom@example.com"), "producer": auth.login_producer,
+     "anonymous": lambda: None}[who]()
+    ids = {"order": world.order, "product": world.product, "collection": world.collection[world.producer]}
     with db.unchanged():
         response = client.post(path.format(**ids), data={k: v.format(**ids) for k, v in data.items()})
-        assert response.status_code == 404
+        if who == "other customer":
+            assert response.status_code == 404
+        else:
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login/customer")
 
 
 def test_edits_racing_checkouts_never_sell_more_than_was_in_stock(app, client, auth, db, world):
