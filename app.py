@@ -1524,28 +1524,38 @@ class OrderAddForm(Form):
     quantity = quantity_field("Quantity", 1, default=1)
 
 
-def change_refused(order_id, refusal):
-    """The order page again, at 409, saying why the change was refused (nothing changed)."""
-    flash(refusal.problem, "error")
-    return render_customer_order(order_id, http_status=409)
+def change_order(order_id, form_class, change, message):
+    """A customer's change to their order: read form_class, apply change(form) (in changes.py), and answer with
+    the order page at 400 or 409 saying why (nothing changed), or back to it with message(result, form)."""
+    form = posted_form(form_class)
+    if form.errors:
+        return render_customer_order(order_id, add_form=form if form_class is OrderAddForm else None, http_status=400)
+    try:
+        result = change(form)
+    except changes.ChangeRefused as refusal:
+        flash(refusal.problem, "error")
+        return render_customer_order(order_id, http_status=409)
+    said = message(result, form)
+    if said:
+        flash(said, "success")
+    return redirect(url_for("customer_order", order_id=order_id))
+
+
+def line_message(order_id, line, form):
+    if form.quantity.data == 0:
+        return f"{line['name']} was removed from order #{order_id}."
+    if form.quantity.data != line["quantity"]:
+        return f"Order #{order_id} now holds {form.quantity.data} × {line['name']}."
+    return None
 
 
 @app.route("/orders/<int:order_id>/lines/<int:product_id>", methods=["POST"])
 @customer_login_required
 def change_order_line(order_id, product_id):
     """Change how many of a product the order holds, until ordering closes; 0 removes the line."""
-    form = posted_form(OrderLineForm)
-    if form.errors:
-        return render_customer_order(order_id, http_status=400)
-    try:
-        _, line = changes.change_line(g.user["id"], order_id, product_id, form.quantity.data)
-    except changes.ChangeRefused as refusal:
-        return change_refused(order_id, refusal)
-    if form.quantity.data == 0:
-        flash(f"{line['name']} was removed from order #{order_id}.", "success")
-    elif form.quantity.data != line["quantity"]:
-        flash(f"Order #{order_id} now holds {form.quantity.data} × {line['name']}.", "success")
-    return redirect(url_for("customer_order", order_id=order_id))
+    return change_order(order_id, OrderLineForm,
+                        lambda form: changes.change_line(g.user["id"], order_id, product_id, form.quantity.data)[1],
+                        lambda line, form: line_message(order_id, line, form))
 
 
 class OrderWhenForm(Form):
@@ -1557,30 +1567,18 @@ class OrderWhenForm(Form):
 @customer_login_required
 def move_order(order_id):
     """Move the order to another open time of its producer, until ordering closes."""
-    form = posted_form(OrderWhenForm)
-    if form.errors:
-        return render_customer_order(order_id, http_status=400)
-    try:
-        occurrence = changes.move(g.user["id"], order_id, form.when.data)
-    except changes.ChangeRefused as refusal:
-        return change_refused(order_id, refusal)
-    flash(f"Order #{order_id} is now for {occurrence.option['name']}, {occurrence.when}.", "success")
-    return redirect(url_for("customer_order", order_id=order_id))
+    return change_order(order_id, OrderWhenForm, lambda form: changes.move(g.user["id"], order_id, form.when.data),
+                        lambda occurrence, form: f"Order #{order_id} is now for {occurrence.option['name']}, "
+                                                 f"{occurrence.when}.")
 
 
 @app.route("/orders/<int:order_id>/add", methods=["POST"])
 @customer_login_required
 def add_to_order(order_id):
     """Add a product of the same producer to the order, until ordering closes."""
-    form = posted_form(OrderAddForm)
-    if form.errors:
-        return render_customer_order(order_id, add_form=form, http_status=400)
-    try:
-        product = changes.add_line(g.user["id"], order_id, form.product_id.data, form.quantity.data)
-    except changes.ChangeRefused as refusal:
-        return change_refused(order_id, refusal)
-    flash(f"Added {form.quantity.data} × {product['name']} to order #{order_id}.", "success")
-    return redirect(url_for("customer_order", order_id=order_id))
+    return change_order(order_id, OrderAddForm,
+                        lambda form: changes.add_line(g.user["id"], order_id, form.product_id.data, form.quantity.data),
+                        lambda product, form: f"Added {form.quantity.data} × {product['name']} to order #{order_id}.")
 
 
 @app.route("/orders/<int:order_id>/cancel", methods=["POST"])
