@@ -133,8 +133,10 @@ def test_a_customer_sees_their_order_at_once_on_the_other_nodes(fresh, world, st
         visitor.login("customer", "jane@example.com")
         visitor.get("/cart")
         placed = visitor.post("/checkout", world.choose())
-        assert placed.status == 302, placed.text[:300]
-        order_id = int(re.search(r"/orders/(\d+)", placed.location).group(1))
+        assert placed.status == 302 and "/checkout/" in placed.location, placed.text[:300]
+        confirmation = visitor.get(placed.location, server=stack.apps[(n + 1) % 3])
+        assert confirmation.status == 200, f"the confirmation on {stack.apps[(n + 1) % 3]}"
+        order_id = int(re.search(r"Order #(\d+)", confirmation.text).group(1))
         for other in (1, 2):
             server = stack.apps[(n + other) % 3]
             page = visitor.get(f"/orders/{order_id}", server=server)

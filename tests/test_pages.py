@@ -32,6 +32,15 @@ def reset_token():
                                                     "fp": accounts.reset_fingerprint(account)})
 
 
+def add_from_a_card_then_open_the_basket(page):
+    """A guest's basket with something in it: added from the first card of the catalogue."""
+    base = page.url.split("/cart")[0]
+    page.goto(f"{base}/products")
+    page.locator(".card-add button").first.click()
+    page.wait_for_load_state()
+    page.goto(f"{base}/cart")
+
+
 def fill_and_submit(values, button):
     """A page state reached by filling a form and sending it."""
     def act(page):
@@ -65,6 +74,7 @@ PAGES = [
     (None, "/password/reset/{token}", None),
     (None, "/no-such-page", None),
     (None, "/cart", None),
+    (None, "/cart", add_from_a_card_then_open_the_basket),
     ("customer", "/products/22", None),
     ("customer", "/cart", None),
     ("customer", "/cart", fill_and_submit({"Postcode": "SW1A 1AA"}, "Place order")),
