@@ -41,6 +41,11 @@ def add_from_a_card_then_open_the_basket(page):
     page.goto(f"{base}/cart")
 
 
+def open_a_shortage(page):
+    """The producer's order page with the first "Short of …" form open."""
+    page.locator(".shortage summary").first.click()
+
+
 def fill_and_submit(values, button):
     """A page state reached by filling a form and sending it."""
     def act(page):
@@ -76,6 +81,7 @@ PAGES = [
     (None, "/cart", None),
     (None, "/cart", add_from_a_card_then_open_the_basket),
     ("customer", "/products/22", None),
+    ("customer", "/products/1", None),
     ("customer", "/cart", None),
     ("customer", "/cart", fill_and_submit({"Postcode": "SW1A 1AA"}, "Place order")),
     ("customer", "/orders", None),
@@ -91,6 +97,7 @@ PAGES = [
     ("producer", "/dashboard/orders", None),
     ("producer", "/dashboard/orders?status=pending", None),
     ("producer", "/dashboard/orders/7", None),
+    ("producer", "/dashboard/orders/7", open_a_shortage),
     ("producer", "/dashboard/profile", None),
     ("producer", "/dashboard/fulfilment", None),
     ("producer", "/dashboard/fulfilment", fill_and_submit({"First closed day": next_weekday(3).isoformat(),
@@ -176,6 +183,7 @@ STATEMENTS = {
     'anonymous /password/reset/{token}': 1,
     'anonymous /no-such-page': 0,
     'customer /products/22': 6,
+    'customer /products/1': 6,
     'customer /cart': 5,
     'customer /orders': 3,
     'customer /orders/7': 8,
