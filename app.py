@@ -1390,17 +1390,10 @@ def cart_update():
 
 def update_guest_basket(product_id, wanted):
     """Change a line of a guest's basket, capped at the stock; 0 removes it."""
-    basket = dict(session.get("basket") or {})
-    lines = checkout.basket_lines({str(product_id): wanted}) if str(product_id) in basket else []
-    if not lines:
+    found = checkout.set_basket_quantity(session.get("basket") or {}, product_id, wanted)
+    if found is None:
         abort(404)
-    line = lines[0]
-    now = 0 if not line["is_available"] else min(wanted, line["quantity_available"])
-    if now:
-        basket[str(product_id)] = now
-    else:
-        basket.pop(str(product_id))
-    session["basket"] = basket
+    session["basket"], line, now = found
     message, category = checkout.cart_change_message(line["name"], wanted, now)
     flash(message.replace("your cart", "your basket"), category)
     return redirect(url_for("cart"))
@@ -2185,10 +2178,8 @@ def schedule_day_status(day):
             flash(problem, "error")
         return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
                                groups=itertools.groupby(rows, key=orders.order_when), bulk_form=form), 400
-    moved, refused = [], []
-    for order_id in sorted(set(form.order_id.data)):
-        order, changed = orders.change_order_status("producer", g.user["id"], order_id, form.status.data)
-        (moved if changed else refused).append(f"#{order_id}")
+    moved, refused = ([f"#{order_id}" for order_id in ids]
+                      for ids in orders.change_statuses(g.user["id"], form.order_id.data, form.status.data))
     label = orders.STATUS_LABELS[form.status.data]
     if moved:
         flash(f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} now {label.lower()}.", "success")

@@ -30,11 +30,7 @@ OTHER_PARTY = {"customer": "producer", "producer": "customer"}
 
 def lock_order(role, account_id, order_id):
     """One of this customer's or producer's orders, locked for the change, with its cutoff; or OrderNotFound."""
-    where, args = orders.own_orders_condition(role, account_id)
-    order = query(f"SELECT {orders.ORDER_COLUMNS}, o.customer_id, o.producer_id FROM orders o"
-                  f" WHERE o.order_id = %s AND {where} FOR UPDATE", [order_id] + args, one=True)
-    if order is None:
-        raise orders.OrderNotFound(order_id)
+    order = orders.lock_own_order(role, account_id, order_id)
     order.update(query("SELECT business_name, phone AS producer_phone, public_email AS producer_email"
                        " FROM producer WHERE producer_id = %s", (order["producer_id"],), one=True))
     order["cutoff"] = orders.order_cutoff(order)
@@ -222,15 +218,14 @@ def move_to(order, role, account_id, occurrence, note=None):
     if option["kind"] != order["order_type"]:
         raise ChangeRefused(f"Order #{order['order_id']} is for {order['order_type']}: to switch to "
                             f"{option['kind']}, cancel it and order again.")
-    details = query("SELECT postcode, slot_id FROM orders WHERE order_id = %s", (order["order_id"],), one=True)
-    if occurrence.key == current_key(order, details["slot_id"]):
+    if occurrence.key == current_key(order, order["slot_id"]):
         return
-    if option["kind"] == "delivery" and not fulfilment.postcode_served(details["postcode"], option["postcode_list"]):
-        raise ChangeRefused(f"{option['name']} does not deliver to {details['postcode'] or 'the order’s postcode'}.")
+    if option["kind"] == "delivery" and not fulfilment.postcode_served(order["postcode"], option["postcode_list"]):
+        raise ChangeRefused(f"{option['name']} does not deliver to {order['postcode'] or 'the order’s postcode'}.")
     before = orders.order_when(order) or "no time"
-    if details["slot_id"] is not None and order["fulfilment_date"] is not None:
+    if order["slot_id"] is not None and order["fulfilment_date"] is not None:
         execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
-                (details["slot_id"], order["fulfilment_date"]))
+                (order["slot_id"], order["fulfilment_date"]))
     try:
         checkout.book_occurrence(occurrence)
     except checkout.CheckoutRefused as refusal:
@@ -260,12 +255,11 @@ def orders_on_days(producer_id, start, end):
                  (producer_id, start, end))
 
 
-def open_times_outside(producer_id, start, end, kind=None):
-    """The producer's open times not on the days from start to end (of one kind, when given)."""
+def open_times_outside(producer_id, start, end):
+    """The producer's open times not on the days from start to end."""
     offers, _ = catalogue.load_offers([producer_id])
     return [occurrence for occurrence in offers[producer_id].occurrences
-            if (occurrence.day is None or not start <= occurrence.day <= end)
-            and (kind is None or occurrence.option["kind"] == kind)]
+            if occurrence.day is None or not start <= occurrence.day <= end]
 
 
 @transactional
@@ -280,16 +274,16 @@ def close_days(producer_id, start, end, note, action=None, keys=None):
                             "choose whether to move or cancel them.")
     reason = f"closed {fulfilment.format_date(start, 'weekday')}" + (
         f" to {fulfilment.format_date(end, 'weekday')}" if end != start else "")
+    # Read once: each move's booking still checks the capacity as it is then.
+    open_times = {occurrence.key: occurrence for occurrence in open_times_outside(producer_id, start, end)}
     for row in affected:
         if action == "cancel":
             if not orders.change_order_status("producer", producer_id, row["order_id"], "cancelled")[1]:
                 raise ChangeRefused(f"Order #{row['order_id']} is {orders.status_label(row['status'], row['order_type']).lower()}"
                                     " and can no longer be cancelled: move it instead.")
             continue
-        choices = {occurrence.key: occurrence for occurrence in open_times_outside(producer_id, start, end,
-                                                                                    row["order_type"])}
-        occurrence = choices.get((keys or {}).get(row["order_type"]))
-        if occurrence is None:
+        occurrence = open_times.get((keys or {}).get(row["order_type"]))
+        if occurrence is None or occurrence.option["kind"] != row["order_type"]:
             raise ChangeRefused(f"Choose an open {row['order_type']} time outside the closed days for order "
                                 f"#{row['order_id']}.")
         move_to(lock_order("producer", producer_id, row["order_id"]), "producer", producer_id, occurrence, reason)

@@ -93,6 +93,19 @@ def add_to_basket(basket, product, quantity):
     return dict(basket, **{key: now}), before, now
 
 
+def set_basket_quantity(basket, product_id, wanted):
+    """A guest's basket with a line set to wanted, capped at the stock (0, or a product gone, removes it):
+    (new basket, the line as it was, quantity now); None when the basket has no such line."""
+    key = str(product_id)
+    lines = basket_lines({key: wanted}) if key in basket else []
+    if not lines:
+        return None
+    line = lines[0]
+    now = min(wanted, line["quantity_available"]) if line["is_available"] else 0
+    changed = {k: v for k, v in basket.items() if k != key}
+    return (dict(changed, **{key: now}) if now else changed), line, now
+
+
 @transactional
 def merge_basket(customer_id, basket):
     """Add a guest's basket to the account's cart, now they have logged in: quantities add, capped at what is

@@ -145,6 +145,17 @@ def order_page(role, account_id, page, per_page=ORDERS_PER_PAGE, status=None):
     return newest_orders(role, account_id, page, per_page, status), total
 
 
+def lock_own_order(role, account_id, order_id):
+    """One of this customer's or producer's orders, its row locked for a change, with its slot, postcode and
+    both parties' ids; OrderNotFound when it is not theirs."""
+    where, args = own_orders_condition(role, account_id)
+    order = query(f"SELECT {ORDER_COLUMNS}, o.slot_id, o.postcode, o.customer_id, o.producer_id FROM orders o"
+                  f" WHERE o.order_id = %s AND {where} FOR UPDATE", [order_id] + args, one=True)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
+
+
 @transactional
 def change_order_status(role, account_id, order_id, new_status):
     """Move one of this customer's or producer's orders to new_status if the transition table lets them.
@@ -152,11 +163,7 @@ def change_order_status(role, account_id, order_id, new_status):
     Returns the order as it was and whether it moved; OrderNotFound when it is not theirs. The row lock
     makes the check and the change one step, so two racing cancels restock only once.
     """
-    where, args = own_orders_condition(role, account_id)
-    order = query(f"SELECT {ORDER_COLUMNS}, o.slot_id FROM orders o WHERE o.order_id = %s AND {where} FOR UPDATE",
-                  [order_id] + args, one=True)
-    if order is None:
-        raise OrderNotFound(order_id)
+    order = lock_own_order(role, account_id, order_id)
     if new_status not in next_statuses(order, role):
         return order, False
     execute("UPDATE orders SET status = %s WHERE order_id = %s", (new_status, order_id))
@@ -171,6 +178,15 @@ def change_order_status(role, account_id, order_id, new_status):
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, role, account_id))
     announce_status(order_id, new_status, role)
     return order, True
+
+
+def change_statuses(producer_id, order_ids, new_status):
+    """Move several of the producer's orders to new_status, each in its own transaction, checked, recorded
+    and emailed as if moved alone; return (moved ids, refused ids)."""
+    moved, refused = [], []
+    for order_id in sorted(set(order_ids)):
+        (moved if change_order_status("producer", producer_id, order_id, new_status)[1] else refused).append(order_id)
+    return moved, refused
 
 
 @transactional

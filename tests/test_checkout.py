@@ -82,10 +82,14 @@ def test_empty_cart_cannot_check_out(client, auth, db, world):
         assert "Your cart is empty." in response.get_data(as_text=True)
 
 
-def test_a_short_line_holds_back_its_producer_only_and_can_be_reduced_to_what_is_left(client, auth, db, world):
-    db.add_to_cart(world.customer, world.product, 2)
+def four_milk_with_three_left(db, world):
     db.add_to_cart(world.customer, world.other_product, 4)
     db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
+
+
+def test_a_short_line_holds_back_its_producer_only_and_can_be_reduced_to_what_is_left(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 2)
+    four_milk_with_three_left(db, world)
     auth.login_customer()
     cart = client.get("/cart").get_data(as_text=True)
     assert "Only 3 left." in cart and "Reduce to 3" in cart, "the cart shows the short line with what is left"
@@ -102,8 +106,7 @@ def test_a_short_line_holds_back_its_producer_only_and_can_be_reduced_to_what_is
 
 
 def test_a_short_line_alone_is_refused_and_changes_nothing(client, auth, db, world):
-    db.add_to_cart(world.customer, world.other_product, 4)
-    db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.other_product,))
+    four_milk_with_three_left(db, world)
     auth.login_customer()
     with db.unchanged():
         response = client.post("/checkout", data=world.choose())
