@@ -34,8 +34,10 @@ class Role(namedtuple("Role", "table key name badges states actions summary")):
 ROLES = {
     "customer": Role(
         "customer", "customer_id", "first_name",
-        badges=", reminders, (SELECT COALESCE(SUM(quantity), 0) FROM cart_item ci WHERE ci.customer_id = a.customer_id)"
-               " AS cart_count",
+        # Items in the cart, as orders count them: a line sold by measure (0.75 kg of cheese) is one item.
+        badges=", reminders, (SELECT CAST(COALESCE(SUM(IF(p.sold_by = 'measure', 1, ci.quantity)), 0) AS UNSIGNED)"
+               " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
+               " WHERE ci.customer_id = a.customer_id) AS cart_count",
         states={"active": "Active", "suspended": "Suspended"},
         actions={"suspend": ({"active"}, "suspended"), "reinstate": ({"suspended"}, "active")},
         summary="date_joined, NULL AS products,"

@@ -66,7 +66,7 @@ from wtforms import (BooleanField, DateField, DecimalField, EmailField, HiddenFi
                      RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp,
-                                ValidationError)
+                                StopValidation, ValidationError)
 
 import accounts
 import backup
@@ -75,6 +75,7 @@ import changes
 import checkout
 import db
 import fulfilment
+import measures
 import images
 import jobs
 import mail
@@ -586,6 +587,22 @@ app.add_template_global(mail.site_url)
 app.add_template_filter(mail.address_lines, "address_lines")
 app.add_template_global(fulfilment.option_heading)
 app.add_template_global(changes.change_sentence)
+app.add_template_filter(measures.plain, "quantity")
+app.add_template_filter(measures.unit_price, "unit_price")
+app.add_template_filter(measures.line_text, "line_text")
+app.add_template_filter(measures.step_text, "step_text")
+app.add_template_filter(measures.is_estimate, "is_estimate")
+app.add_template_test(measures.is_estimate, "estimate")
+app.add_template_global(measures.quantity_text)
+app.add_template_global(measures.estimate_text)
+app.add_template_global(measures.estimated_weight)
+app.add_template_global(measures.weight_cap)
+app.add_template_global(measures.tolerance_text)
+app.add_template_global(measures.places)
+app.add_template_global(measures.least_quantity)
+app.add_template_global(measures.input_attributes)
+app.add_template_global(measures.fit)
+app.add_template_global(measures.quantity_unit)
 
 
 # --- Accounts ---------------------------------------------------------------
@@ -833,10 +850,10 @@ def guest_addition(kept=None):
         return kept
     if not (product_id.isdecimal() and 0 < int(product_id) < 2**32):
         return {"problem": "That product cannot be found."}
-    if not (quantity.isdecimal() and 1 <= int(quantity) <= MAX_STOCK):
-        return {"problem": f"The quantity must be a whole number from 1 to {MAX_STOCK:,}.",
-                "product_id": int(product_id)}
-    return {"product_id": int(product_id), "quantity": int(quantity)}
+    amount = measures.parse_decimal(quantity)
+    if amount is None or not 0 < amount <= MAX_STOCK:
+        return {"problem": f"The quantity must be a number from 1 to {MAX_STOCK:,}.", "product_id": int(product_id)}
+    return {"product_id": int(product_id), "quantity": measures.plain(amount)}
 
 
 @app.template_global()
@@ -853,8 +870,8 @@ def guest_addition_notice():
     product = catalogue.listed_product(addition["product_id"])
     if product is None:
         return {"message": "The product you chose is no longer available.", "category": "warning", "args": {}}
-    return {"message": f"Log in or create an account, and {addition['quantity']} × {product['name']} goes into "
-                       "your cart.", "category": "info", "args": args}
+    return {"message": f"Log in or create an account, and "
+                       f"{measures.amount_of(product, Decimal(addition['quantity']))} goes into your cart.", "category": "info", "args": args}
 
 
 def signup_status(role):
@@ -1077,7 +1094,7 @@ def stock_badge_filter(product):
     if available <= 0:
         return Markup('<span class="badge badge-out">Out of stock</span>')
     if available <= product["reorder_threshold"]:
-        return Markup('<span class="badge badge-low">Low stock · {} left</span>').format(available)
+        return Markup('<span class="badge badge-low">Low stock · {} left</span>').format(measures.how_much(product, available))
     return Markup('<span class="badge badge-in">In stock</span>')
 
 
@@ -1163,13 +1180,50 @@ def get_available_product(product_id):
     return product
 
 
+class QuantityField(StringField):
+    """An exact decimal quantity (2, 0.75, 12.5): digits and at most one point, never a float."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = measures.parse_decimal(valuelist[0])
+            if self.data is None and valuelist[0].strip():
+                raise ValueError("Enter the quantity as a number, like 2 or 0.75.")
+
+    def _value(self):
+        return measures.plain(self.data) if isinstance(self.data, Decimal) else (self.raw_data or [""])[0]
+
+
+def quantity_range(form, field):
+    """From 0 to MAX_STOCK; a quantity that was not a number has said so already."""
+    if field.process_errors:
+        raise StopValidation()
+    if field.data is None or not 0 <= field.data <= MAX_STOCK:
+        raise ValidationError(f"Quantity must be a number from 0 to {MAX_STOCK:,}.")
+
+
+def more_than_zero(form, field):
+    if field.data == 0:  # below 0 is NumberRange's to say
+        raise ValidationError("Quantity must be more than 0.")
+
+
 def quantity_field(label, minimum, default=None):
-    """A whole-number quantity; with a default, a form that leaves it out gets the default."""
-    validators = [NumberRange(min=minimum, max=MAX_STOCK,
-                              message=f"Quantity must be a whole number from {minimum} to {MAX_STOCK:,}.")]
+    """A quantity from 0 up (minimum 0), or above 0 (minimum 1); with a default, a form that leaves it out gets
+    the default. Whether the product is bought in whole units or steps is the route's check
+    (measures.quantity_problem)."""
+    validators = [quantity_range]
+    if minimum:
+        validators.append(more_than_zero)
     if default is None:
         validators.insert(0, InputRequired("Enter a quantity."))
-    return IntegerField(label, default=default, validators=validators)
+    return QuantityField(label, default=None if default is None else Decimal(default), validators=validators)
+
+
+def refuse_quantity(form, product, quantity, field="quantity"):
+    """Put measures' reason that quantity of product cannot be bought on the form's field; True when refused."""
+    problem = measures.quantity_problem(product, quantity)
+    if problem:
+        form[field].errors = list(form[field].errors) + [problem]
+    return bool(problem)
 
 
 class CartAddForm(Form):
@@ -1188,7 +1242,8 @@ def product_page(product_id):
         return render_template("shop/product.html", product=preview, form=None, preview=True,
                                offer=load_offers([preview["producer_id"]])[preview["producer_id"]])
     # The add form carries no CSRF token, so the page can be cached: /cart/add checks where it came from.
-    form = CartAddForm(product_id=product_id, quantity=request.args.get("quantity", 1, type=int), meta={"csrf": False})
+    form = CartAddForm(product_id=product_id, meta={"csrf": False}, quantity=measures.parse_decimal(
+        request.args.get("quantity")) or measures.least_quantity(product))
     return render_product(product, form)
 
 
@@ -1347,22 +1402,23 @@ def cart_add():
     form = posted_form(CartAddForm, "product_id", lambda form: render_product(
         get_available_product(form.product_id.data), form), flash_errors=False, meta={"csrf": False})
     product = get_available_product(form.product_id.data)
+    if refuse_quantity(form, product, form.quantity.data):
+        return render_product(product, form), 400
     if g.user is None:
         return add_to_guest_basket(product, form)
     in_cart, new_quantity = checkout.add_to_cart(g.user["id"], product, form.quantity.data)
-    added = new_quantity - in_cart
+    added, left = new_quantity - in_cart, measures.how_much(product, product["quantity_available"])
     if added <= 0:
         if product["quantity_available"] <= 0:
             flash(f"Sorry, {product['name']} is out of stock.", "error")
         else:
-            flash(f"Only {product['quantity_available']} of {product['name']} are in stock, "
-                  f"and your cart already holds them all.", "error")
+            flash(f"Only {left} of {product['name']} are in stock, and your cart already holds them all.", "error")
         return render_product(product, form), 409
     if added < form.quantity.data:
-        flash(f"Only {product['quantity_available']} of {product['name']} are in stock, so {added} "
-              f"could be added; your cart now holds {new_quantity}.", "warning")
+        flash(f"Only {left} of {product['name']} are in stock, so {measures.how_much(product, added)} "
+              f"could be added; your cart now holds {measures.how_much(product, new_quantity)}.", "warning")
     else:
-        flash(f"Added {added} × {product['name']} to your cart.", "success")
+        flash(f"Added {measures.amount_of(product, added)} to your cart.", "success")
     return redirect(url_for("cart"))
 
 
@@ -1382,9 +1438,12 @@ def cart_update():
     if wanted > 0 and line["problem"] and line["problem"].kind == "unavailable":
         flash(f"{line['name']} is no longer available; you can only remove it.", "error")
         return render_cart(http_status=409)
-    new_quantity = min(wanted, line["quantity_available"])
+    if wanted > 0 and measures.quantity_problem(line, wanted):
+        flash(measures.quantity_problem(line, wanted) + " Your cart is as it was.", "error")
+        return render_cart(http_status=400)
+    new_quantity = measures.fit(line, wanted, line["quantity_available"])
     checkout.set_cart_quantity(customer_id, product_id, new_quantity)
-    flash(*checkout.cart_change_message(line["name"], wanted, new_quantity))
+    flash(*checkout.cart_change_message(line, wanted, new_quantity))
     return redirect(url_for("cart"))
 
 
@@ -1393,8 +1452,12 @@ def update_guest_basket(product_id, wanted):
     found = checkout.set_basket_quantity(session.get("basket") or {}, product_id, wanted)
     if found is None:
         abort(404)
-    session["basket"], line, now = found
-    message, category = checkout.cart_change_message(line["name"], wanted, now)
+    basket, line, now = found
+    if wanted > 0 and measures.quantity_problem(line, wanted):
+        flash(measures.quantity_problem(line, wanted) + " Your basket is as it was.", "error")
+        return render_cart(http_status=400)
+    session["basket"] = basket
+    message, category = checkout.cart_change_message(line, wanted, now)
     flash(message.replace("your cart", "your basket"), category)
     return redirect(url_for("cart"))
 
@@ -1407,12 +1470,14 @@ def add_to_guest_basket(product, form):
     if now == before:
         flash(f"{product['name']} could not be added: "
               + ("your basket is full." if len(basket) >= checkout.BASKET_LINES and str(product["product_id"]) not in basket
-                 else f"your basket holds all {product['quantity_available']} there are."), "error")
+                 else f"your basket holds all of the {measures.how_much(product, product['quantity_available'])} "
+                 "there are."), "error")
         return redirect(back)
     session["basket"] = basket
     capped = now - before < form.quantity.data
-    flash(f"Added {now - before} × {product['name']} to your basket"
-          + (f" (only {product['quantity_available']} in stock)" if capped else "") + ". Log in or sign up when you "
+    flash(f"Added {measures.amount_of(product, now - before)} to your basket"
+          + (f" (only {measures.how_much(product, product['quantity_available'])} in stock)" if capped else "")
+          + ". Log in or sign up when you "
           "are ready to check out.", "warning" if capped else "success")
     return redirect(back)
 
@@ -1423,10 +1488,10 @@ def add_pending_to_cart(customer_id, pending):
     if product is None:
         flash("The product you chose before logging in is no longer available.", "warning")
         return redirect(url_for("cart"))
-    in_cart, new_quantity = checkout.add_to_cart(customer_id, product, pending["quantity"])
+    in_cart, new_quantity = checkout.add_to_cart(customer_id, product, Decimal(pending["quantity"]))
     added = new_quantity - in_cart
     if added > 0:
-        flash(f"Added {added} × {product['name']} to your cart, as you asked before logging in.", "success")
+        flash(f"Added {measures.amount_of(product, added)} to your cart, as you asked before logging in.", "success")
     else:
         flash(f"{product['name']} is out of stock, so it could not be added to your cart.", "warning")
     return redirect(url_for("cart"))
@@ -1538,7 +1603,7 @@ def line_message(order_id, line, form):
     if form.quantity.data == 0:
         return f"{line['name']} was removed from order #{order_id}."
     if form.quantity.data != line["quantity"]:
-        return f"Order #{order_id} now holds {form.quantity.data} × {line['name']}."
+        return f"Order #{order_id} now holds {measures.amount_of(line, form.quantity.data)}."
     return None
 
 
@@ -1571,7 +1636,8 @@ def add_to_order(order_id):
     """Add a product of the same producer to the order, until ordering closes."""
     return change_order(order_id, OrderAddForm,
                         lambda form: changes.add_line(g.user["id"], order_id, form.product_id.data, form.quantity.data),
-                        lambda product, form: f"Added {form.quantity.data} × {product['name']} to order #{order_id}.")
+                        lambda product, form: f"Added {measures.amount_of(product, form.quantity.data)} to order "
+                                              f"#{order_id}.")
 
 
 @app.route("/orders/<int:order_id>/cancel", methods=["POST"])
@@ -1645,28 +1711,60 @@ class ProductForm(Form):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
     description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
     category = SelectField("Category", choices=catalogue.CATEGORIES)
-    price = DecimalField("Price", places=2, validators=[InputRequired("Enter a price."),
-                                                        money_amount("0.01", "9999.99", "a price")])
-    unit = StringField("Unit", filters=[strip_text], description="For example kg, dozen, jar, loaf.",
+    sold_by = RadioField("How it is sold", choices=[SelectChoice(code, label) for code, label in measures.SOLD_BY.items()],
+                         default="unit")
+    price = DecimalField("Price", places=2, description="A unit's price; per kg, 100 g, litre or count when sold "
+                         "by measure; per kg when sold by the item and weighed.",
+                         validators=[InputRequired("Enter a price."), money_amount("0.01", "9999.99", "a price")])
+    unit = StringField("Unit", filters=[strip_text], description="For example jar, dozen, loaf, whole chicken.",
                        validators=[DataRequired(), Length(max=30)])
+    measure = SelectField("Sold per", choices=[SelectChoice(code, measure.label)
+                                                for code, measure in measures.MEASURES.items()], default="kg")
+    step = QuantityField("Bought in steps of", description="In the measure: 0.25 for quarter kilos, 100 for 100 g.",
+                         validators=[Optional()])
+    min_quantity = QuantityField("At least", description="Leave blank for one step.", validators=[Optional()])
+    max_quantity = QuantityField("At most", description="Leave blank for no limit.", validators=[Optional()])
+    estimated_weight = QuantityField("Estimated weight of one item (kg)", description="Like 1.8.",
+                                     validators=[Optional()])
+    tolerance_percent = QuantityField("Most a customer pays over the estimate (%)", default=Decimal(10),
+                                      description="A heavier item costs them no more than this over its estimate.",
+                                      validators=[Optional()])
     quantity_available = quantity_field("Stock on hand", 0)
     quantity_seen = HiddenField()
     reorder_threshold = quantity_field("Reorder when stock falls to", 0)
     is_available = BooleanField("Show in the catalogue")
     image = photo_field("Photo")
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if not valid:
+            return False
+        for name, problem in measures.selling_problems(product_fields(self)).items():
+            self[name].errors = list(self[name].errors) + [problem]
+        rules = dict(product_fields(self), **measures.selling_values(product_fields(self)))
+        for name in ("quantity_available", "reorder_threshold"):
+            problem = measures.stock_problem(rules, self[name].data)
+            if problem:
+                self[name].errors = list(self[name].errors) + [problem]
+        return not any(self[name].errors for name in self._fields)
+
+
+PRODUCT_FIELDS = ("name", "description", "category", "price", "unit", "is_available", "quantity_available",
+                  "reorder_threshold", "sold_by", "measure", "step", "min_quantity", "max_quantity",
+                  "estimated_weight", "tolerance_percent")
+
 
 def product_fields(form):
     """The product's fields from its form, as producers.py takes them."""
-    return {name: form[name].data for name in ("name", "description", "category", "price", "unit", "is_available",
-                                               "quantity_available", "reorder_threshold")}
+    return {name: form[name].data for name in PRODUCT_FIELDS}
 
 
 @app.route("/dashboard/products/new", methods=["GET", "POST"])
 @producer_login_required
 def new_product():
     """Create a product with its stock row, and optionally a photo."""
-    form = ProductForm(data={"is_available": True, "reorder_threshold": 5, "quantity_available": 0})
+    form = ProductForm(data={"is_available": True, "reorder_threshold": Decimal(5), "quantity_available": Decimal(0),
+                             "sold_by": "unit", "measure": "kg", "tolerance_percent": Decimal(10)})
     if form.validate_on_submit():
         producers.add_product(g.user, product_fields(form), form.encoded_image)
         flash(f"{form.name.data} has been added to your shop.", "success")
@@ -1679,7 +1777,8 @@ def new_product():
 def edit_product(product_id):
     """Edit one of the producer's products; stock changes only if the producer changed the number."""
     product = get_own_product(product_id)
-    form = ProductForm(data=dict(product, quantity_seen=product["quantity_available"]))
+    form = ProductForm(data=dict(product, quantity_seen=measures.plain(product["quantity_available"]),
+                                 measure=product["measure"] or "kg"))
     if form.validate_on_submit():
         producers.save_product(g.user, product, product_fields(form), form.quantity_seen.data, form.encoded_image)
         flash(f"{form.name.data} has been saved.", "success")
@@ -1731,8 +1830,12 @@ def update_stock():
     form = posted_form(StockForm, "product_id", lambda form: render_template(
         "dashboard/stock.html", product=get_own_product(form.product_id.data)))
     product = get_own_product(form.product_id.data)
+    problem = measures.stock_problem(product, form.quantity.data)
+    if problem:
+        flash(problem, "error")
+        return render_template("dashboard/stock.html", product=product), 400
     producers.set_stock(product["product_id"], form.quantity.data)
-    flash(f"Stock of {product['name']} is now {form.quantity.data}.", "success")
+    flash(f"Stock of {product['name']} is now {measures.how_much(product, form.quantity.data)}.", "success")
     if not product["is_available"]:
         flash(f"{product['name']} is still hidden from the catalogue: choose Show in its row to put it on sale.",
               "warning")
@@ -1787,10 +1890,12 @@ def producer_order(order_id):
     return render_producer_order(order_id)
 
 
-def render_producer_order(order_id, shortage_form=None, http_status=200):
+def render_producer_order(order_id, shortage_form=None, http_status=200, weight_problems=None):
     order = get_own_order(order_id)
     return render_template("dashboard/order.html", order=order, shortage_form=shortage_form or ShortageForm(formdata=None),
-                           can_short=order["status"] in changes.PRODUCER_EDITABLE), http_status
+                           can_short=order["status"] in changes.PRODUCER_EDITABLE,
+                           can_weigh=order["status"] in changes.WEIGHABLE, weight_problems=weight_problems or {},
+                           entered=request.form if weight_problems else {}), http_status
 
 
 class ShortageForm(Form):
@@ -1811,9 +1916,75 @@ def record_shortage(order_id, product_id):
     except changes.ChangeRefused as refusal:
         flash(refusal.problem, "error")
         return render_producer_order(order_id, http_status=409)
-    flash(f"Order #{order_id} now supplies {form.quantity.data} of {line['quantity']} × {line['name']}; "
-          "the customer has been told.", "success")
+    flash(f"Order #{order_id} now supplies {measures.how_much(line, form.quantity.data)} of "
+          f"{measures.amount_of(line, line['quantity'])}; the customer has been told.", "success")
     return redirect(url_for("producer_order", order_id=order_id))
+
+
+class WeightsForm(Form):
+    """The actual weights of weighed lines, in inputs named weight-<order_id>-<product_id> (read by
+    posted_weights), and the lines whose weight over the tolerance the producer confirms."""
+    confirm = SelectMultipleField("Confirm", validate_choice=False)
+
+
+WEIGHT_INPUT = re.compile(r"weight-(\d{1,10})-(\d{1,10})\Z")
+WEIGHT_KEY = re.compile(r"(\d{1,10})-(\d{1,10})\Z")
+
+
+def posted_weights():
+    """The weights filled in, {(order_id, product_id): kg}, and {"<order_id>-<product_id>": sentence} for those
+    that are not numbers. Blank inputs are lines not weighed yet."""
+    weights, problems = {}, {}
+    for name, text in request.form.items():
+        match = WEIGHT_INPUT.match(name)
+        if match and text.strip():
+            number = measures.parse_decimal(text)
+            if number is None:
+                problems[f"{match[1]}-{match[2]}"] = measures.WeightCheck(
+                    "Enter the weight in kg as a number, like 1.85.", False)
+            else:
+                weights[int(match[1]), int(match[2])] = number
+    return weights, problems
+
+
+def save_weights(lines, render, back):
+    """Record the weights posted for lines (the weighed lines of the page, as (order_id, product_id)): answer with
+    render(problems, status) saying what is wrong (nothing recorded), or back to the page."""
+    form = posted_form(WeightsForm)
+    if form.errors:
+        return render({}, 400)
+    weights, problems = posted_weights()
+    if not set(weights) <= set(lines):
+        abort(error_page(400, "Those weights are not for lines on this page; go back and try again."))
+    confirmed = {(int(match[1]), int(match[2])) for match in map(WEIGHT_KEY.match, form.confirm.data or []) if match}
+    if not problems and not weights:
+        flash("Enter at least one weight.", "error")
+        return render({}, 400)
+    try:
+        if problems:
+            raise changes.WeightsRefused(problems)
+        changed = changes.record_weights(g.user["id"], weights, confirmed)
+    except changes.WeightsRefused as refusal:
+        flash("Nothing was saved: check the weights marked below.", "error")
+        return render({key if isinstance(key, str) else f"{key[0]}-{key[1]}": check
+                       for key, check in refusal.problems.items()}, 400)
+    except changes.ChangeRefused as refusal:
+        flash(refusal.problem, "error")
+        return render({}, 409)
+    flash(f"Recorded {len(changed)} weight{'' if len(changed) == 1 else 's'}; each line is repriced. A customer "
+          "is emailed their final total once all their order's weighed items have weights." if changed
+          else "The weights were already recorded; nothing changed.", "success")
+    return redirect(back)
+
+
+@app.route("/dashboard/orders/<int:order_id>/weights", methods=["POST"])
+@producer_login_required
+def order_weights(order_id):
+    """Enter or correct the actual weights of the order's weighed lines, until it is handed over."""
+    order = get_own_order(order_id)
+    lines = [(order_id, line["product_id"]) for line in order["lines"] if line["sold_by"] == "weighed"]
+    return save_weights(lines, lambda problems, status: render_producer_order(
+        order_id, http_status=status, weight_problems=problems), url_for("producer_order", order_id=order_id))
 
 
 def csv_safe(value):
@@ -2149,9 +2320,26 @@ def schedule():
 @producer_login_required
 def schedule_day(day):
     """The day's packing lists: what to pick and pack, then each order with its customer's details."""
+    return render_day(day, BulkStatusForm(formdata=None))
+
+
+def render_day(day, bulk_form, weight_problems=None, http_status=200):
     rows, picks, cancelled = day_packing_list(day)
     return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
-                           groups=itertools.groupby(rows, key=orders.order_when), bulk_form=BulkStatusForm(formdata=None))
+                           groups=itertools.groupby(rows, key=orders.order_when), bulk_form=bulk_form,
+                           weighable=changes.WEIGHABLE, weight_problems=weight_problems or {},
+                           entered=request.form if weight_problems else {}), http_status
+
+
+@app.route("/dashboard/schedule/<date:day>/weights", methods=["POST"])
+@producer_login_required
+def schedule_day_weights(day):
+    """Enter the actual weights of the day's weighed lines in one submit, in the order the producer packs."""
+    rows, _, _ = day_packing_list(day)
+    lines = [(order["order_id"], line["product_id"]) for order in rows for line in order["lines"]
+             if line["sold_by"] == "weighed"]
+    return save_weights(lines, lambda problems, status: render_day(
+        day, BulkStatusForm(formdata=None), problems, status), url_for("schedule_day", day=day))
 
 
 class BulkStatusForm(Form):
@@ -2167,7 +2355,7 @@ class BulkStatusForm(Form):
 def schedule_day_status(day):
     """Set the status of several of the day's orders in one submit; each change is checked, recorded and
     emailed on its own, and the answer says which moved and which could not."""
-    rows, picks, cancelled = day_packing_list(day)
+    rows, _, _ = day_packing_list(day)
     form = BulkStatusForm()
     listed = {order["order_id"] for order in rows}
     problems = [] if form.validate() else [f"{field.label.text}: {error}" for field in form for error in field.errors]
@@ -2176,8 +2364,7 @@ def schedule_day_status(day):
     if problems:
         for problem in problems:
             flash(problem, "error")
-        return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
-                               groups=itertools.groupby(rows, key=orders.order_when), bulk_form=form), 400
+        return render_day(day, form, http_status=400)
     moved, refused = ([f"#{order_id}" for order_id in ids]
                       for ids in orders.change_statuses(g.user["id"], form.order_id.data, form.status.data))
     label = orders.STATUS_LABELS[form.status.data]

@@ -6,6 +6,7 @@ import datetime
 import fulfilment
 import search
 from db import query
+from measures import SELLING_COLUMNS
 
 # A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
 RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
@@ -16,20 +17,21 @@ TAKING_ORDERS = ("EXISTS (SELECT 1 FROM fulfilment_option f WHERE f.producer_id 
                  " AND f.is_archived = 0)")
 CATALOGUE_SELECT = (
     "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url, p.thumbnail_url,"
-    " pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold,"
+    f" {SELLING_COLUMNS}, pr.producer_id, pr.business_name, s.quantity_available, s.reorder_threshold,"
     f" {TAKING_ORDERS} AS taking_orders"
     " FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
     " JOIN stock s ON s.product_id = p.product_id"
 )
 
 
-# Every sort lists what is in stock before what is not, in the order of an index. The default, best match,
+# Every sort lists what is in stock before what is not, in the order of an index. Price sorts by what the least
+# a shopper can buy costs (sort_price), so a £24/kg cheese bought from 0.25 kg sorts at £6. The default, best match,
 # ranks a search's name matches first, then by full-text relevance; with no search it is by name.
 CATALOGUE_SORTS = {
     "relevance": ("Best match", "p.out_of_stock, name_rank DESC, text_rank DESC, p.product_id"),
     "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
-    "price_asc": ("Price, low to high", "p.out_of_stock, p.price, p.product_id"),
-    "price_desc": ("Price, high to low", "p.out_of_stock, p.price DESC, p.product_id DESC"),
+    "price_asc": ("Price, low to high", "p.out_of_stock, p.sort_price, p.product_id"),
+    "price_desc": ("Price, high to low", "p.out_of_stock, p.sort_price DESC, p.product_id DESC"),
     "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
 }
 SEARCH_MATCH = "MATCH (p.search_name, p.search_text, p.search_producer) AGAINST (%s IN BOOLEAN MODE)"
@@ -204,8 +206,8 @@ def load_offers(producer_ids, now=None):
 
 def producer_listing(producer_id, limit=200):
     """A producer's products on sale and in stock, by name: what a customer may add to an order of theirs."""
-    return query("SELECT p.product_id, p.name, p.unit, p.price FROM product p JOIN stock s ON s.product_id = p.product_id"
-                 " WHERE p.producer_id = %s AND p.is_listed = 1 AND s.quantity_available > 0 ORDER BY p.name LIMIT %s",
+    return query(f"SELECT p.product_id, p.name, p.unit, p.price, {SELLING_COLUMNS}, s.quantity_available"
+                 " FROM product p JOIN stock s ON s.product_id = p.product_id WHERE p.producer_id = %s AND p.is_listed = 1 AND s.quantity_available > 0 ORDER BY p.name LIMIT %s",
                  (producer_id, limit))
 
 

@@ -8,8 +8,10 @@ import catalogue
 import checkout
 import fulfilment
 import mail
+import measures
 import orders
 from db import execute, query, transactional
+from measures import LINE_COLUMNS
 
 
 class ChangeRefused(Exception):
@@ -65,35 +67,53 @@ def order_option(order):
 
 
 def order_line(order_id, product_id):
-    return query("SELECT oi.product_id, oi.quantity, oi.unit_price, p.name, p.unit FROM order_item oi"
-                 " JOIN product p ON p.product_id = oi.product_id WHERE oi.order_id = %s AND oi.product_id = %s",
-                 (order_id, product_id), one=True)
+    """A line of the order, with how it was sold and the product's own steps now; None when there is none."""
+    line = query(f"SELECT oi.product_id, oi.quantity, oi.unit_price, {LINE_COLUMNS}, p.name, p.unit, p.step,"
+                 " p.min_quantity, p.max_quantity FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+                 " WHERE oi.order_id = %s AND oi.product_id = %s", (order_id, product_id), one=True)
+    return line
 
 
-def take_stock(product_id, name, quantity):
+def take_stock(product, quantity):
     """Take quantity more of a product from stock (give it back when negative), never below 0."""
     if quantity > 0:
         if execute("UPDATE stock SET quantity_available = quantity_available - %s"
                    " WHERE product_id = %s AND quantity_available >= %s",
-                   (quantity, product_id, quantity)).rowcount != 1:
-            left = query("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,), one=True)
-            raise ChangeRefused(f"Only {left['quantity_available'] if left else 0} more of {name} "
-                                f"{'is' if left and left['quantity_available'] == 1 else 'are'} in stock.")
+                   (quantity, product["product_id"], quantity)).rowcount != 1:
+            left = query("SELECT quantity_available FROM stock WHERE product_id = %s", (product["product_id"],),
+                         one=True)
+            left = left["quantity_available"] if left else 0
+            raise ChangeRefused(f"Only {measures.how_much(product, left)} more of {product['name']} "
+                                f"{'is' if left == 1 else 'are'} in stock.")
     elif quantity < 0:
         execute("UPDATE stock SET quantity_available = quantity_available + %s WHERE product_id = %s",
-                (-quantity, product_id))
+                (-quantity, product["product_id"]))
 
 
-def set_line(order_id, product_id, quantity, unit_price=None):
-    """Write a line's new quantity: 0 removes it, and a new line takes unit_price."""
+def set_line(order_id, line, quantity):
+    """Write a line's new quantity (0 removes it), repriced; a weighed line's weight goes with its old count."""
     if quantity == 0:
-        execute("DELETE FROM order_item WHERE order_id = %s AND product_id = %s", (order_id, product_id))
-    elif unit_price is not None:
-        execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
-                (order_id, product_id, quantity, unit_price))
-    else:
-        execute("UPDATE order_item SET quantity = %s WHERE order_id = %s AND product_id = %s",
-                (quantity, order_id, product_id))
+        execute("DELETE FROM order_item WHERE order_id = %s AND product_id = %s", (order_id, line["product_id"]))
+        return
+    changed = dict(line, quantity=quantity, weight=None)
+    execute("UPDATE order_item SET quantity = %s, weight = NULL, line_total = %s WHERE order_id = %s AND product_id = %s",
+            (quantity, measures.line_total(changed), order_id, line["product_id"]))
+
+
+def insert_line(order_id, product, quantity):
+    """A new line of product in the order, at today's price and selling rules."""
+    line = dict(product, quantity=quantity)
+    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
+            " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (order_id, product["product_id"], quantity, product["price"], *checkout.order_line_selling(product),
+             measures.line_total(line)))
+
+
+def quantity_refused(product, quantity):
+    """ChangeRefused when quantity of product is off its steps, minimum or maximum."""
+    problem = measures.quantity_problem(product, quantity)
+    if problem:
+        raise ChangeRefused(problem)
 
 
 def settle(order, role):
@@ -116,14 +136,15 @@ def settle(order, role):
     return goods["goods_total"]
 
 
-def record(order, role, account_id, kind, product_id, before, after, note=None):
+def record(order, role, account_id, kind, product_id, before, after, note=None, tell_them=True):
     """Keep the change in the order's history and tell the other party; return the history row's id."""
     history_id = execute(
         "INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id,"
         " product_id, quantity_before, quantity_after, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (order["order_id"], kind, order["status"], order["status"], role, account_id, product_id, before, after,
          note)).lastrowid
-    tell(order["order_id"], OTHER_PARTY[role], history_id)
+    if tell_them:
+        tell(order["order_id"], OTHER_PARTY[role], history_id)
     return history_id
 
 
@@ -140,8 +161,10 @@ def change_line(customer_id, order_id, product_id, quantity, now=None):
         raise orders.OrderNotFound(order_id)
     if quantity == line["quantity"]:
         return order, line
-    take_stock(product_id, line["name"], quantity - line["quantity"])
-    set_line(order_id, product_id, quantity)
+    if quantity:
+        quantity_refused(line, quantity)
+    take_stock(line, quantity - line["quantity"])
+    set_line(order_id, line, quantity)
     settle(order, "customer")
     record(order, "customer", customer_id, "line", product_id, line["quantity"], quantity)
     return order, line
@@ -160,8 +183,13 @@ def add_line(customer_id, order_id, product_id, quantity, now=None):
         raise ChangeRefused(f"That product is not on sale from {order['business_name']} now.")
     line = order_line(order_id, product_id)
     before = line["quantity"] if line else 0
-    take_stock(product_id, product["name"], quantity)
-    set_line(order_id, product_id, before + quantity, None if line else product["price"])
+    quantity_refused(product, quantity)
+    quantity_refused(product, before + quantity)
+    take_stock(product, quantity)
+    if line:
+        set_line(order_id, line, before + quantity)
+    else:
+        insert_line(order_id, product, quantity)
     settle(order, "customer")
     record(order, "customer", customer_id, "line", product_id, before, before + quantity)
     return product
@@ -179,13 +207,89 @@ def record_shortage(producer_id, order_id, product_id, quantity, reason):
     if line is None:
         raise orders.OrderNotFound(order_id)
     if quantity >= line["quantity"]:
-        raise ChangeRefused(f"A shortage supplies less than was ordered: fewer than {line['quantity']} "
-                            f"of {line['name']}.")
-    take_stock(product_id, line["name"], quantity - line["quantity"])
-    set_line(order_id, product_id, quantity)
+        raise ChangeRefused(f"A shortage supplies less than was ordered: fewer than "
+                            f"{measures.how_much(line, line['quantity'])} of {line['name']}.")
+    if measures.decimals(quantity) > measures.places(line):
+        raise ChangeRefused(f"{line['name']} is counted to {measures.places(line)} decimals at most.")
+    take_stock(line, quantity - line["quantity"])
+    set_line(order_id, line, quantity)
     settle(order, "producer")
     record(order, "producer", producer_id, "shortage", product_id, line["quantity"], quantity, reason)
     return line
+
+
+# A weight can be entered, and corrected, until the order is handed over or cancelled.
+WEIGHABLE = PRODUCER_EDITABLE
+
+
+class WeightsRefused(Exception):
+    """Some weights cannot stand as entered, and none was recorded: problems is {(order_id, product_id):
+    WeightCheck}; those that only need confirming have needs_confirming set."""
+
+    def __init__(self, problems):
+        super().__init__(problems)
+        self.problems = problems
+
+
+@transactional
+def record_weights(producer_id, weights, confirmed=frozenset()):
+    """As the producer, record the actual weights of weighed lines, {(order_id, product_id): kg}, all or none:
+    each line is repriced (never above its estimate plus tolerance), the weight, who and when go into the
+    order's history, and once all of an order's weighed lines have weights its customer is emailed the final
+    lines and total, once. A weight over the tolerance stands only when its key is in confirmed. Returns the
+    lines whose weight changed, as (order_id, line as it was, weight)."""
+    problems, changed, orders_done = {}, [], {}
+    for order_id, product_id in sorted(weights):
+        if order_id not in orders_done:
+            orders_done[order_id] = lock_order("producer", producer_id, order_id)
+        order, weight = orders_done[order_id], weights[order_id, product_id]
+        if order["status"] not in WEIGHABLE:
+            raise ChangeRefused(f"Order #{order_id} is "
+                                f"{orders.status_label(order['status'], order['order_type']).lower()}, "
+                                "so its weights can no longer change.")
+        line = order_line(order_id, product_id)
+        if line is None or line["sold_by"] != "weighed":
+            raise orders.OrderNotFound(order_id)
+        check = measures.weight_problem(line, weight, (order_id, product_id) in confirmed)
+        if check.problem:
+            problems[order_id, product_id] = check
+        elif weight != line["weight"]:
+            changed.append((order_id, line, weight))
+    if problems:
+        raise WeightsRefused(problems)
+    for order_id, line, weight in changed:
+        order = orders_done[order_id]
+        told = weighed_email_sent(order_id)
+        execute("UPDATE order_item SET weight = %s, line_total = %s WHERE order_id = %s AND product_id = %s",
+                (weight, measures.line_total(dict(line, weight=weight)), order_id, line["product_id"]))
+        settle(order, "producer")
+        record(order, "producer", producer_id, "weight", line["product_id"], line["weight"], weight,
+               f"estimated {measures.plain(measures.estimated_weight(line))} kg", tell_them=told)
+    for order_id in sorted({order_id for order_id, _, _ in changed}):
+        tell_weighed(order_id)
+    return changed
+
+
+def weighed_key(order_id):
+    return f"order-weighed:{order_id}"
+
+
+def weighed_email_sent(order_id):
+    """Whether the customer has been sent (or is about to be sent) the order's final weights."""
+    return query("SELECT 1 AS sent FROM email_outbox WHERE dedupe_key = %s", (weighed_key(order_id),),
+                 one=True) is not None
+
+
+def tell_weighed(order_id):
+    """Once every weighed line of the order has its weight, email the customer the final lines and total, once
+    (the dedupe key names the order, so a repeat writes nothing)."""
+    if query("SELECT 1 AS open FROM order_item WHERE order_id = %s AND sold_by = 'weighed' AND weight IS NULL"
+             " LIMIT 1", (order_id,), one=True):
+        return
+    order = orders.load_order(order_id)
+    mail.send("order_weighed", weighed_key(order_id), order["email"],
+              f"Order #{order_id} from {order['business_name']} is weighed: the total is "
+              f"{fulfilment.format_money(order['total'])}", order=order)
 
 
 @transactional
@@ -321,9 +425,9 @@ def tell(order_id, to_role, history_id):
     first = int(waiting["dedupe_key"].rsplit(":", 1)[1]) if waiting else history_id
     order = orders.load_order(order_id)
     changes = query("SELECT h.kind, h.changed_by_role, h.product_id, h.quantity_before, h.quantity_after, h.note,"
-                    " h.to_status, p.name, p.unit FROM order_status_history h"
+                    " h.to_status, p.name, p.unit, p.sold_by, p.measure FROM order_status_history h"
                     " LEFT JOIN product p ON p.product_id = h.product_id"
-                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage', 'when')"
+                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage', 'when', 'weight')"
                     " ORDER BY h.history_id", (order_id, first))
     to = order["email"] if to_role == "customer" else order["producer_account_email"]
     by = order["business_name"] if to_role == "customer" else order["first_name"]
@@ -341,6 +445,13 @@ def change_sentence(change):
     move 'Moved: Sat 5 Dec … → Farm gate, Sat 12 Dec …'."""
     if change["kind"] == "when":
         return f"Moved: {change['note']}"
-    after = "removed" if change["quantity_after"] == 0 else f"{change['quantity_after']} × {change['unit']}"
     note = " ".join(change["note"].split()) if change["note"] else ""
-    return f"{change['name']}: {change['quantity_before']} → {after}" + (f" ({note})" if note else "")
+    if change["kind"] == "weight":
+        weighed = f"weighed {measures.plain(change['quantity_after'])} kg"
+        if change["quantity_before"] is not None:
+            weighed = f"weight corrected from {measures.plain(change['quantity_before'])} kg to " \
+                      f"{measures.plain(change['quantity_after'])} kg"
+        return f"{change['name']}: {weighed}" + (f" ({note})" if note else "")
+    after = "removed" if change["quantity_after"] == 0 else measures.quantity_text(change, change["quantity_after"])
+    before = measures.how_much(change, change["quantity_before"])
+    return f"{change['name']}: {before} → {after}" + (f" ({note})" if note else "")

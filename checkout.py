@@ -12,8 +12,10 @@ from decimal import Decimal
 import catalogue
 import db
 import fulfilment
+import measures
 import orders
 from db import execute, query, transactional
+from measures import SELLING_COLUMNS
 
 
 class CheckoutRefused(Exception):
@@ -29,22 +31,26 @@ LineProblem = namedtuple("LineProblem", "kind note message")
 
 def line_problem(line):
     """What stops a cart line from being ordered as it stands, or None: the cart's note and checkout's sentence."""
-    name, left = line["name"], line["quantity_available"]
+    name, left = line["name"], measures.how_much(line, line["quantity_available"])
     if not line["is_available"]:
         return LineProblem("unavailable", "No longer available: remove it to check out.",
                            f"{name} is no longer available; remove it to check out.")
-    if left <= 0:
+    if line["quantity_available"] <= 0:
         return LineProblem("sold_out", "Out of stock: remove it to check out.",
                            f"{name} is out of stock; remove it to check out.")
-    if line["quantity"] > left:
-        return LineProblem("short", f"Only {left} left.", f"Only {left} of {name} left; you asked for {line['quantity']}.")
+    if line["quantity"] > line["quantity_available"]:
+        asked = measures.how_much(line, line["quantity"])
+        return LineProblem("short", f"Only {left} left.", f"Only {left} of {name} left; you asked for {asked}.")
+    problem = measures.quantity_problem(line, line["quantity"])
+    if problem:
+        return LineProblem("quantity", f"{problem} Change the quantity to check out.", problem)
     return None
 
 
 def cart_lines(customer_id, product_id=None):
     """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
     sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
-                 " p.is_listed AS is_available,"
+                 f" {SELLING_COLUMNS}, p.is_listed AS is_available,"
                  " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
                  " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
                  " JOIN producer pr ON pr.producer_id = p.producer_id"
@@ -52,9 +58,13 @@ def cart_lines(customer_id, product_id=None):
                  " WHERE ci.customer_id = %s"), [customer_id]
     if product_id is not None:
         sql, args = sql + " AND ci.product_id = %s", args + [product_id]
-    lines = query(sql + " ORDER BY pr.business_name, pr.producer_id, p.name", args)
+    return priced(query(sql + " ORDER BY pr.business_name, pr.producer_id, p.name", args))
+
+
+def priced(lines):
+    """Cart lines with their totals (estimates for weighed items) and problems."""
     for line in lines:
-        line["line_total"] = line["price"] * line["quantity"]
+        line["line_total"] = measures.line_total(line)
         line["problem"] = line_problem(line)
     return lines
 
@@ -68,29 +78,27 @@ def basket_lines(basket):
     ids = [int(product_id) for product_id in basket]
     if not ids:
         return []
-    lines = query("SELECT p.product_id, p.name, p.unit, p.price, p.price AS price_when_added,"
+    lines = query(f"SELECT p.product_id, p.name, p.unit, p.price, p.price AS price_when_added, {SELLING_COLUMNS},"
                   " p.is_listed AS is_available, pr.producer_id, pr.business_name, pr.payment_info,"
                   " s.quantity_available FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
                   f" JOIN stock s ON s.product_id = p.product_id WHERE p.product_id IN ({', '.join(['%s'] * len(ids))})"
                   " ORDER BY pr.business_name, pr.producer_id, p.name", ids)
     for line in lines:
-        line["quantity"] = basket[str(line["product_id"])]
-        line["line_total"] = line["price"] * line["quantity"]
-        line["problem"] = line_problem(line)
-    return lines
+        line["quantity"] = Decimal(str(basket[str(line["product_id"])]))
+    return priced(lines)
 
 
 def add_to_basket(basket, product, quantity):
-    """A guest's basket with quantity more of product, capped at the stock: (new basket, before, now).
-    A full basket takes no new product."""
+    """A guest's basket with quantity more of product, as much as the stock and the product's steps allow:
+    (new basket, before, now). A full basket takes no new product."""
     key = str(product["product_id"])
-    before = basket.get(key, 0)
+    before = Decimal(str(basket.get(key, 0)))
     if key not in basket and len(basket) >= BASKET_LINES:
         return basket, before, before
-    now = min(before + quantity, product["quantity_available"])
+    now = measures.fit(product, before + quantity, product["quantity_available"])
     if now <= before:
         return basket, before, before
-    return dict(basket, **{key: now}), before, now
+    return dict(basket, **{key: basket_value(now)}), before, now
 
 
 def set_basket_quantity(basket, product_id, wanted):
@@ -101,9 +109,14 @@ def set_basket_quantity(basket, product_id, wanted):
     if not lines:
         return None
     line = lines[0]
-    now = min(wanted, line["quantity_available"]) if line["is_available"] else 0
+    now = measures.fit(line, wanted, line["quantity_available"]) if line["is_available"] else 0
     changed = {k: v for k, v in basket.items() if k != key}
-    return (dict(changed, **{key: now}) if now else changed), line, now
+    return (dict(changed, **{key: basket_value(now)}) if now else changed), line, now
+
+
+def basket_value(quantity):
+    """A quantity as the session keeps it: a whole number as a number, a fraction as exact text."""
+    return int(quantity) if quantity == quantity.to_integral_value() else str(quantity)
 
 
 @transactional
@@ -304,11 +317,20 @@ def insert_order(customer_id, group, details, key):
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
          option["cutoff_hours"] if occurrence.slot else None, group["fee"], key)).lastrowid
-    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
-            [(order_id, line["product_id"], line["quantity"], line["price"]) for line in group["lines"]], many=True)
+    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
+            " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
+              line["line_total"]) for line in group["lines"]], many=True)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
     return order_id
+
+
+def order_line_selling(product):
+    """How a product is sold, as an order line keeps it: sold_by, measure, estimated_weight, tolerance_percent."""
+    weighed = product["sold_by"] == "weighed"
+    return (product["sold_by"], product["measure"], product["estimated_weight"] if weighed else None,
+            product["tolerance_percent"] if weighed else None)
 
 
 def lock_cart(customer_id):
@@ -322,12 +344,13 @@ def lock_cart(customer_id):
 
 @transactional
 def add_to_cart(customer_id, product, quantity):
-    """Add quantity of product to the cart, capped at the stock; return (quantity before, quantity now)."""
+    """Add quantity of product to the cart, as much as the stock and the product's steps allow; return
+    (quantity before, quantity now)."""
     lock_cart(customer_id)
     row = query("SELECT quantity FROM cart_item WHERE customer_id = %s AND product_id = %s",
                 (customer_id, product["product_id"]), one=True)
-    in_cart = row["quantity"] if row else 0
-    new_quantity = min(in_cart + quantity, product["quantity_available"])
+    in_cart = row["quantity"] if row else Decimal(0)
+    new_quantity = measures.fit(product, in_cart + quantity, product["quantity_available"])
     if new_quantity > in_cart:
         execute("INSERT INTO cart_item (customer_id, product_id, quantity, price_when_added) VALUES (%s, %s, %s, %s)"
                 " ON DUPLICATE KEY UPDATE quantity = VALUES(quantity), price_when_added = VALUES(price_when_added)",
@@ -346,12 +369,16 @@ def set_cart_quantity(customer_id, product_id, quantity):
                 (quantity, customer_id, product_id))
 
 
-def cart_change_message(name, wanted, new_quantity):
-    """What the customer is told after asking for wanted of name and getting new_quantity: (message, category)."""
+def cart_change_message(product, wanted, new_quantity):
+    """What the customer is told after asking for wanted of product and getting new_quantity: (message, category)."""
+    name, now = product["name"], measures.how_much(product, new_quantity)
     if wanted == 0:
         return f"Removed {name} from your cart.", "success"
     if new_quantity == 0:
         return f"{name} is out of stock, so it was removed from your cart.", "warning"
     if new_quantity < wanted:
-        return f"Only {new_quantity} of {name} are in stock; your cart now holds {new_quantity}.", "warning"
-    return f"Your cart now holds {new_quantity} × {name}.", "success"
+        if measures.measure_of(product) and product["max_quantity"] is not None and wanted > product["max_quantity"]:
+            return f"{name} is bought {measures.quantity_text(product, product['max_quantity'])} at most; " \
+                   f"your cart now holds {now}.", "warning"
+        return f"Only {now} of {name} are in stock; your cart now holds {now}.", "warning"
+    return f"Your cart now holds {measures.amount_of(product, new_quantity)}.", "success"

@@ -8,7 +8,9 @@ from decimal import Decimal
 import db
 import fulfilment
 import mail
+import measures
 from db import execute, query, transactional
+from measures import LINE_COLUMNS
 
 
 class OrderNotFound(Exception):
@@ -103,13 +105,12 @@ def load_order(order_id, where="TRUE", args=()):
     if order is None:
         return None
     order["lines"] = query(
-        "SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
-        " oi.quantity * oi.unit_price AS line_total"
-        " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+        f"SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price, {LINE_COLUMNS}, p.step, p.min_quantity,"
+        " p.max_quantity FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
         " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
     order["history"] = query(
         "SELECT h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at, h.quantity_before,"
-        " h.quantity_after, h.note, p.name, p.unit FROM order_status_history h"
+        " h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure FROM order_status_history h"
         " LEFT JOIN product p ON p.product_id = h.product_id WHERE h.order_id = %s ORDER BY h.history_id",
         (order_id,))
     order["cutoff"] = order_cutoff(order)
@@ -278,8 +279,8 @@ def packing_list(producer_id, day, option_id=None, slot_start=None):
     if not orders:
         return None
     lines = query(
-        "SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
-        " oi.quantity * oi.unit_price AS line_total FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
+        f"SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, oi.unit_price, {LINE_COLUMNS}"
+        " FROM orders o JOIN order_item oi ON oi.order_id = o.order_id"
         f" JOIN product p ON p.product_id = oi.product_id WHERE {where} AND o.status <> 'cancelled'"
         " ORDER BY oi.order_id, p.name", args)
     live = [order for order in orders if order["status"] != "cancelled"]
@@ -287,8 +288,14 @@ def packing_list(producer_id, day, option_id=None, slot_start=None):
     picks = {}
     for line in lines:
         by_order[line["order_id"]]["lines"].append(line)
-        pick = picks.setdefault(line["product_id"], {"name": line["name"], "unit": line["unit"], "quantity": 0})
+        pick = picks.setdefault(line["product_id"], dict(line, quantity=0, estimate=0, weight=0, unweighed=0))
         pick["quantity"] += line["quantity"]
+        if line["sold_by"] == "weighed":
+            pick["estimate"] += measures.estimated_weight(line)
+            pick["weight"] += line["weight"] or 0
+            pick["unweighed"] += line["weight"] is None
+    for pick in picks.values():
+        pick["weight"] = None if pick["unweighed"] else pick["weight"]
     return (list(by_order.values()), sorted(picks.values(), key=lambda pick: pick["name"].lower()),
             len(orders) - len(live))
 
@@ -308,8 +315,8 @@ def order_filter(where, args, status=None, placed_from=None, placed_to=None, pro
     return where, args
 
 
-PRODUCER_CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
-                        "line total", "order type", "status", "fee", "order total", "fulfilment date", "window",
+PRODUCER_CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit", "unit price",
+                        "estimated weight (kg)", "final weight (kg)", "line total", "order type", "status", "fee", "order total", "fulfilment date", "window",
                         "paid"]
 
 
@@ -318,8 +325,8 @@ def producer_csv_rows(producer_id, **filters):
     now, and its rows are read as they are sent."""
     where, args = order_filter(["o.producer_id = %s"], [producer_id], **filters)
     lines = db.stream(
-        "SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, oi.unit_price,"
-        " oi.quantity * oi.unit_price AS line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
+        "SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, p.unit, oi.unit_price, oi.sold_by,"
+        " oi.measure, oi.estimated_weight, oi.weight, oi.line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
         " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
         " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " JOIN order_item oi ON oi.order_id = o.order_id"
@@ -329,11 +336,13 @@ def producer_csv_rows(producer_id, **filters):
 
 
 def producer_csv_lines(lines, local_zone):
-    for (order_id, placed_at, first_name, product, quantity, unit_price, line_total, order_type, state, fee,
-         total, day, start, end, payment) in lines:
+    for (order_id, placed_at, first_name, product, quantity, unit, unit_price, sold_by, measure, estimate, weight,
+         line_total, order_type, state, fee, total, day, start, end, payment) in lines:
         window = f"{fulfilment.as_time(start):%H:%M}-{fulfilment.as_time(end):%H:%M}" if day else ""
-        yield [order_id, fulfilment.stored_local(placed_at, local_zone), first_name, product, quantity, unit_price,
-               line_total, order_type, state, fee, total, day.isoformat() if day else "", window, payment]
+        line = {"sold_by": sold_by, "measure": measure, "unit": unit, "quantity": quantity,
+                "estimated_weight": estimate, "weight": weight}
+        yield [order_id, fulfilment.stored_local(placed_at, local_zone), first_name, product,
+               *measures.csv_quantities(line), unit_price, *measures.csv_weights(line), line_total, order_type, state, fee, total, day.isoformat() if day else "", window, payment]
 
 
 def all_orders_page(page, per_page, **filters):
@@ -389,20 +398,21 @@ def weekly_figures(weeks=12, now=None):
 
 
 PACKING_CSV_COLUMNS = ["section", "date", "window", "option", "order id", "customer first name", "email", "phone",
-                       "delivery address", "postcode", "product", "quantity", "unit", "line total", "order total",
-                       "paid"]
+                       "delivery address", "postcode", "product", "quantity", "unit", "estimated weight (kg)",
+                       "final weight (kg)", "line total", "order total", "paid"]
 
 
 def packing_csv_rows(day, rows, picks):
     """A day's packing list (as packing_list gives it) as spreadsheet rows: one per product to pick, then one
     per order line."""
     for pick in picks:
-        yield ["pick list", day.isoformat(), "", "", "", "", "", "", "", "", pick["name"], pick["quantity"],
-               pick["unit"], "", "", ""]
+        yield ["pick list", day.isoformat(), "", "", "", "", "", "", "", "", pick["name"],
+               *measures.csv_quantities(pick), *measures.csv_weights(pick), "", "", ""]
     for order in rows:
         window = f"{fulfilment.as_time(order['slot_start']):%H:%M}-{fulfilment.as_time(order['slot_end']):%H:%M}"
         for line in order["lines"]:
             yield ["order", day.isoformat(), window, order["fulfilment_name"], order["order_id"], order["first_name"],
                    order["email"], order["phone"] or "", order["delivery_address"] or "", order["postcode"] or "",
-                   line["name"], line["quantity"], line["unit"], line["line_total"], order["total"],
+                   line["name"], *measures.csv_quantities(line), *measures.csv_weights(line), line["line_total"],
+                   order["total"],
                    order["payment_status"]]

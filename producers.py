@@ -7,8 +7,10 @@ import catalogue
 import fulfilment
 import images
 import orders
+import measures
 import search
 from db import execute, query, transactional
+from measures import SELLING_COLUMNS
 
 
 # --- Dashboard and products -------------------------------------------------
@@ -17,7 +19,7 @@ def own_product(producer_id, product_id):
     """One of the producer's products (not archived) with its stock, or None."""
     return query(
         "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
-        " p.thumbnail_url, p.is_available, s.quantity_available, s.reorder_threshold"
+        f" p.thumbnail_url, p.is_available, {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         " WHERE p.product_id = %s AND p.producer_id = %s AND p.is_archived = 0",
         (product_id, producer_id), one=True)
@@ -36,13 +38,13 @@ def overview(producer_id, page, per_page):
         (producer_id, producer_id, producer_id), one=True)
     pending = orders.newest_orders("producer", producer_id, 1, per_page=5, status="pending")
     restock = query(
-        "SELECT p.product_id, p.name, p.unit, s.quantity_available, s.reorder_threshold"
+        f"SELECT p.product_id, p.name, p.unit, {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         f" WHERE p.producer_id = %s AND {catalogue.RESTOCK_CONDITION}"
         " ORDER BY s.quantity_available, p.name", (producer_id,))
     products = query(
         "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
-        " s.quantity_available, s.reorder_threshold"
+        f" {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
         (producer_id, per_page, (page - 1) * per_page))
@@ -50,10 +52,15 @@ def overview(producer_id, page, per_page):
 
 
 def product_values(producer_name, product):
-    """The product's columns from a dict of its fields, with the stems search.py keeps of its text."""
+    """The product's columns from a dict of its fields, with how it is sold and the stems search.py keeps of its
+    text."""
     stems = search.product_columns(product["name"], product["description"], product["category"], producer_name)
+    rules = measures.selling_values(product)
     return (product["name"], product["description"] or "", product["category"], product["price"],
-            product["unit"], int(product["is_available"]), *stems)
+            product["unit"], int(product["is_available"]), *(rules[name] for name in SELLING_FIELDS), *stems)
+
+
+SELLING_FIELDS = ("sold_by", "measure", "step", "min_quantity", "max_quantity", "estimated_weight", "tolerance_percent")
 
 
 @transactional
@@ -72,9 +79,10 @@ def add_product(producer, product, encoded_photo=None):
     """A new product of producer ({id, name}) from its fields, with its stock and an optional photo; its id."""
     def write(image_url, thumbnail_url):
         product_id = execute(
-            "INSERT INTO product (producer_id, name, description, category, price, unit, is_available,"
+            "INSERT INTO product (producer_id, name, description, category, price, unit, is_available, sold_by,"
+            " measure, step, min_quantity, max_quantity, estimated_weight, tolerance_percent,"
             " search_name, search_text, search_producer, image_url, thumbnail_url)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (producer["id"], *product_values(producer["name"], product), image_url, thumbnail_url)).lastrowid
         # The product's one stock row is made by a trigger as the product is inserted.
         execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
@@ -89,12 +97,13 @@ def save_product(producer, current, product, stock_seen, encoded_photo=None):
     def write(image_url, thumbnail_url):
         product_id = current["product_id"]
         execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s,"
-                " is_available = %s, search_name = %s, search_text = %s, search_producer = %s, image_url = %s,"
+                " is_available = %s, sold_by = %s, measure = %s, step = %s, min_quantity = %s, max_quantity = %s,"
+                " estimated_weight = %s, tolerance_percent = %s, search_name = %s, search_text = %s, search_producer = %s, image_url = %s,"
                 " thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
                 (*product_values(producer["name"], product), image_url, thumbnail_url, product_id, producer["id"]))
         execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s",
                 (product["reorder_threshold"], product_id))
-        if str(product["quantity_available"]) != stock_seen:
+        if measures.plain(product["quantity_available"]) != stock_seen:
             execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s",
                     (product["quantity_available"], product_id))
     with_photo(encoded_photo, current, write)

@@ -48,6 +48,19 @@ CREATE TABLE product (
     category VARCHAR(50) NOT NULL,
     price DECIMAL(8,2) NOT NULL,
     unit VARCHAR(30) NOT NULL,
+    -- How it is sold (measures.py): 'unit', 'measure' (a price per measure, bought in steps of it) or
+    -- 'weighed' (a price per kg, ordered by the item, each item about estimated_weight kg).
+    sold_by VARCHAR(10) NOT NULL DEFAULT 'unit',
+    measure VARCHAR(10) NULL,
+    step DECIMAL(10,3) NOT NULL DEFAULT 1,
+    min_quantity DECIMAL(10,3) NOT NULL DEFAULT 1,
+    max_quantity DECIMAL(10,3) NULL,
+    estimated_weight DECIMAL(10,3) NULL,
+    tolerance_percent DECIMAL(5,2) NOT NULL DEFAULT 10,
+    -- What a shopper pays for the least they can buy (one item, or the minimum measure), unrounded, so sorting
+    -- by price compares like with like; 0.01 is the 100 g measure's (measures.MEASURES).
+    sort_price DECIMAL(20,7) AS (price * CASE sold_by WHEN 'weighed' THEN estimated_weight
+        WHEN 'measure' THEN min_quantity * IF(measure = '100g', 0.01, 1) ELSE 1 END) STORED,
     image_url VARCHAR(255) NULL,
     thumbnail_url VARCHAR(255) NULL,
     is_available TINYINT(1) NOT NULL DEFAULT 1,
@@ -65,25 +78,33 @@ CREATE TABLE product (
     KEY idx_product_producer (producer_id),
     KEY idx_product_category (category),
     KEY idx_product_listed_name (is_listed, out_of_stock, name),
-    KEY idx_product_listed_price (is_listed, out_of_stock, price),
-    KEY idx_product_listed_price_desc (is_listed, out_of_stock, price DESC, product_id DESC),
+    KEY idx_product_listed_price (is_listed, out_of_stock, sort_price),
+    KEY idx_product_listed_price_desc (is_listed, out_of_stock, sort_price DESC, product_id DESC),
     KEY idx_product_listed_created (is_listed, out_of_stock, created_at DESC, product_id DESC),
     KEY idx_product_listed_category_name (is_listed, category, out_of_stock, name),
-    KEY idx_product_listed_category_price (is_listed, category, out_of_stock, price),
-    KEY idx_product_listed_category_price_desc (is_listed, category, out_of_stock, price DESC, product_id DESC),
+    KEY idx_product_listed_category_price (is_listed, category, out_of_stock, sort_price),
+    KEY idx_product_listed_category_price_desc (is_listed, category, out_of_stock, sort_price DESC, product_id DESC),
     KEY idx_product_listed_category_created (is_listed, category, out_of_stock, created_at DESC, product_id DESC),
     KEY idx_product_producer_listed_name (producer_id, is_listed, out_of_stock, name),
     FULLTEXT KEY ft_product_search (search_name, search_text, search_producer),
     FULLTEXT KEY ft_product_search_name (search_name),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
-    CONSTRAINT chk_product_price CHECK (price >= 0)
+    CONSTRAINT chk_product_price CHECK (price >= 0),
+    CONSTRAINT chk_product_sold_by CHECK (sold_by IN ('unit', 'measure', 'weighed')),
+    CONSTRAINT chk_product_measure CHECK ((sold_by = 'measure') = (measure IS NOT NULL)
+                                          AND (measure IS NULL OR measure IN ('kg', '100g', 'l', 'count'))),
+    CONSTRAINT chk_product_steps CHECK (step > 0 AND min_quantity > 0 AND (max_quantity IS NULL OR max_quantity >= min_quantity)),
+    CONSTRAINT chk_product_estimate CHECK ((sold_by = 'weighed') = (estimated_weight IS NOT NULL)
+                                           AND (estimated_weight IS NULL OR estimated_weight > 0)),
+    CONSTRAINT chk_product_tolerance CHECK (tolerance_percent >= 0 AND tolerance_percent <= 100)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE stock (
     stock_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     product_id INT UNSIGNED NOT NULL,
-    quantity_available INT NOT NULL DEFAULT 0,
-    reorder_threshold INT NOT NULL DEFAULT 5,
+    -- In the product's selling measure: 12.5 (kg) of cheddar, 8 chickens.
+    quantity_available DECIMAL(12,3) NOT NULL DEFAULT 0,
+    reorder_threshold DECIMAL(12,3) NOT NULL DEFAULT 5,
     UNIQUE KEY uq_stock_product (product_id),
     CONSTRAINT fk_stock_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE,
     CONSTRAINT chk_stock_quantity CHECK (quantity_available >= 0),
@@ -199,14 +220,24 @@ CREATE TABLE order_item (
     order_item_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     order_id INT UNSIGNED NOT NULL,
     product_id INT UNSIGNED NOT NULL,
-    quantity INT NOT NULL,
+    quantity DECIMAL(12,3) NOT NULL,
     unit_price DECIMAL(8,2) NOT NULL,
+    -- How the line was sold when ordered; a weighed line's estimate per item, tolerance and, once weighed,
+    -- the line's actual weight. line_total is the line's money, rounded once (measures.line_total).
+    sold_by VARCHAR(10) NOT NULL DEFAULT 'unit',
+    measure VARCHAR(10) NULL,
+    estimated_weight DECIMAL(10,3) NULL,
+    tolerance_percent DECIMAL(5,2) NULL,
+    weight DECIMAL(10,3) NULL,
+    line_total DECIMAL(10,2) NOT NULL DEFAULT 0,
     UNIQUE KEY uq_order_item_product (order_id, product_id),
     KEY idx_order_item_product (product_id),
     CONSTRAINT fk_order_item_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
     CONSTRAINT fk_order_item_product FOREIGN KEY (product_id) REFERENCES product (product_id),
     CONSTRAINT chk_order_item_quantity CHECK (quantity > 0),
-    CONSTRAINT chk_order_item_price CHECK (unit_price >= 0)
+    CONSTRAINT chk_order_item_price CHECK (unit_price >= 0),
+    CONSTRAINT chk_order_item_sold_by CHECK (sold_by IN ('unit', 'measure', 'weighed')),
+    CONSTRAINT chk_order_item_weight CHECK (weight IS NULL OR (sold_by = 'weighed' AND weight > 0))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE order_status_history (
@@ -221,13 +252,13 @@ CREATE TABLE order_status_history (
     -- A change to a line: the product, its quantity before and after (0 when the line went), and why; or, for
     -- a move to another time ('when'), the times before and after in note.
     product_id INT UNSIGNED NULL,
-    quantity_before INT NULL,
-    quantity_after INT NULL,
+    quantity_before DECIMAL(12,3) NULL,
+    quantity_after DECIMAL(12,3) NULL,
     note VARCHAR(500) NULL,
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
     CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
-    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when'))
+    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when', 'weight'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per checkout submitted: the second submit of a key waits on the first's row, then finds it taken.
@@ -242,7 +273,7 @@ CREATE TABLE checkout_key (
 CREATE TABLE cart_item (
     customer_id INT UNSIGNED NOT NULL,
     product_id INT UNSIGNED NOT NULL,
-    quantity INT NOT NULL,
+    quantity DECIMAL(12,3) NOT NULL,
     price_when_added DECIMAL(8,2) NOT NULL,
     added_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     PRIMARY KEY (customer_id, product_id),
@@ -344,20 +375,23 @@ CREATE TRIGGER product_stock_insert AFTER INSERT ON product FOR EACH ROW
 CREATE TRIGGER stock_delete_guard BEFORE DELETE ON stock FOR EACH ROW
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'A stock row goes only with its product: delete the product instead.';
 
--- Each order's goods total and item count, kept exact from its lines.
+-- Each order's goods total sums its lines' own totals; a line sold by measure counts as one item.
 CREATE TRIGGER order_item_totals_insert AFTER INSERT ON order_item FOR EACH ROW
-    UPDATE orders SET goods_total = goods_total + NEW.quantity * NEW.unit_price, item_count = item_count + NEW.quantity
+    UPDATE orders SET goods_total = goods_total + NEW.line_total,
+                      item_count = item_count + IF(NEW.sold_by = 'measure', 1, NEW.quantity)
     WHERE order_id = NEW.order_id;
 
 CREATE TRIGGER order_item_totals_update AFTER UPDATE ON order_item FOR EACH ROW
     UPDATE orders SET
-        goods_total = goods_total - IF(order_id = OLD.order_id, OLD.quantity * OLD.unit_price, 0)
-                                  + IF(order_id = NEW.order_id, NEW.quantity * NEW.unit_price, 0),
-        item_count = item_count - IF(order_id = OLD.order_id, OLD.quantity, 0) + IF(order_id = NEW.order_id, NEW.quantity, 0)
+        goods_total = goods_total - IF(order_id = OLD.order_id, OLD.line_total, 0)
+                                  + IF(order_id = NEW.order_id, NEW.line_total, 0),
+        item_count = item_count - IF(order_id = OLD.order_id, IF(OLD.sold_by = 'measure', 1, OLD.quantity), 0)
+                                + IF(order_id = NEW.order_id, IF(NEW.sold_by = 'measure', 1, NEW.quantity), 0)
     WHERE order_id IN (OLD.order_id, NEW.order_id);
 
 CREATE TRIGGER order_item_totals_delete AFTER DELETE ON order_item FOR EACH ROW
-    UPDATE orders SET goods_total = goods_total - OLD.quantity * OLD.unit_price, item_count = item_count - OLD.quantity
+    UPDATE orders SET goods_total = goods_total - OLD.line_total,
+                      item_count = item_count - IF(OLD.sold_by = 'measure', 1, OLD.quantity)
     WHERE order_id = OLD.order_id;
 
 -- A product's producer_ok follows its producer's approval, so only approved producers' products are listed.

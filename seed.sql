@@ -69,6 +69,18 @@ SELECT * FROM (
     UNION ALL SELECT 32, 5, 'Oyster mushrooms', 'Grown on straw in a cellar in Totterdown.', 'Vegetables', 3.80, '250 g', 1
 ) AS seed_rows WHERE @seed;
 
+-- Food sold by weight: cheddar cut to order and apples by the kilo (by measure, in steps), mushrooms per 100 g,
+-- and chickens ordered by the bird and paid for by what each weighs.
+UPDATE product SET price = 24.00, unit = 'kg', sold_by = 'measure', measure = 'kg', step = 0.25, min_quantity = 0.25,
+    max_quantity = 5, description = 'Clothbound cheddar cheese, aged 12 months, cut to order from the truckle.'
+WHERE product_id = 20 AND @seed;
+UPDATE product SET sold_by = 'measure', measure = 'kg', step = 0.5, min_quantity = 0.5 WHERE product_id = 7 AND @seed;
+UPDATE product SET price = 1.20, unit = 'g', sold_by = 'measure', measure = '100g', step = 100, min_quantity = 200,
+    max_quantity = 2000 WHERE product_id = 32 AND @seed;
+UPDATE product SET price = 9.00, unit = 'whole chicken', sold_by = 'weighed', estimated_weight = 1.8,
+    description = 'Slow-grown and dry-plucked. Priced by the kilo: you pay for what your bird weighs.'
+WHERE product_id = 13 AND @seed;
+
 -- Each product's stock row exists already (a trigger makes it); this sets its figures.
 INSERT INTO stock (product_id, quantity_available, reorder_threshold)
 SELECT * FROM (
@@ -84,14 +96,14 @@ SELECT * FROM (
     UNION ALL SELECT 10, 15, 5
     UNION ALL SELECT 11, 20, 6
     UNION ALL SELECT 12, 4, 6
-    UNION ALL SELECT 13, 6, 2
+    UNION ALL SELECT 13, 8, 2
     UNION ALL SELECT 14, 0, 0
     UNION ALL SELECT 15, 80, 20
     UNION ALL SELECT 16, 12, 10
     UNION ALL SELECT 17, 30, 8
     UNION ALL SELECT 18, 2, 10
     UNION ALL SELECT 19, 0, 4
-    UNION ALL SELECT 20, 18, 5
+    UNION ALL SELECT 20, 12.5, 3
     UNION ALL SELECT 21, 22, 6
     UNION ALL SELECT 22, 14, 4
     UNION ALL SELECT 23, 9, 4
@@ -103,7 +115,7 @@ SELECT * FROM (
     UNION ALL SELECT 29, 19, 6
     UNION ALL SELECT 30, 30, 6
     UNION ALL SELECT 31, 0, 4
-    UNION ALL SELECT 32, 20, 5
+    UNION ALL SELECT 32, 5000, 1000
 ) AS seed_rows WHERE @seed
 ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available), reorder_threshold = VALUES(reorder_threshold);
 
@@ -202,8 +214,13 @@ WHERE @seed;
 INSERT INTO checkout_key (customer_id, checkout_key) SELECT 1, 'demo-checkout-jane-7' FROM DUAL WHERE @seed;
 UPDATE orders SET checkout_key = 'demo-checkout-jane-7' WHERE order_id = 7 AND @seed;
 
-INSERT INTO order_item (order_id, product_id, quantity, unit_price)
-SELECT * FROM (
+-- Each line keeps how its product was sold; a weighed line's total is its estimate until it is weighed.
+INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,
+                        tolerance_percent, line_total)
+SELECT s.order_id, s.product_id, s.quantity, s.unit_price, p.sold_by, p.measure, p.estimated_weight,
+       IF(p.sold_by = 'weighed', p.tolerance_percent, NULL),
+       s.quantity * s.unit_price * IF(p.sold_by = 'weighed', p.estimated_weight, 1)
+FROM (
     SELECT 1 AS order_id, 1 AS product_id, 2 AS quantity, 1.80 AS unit_price
     UNION ALL SELECT 1, 2, 1, 1.50
     UNION ALL SELECT 1, 11, 1, 5.20
@@ -212,17 +229,18 @@ SELECT * FROM (
     UNION ALL SELECT 3, 22, 1, 4.20
     UNION ALL SELECT 3, 24, 4, 1.60
     UNION ALL SELECT 4, 7, 2, 2.40
-    UNION ALL SELECT 4, 13, 1, 14.00
+    UNION ALL SELECT 4, 13, 1, 9.00
     UNION ALL SELECT 5, 27, 2, 7.50
     UNION ALL SELECT 5, 30, 3, 3.20
-    UNION ALL SELECT 6, 20, 1, 4.80
+    UNION ALL SELECT 6, 20, 0.75, 24.00
     UNION ALL SELECT 7, 5, 2, 1.60
     UNION ALL SELECT 7, 12, 2, 6.50
     UNION ALL SELECT 8, 1, 3, 1.80
     UNION ALL SELECT 8, 8, 2, 2.80
+    UNION ALL SELECT 8, 13, 2, 9.00
     UNION ALL SELECT 9, 27, 1, 7.50
     UNION ALL SELECT 9, 31, 1, 4.50
-) AS seed_rows WHERE @seed;
+) AS s JOIN product p ON p.product_id = s.product_id WHERE @seed;
 
 -- Every order taken for a slot counts against that slot's capacity on its date.
 INSERT INTO slot_booking (slot_id, slot_date, booked)

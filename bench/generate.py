@@ -7,6 +7,7 @@ import os
 import random
 import sys
 import time
+from decimal import Decimal
 
 import bcrypt
 
@@ -96,7 +97,8 @@ def generate(scale):
                        now.date() + datetime.timedelta(days=order_id % SCHEDULE_DAYS) if dated else None,
                        "09:00" if dated else None, "12:00" if dated else None))
         for product_id in rng.sample(products_of[producer_id], rng.randrange(1, 6)):
-            lines.append((order_id, product_id, rng.randrange(1, 5), products[product_id - 1][5]))
+            quantity, price = rng.randrange(1, 5), Decimal(products[product_id - 1][5])
+            lines.append((order_id, product_id, quantity, price, quantity * price))
 
     cart = [(1, products_of[p][0], 1, products[products_of[p][0] - 1][5]) for p in (2, 3, 4)]
 
@@ -121,7 +123,7 @@ def generate(scale):
     insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
                            "placed_at", "payment_status", "paid_at", "option_id", "slot_id", "fulfilment_name", "fulfilment_date", "slot_start",
                            "slot_end"], orders)
-    insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price"], lines)
+    insert(cur, "order_item", ["order_id", "product_id", "quantity", "unit_price", "line_total"], lines)
     insert(cur, "cart_item", ["customer_id", "product_id", "quantity", "price_when_added"], cart)
     cur.execute("SET unique_checks = 1, foreign_key_checks = 1")
     cur.execute("ANALYZE TABLE producer, customer, product, stock, orders, order_item, cart_item, fulfilment_option")

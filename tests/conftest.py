@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from decimal import Decimal
 
 import bcrypt
 import pytest
@@ -17,6 +18,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fulfilment  # noqa: E402
+import measures  # noqa: E402
 import search  # noqa: E402
 from app import app as flask_app  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
@@ -25,6 +27,7 @@ PASSWORD = "correct horse 42"
 # The cluster's tests need scripts/cluster.sh's nodes: `make test-cluster` runs them, pointing MYSQL_UNIX_SOCKET
 # at node 1 and setting NOEARI_CLUSTER.
 collect_ignore = [] if os.environ.get("NOEARI_CLUSTER") else ["test_cluster.py"]
+SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estimated_weight", "tolerance_percent"}
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key"]
@@ -151,11 +154,16 @@ class Database:
                             (business, email, hash_fast(password), status))
 
     def add_product(self, producer_id, name="Eggs", price="3.20", quantity=10, threshold=3,
-                    category="Dairy & Eggs", unit="dozen", available=1):
+                    category="Dairy & Eggs", unit="dozen", available=1, **selling):
+        """A product; selling (sold_by, measure, step, min_quantity, ...) for one sold by measure or weight."""
         product_id = self.execute(
             "INSERT INTO product (producer_id, name, description, category, price, unit, is_available)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (producer_id, name, f"Fresh {name}", category, price, unit, available))
+        if selling:
+            assert set(selling) <= SELLING, selling
+            self.execute(f"UPDATE product SET {', '.join(f'{column} = %s' for column in selling)} WHERE product_id = %s",
+                         (*selling.values(), product_id))
         self.execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
                      (quantity, threshold, product_id))
         self.index_search()
@@ -175,8 +183,15 @@ class Database:
             "INSERT INTO orders (customer_id, producer_id, status, order_type, delivery_address)"
             " VALUES (%s, %s, %s, %s, %s)", (customer_id, producer_id, status, order_type, address))
         for product_id, quantity, unit_price in lines:
-            self.execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES (%s, %s, %s, %s)",
-                         (order_id, product_id, quantity, unit_price))
+            product = self.row(f"SELECT p.product_id, {measures.SELLING_COLUMNS} FROM product p"
+                               " WHERE p.product_id = %s", (product_id,))
+            line = dict(product, quantity=Decimal(str(quantity)), unit_price=Decimal(str(unit_price)))
+            weighed = line["sold_by"] == "weighed"
+            self.execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure,"
+                         " estimated_weight, tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                         (order_id, product_id, quantity, unit_price, line["sold_by"], line["measure"],
+                          line["estimated_weight"] if weighed else None, line["tolerance_percent"] if weighed else None,
+                          measures.line_total(line)))
         return order_id
 
     def add_option(self, producer_id, kind="collection", name=None, postcodes=None, fee="0.00", minimum="0.00",

@@ -40,7 +40,8 @@ assert len(CORPUS) >= 40
 
 PRODUCT = {"name": "Duck eggs", "description": "Rich.", "category": "Dairy & Eggs", "price": "4.50",
            "unit": "dozen", "quantity_available": "12", "quantity_seen": "12", "reorder_threshold": "3",
-           "is_available": "y"}
+           "is_available": "y", "sold_by": "measure", "measure": "kg", "step": "0.25", "min_quantity": "0.5",
+           "max_quantity": "5", "estimated_weight": "1.8", "tolerance_percent": "10"}
 OPTION = {"kind": "delivery", "name": "Van", "address": "", "postcodes": "BS1, BA", "instructions": "Ring",
           "fee": "3.50", "minimum_order": "15", "free_over": "40", "cutoff_hours": "24", "capacity": "20",
           "is_active": "y"}
@@ -67,6 +68,7 @@ ROUTES = {
     "/dashboard/products/{product}/delete": {"confirm": "yes"},
     "/dashboard/products/{product}/availability": {"next": "/dashboard"},
     "/dashboard/orders/{order}/paid": {"paid": "1", "next": "/dashboard"},
+    "/dashboard/orders/{order}/weights": {"weight-{order}-{product}": "1.9", "confirm": "{order}-{product}"},
     "/dashboard/profile": {"description": "Grass-fed.", "town": "Bath", "phone": "01225 555 027",
                            "public_email": "hi@farm.example", "website": "https://farm.example", "payment_info": "Cash"},
     "/dashboard/fulfilment/new": OPTION,

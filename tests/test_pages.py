@@ -46,6 +46,19 @@ def open_a_shortage(page):
     page.locator(".shortage summary").first.click()
 
 
+def fill_basket_with_cheese_and_a_chicken(page):
+    """A guest's basket with cheese by measure and a chicken priced by weight: an estimated total."""
+    base = page.url.split("/cart")[0]
+    page.goto(f"{base}/products/13")
+    page.get_by_role("button", name="Add to basket").click()
+    page.wait_for_load_state()
+    page.goto(f"{base}/products/20")
+    page.get_by_label("Quantity", exact=True).fill("0.75")
+    page.get_by_role("button", name="Add to basket").click()
+    page.wait_for_load_state()
+    page.goto(f"{base}/cart")
+
+
 def fill_and_submit(values, button):
     """A page state reached by filling a form and sending it."""
     def act(page):
@@ -80,6 +93,10 @@ PAGES = [
     (None, "/no-such-page", None),
     (None, "/cart", None),
     (None, "/cart", add_from_a_card_then_open_the_basket),
+    (None, "/products/13", None),
+    (None, "/products/20", None),
+    (None, "/products?category=Meat+%26+Fish", None),
+    (None, "/cart", fill_basket_with_cheese_and_a_chicken),
     ("customer", "/products/22", None),
     ("customer", "/products/1", None),
     ("customer", "/cart", None),
@@ -90,6 +107,7 @@ PAGES = [
     ("customer", "/account", None),
     ("customer", "/account", fill_and_submit({"#current_password": "x"}, "Change password")),
     ("tom", "/cart", None),
+    ("tom", "/orders/4", None),
     ("producer", "/dashboard", None),
     ("producer", "/dashboard/products/new", None),
     ("producer", "/dashboard/products/new", fill_and_submit({"Price": "-3"}, "Add product")),
@@ -98,6 +116,11 @@ PAGES = [
     ("producer", "/dashboard/orders?status=pending", None),
     ("producer", "/dashboard/orders/7", None),
     ("producer", "/dashboard/orders/7", open_a_shortage),
+    ("producer", "/dashboard/orders/8", None),
+    ("producer", "/dashboard/orders/8", fill_and_submit({"#weight-8-13": "4.5"}, "Save the weights")),
+    ("producer", "/dashboard/schedule/{saturday}", None),
+    ("producer", "/dashboard/schedule/{saturday}", fill_and_submit({"#weight-8-13": "0"}, "Save the weights")),
+    ("producer", "/dashboard/products/13/edit", None),
     ("producer", "/dashboard/profile", None),
     ("producer", "/dashboard/fulfilment", None),
     ("producer", "/dashboard/fulfilment", fill_and_submit({"First closed day": next_weekday(3).isoformat(),
@@ -128,7 +151,7 @@ PAGES = [
 ACCOUNTS = {"customer": ("customer", "jane@example.com"), "tom": ("customer", "tom@example.com"),
             "producer": ("producer", "hartley@noeari.com"), "willow": ("producer", "willow@noeari.com"),
             "operator": ("operator", "operator@noeari.com")}
-STATE_STEPS = {"/dashboard/schedule/{thursday}"}
+STATE_STEPS = {"/dashboard/schedule/{thursday}", "/dashboard/schedule/{saturday}"}
 
 
 def page_id(case):
@@ -138,7 +161,8 @@ def page_id(case):
 
 def test_every_page_route_is_in_the_page_list():
     adapter = app_module.app.url_map.bind("localhost")
-    listed = {adapter.match(path.split("?")[0].format(token="x", thursday="2026-01-01"))[0] for _, path, _ in PAGES
+    listed = {adapter.match(path.split("?")[0].format(token="x", thursday="2026-01-01", saturday="2026-01-03"))[0]
+              for _, path, _ in PAGES
               if path != "/no-such-page"}
     pages = {rule.endpoint for rule in app_module.app.url_map.iter_rules() if "GET" in rule.methods}
     assert pages - NOT_PAGES - listed == set(), "add these routes' pages to PAGES"
@@ -155,7 +179,7 @@ def demo(test_database):
     database.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, attempts, failed_at,"
                      " last_error) VALUES ('demo', 'jane@example.com', 'Order #7 is confirmed', 'x', 5,"
                      " UTC_TIMESTAMP(), 'SMTPDataError: 451 try later')")
-    yield {"token": reset_token(), "thursday": next_weekday(3).isoformat()}
+    yield {"token": reset_token(), "thursday": next_weekday(3).isoformat(), "saturday": next_weekday(5).isoformat()}
     database.clear()
     database.conn.close()
 
@@ -190,12 +214,19 @@ STATEMENTS = {
     'customer /checkout/demo-checkout-jane-7': 5,
     'customer /account': 1,
     'tom /cart': 2,
+    'tom /orders/4': 4,
     'producer /dashboard': 6,
     'producer /dashboard/products/new': 1,
     'producer /dashboard/products/1/edit': 2,
     'producer /dashboard/orders': 3,
     'producer /dashboard/orders?status=pending': 3,
     'producer /dashboard/orders/7': 4,
+    'producer /dashboard/orders/8': 4,
+    'producer /dashboard/schedule/{saturday}': 3,
+    'producer /dashboard/products/13/edit': 2,
+    'anonymous /products/13': 4,
+    'anonymous /products/20': 4,
+    'anonymous /products?category=Meat+%26+Fish': 1,
     'producer /dashboard/profile': 2,
     'producer /dashboard/fulfilment': 6,
     'producer /dashboard/fulfilment/new': 1,

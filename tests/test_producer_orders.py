@@ -79,12 +79,14 @@ def test_csv_export_has_one_row_per_order_line(client, auth, db, world):
     assert response.is_streamed
     assert "attachment" in response.headers["Content-Disposition"]
     rows = read_csv(response)
-    assert rows[0] == ["order id", "placed at", "customer first name", "product", "quantity", "unit price",
-                       "line total", "order type", "status", "fee", "order total", "fulfilment date", "window", "paid"]
+    assert rows[0] == ["order id", "placed at", "customer first name", "product", "quantity", "unit", "unit price",
+                       "estimated weight (kg)", "final weight (kg)", "line total", "order type", "status", "fee",
+                       "order total", "fulfilment date", "window", "paid"]
     lines = [row for row in rows[1:] if row[0] == str(order)]
     assert [row[2:] for row in lines] == [
-        ["Jane", "Kale", "3", "1.10", "3.30", "delivery", "confirmed", "0.00", "6.90", "", "", "unpaid"],
-        ["Jane", "Potatoes", "2", "1.80", "3.60", "delivery", "confirmed", "0.00", "6.90", "", "", "unpaid"]]
+        ["Jane", "Kale", "3", "bag", "1.10", "", "", "3.30", "delivery", "confirmed", "0.00", "6.90", "", "", "unpaid"],
+        ["Jane", "Potatoes", "2", "kg", "1.80", "", "", "3.60", "delivery", "confirmed", "0.00", "6.90", "", "",
+         "unpaid"]]
     assert all(row[0] in (str(order), str(world.order)) for row in rows[1:]), "only this producer's orders"
 
 
@@ -135,8 +137,8 @@ def test_csv_streams_thousands_of_lines_in_chunks(client, auth, db, world):
         order_ids.append(db.execute("INSERT INTO orders (customer_id, producer_id, order_type)"
                                     " VALUES (%s, %s, 'collection')", (world.customer, world.producer)))
     products = [db.add_product(world.producer, f"Item {n:03d}") for n in range(100)]
-    values = ", ".join(f"({o}, {p}, 1, 1.25)" for o in order_ids for p in products)
-    db.execute(f"INSERT INTO order_item (order_id, product_id, quantity, unit_price) VALUES {values}")
+    values = ", ".join(f"({o}, {p}, 1, 1.25, 1.25)" for o in order_ids for p in products)
+    db.execute(f"INSERT INTO order_item (order_id, product_id, quantity, unit_price, line_total) VALUES {values}")
     auth.login_producer()
     response = client.get("/dashboard/orders.csv")
     chunks = [chunk.decode() if isinstance(chunk, bytes) else chunk for chunk in response.response]

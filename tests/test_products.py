@@ -100,8 +100,8 @@ def test_new_product_form_offers_the_shared_category_list(client, auth, world):
     ({"unit": "u" * 31}, "Field cannot be longer than 30 characters."),
     ({"quantity_available": "-1"}, "from 0 to 1,000,000"),
     ({"quantity_available": "1000001"}, "from 0 to 1,000,000"),
-    ({"quantity_available": "2.5"}, "Not a valid integer value"),
-    ({"reorder_threshold": "abc"}, "Not a valid integer value"),
+    ({"quantity_available": "2.5"}, "Stock of Duck eggs is counted in whole numbers."),
+    ({"reorder_threshold": "abc"}, "Enter the quantity as a number"),
     ({"reorder_threshold": ""}, "Enter a quantity."),
     ({"description": "d" * 5001}, "Field cannot be longer than 5000 characters."),
 ])

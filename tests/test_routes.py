@@ -73,6 +73,8 @@ DASHBOARD_ROUTES = [
     ("get", "/dashboard/schedule/{day}", None),
     ("get", "/dashboard/schedule/{day}.csv", None),
     ("post", "/dashboard/schedule/{day}/status", lambda ids: {"order_id": ids["order"], "status": "confirmed"}),
+    ("post", "/dashboard/orders/{order}/weights", lambda ids: {f"weight-{ids['order']}-{ids['product']}": "1.9"}),
+    ("post", "/dashboard/schedule/{day}/weights", lambda ids: {f"weight-{ids['order']}-{ids['product']}": "1.9"}),
 ]
 # The routes that act on an id, in the path or (for the two forms the seed names) in the form.
 ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES

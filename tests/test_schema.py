@@ -1,5 +1,6 @@
 """The schema, migrations and demo data, on real databases of their own."""
 import os
+from decimal import Decimal
 
 import bcrypt
 import MySQLdb
@@ -231,7 +232,7 @@ def test_checkout_migration_splits_old_mixed_orders_by_producer_and_loses_no_lin
     split = orders[2]
     assert (split["customer_id"], split["status"], split["order_type"], str(split["placed_at"])) == (
         1, "confirmed", "collection", "2026-01-02 03:04:05")
-    assert items["n"] == 4 and str(items["total"]) == "10.70"
+    assert items["n"] == 4 and items["total"] == Decimal("10.70")
 
 
 def test_migrate_moves_photo_files_into_the_database_and_their_urls_keep_working(app, client, scratch_databases,
