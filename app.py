@@ -10,18 +10,23 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 - Request pipeline: every before_request, error handler and after_request hook, in the order they run, with
   the page cache for anonymous visitors and the error pages. Tests: test_auth.py, test_page_cache.py,
   test_errors.py, test_reliability.py, test_security.py.
-- Templates: the filters and globals the modules provide. Tests: test_pages.py.
+- Templates: the filters and globals the modules provide (money, dates, quantities and unit prices).
+  Tests: test_pages.py, test_weighed.py.
 - Accounts: `/signup/*`, `/login/*`, `/logout`, `/password/*`, `/account`; sessions, the login throttle
   and trusted devices, a guest's cart waiting for login. Tests: test_auth.py, test_security.py.
 - Catalogue: `/`, `/products*`, `/producers*`, `/uploads/*`, `/robots.txt`. Tests: test_catalogue.py,
   test_search.py, test_page_cache.py.
-- Cart and checkout: `/cart*`, `/checkout`. Tests: test_cart.py, test_checkout.py, test_layout.py.
-- Orders: `/orders*`, the customer's orders and cancelling one. Tests: test_checkout.py.
-- Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*`.
-  Tests: test_dashboard.py, test_products.py, test_producer_orders.py.
+- Cart and checkout: `/cart*`, `/checkout`. Tests: test_cart.py, test_checkout.py, test_layout.py,
+  test_weighed.py.
+- Orders: `/orders*`, the customer's orders, changing and cancelling one. Tests: test_checkout.py,
+  test_order_changes.py.
+- Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*` (with
+  shortages and final weights). Tests: test_dashboard.py, test_products.py, test_producer_orders.py,
+  test_order_changes.py, test_weighed.py.
 - Profile and fulfilment: `/dashboard/profile`, `/dashboard/fulfilment*`, `/dashboard/closures*`.
   Tests: test_fulfilment.py.
-- The producer's week: `/dashboard/schedule*`, `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py.
+- The producer's week: `/dashboard/schedule*` (the day's list takes statuses and weights),
+  `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py, test_weighed.py.
 - The operator: `/admin*`, and `flask create-operator`. Tests: test_operator.py, test_outbox.py.
 - Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
 - Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
@@ -31,9 +36,9 @@ Every route for every role: test_routes.py; hostile input on every form: test_ho
 browser at two widths: test_pages.py and test_browser.py.
 
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules
-and their SQL: db.py, fulfilment.py, search.py, images.py, pagecache.py, backup.py, mail.py, catalogue.py,
-orders.py, accounts.py, checkout.py, producers.py, worker.py and jobs.py (the README's Layout says what each
-holds).
+and their SQL: db.py, fulfilment.py, measures.py, search.py, images.py, pagecache.py, backup.py, mail.py,
+catalogue.py, orders.py, accounts.py, checkout.py, changes.py, producers.py, worker.py and jobs.py (the
+README's Layout says what each holds).
 """
 import csv
 import datetime
@@ -852,7 +857,7 @@ def guest_addition(kept=None):
         return {"problem": "That product cannot be found."}
     amount = measures.parse_decimal(quantity)
     if amount is None or not 0 < amount <= MAX_STOCK:
-        return {"problem": f"The quantity must be a number from 1 to {MAX_STOCK:,}.", "product_id": int(product_id)}
+        return {"problem": f"The quantity must be more than 0 and at most {MAX_STOCK:,}.", "product_id": int(product_id)}
     return {"product_id": int(product_id), "quantity": measures.plain(amount)}
 
 
@@ -871,7 +876,8 @@ def guest_addition_notice():
     if product is None:
         return {"message": "The product you chose is no longer available.", "category": "warning", "args": {}}
     return {"message": f"Log in or create an account, and "
-                       f"{measures.amount_of(product, Decimal(addition['quantity']))} goes into your cart.", "category": "info", "args": args}
+                       f"{measures.amount_of(product, Decimal(addition['quantity']))} goes into your cart.",
+            "category": "info", "args": args}
 
 
 def signup_status(role):
@@ -1094,7 +1100,8 @@ def stock_badge_filter(product):
     if available <= 0:
         return Markup('<span class="badge badge-out">Out of stock</span>')
     if available <= product["reorder_threshold"]:
-        return Markup('<span class="badge badge-low">Low stock · {} left</span>').format(measures.how_much(product, available))
+        return Markup('<span class="badge badge-low">Low stock · {} left</span>').format(
+            measures.how_much(product, available))
     return Markup('<span class="badge badge-in">In stock</span>')
 
 
@@ -1711,8 +1718,8 @@ class ProductForm(Form):
     name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=255)])
     description = TextAreaField("Description", filters=[strip_text], validators=[Length(max=5000)])
     category = SelectField("Category", choices=catalogue.CATEGORIES)
-    sold_by = RadioField("How it is sold", choices=[SelectChoice(code, label) for code, label in measures.SOLD_BY.items()],
-                         default="unit")
+    sold_by = RadioField("How it is sold", default="unit",
+                         choices=[SelectChoice(code, label) for code, label in measures.SOLD_BY.items()])
     price = DecimalField("Price", places=2, description="A unit's price; per kg, 100 g, litre or count when sold "
                          "by measure; per kg when sold by the item and weighed.",
                          validators=[InputRequired("Enter a price."), money_amount("0.01", "9999.99", "a price")])

@@ -207,7 +207,8 @@ def load_offers(producer_ids, now=None):
 def producer_listing(producer_id, limit=200):
     """A producer's products on sale and in stock, by name: what a customer may add to an order of theirs."""
     return query(f"SELECT p.product_id, p.name, p.unit, p.price, {SELLING_COLUMNS}, s.quantity_available"
-                 " FROM product p JOIN stock s ON s.product_id = p.product_id WHERE p.producer_id = %s AND p.is_listed = 1 AND s.quantity_available > 0 ORDER BY p.name LIMIT %s",
+                 " FROM product p JOIN stock s ON s.product_id = p.product_id"
+                 " WHERE p.producer_id = %s AND p.is_listed = 1 AND s.quantity_available > 0 ORDER BY p.name LIMIT %s",
                  (producer_id, limit))
 
 

@@ -96,7 +96,8 @@ def set_line(order_id, line, quantity):
         execute("DELETE FROM order_item WHERE order_id = %s AND product_id = %s", (order_id, line["product_id"]))
         return
     changed = dict(line, quantity=quantity, weight=None)
-    execute("UPDATE order_item SET quantity = %s, weight = NULL, line_total = %s WHERE order_id = %s AND product_id = %s",
+    execute("UPDATE order_item SET quantity = %s, weight = NULL, line_total = %s"
+            " WHERE order_id = %s AND product_id = %s",
             (quantity, measures.line_total(changed), order_id, line["product_id"]))
 
 

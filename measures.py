@@ -11,7 +11,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from fulfilment import format_money
 
 PENNY = Decimal("0.01")
-SELLING_COLUMNS = "p.sold_by, p.measure, p.step, p.min_quantity, p.max_quantity, p.estimated_weight, p.tolerance_percent"
+SELLING_COLUMNS = ("p.sold_by, p.measure, p.step, p.min_quantity, p.max_quantity, p.estimated_weight,"
+                   " p.tolerance_percent")
 LINE_COLUMNS = "oi.sold_by, oi.measure, oi.estimated_weight, oi.tolerance_percent, oi.weight, oi.line_total"
 
 SOLD_BY = {
@@ -265,7 +266,8 @@ def selling_values(values):
     measured = sold_by == "measure"
     step = values.get("step") if measured else None
     return {"sold_by": sold_by, "measure": values["measure"] if measured else None,
-            "step": step or Decimal(1), "min_quantity": (values.get("min_quantity") or step) if measured else Decimal(1),
+            "step": step or Decimal(1),
+            "min_quantity": (values.get("min_quantity") or step) if measured else Decimal(1),
             "max_quantity": values.get("max_quantity") if measured else None,
             "estimated_weight": values.get("estimated_weight") if sold_by == "weighed" else None,
             "tolerance_percent": values.get("tolerance_percent") if values.get("tolerance_percent") is not None

@@ -316,8 +316,8 @@ def order_filter(where, args, status=None, placed_from=None, placed_to=None, pro
 
 
 PRODUCER_CSV_COLUMNS = ["order id", "placed at", "customer first name", "product", "quantity", "unit", "unit price",
-                        "estimated weight (kg)", "final weight (kg)", "line total", "order type", "status", "fee", "order total", "fulfilment date", "window",
-                        "paid"]
+                        "estimated weight (kg)", "final weight (kg)", "line total", "order type", "status", "fee",
+                        "order total", "fulfilment date", "window", "paid"]
 
 
 def producer_csv_rows(producer_id, **filters):
@@ -326,7 +326,8 @@ def producer_csv_rows(producer_id, **filters):
     where, args = order_filter(["o.producer_id = %s"], [producer_id], **filters)
     lines = db.stream(
         "SELECT o.order_id, o.placed_at, c.first_name, p.name, oi.quantity, p.unit, oi.unit_price, oi.sold_by,"
-        " oi.measure, oi.estimated_weight, oi.weight, oi.line_total, o.order_type, o.status, o.fee, o.goods_total + o.fee,"
+        " oi.measure, oi.estimated_weight, oi.weight, oi.line_total, o.order_type, o.status, o.fee,"
+        " o.goods_total + o.fee,"
         " o.fulfilment_date, o.slot_start, o.slot_end, o.payment_status"
         " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " JOIN order_item oi ON oi.order_id = o.order_id"
@@ -342,7 +343,8 @@ def producer_csv_lines(lines, local_zone):
         line = {"sold_by": sold_by, "measure": measure, "unit": unit, "quantity": quantity,
                 "estimated_weight": estimate, "weight": weight}
         yield [order_id, fulfilment.stored_local(placed_at, local_zone), first_name, product,
-               *measures.csv_quantities(line), unit_price, *measures.csv_weights(line), line_total, order_type, state, fee, total, day.isoformat() if day else "", window, payment]
+               *measures.csv_quantities(line), unit_price, *measures.csv_weights(line), line_total, order_type, state,
+               fee, total, day.isoformat() if day else "", window, payment]
 
 
 def all_orders_page(page, per_page, **filters):

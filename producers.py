@@ -98,8 +98,8 @@ def save_product(producer, current, product, stock_seen, encoded_photo=None):
         product_id = current["product_id"]
         execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s,"
                 " is_available = %s, sold_by = %s, measure = %s, step = %s, min_quantity = %s, max_quantity = %s,"
-                " estimated_weight = %s, tolerance_percent = %s, search_name = %s, search_text = %s, search_producer = %s, image_url = %s,"
-                " thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
+                " estimated_weight = %s, tolerance_percent = %s, search_name = %s, search_text = %s,"
+                " search_producer = %s, image_url = %s, thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
                 (*product_values(producer["name"], product), image_url, thumbnail_url, product_id, producer["id"]))
         execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s",
                 (product["reorder_threshold"], product_id))

@@ -2,6 +2,7 @@
 import datetime
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from PIL import Image
@@ -312,3 +313,55 @@ def test_a_guest_fills_a_basket_from_two_producers_then_signs_up_and_has_it_all(
     ola = db.value("SELECT customer_id FROM customer WHERE email = 'ola@example.com'")
     assert db.cart(ola) == {world.product: 1, world.other_product: 1, world.low_product: 2}
     assert page.console_errors == []
+
+
+def test_cheese_by_the_kilo_and_a_chicken_by_weight_from_basket_to_final_total(live_server, page, db, world, app):
+    cheddar = db.add_product(world.producer, "Cheddar", "24.00", quantity="12.5", unit="kg", sold_by="measure",
+                             measure="kg", step="0.25", min_quantity="0.5", max_quantity="5")
+    bird = db.add_product(world.producer, "Chicken", "9.00", quantity=8, unit="whole bird", sold_by="weighed",
+                          estimated_weight="1.8")
+    with app.app_context():
+        day = fulfilment.local_today() + datetime.timedelta(days=3)
+    page.goto(f"{live_server}/products/{cheddar}")
+    expect(page.get_by_text("In steps of 0.25 kg, at least 0.5 kg, at most 5 kg.")).to_be_visible()
+    page.get_by_label("Quantity", exact=True).fill("0.75")
+    page.get_by_role("button", name="Add to basket").click()
+    page.goto(f"{live_server}/products/{bird}")
+    expect(page.get_by_text("about 1.8 kg, about £16.20 each")).to_be_visible()
+    page.get_by_role("button", name="Add to basket").click()
+    page.goto(f"{live_server}/cart")
+    expect(page.locator("#grand-total")).to_have_text("£34.20")
+    expect(page.get_by_text("Estimated total to pay")).to_be_visible()
+    expect(page.get_by_text("at most 10% more than estimated").first).to_be_visible()
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.goto(f"{live_server}/cart")
+    page.get_by_role("group", name=re.compile("^Collect at Gate")).get_by_role("radio").first.check()
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_text("your order is placed")).to_be_visible()
+    order_id = db.value("SELECT MAX(order_id) FROM orders WHERE customer_id = %s", (world.customer,))
+    db.execute("UPDATE orders SET fulfilment_date = %s, slot_start = '09:00', slot_end = '12:00' WHERE order_id = %s",
+               (day, order_id))
+    log_out(page)
+
+    log_in(page, live_server, "producer", "farm@example.com")
+    page.goto(f"{live_server}/dashboard/schedule/{day.isoformat()}")
+    expect(page.locator(".pick-table")).to_contain_text("0.75 kg")
+    page.get_by_label(re.compile("^Weight of Chicken, kg")).fill("2.3")
+    page.get_by_role("button", name="Save the weights").click()
+    expect(page.get_by_text("more than 10% over the estimated 1.8 kg")).to_be_visible()
+    assert db.value("SELECT weight FROM order_item WHERE order_id = %s AND product_id = %s", (order_id, bird)) is None
+    page.get_by_label("Yes, 2.3 kg is right").check()
+    page.get_by_role("button", name="Save the weights").click()
+    expect(page.get_by_text("Recorded 1 weight")).to_be_visible()
+    assert db.value("SELECT line_total FROM order_item WHERE order_id = %s AND product_id = %s",
+                    (order_id, bird)) == Decimal("17.82")
+    assert db.value("SELECT COUNT(*) FROM email_outbox WHERE dedupe_key = %s", (f"order-weighed:{order_id}",)) == 1
+    log_out(page)
+
+    log_in(page, live_server, "customer", "jane@example.com")
+    page.goto(f"{live_server}/orders/{order_id}")
+    expect(page.locator(".order-total")).to_have_text("£35.82")
+    expect(page.get_by_text("weighed 2.3 kg (estimated 1.8 kg)", exact=True)).to_be_visible()
+    expect(page.get_by_text("Chicken: weighed 2.3 kg (estimated 1.8 kg)")).to_be_visible()
+    assert page.console_errors == ["Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"], \
+        "only the refused weight's page, answered with 400"

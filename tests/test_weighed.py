@@ -307,7 +307,7 @@ def test_the_day_s_list_takes_every_weight_in_one_submit_all_or_none(client, aut
                (day, order_id))
     page = client.get(f"/dashboard/schedule/{day.isoformat()}").get_data(as_text=True)
     assert f'name="weight-{order_id}-{bird}"' in page and f'name="weight-{order_id}-{duck}"' in page
-    assert "3.6 kg" in page, "the pick list shows the two birds' estimate"
+    assert "about 3.6 kg;" in page and "1 order to weigh" in page, "the pick list shows the two birds' estimate"
     with db.unchanged():
         response = client.post(f"/dashboard/schedule/{day.isoformat()}/weights",
                                data={f"weight-{order_id}-{bird}": "3.7", f"weight-{order_id}-{duck}": "0"})
