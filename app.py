@@ -82,6 +82,7 @@ import db
 import fulfilment
 import measures
 import images
+import ledger
 import jobs
 import mail
 import orders
@@ -114,6 +115,7 @@ app.config.from_mapping(
     MYSQL_TRANSACTION_ATTEMPTS=3,
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
+    CREDIT_OVERDRAFT_LIMIT=Decimal("0.00"),
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=False,
@@ -172,6 +174,7 @@ ENV_SETTINGS = {
     "MYSQL_TRANSACTION_ATTEMPTS": int,
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
+    "CREDIT_OVERDRAFT_LIMIT": Decimal,
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
     "PERMANENT_SESSION_LIFETIME": int,
@@ -253,7 +256,7 @@ if app.config["TRUSTED_PROXIES"]:
     hops = app.config["TRUSTED_PROXIES"]
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-db.init_app(app, after_load=[search.index_unstemmed, images.import_photo_files])
+db.init_app(app, after_load=[search.index_unstemmed, images.import_photo_files, ledger.backfill_orders])
 backup.init_app(app)
 csrf = CSRFProtect(app)
 
@@ -588,6 +591,7 @@ app.add_template_filter(fulfilment.format_clock, "clock")
 app.add_template_global(orders.status_label)
 app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
+app.add_template_global(orders.how_to_pay)
 app.add_template_global(mail.site_url)
 app.add_template_filter(mail.address_lines, "address_lines")
 app.add_template_global(fulfilment.option_heading)
@@ -1665,6 +1669,15 @@ def cancel_order(order_id):
     return redirect(url_for("customer_order", order_id=order_id))
 
 
+@app.route("/account/balance")
+@customer_login_required
+def customer_balance():
+    """The customer's credit with the co-op and what they owe for orders, with every movement of either."""
+    customer_id = g.user["id"]
+    return render_template("shop/balance.html", credit=ledger.balance("credit", customer_id),
+                           owed=-ledger.balance("receivable", customer_id), history=ledger.customer_history(customer_id))
+
+
 # --- Dashboard --------------------------------------------------------------
 
 def get_own_product(product_id):
@@ -2102,6 +2115,8 @@ class OptionForm(Form):
     capacity = IntegerField("Orders per slot", validators=[Optional(), NumberRange(
         min=1, max=10_000, message="Enter a whole number of orders from 1 to 10,000, or leave it blank.")],
                             description="Leave blank for no limit.")
+    payment_method = RadioField("How customers pay", default="collection", choices=[
+        SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()])
     is_active = BooleanField("Taking orders with this option")
 
     def validate_address(self, field):
@@ -2417,6 +2432,10 @@ def mark_paid(order_id):
     if order["status"] == "cancelled":
         flash(f"Order #{order_id} is cancelled, so there is nothing to pay.", "error")
         return render_producer_order(order_id, http_status=409)
+    if order["payment_method"] == "credit":
+        flash(f"Order #{order_id} is paid from the customer's credit with the co-op: there is nothing to record.",
+              "error")
+        return render_producer_order(order_id, http_status=409)
     if changed:
         flash(f"Order #{order_id} is marked {'paid' if paid else 'not paid'}.", "success")
     else:
@@ -2523,6 +2542,45 @@ def admin_customers():
 @operator_login_required
 def admin_customer(customer_id):
     return render_admin_account("customer", customer_id)
+
+
+class TopUpForm(Form):
+    amount = money_field("Amount received", "0.01", "99999.99")
+    reference = StringField("Payment reference", filters=[strip_text], validators=[
+        DataRequired("Enter the payment's reference, as the bank statement shows it."), Length(max=100)],
+        description="As the bank statement or receipt shows it: the same reference is never counted twice.")
+
+
+def render_customer_balance(customer_id, form=None, http_status=200):
+    account = accounts.account_summary("customer", customer_id)
+    if account is None:
+        abort(404)
+    return render_template("admin/customer_balance.html", account=account, form=form or TopUpForm(formdata=None),
+                           credit=ledger.balance("credit", customer_id),
+                           owed=-ledger.balance("receivable", customer_id),
+                           history=ledger.customer_history(customer_id)), http_status
+
+
+@app.route("/admin/customers/<int:customer_id>/balance", methods=["GET", "POST"])
+@operator_login_required
+def admin_customer_balance(customer_id):
+    """A customer's credit and its history; the operator records a top-up received, with its reference."""
+    if request.method == "GET":
+        return render_customer_balance(customer_id)
+    form = TopUpForm()
+    if not form.validate():
+        return render_customer_balance(customer_id, form, 400)
+    if accounts.account_summary("customer", customer_id) is None:
+        abort(404)
+    try:
+        ledger.top_up(customer_id, form.amount.data, form.reference.data, g.user["id"])
+    except ledger.DuplicateReference:
+        form.reference.errors.append(f"A top-up with reference {form.reference.data} is recorded already: "
+                                     "nothing was added.")
+        return render_customer_balance(customer_id, form, 409)
+    flash(f"Recorded {fulfilment.format_money(form.amount.data)} for the customer's credit "
+          f"(reference {form.reference.data}).", "success")
+    return redirect(url_for("admin_customer_balance", customer_id=customer_id))
 
 
 @app.route("/admin/operators")

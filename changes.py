@@ -7,6 +7,7 @@ Request-free: the acting account comes in as (role, account_id); an order that i
 import catalogue
 import checkout
 import fulfilment
+import ledger
 import mail
 import measures
 import orders
@@ -137,13 +138,23 @@ def settle(order, role):
     return goods["goods_total"]
 
 
+LEDGER_NOTES = {"line": "Changed by the customer", "shortage": "Short", "weight": "Weighed", "when": "Moved"}
+
+
 def record(order, role, account_id, kind, product_id, before, after, note=None, tell_them=True):
-    """Keep the change in the order's history and tell the other party; return the history row's id."""
+    """Keep the change in the order's history, post any change in its value to the ledger, and tell the other
+    party; return the history row's id."""
     history_id = execute(
         "INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id,"
         " product_id, quantity_before, quantity_after, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (order["order_id"], kind, order["status"], order["status"], role, account_id, product_id, before, after,
          note)).lastrowid
+    try:
+        ledger.sync_order(order["order_id"], LEDGER_NOTES[kind] + (f": {note}" if note and kind != "when" else ""),
+                          (role, account_id), strict=role == "customer")
+    except ledger.CreditShort as short:
+        raise ChangeRefused(f"Your credit of {fulfilment.format_money(short.available)} does not cover the "
+                            f"{fulfilment.format_money(short.needed)} more this change costs: top up first.") from None
     if tell_them:
         tell(order["order_id"], OTHER_PARTY[role], history_id)
     return history_id

@@ -12,6 +12,7 @@ from decimal import Decimal
 import catalogue
 import db
 import fulfilment
+import ledger
 import measures
 import orders
 from db import execute, query, transactional
@@ -310,19 +311,25 @@ def insert_order(customer_id, group, details, key):
     order_id = execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee, checkout_key)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " slot_end, cutoff_hours, fee, checkout_key, payment_method)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
          details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
-         option["cutoff_hours"] if occurrence.slot else None, group["fee"], key)).lastrowid
+         option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"])).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
               line["line_total"]) for line in group["lines"]], many=True)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
+    try:
+        ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True)
+    except ledger.CreditShort as short:
+        raise CheckoutRefused([f"Your credit of {fulfilment.format_money(short.available)} does not cover the "
+                               f"{fulfilment.format_money(short.needed)} from {group['business_name']}: top up your "
+                               "credit, or choose a way to get your order that is paid on collection."]) from None
     return order_id
 
 

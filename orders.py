@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import db
 import fulfilment
+import ledger
 import mail
 import measures
 from db import execute, query, transactional
@@ -80,7 +81,7 @@ ORDERS_PER_PAGE = 20
 # What every order list and page shows of an order: its item count and total are kept by triggers
 # from its lines, and the total always includes the fee.
 ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
-                 " o.goods_total + o.fee AS total, o.payment_status, o.option_id, o.fulfilment_name,"
+                 " o.goods_total + o.fee AS total, o.payment_status, o.payment_method, o.option_id, o.fulfilment_name,"
                  " o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
 
 
@@ -177,6 +178,7 @@ def change_order_status(role, account_id, order_id, new_status):
                     (order["slot_id"], order["fulfilment_date"]))
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, role, account_id))
+    ledger.sync_order(order_id, f"Order {STATUS_LABELS[new_status].lower()}", (role, account_id))
     announce_status(order_id, new_status, role)
     return order, True
 
@@ -192,20 +194,33 @@ def change_statuses(producer_id, order_ids, new_status):
 
 @transactional
 def record_payment(producer_id, order_id, paid):
-    """Mark one of the producer's orders paid (or not), with who did it, in its history; return the order as
-    it was and whether it changed, or OrderNotFound. A cancelled order is never paid."""
-    order = query("SELECT order_id, status, payment_status FROM orders WHERE order_id = %s AND producer_id = %s"
-                  " FOR UPDATE", (order_id, producer_id), one=True)
+    """Mark one of the producer's orders paid on collection or delivery (or not), with who did it, in its
+    history and the ledger; return the order as it was and whether it changed, or OrderNotFound. A cancelled
+    order is never paid, and one paid from credit is settled by the ledger, not by hand."""
+    order = query("SELECT order_id, customer_id, status, payment_status, payment_method FROM orders"
+                  " WHERE order_id = %s AND producer_id = %s FOR UPDATE", (order_id, producer_id), one=True)
     if order is None:
         raise OrderNotFound(order_id)
     new_status = "paid" if paid else "unpaid"
-    if order["status"] == "cancelled" or order["payment_status"] == new_status:
+    if order["status"] == "cancelled" or order["payment_method"] == "credit" or order["payment_status"] == new_status:
         return order, False
     execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s, UTC_TIMESTAMP(), NULL), paid_by_id = %s"
             " WHERE order_id = %s", (new_status, paid, producer_id if paid else None, order_id))
     execute("INSERT INTO order_status_history (order_id, kind, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, 'payment', %s, %s, 'producer', %s)", (order_id, order["payment_status"], new_status, producer_id))
+    if paid:
+        ledger.record_paid_at_collection(order_id, order["customer_id"], producer_id, ("producer", producer_id))
+    else:
+        ledger.reverse_payments(order_id, "Marked not paid by the producer", ("producer", producer_id))
     return order, True
+
+
+def how_to_pay(order):
+    """How the customer pays an order, in a sentence: from their credit, or as its producer says."""
+    if order["payment_method"] == "credit":
+        return ("Paid from your credit with the co-op." if order["payment_status"] == "paid" else
+                "From your credit with the co-op: top it up to pay what is still owed.")
+    return order["payment_info"] or f"Pay {order['business_name']} when you collect or receive your order."
 
 
 def open_orders_with(customer_id, producer_id, limit=5):

@@ -177,7 +177,7 @@ def save_profile(producer_id, current, values, encoded_photo=None):
 # --- Collection points, delivery zones, slots and closed days ---------------
 
 OPTION_FIELDS = ("kind", "name", "address", "instructions", "postcodes", "fee", "minimum_order", "free_over",
-                 "cutoff_hours", "capacity", "is_active")
+                 "cutoff_hours", "capacity", "payment_method", "is_active")
 
 
 def own_option(producer_id, option_id):

@@ -124,6 +124,8 @@ CREATE TABLE fulfilment_option (
     free_over DECIMAL(8,2) NULL,
     cutoff_hours SMALLINT UNSIGNED NOT NULL DEFAULT 24,
     capacity INT UNSIGNED NULL,
+    -- How its orders are paid: on collection or delivery, or from the customer's credit at checkout.
+    payment_method VARCHAR(12) NOT NULL DEFAULT 'collection',
     is_active TINYINT(1) NOT NULL DEFAULT 1,
     is_archived TINYINT(1) NOT NULL DEFAULT 0,
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -132,7 +134,8 @@ CREATE TABLE fulfilment_option (
     CONSTRAINT chk_option_kind CHECK (kind IN ('collection', 'delivery')),
     CONSTRAINT chk_option_money CHECK (fee >= 0 AND minimum_order >= 0 AND (free_over IS NULL OR free_over >= 0)),
     CONSTRAINT chk_option_cutoff CHECK (cutoff_hours <= 336),
-    CONSTRAINT chk_option_capacity CHECK (capacity IS NULL OR capacity > 0)
+    CONSTRAINT chk_option_capacity CHECK (capacity IS NULL OR capacity > 0),
+    CONSTRAINT chk_option_payment CHECK (payment_method IN ('collection', 'credit'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE fulfilment_slot (
@@ -194,6 +197,7 @@ CREATE TABLE orders (
     goods_total DECIMAL(10,2) NOT NULL DEFAULT 0,
     item_count INT NOT NULL DEFAULT 0,
     payment_status VARCHAR(10) NOT NULL DEFAULT 'unpaid',
+    payment_method VARCHAR(12) NOT NULL DEFAULT 'collection',
     paid_at DATETIME NULL,
     paid_by_id INT UNSIGNED NULL,
     reminder_sent_at DATETIME NULL,
@@ -213,7 +217,8 @@ CREATE TABLE orders (
     CONSTRAINT chk_orders_status CHECK (status IN ('pending', 'confirmed', 'ready', 'out_for_delivery', 'completed', 'cancelled')),
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
     CONSTRAINT chk_orders_fee CHECK (fee >= 0),
-    CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid'))
+    CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid')),
+    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'credit'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE order_item (
@@ -583,3 +588,59 @@ CREATE TABLE photo (
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT chk_photo_size CHECK (byte_size = LENGTH(data))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One ledger for the co-op's money (ledger.py): entries of two or more legs that sum to zero, over accounts
+-- that keep their balances; never updated or deleted, a correction is a reversing entry.
+CREATE TABLE ledger_account (
+    account_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    kind VARCHAR(20) NOT NULL,
+    owner_id INT UNSIGNED NOT NULL DEFAULT 0,
+    balance DECIMAL(14,2) NOT NULL DEFAULT 0,
+    UNIQUE KEY uq_ledger_account (kind, owner_id),
+    CONSTRAINT chk_ledger_account_kind CHECK (kind IN ('credit', 'receivable', 'producer', 'fees', 'bank'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE ledger_entry (
+    entry_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    kind VARCHAR(20) NOT NULL,
+    order_id INT UNSIGNED NULL,
+    note VARCHAR(500) NOT NULL DEFAULT '',
+    -- A payment's own reference (a bank transfer's), at most once per kind: the same payment never counts twice.
+    reference VARCHAR(100) NULL,
+    actor_role VARCHAR(10) NULL,
+    actor_id INT UNSIGNED NULL,
+    reverses_entry_id BIGINT UNSIGNED NULL,
+    created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    KEY idx_ledger_entry_order (order_id, entry_id),
+    UNIQUE KEY uq_ledger_entry_reference (kind, reference),
+    KEY idx_ledger_entry_reverses (reverses_entry_id),
+    CONSTRAINT fk_ledger_entry_order FOREIGN KEY (order_id) REFERENCES orders (order_id),
+    CONSTRAINT fk_ledger_entry_reverses FOREIGN KEY (reverses_entry_id) REFERENCES ledger_entry (entry_id),
+    CONSTRAINT chk_ledger_entry_kind CHECK (kind IN ('order', 'payment', 'refund', 'topup', 'reversal'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE ledger_leg (
+    leg_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    entry_id BIGINT UNSIGNED NOT NULL,
+    account_id INT UNSIGNED NOT NULL,
+    amount DECIMAL(14,2) NOT NULL,
+    KEY idx_ledger_leg_entry (entry_id),
+    KEY idx_ledger_leg_account (account_id, leg_id),
+    CONSTRAINT fk_ledger_leg_entry FOREIGN KEY (entry_id) REFERENCES ledger_entry (entry_id),
+    CONSTRAINT fk_ledger_leg_account FOREIGN KEY (account_id) REFERENCES ledger_account (account_id),
+    CONSTRAINT chk_ledger_leg_amount CHECK (amount <> 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Append-only: no entry or leg is ever changed or removed. @ledger_purge lets a throwaway test database be
+-- emptied between tests; nothing in the app sets it.
+CREATE TRIGGER ledger_entry_no_update BEFORE UPDATE ON ledger_entry FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Ledger entries are never changed: post a reversing entry.';
+
+CREATE TRIGGER ledger_leg_no_update BEFORE UPDATE ON ledger_leg FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Ledger legs are never changed: post a reversing entry.';
+
+CREATE TRIGGER ledger_entry_no_delete BEFORE DELETE ON ledger_entry FOR EACH ROW
+    IF @ledger_purge IS NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Ledger entries are never deleted.'; END IF;
+
+CREATE TRIGGER ledger_leg_no_delete BEFORE DELETE ON ledger_leg FOR EACH ROW
+    IF @ledger_purge IS NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Ledger legs are never deleted.'; END IF;

@@ -286,4 +286,19 @@ SELECT * FROM (
     UNION ALL SELECT 1, 18, 1, 3.20
 ) AS seed_rows WHERE @seed;
 
+-- Rosehill Dairy's shop takes payment from customers' credit with the co-op, and Jane has £40.00 of credit,
+-- paid in by bank transfer. (The orders' own entries are posted by the app after loading: ledger.backfill_orders.)
+UPDATE fulfilment_option SET payment_method = 'credit' WHERE option_id = 3 AND @seed;
+INSERT INTO ledger_account (account_id, kind, owner_id, balance)
+SELECT * FROM (
+    SELECT 1 AS account_id, 'bank' AS kind, 0 AS owner_id, -40.00 AS balance
+    UNION ALL SELECT 2, 'credit', 1, 40.00
+) AS seed_rows WHERE @seed;
+INSERT INTO ledger_entry (entry_id, kind, note, reference, actor_role, actor_id, created_at)
+SELECT 1, 'topup', 'Top-up received, reference JANE-NOV-TOPUP', 'JANE-NOV-TOPUP', 'operator', 1, NOW() - INTERVAL 7 DAY
+FROM DUAL WHERE @seed;
+INSERT INTO ledger_leg (entry_id, account_id, amount)
+SELECT * FROM (SELECT 1 AS entry_id, 1 AS account_id, -40.00 AS amount UNION ALL SELECT 1, 2, 40.00) AS seed_rows
+WHERE @seed;
+
 COMMIT;

@@ -18,10 +18,11 @@ from werkzeug.serving import make_server
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fulfilment  # noqa: E402
+import ledger  # noqa: E402
 import measures  # noqa: E402
 import search  # noqa: E402
 from app import app as flask_app  # noqa: E402
-from db import create_schema, mysql  # noqa: E402
+from db import create_schema, mysql, transactional  # noqa: E402
 
 PASSWORD = "correct horse 42"
 # The cluster's tests need scripts/cluster.sh's nodes: `make test-cluster` runs them, pointing MYSQL_UNIX_SOCKET
@@ -30,9 +31,10 @@ collect_ignore = [] if os.environ.get("NOEARI_CLUSTER") else ["test_cluster.py"]
 SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estimated_weight", "tolerance_percent"}
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
-          "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key"]
+          "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
+          "ledger_entry", "ledger_leg"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
+DELETE_ORDER = ["ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
@@ -137,8 +139,25 @@ class Database:
         assert self.snapshot() == before, message
 
     def clear(self):
+        self.execute("SET @ledger_purge = 1")  # the ledger's append-only triggers let a throwaway database go
         for table in DELETE_ORDER:
-            self.execute(f"DELETE FROM {table}")
+            # A reversal refers to the entry it reverses, which is older: newest first.
+            self.execute(f"DELETE FROM {table}" + (" ORDER BY entry_id DESC" if table == "ledger_entry" else ""))
+        self.execute("SET @ledger_purge = NULL")
+
+    def delete_orders(self, where="TRUE", args=()):
+        """Remove orders outright, as no app path can (their ledger entries, and the accounts' balances, go with
+        them): for tests that need an order gone."""
+        self.execute("SET @ledger_purge = 1")
+        entries = f"SELECT entry_id FROM ledger_entry WHERE order_id IN (SELECT order_id FROM orders WHERE {where})"
+        self.execute(f"UPDATE ledger_account a JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_leg"
+                     f" WHERE entry_id IN ({entries}) GROUP BY account_id) l ON l.account_id = a.account_id"
+                     " SET a.balance = a.balance - l.total", args)
+        self.execute(f"DELETE FROM ledger_leg WHERE entry_id IN ({entries})", args)
+        self.execute(f"DELETE FROM ledger_entry WHERE order_id IN (SELECT order_id FROM orders WHERE {where})"
+                     " ORDER BY entry_id DESC", args)
+        self.execute("SET @ledger_purge = NULL")
+        self.execute(f"DELETE FROM orders WHERE {where}", args)
 
     # Builders for test data; passwords are hashed with bcrypt at cost 4.
     def add_customer(self, email, name="Customer", password=PASSWORD):
@@ -192,6 +211,8 @@ class Database:
                          (order_id, product_id, quantity, unit_price, line["sold_by"], line["measure"],
                           line["estimated_weight"] if weighed else None, line["tolerance_percent"] if weighed else None,
                           measures.line_total(line)))
+        with flask_app.app_context():
+            transactional(ledger.sync_order)(order_id, "Order placed")
         return order_id
 
     def add_option(self, producer_id, kind="collection", name=None, postcodes=None, fee="0.00", minimum="0.00",
@@ -233,6 +254,8 @@ def db(test_database):
     database.clear()
     yield database
     database.conn.close()
+    with flask_app.app_context():
+        assert ledger.problems() == [], "every entry's legs sum to zero and every kept balance is its legs' sum"
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_orders_list_is_newest_first_and_paginated(client, auth, db, world):
 
 
 def test_orders_list_has_an_empty_state(client, auth, db, world):
-    db.execute("DELETE FROM orders")
+    db.delete_orders()
     auth.login_customer()
     assert "You have not ordered anything yet." in client.get("/orders").get_data(as_text=True)
 

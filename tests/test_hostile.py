@@ -44,7 +44,7 @@ PRODUCT = {"name": "Duck eggs", "description": "Rich.", "category": "Dairy & Egg
            "max_quantity": "5", "estimated_weight": "1.8", "tolerance_percent": "10"}
 OPTION = {"kind": "delivery", "name": "Van", "address": "", "postcodes": "BS1, BA", "instructions": "Ring",
           "fee": "3.50", "minimum_order": "15", "free_over": "40", "cutoff_hours": "24", "capacity": "20",
-          "is_active": "y"}
+          "is_active": "y", "payment_method": "credit"}
 ROUTES = {
     "/signup/customer": {"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
     "/signup/producer": {"business": "Eve's", "email": "eve@example.com", "password": PASSWORD, "confirm": PASSWORD},
@@ -81,6 +81,7 @@ ROUTES = {
     "/admin/producers/{other_producer}/suspend": {"note": "Complaints."},
     "/admin/producers/{other_producer}/reinstate": {"note": "Sorted out."},
     "/admin/customers/{other_customer}/suspend": {"note": "Chargebacks."},
+    "/admin/customers/{other_customer}/balance": {"amount": "10.00", "reference": "BANK-1"},
     "/admin/emails/{email}/retry": {"confirm": "yes"},
     "/password/forgot/customer": {"email": "jane@example.com"},
     "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},

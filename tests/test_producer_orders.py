@@ -204,7 +204,7 @@ def test_order_counts_stay_exact_through_checkout_status_changes_and_cancels(app
     client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "confirmed"})
     client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "ready"})
     customer.post(f"/orders/{world.order}/cancel")
-    db.execute("DELETE FROM orders WHERE order_id = %s", (world.order,))
+    db.delete_orders("order_id = %s", (world.order,))
     kept, actual = counts()
     assert kept == actual and sum(actual.values()) == 1
     page = client.get("/dashboard/orders").get_data(as_text=True)

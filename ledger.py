@@ -1,0 +1,251 @@
+"""The co-op's money in one ledger: entries of two or more legs that sum to zero, over accounts that keep their
+balances in the same transaction. Nothing is updated or deleted; a correction is a reversing entry.
+
+Each leg's amount is credit-positive: an account's balance is the sum of its legs. So a customer's credit and
+what the co-op owes a producer are positive; what a customer owes for their orders is negative.
+
+Request-free: the acting account comes in as (role, id).
+"""
+from collections import namedtuple
+from decimal import Decimal
+
+from flask import current_app
+
+from db import IntegrityError, execute, query, transactional
+
+# kind: (what it is, whose it is). owner_id is the customer's or producer's id, or 0 for the co-op's own.
+ACCOUNTS = {
+    "credit": "a customer's credit with the co-op",
+    "receivable": "what a customer owes for their orders",
+    "producer": "what the co-op owes a producer for their orders",
+    "fees": "the co-op's fees",
+    "bank": "the co-op's bank account",
+}
+ENTRY_KINDS = {
+    "order": "An order's value: placed, changed, cancelled",
+    "payment": "A payment of an order",
+    "refund": "What an order paid through the co-op no longer costs, back to credit",
+    "topup": "Money received for a customer's credit",
+    "reversal": "A correction, reversing an earlier entry",
+}
+ZERO = Decimal("0.00")
+# How an order is paid, chosen per collection or delivery option by its producer.
+PAYMENT_METHODS = {
+    "collection": "On collection or delivery (cash or card, recorded by you)",
+    "credit": "Out of the customer's credit with the co-op, at checkout",
+}
+
+
+class CreditShort(Exception):
+    """The customer's credit (with the co-op's overdraft limit) does not cover an amount: nothing was paid."""
+
+    def __init__(self, needed, available):
+        super().__init__(needed, available)
+        self.needed, self.available = needed, available
+
+
+class Unbalanced(ValueError):
+    """An entry whose legs do not sum to zero: a bug, never posted."""
+
+
+Leg = namedtuple("Leg", "kind owner_id amount")
+
+
+def account_id(kind, owner_id=0):
+    """The id of an account, made on first use; its row is locked for this transaction."""
+    if kind not in ACCOUNTS:
+        raise ValueError(kind)
+    return execute("INSERT INTO ledger_account (kind, owner_id) VALUES (%s, %s)"
+                   " ON DUPLICATE KEY UPDATE account_id = LAST_INSERT_ID(account_id)", (kind, owner_id)).lastrowid
+
+
+def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None):
+    """Write one entry of legs [Leg(kind, owner_id, amount)], in the caller's transaction, and keep each
+    account's balance; legs of 0 are left out. The accounts are locked in id order, so concurrent entries
+    queue and never deadlock on them. Returns the entry's id, or None when nothing moved."""
+    if kind not in ENTRY_KINDS:
+        raise ValueError(kind)
+    amounts = {}
+    for leg in legs:
+        key = (leg.kind, leg.owner_id)
+        amounts[key] = amounts.get(key, ZERO) + Decimal(leg.amount)
+    if sum(amounts.values(), ZERO) != 0:
+        raise Unbalanced(f"{kind} entry legs sum to {sum(amounts.values(), ZERO)}")
+    moving = {key: amount for key, amount in amounts.items() if amount != 0}
+    if not moving:
+        return None
+    ids = sorted((account_id(*key), amount) for key, amount in moving.items())
+    entry_id = execute("INSERT INTO ledger_entry (kind, order_id, note, reference, actor_role, actor_id,"
+                       " reverses_entry_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                       (kind, order_id, note[:500], reference, *actor, reverses)).lastrowid
+    execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES (%s, %s, %s)",
+            [(entry_id, account, amount) for account, amount in ids], many=True)
+    for account, amount in ids:
+        execute("UPDATE ledger_account SET balance = balance + %s WHERE account_id = %s", (amount, account))
+    return entry_id
+
+
+def reverse(entry_id, note, actor=(None, None)):
+    """Post the reversal of an entry: the same legs, negated, with the reason; its id."""
+    legs = query("SELECT a.kind, a.owner_id, l.amount FROM ledger_leg l JOIN ledger_account a"
+                 " ON a.account_id = l.account_id WHERE l.entry_id = %s", (entry_id,))
+    entry = query("SELECT order_id FROM ledger_entry WHERE entry_id = %s", (entry_id,), one=True)
+    return post("reversal", [Leg(leg["kind"], leg["owner_id"], -leg["amount"]) for leg in legs],
+                entry["order_id"], note, actor, reverses=entry_id)
+
+
+# --- Orders ----------------------------------------------------------------------
+
+def order_value(order_id):
+    """What an order is worth to its customer now: its goods and fee, or nothing once cancelled."""
+    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total + fee AS total"
+                " FROM orders WHERE order_id = %s", (order_id,), one=True)
+    return row, (ZERO if row["status"] == "cancelled" else row["total"])
+
+
+def posted_value(order_id, producer_id):
+    """What the ledger holds the order to be worth: its order entries' legs on the producer's account."""
+    return query("SELECT COALESCE(SUM(l.amount), 0) AS posted FROM ledger_entry e JOIN ledger_leg l"
+                 " ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
+                 " WHERE e.order_id = %s AND e.kind = 'order' AND a.kind = 'producer' AND a.owner_id = %s",
+                 (order_id, producer_id), one=True)["posted"]
+
+
+def sync_order(order_id, note, actor=(None, None), strict=False):
+    """Post the change in an order's value since the ledger last saw it (placed, changed, weighed, moved,
+    cancelled): the customer owes the difference, and the co-op owes it to the producer. A credit-paid order is
+    then settled from credit (pay_from_credit; strict for what the customer does). Called in the transaction
+    of the change, after it, with the order's row locked; returns the entry's id, or None when nothing moved."""
+    row, value = order_value(order_id)
+    change = value - posted_value(order_id, row["producer_id"])
+    entry = post("order", [Leg("receivable", row["customer_id"], -change), Leg("producer", row["producer_id"], change)],
+                 order_id, note, actor)
+    if row["payment_method"] == "credit":
+        owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
+        paid = "paid" if owed == 0 and value > 0 else row["payment_status"] if value == 0 else "unpaid"
+        if paid != row["payment_status"]:
+            execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s = 'paid', UTC_TIMESTAMP(), NULL)"
+                    " WHERE order_id = %s", (paid, paid, order_id))
+    return entry
+
+
+def overdraft_limit():
+    """How far below zero a customer's credit may go, a co-op setting (CREDIT_OVERDRAFT_LIMIT, default 0)."""
+    return Decimal(str(current_app.config["CREDIT_OVERDRAFT_LIMIT"]))
+
+
+def order_due(order_id, customer_id):
+    """What the customer still owes for an order (negative when they paid more than it is now worth)."""
+    return -query("SELECT COALESCE(SUM(l.amount), 0) AS owed FROM ledger_entry e JOIN ledger_leg l"
+                  " ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
+                  " WHERE e.order_id = %s AND a.kind = 'receivable' AND a.owner_id = %s",
+                  (order_id, customer_id), one=True)["owed"]
+
+
+def record_paid_at_collection(order_id, customer_id, producer_id, actor):
+    """The producer took what is due for the order in cash or on their card reader: the customer owes it no
+    more, and the co-op owes the producer that much less. Returns the entry's id, or None when nothing was due."""
+    due = order_due(order_id, customer_id)
+    if due <= 0:
+        return None
+    return post("payment", [Leg("receivable", customer_id, due), Leg("producer", producer_id, -due)], order_id,
+                "Paid on collection or delivery", actor)
+
+
+def reverse_payments(order_id, note, actor):
+    """Reverse the order's payments that are not reversed yet (a payment recorded by mistake); their ids."""
+    open_payments = query("SELECT e.entry_id FROM ledger_entry e WHERE e.order_id = %s AND e.kind = 'payment'"
+                          " AND NOT EXISTS (SELECT 1 FROM ledger_entry r WHERE r.reverses_entry_id = e.entry_id)"
+                          " ORDER BY e.entry_id", (order_id,))
+    return [reverse(row["entry_id"], note, actor) for row in open_payments]
+
+
+def pay_from_credit(order_id, customer_id, overdraft_limit, strict=True):
+    """Settle a credit-paid order with its customer's credit after its value changed: an order now worth less
+    is refunded to credit; one worth more is paid from credit while the balance, down to the overdraft limit,
+    covers it. The credit account's row is locked first, so concurrent payments queue and none takes it past
+    the limit. Uncovered, strict raises CreditShort (nothing paid); otherwise the amount stays owed. Returns
+    what is still owed."""
+    due = order_due(order_id, customer_id)
+    if due < 0:
+        post("refund", [Leg("receivable", customer_id, due), Leg("credit", customer_id, -due)], order_id,
+             "Refunded to credit")
+        return ZERO
+    if due == 0:
+        return ZERO
+    held = query("SELECT balance FROM ledger_account WHERE account_id = %s FOR UPDATE",
+                 (account_id("credit", customer_id),), one=True)["balance"]
+    if due > held + overdraft_limit:
+        if strict:
+            raise CreditShort(due, held)
+        return due
+    post("payment", [Leg("credit", customer_id, -due), Leg("receivable", customer_id, due)], order_id,
+         "Paid from credit")
+    return ZERO
+
+
+class DuplicateReference(Exception):
+    """A payment with this reference is in the ledger already: recording it again would count it twice."""
+
+
+@transactional
+def top_up(customer_id, amount, reference, operator_id):
+    """The co-op received amount for a customer's credit (a transfer, cash at the shop), under the payment's
+    reference: its entry's id. DuplicateReference, with nothing posted, when that reference is recorded."""
+    if query("SELECT 1 AS found FROM ledger_entry WHERE kind = 'topup' AND reference = %s", (reference,), one=True):
+        raise DuplicateReference(reference)
+    try:
+        return post("topup", [Leg("bank", 0, -amount), Leg("credit", customer_id, amount)], None,
+                    f"Top-up received, reference {reference}", ("operator", operator_id), reference=reference)
+    except IntegrityError:
+        raise DuplicateReference(reference) from None
+
+
+def backfill_orders():
+    """Post the value (and a recorded payment) of each order written without the ledger: orders from before it
+    and the demo data. Each is posted once: an order with any entry is left alone."""
+    if "ledger_entry" not in {row["name"] for row in query(
+            "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")}:
+        return
+    rows = query("SELECT o.order_id, o.customer_id, o.producer_id, o.payment_status, o.paid_by_id FROM orders o"
+                 " WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.order_id = o.order_id) ORDER BY o.order_id")
+    for row in rows:
+        sync_order(row["order_id"], "Order placed")
+        if row["payment_status"] == "paid":
+            record_paid_at_collection(row["order_id"], row["customer_id"], row["producer_id"],
+                                      ("producer", row["paid_by_id"] or row["producer_id"]))
+
+
+# --- Reading it ---------------------------------------------------------------
+
+def balance(kind, owner_id=0):
+    """An account's kept balance (0 for one never used)."""
+    row = query("SELECT balance FROM ledger_account WHERE kind = %s AND owner_id = %s", (kind, owner_id), one=True)
+    return row["balance"] if row else ZERO
+
+
+def customer_history(customer_id, limit=200):
+    """The movements of a customer's credit and of what they owe, newest first: each entry with its order,
+    note, when, and the amounts on each of the two accounts."""
+    return query(
+        "SELECT e.entry_id, e.kind, e.order_id, e.note, e.created_at,"
+        " SUM(IF(a.kind = 'credit', l.amount, 0)) AS credit, SUM(IF(a.kind = 'receivable', l.amount, 0)) AS owed"
+        " FROM ledger_leg l JOIN ledger_account a ON a.account_id = l.account_id"
+        " JOIN ledger_entry e ON e.entry_id = l.entry_id"
+        " WHERE a.kind IN ('credit', 'receivable') AND a.owner_id = %s"
+        " GROUP BY e.entry_id ORDER BY e.entry_id DESC LIMIT %s", (customer_id, limit))
+
+
+def problems():
+    """What is wrong with the ledger, in sentences: entries whose legs do not sum to zero, and kept balances
+    that differ from the sum of their legs. Empty when it is sound."""
+    unbalanced = query("SELECT entry_id, SUM(amount) AS total FROM ledger_leg GROUP BY entry_id HAVING SUM(amount) <> 0")
+    drifted = query("SELECT a.account_id, a.kind, a.owner_id, a.balance, COALESCE(SUM(l.amount), 0) AS summed"
+                    " FROM ledger_account a LEFT JOIN ledger_leg l ON l.account_id = a.account_id"
+                    " GROUP BY a.account_id HAVING a.balance <> COALESCE(SUM(l.amount), 0)")
+    legless = query("SELECT e.entry_id FROM ledger_entry e"
+                    " WHERE (SELECT COUNT(*) FROM ledger_leg l WHERE l.entry_id = e.entry_id) < 2")
+    return ([f"entry {row['entry_id']}'s legs sum to {row['total']}" for row in unbalanced]
+            + [f"{row['kind']} account {row['owner_id']} keeps {row['balance']} but its legs sum to {row['summed']}"
+               for row in drifted]
+            + [f"entry {row['entry_id']} has fewer than two legs" for row in legless])
