@@ -269,5 +269,6 @@ def postcodes_summary(prefixes):
 
 
 def format_money(amount):
-    """An amount in CURRENCY_SYMBOL with two decimals and thousands separated: £1,234.50."""
-    return f"{current_app.config['CURRENCY_SYMBOL']}{Decimal(amount):,.2f}"
+    """An amount in CURRENCY_SYMBOL with two decimals and thousands separated: £1,234.50, or −£2.40 below 0."""
+    amount = Decimal(amount)
+    return f"{'−' if amount < 0 else ''}{current_app.config['CURRENCY_SYMBOL']}{abs(amount):,.2f}"

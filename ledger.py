@@ -59,7 +59,7 @@ def account_id(kind, owner_id=0):
                    " ON DUPLICATE KEY UPDATE account_id = LAST_INSERT_ID(account_id)", (kind, owner_id)).lastrowid
 
 
-def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None):
+def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None, at=None):
     """Write one entry of legs [Leg(kind, owner_id, amount)], in the caller's transaction, and keep each
     account's balance; legs of 0 are left out. The accounts are locked in id order, so concurrent entries
     queue and never deadlock on them. Returns the entry's id, or None when nothing moved."""
@@ -76,8 +76,9 @@ def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, 
         return None
     ids = sorted((account_id(*key), amount) for key, amount in moving.items())
     entry_id = execute("INSERT INTO ledger_entry (kind, order_id, note, reference, actor_role, actor_id,"
-                       " reverses_entry_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                       (kind, order_id, note[:500], reference, *actor, reverses)).lastrowid
+                       " reverses_entry_id, created_at)"
+                       " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s, UTC_TIMESTAMP(6)))",
+                       (kind, order_id, note[:500], reference, *actor, reverses, at)).lastrowid
     execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES (%s, %s, %s)",
             [(entry_id, account, amount) for account, amount in ids], many=True)
     for account, amount in ids:
@@ -111,7 +112,7 @@ def posted_value(order_id, producer_id):
                  (order_id, producer_id), one=True)["posted"]
 
 
-def sync_order(order_id, note, actor=(None, None), strict=False):
+def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
     """Post the change in an order's value since the ledger last saw it (placed, changed, weighed, moved,
     cancelled): the customer owes the difference, and the co-op owes it to the producer. A credit-paid order is
     then settled from credit (pay_from_credit; strict for what the customer does). Called in the transaction
@@ -119,7 +120,7 @@ def sync_order(order_id, note, actor=(None, None), strict=False):
     row, value = order_value(order_id)
     change = value - posted_value(order_id, row["producer_id"])
     entry = post("order", [Leg("receivable", row["customer_id"], -change), Leg("producer", row["producer_id"], change)],
-                 order_id, note, actor)
+                 order_id, note, actor, at=at)
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
         paid = "paid" if owed == 0 and value > 0 else row["payment_status"] if value == 0 else "unpaid"
@@ -142,14 +143,14 @@ def order_due(order_id, customer_id):
                   (order_id, customer_id), one=True)["owed"]
 
 
-def record_paid_at_collection(order_id, customer_id, producer_id, actor):
+def record_paid_at_collection(order_id, customer_id, producer_id, actor, at=None):
     """The producer took what is due for the order in cash or on their card reader: the customer owes it no
     more, and the co-op owes the producer that much less. Returns the entry's id, or None when nothing was due."""
     due = order_due(order_id, customer_id)
     if due <= 0:
         return None
     return post("payment", [Leg("receivable", customer_id, due), Leg("producer", producer_id, -due)], order_id,
-                "Paid on collection or delivery", actor)
+                "Paid on collection or delivery", actor, at=at)
 
 
 def reverse_payments(order_id, note, actor):
@@ -207,13 +208,20 @@ def backfill_orders():
     if "ledger_entry" not in {row["name"] for row in query(
             "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")}:
         return
-    rows = query("SELECT o.order_id, o.customer_id, o.producer_id, o.payment_status, o.paid_by_id FROM orders o"
+    rows = query("SELECT o.order_id, o.customer_id, o.producer_id, o.payment_status, o.paid_by_id, o.placed_at,"
+                 " o.paid_at FROM orders o"
                  " WHERE NOT EXISTS (SELECT 1 FROM ledger_entry e WHERE e.order_id = o.order_id) ORDER BY o.order_id")
     for row in rows:
-        sync_order(row["order_id"], "Order placed")
-        if row["payment_status"] == "paid":
-            record_paid_at_collection(row["order_id"], row["customer_id"], row["producer_id"],
-                                      ("producer", row["paid_by_id"] or row["producer_id"]))
+        backfill_order(row)
+
+
+@transactional
+def backfill_order(row):
+    """One order's value, and its payment if one was recorded, as of when they happened."""
+    sync_order(row["order_id"], "Order placed", at=row["placed_at"])
+    if row["payment_status"] == "paid":
+        record_paid_at_collection(row["order_id"], row["customer_id"], row["producer_id"],
+                                  ("producer", row["paid_by_id"] or row["producer_id"]), at=row["paid_at"])
 
 
 # --- Reading it ---------------------------------------------------------------
@@ -233,7 +241,7 @@ def customer_history(customer_id, limit=200):
         " FROM ledger_leg l JOIN ledger_account a ON a.account_id = l.account_id"
         " JOIN ledger_entry e ON e.entry_id = l.entry_id"
         " WHERE a.kind IN ('credit', 'receivable') AND a.owner_id = %s"
-        " GROUP BY e.entry_id ORDER BY e.entry_id DESC LIMIT %s", (customer_id, limit))
+        " GROUP BY e.entry_id ORDER BY e.created_at DESC, e.entry_id DESC LIMIT %s", (customer_id, limit))
 
 
 def problems():

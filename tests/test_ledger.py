@@ -301,3 +301,18 @@ def test_another_customer_s_balance_is_never_shown(app, client, auth, db, world)
     auth.login_customer()
     page = client.get("/account/balance").get_data(as_text=True)
     assert "77.00" not in page and "TOM-1" not in page and 'id="credit-balance">£0.00<' in page
+
+
+def test_the_demo_data_posts_each_order_once_and_jane_has_credit(app, db):
+    from db import seed_database
+    db.clear()
+    with app.app_context():
+        seed_database()
+        posted = db.value("SELECT COUNT(*) FROM ledger_entry")
+        ledger.backfill_orders()
+    assert db.value("SELECT COUNT(*) FROM ledger_entry") == posted, "a second back-fill posts nothing"
+    assert db.value("SELECT COUNT(DISTINCT order_id) FROM ledger_entry WHERE kind = 'order'") == db.value(
+        "SELECT COUNT(*) FROM orders WHERE status <> 'cancelled'"), "a cancelled demo order is worth nothing"
+    assert db.value("SELECT balance FROM ledger_account WHERE kind = 'credit' AND owner_id = 1") == Decimal("40.00")
+    paid = db.value("SELECT goods_total + fee FROM orders WHERE order_id = 5")
+    assert [legs["receivable"] for kind, _, legs in entries(db, 5)] == [-paid, paid], "order 5 was paid"
