@@ -220,10 +220,10 @@ def test_the_workers_on_every_node_send_each_email_and_packing_list_exactly_once
     with stack_app_context():
         tomorrow = fulfilment.local_today() + datetime.timedelta(days=1)
     option = world.collection[world.producer]
-    db.execute("DELETE FROM orders")
+    db.delete_orders()
     db.execute("START TRANSACTION")
     for n in range(30):
-        order = db.add_order(world.customer, [(world.product, 1, "1.80")])
+        order = db.add_order(world.customer, [(world.product, 1, "1.80")], post=False)
         # Three occurrences tomorrow, whose 48-hour cutoffs have passed: packing lists and reminders are due.
         db.execute("UPDATE orders SET option_id = %s, fulfilment_name = 'Gate', fulfilment_date = %s,"
                    " slot_start = %s, slot_end = '13:00', cutoff_hours = 48 WHERE order_id = %s",
