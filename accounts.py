@@ -49,7 +49,7 @@ ROLES = {
         states={"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"},
         actions={"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
                  "reinstate": ({"suspended"}, "approved")},
-        summary="town, phone, public_email, date_joined,"
+        summary="town, phone, public_email, date_joined, fee_percent,"
                 " (SELECT COUNT(*) FROM product WHERE producer_id = %(id)s AND is_archived = 0) AS products,"
                 " (SELECT COALESCE(SUM(n), 0) FROM order_count WHERE producer_id = %(id)s) AS orders"),
     "operator": Role(
@@ -273,7 +273,8 @@ def request_password_reset(role, email, client):
 # How the audit tells each action, in the past tense.
 AUDIT_LABELS = {"approve": "Approved", "suspend": "Suspended", "reinstate": "Reinstated", "disable": "Disabled",
                 "enable": "Enabled", "retry": "Sent again", "change_name": "Changed their name",
-                "change_email": "Changed their email", "change_password": "Changed their password"}
+                "change_email": "Changed their email", "change_password": "Changed their password",
+                "set_fee": "Set the co-op's fee"}
 
 
 class LastOperator(Exception):
@@ -285,6 +286,18 @@ def is_only_active_operator(operator_id, lock=False):
     operators disabling each other at once are taken one after the other."""
     active = query("SELECT operator_id FROM operator WHERE status = 'active'" + (" FOR UPDATE" if lock else ""))
     return [row["operator_id"] for row in active] == [operator_id]
+
+
+@transactional
+def set_fee_percent(producer_id, percent, operator_id):
+    """Set a producer's own co-op fee rate for their new orders (None: the co-op's rate), with the audit;
+    False when there is no such producer."""
+    if execute("UPDATE producer SET fee_percent = %s WHERE producer_id = %s", (percent, producer_id)).rowcount == 0 \
+            and query("SELECT 1 AS found FROM producer WHERE producer_id = %s", (producer_id,), one=True) is None:
+        return False
+    audit(operator_id, "set_fee", "producer", producer_id,
+          "the co-op's rate" if percent is None else f"{percent}% of goods")
+    return True
 
 
 def operators():

@@ -116,6 +116,7 @@ app.config.from_mapping(
     BCRYPT_ROUNDS=12,
     CURRENCY_SYMBOL="£",
     CREDIT_OVERDRAFT_LIMIT=Decimal("0.00"),
+    COOP_FEE_PERCENT=Decimal("0"),
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=False,
@@ -175,6 +176,7 @@ ENV_SETTINGS = {
     "BCRYPT_ROUNDS": int,
     "CURRENCY_SYMBOL": str,
     "CREDIT_OVERDRAFT_LIMIT": Decimal,
+    "COOP_FEE_PERCENT": Decimal,
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
     "PERMANENT_SESSION_LIFETIME": int,
@@ -592,6 +594,7 @@ app.add_template_global(orders.status_label)
 app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
 app.add_template_global(orders.how_to_pay)
+app.add_template_global(ledger.order_fee)
 app.add_template_global(mail.site_url)
 app.add_template_filter(mail.address_lines, "address_lines")
 app.add_template_global(fulfilment.option_heading)
@@ -2507,7 +2510,13 @@ def admin_producers():
                            **paginate(total, ADMIN_PAGE_SIZE, page))
 
 
-def render_admin_account(kind, account_id, form=None, http_status=200):
+class FeeForm(Form):
+    fee_percent = DecimalField("The co-op's fee on their orders (%)", places=2, validators=[
+        Optional(), NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100, or leave it blank.")],
+        description="A percentage of each order's goods. Leave it blank for the co-op's rate; new orders take it.")
+
+
+def render_admin_account(kind, account_id, form=None, http_status=200, **kwargs):
     """A producer's or customer's page for the operator: who they are, their state, actions and audit."""
     account = accounts.account_summary(kind, account_id)
     if account is None:
@@ -2516,8 +2525,9 @@ def render_admin_account(kind, account_id, form=None, http_status=200):
     last_operator = kind == "operator" and "disable" in possible and accounts.is_only_active_operator(account_id)
     if last_operator:
         possible.remove("disable")
+    fee_form = FeeForm(formdata=None, data={"fee_percent": account.get("fee_percent")}) if kind == "producer" else None
     return render_template("admin/account.html", kind=kind, account=account, possible=possible,
-                           last_operator=last_operator,
+                           last_operator=last_operator, fee_form=kwargs.get("fee_form") or fee_form,
                            audit=accounts.audit_of(kind, account_id), form=form or NoteForm(formdata=None),
                            states=accounts.ROLES[kind].states, audit_labels=accounts.AUDIT_LABELS), http_status
 
@@ -2526,6 +2536,22 @@ def render_admin_account(kind, account_id, form=None, http_status=200):
 @operator_login_required
 def admin_producer(producer_id):
     return render_admin_account("producer", producer_id)
+
+
+@app.route("/admin/producers/<int:producer_id>/fee", methods=["POST"])
+@operator_login_required
+def admin_producer_fee(producer_id):
+    """Set a producer's own co-op fee rate, or clear it for the co-op's."""
+    form = FeeForm()
+    if not form.validate() or (form.fee_percent.data is not None and form.fee_percent.data.as_tuple().exponent < -2):
+        if not form.fee_percent.errors:
+            form.fee_percent.errors.append("Use at most two decimals, like 2.5.")
+        return render_admin_account("producer", producer_id, http_status=400, fee_form=form)
+    if not accounts.set_fee_percent(producer_id, form.fee_percent.data, g.user["id"]):
+        abort(404)
+    flash("Their new orders take the co-op's rate." if form.fee_percent.data is None else
+          f"Their new orders pay the co-op {form.fee_percent.data}% of goods.", "success")
+    return redirect(url_for("admin_producer", producer_id=producer_id))
 
 
 @app.route("/admin/customers")

@@ -311,13 +311,14 @@ def insert_order(customer_id, group, details, key):
     order_id = execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee, checkout_key, payment_method)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
          details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
-         option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"])).lastrowid
+         option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"],
+         ledger.fee_percent(group["producer_id"]))).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),

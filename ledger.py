@@ -12,6 +12,7 @@ from decimal import Decimal
 from flask import current_app
 
 from db import IntegrityError, execute, query, transactional
+from measures import round_money
 
 # kind: (what it is, whose it is). owner_id is the customer's or producer's id, or 0 for the co-op's own.
 ACCOUNTS = {
@@ -98,18 +99,27 @@ def reverse(entry_id, note, actor=(None, None)):
 # --- Orders ----------------------------------------------------------------------
 
 def order_value(order_id):
-    """What an order is worth to its customer now: its goods and fee, or nothing once cancelled."""
-    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total + fee AS total"
-                " FROM orders WHERE order_id = %s", (order_id,), one=True)
-    return row, (ZERO if row["status"] == "cancelled" else row["total"])
+    """An order's row, what it is worth to its customer now (its goods and fee) and the co-op's fee on it (its
+    rate of the goods, rounded once, half up); both nothing once it is cancelled."""
+    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total,"
+                " goods_total + fee AS total, coop_fee_percent FROM orders WHERE order_id = %s", (order_id,), one=True)
+    if row["status"] == "cancelled":
+        return row, ZERO, ZERO
+    return row, row["total"], coop_fee(row["goods_total"], row["coop_fee_percent"])
 
 
-def posted_value(order_id, producer_id):
-    """What the ledger holds the order to be worth: its order entries' legs on the producer's account."""
-    return query("SELECT COALESCE(SUM(l.amount), 0) AS posted FROM ledger_entry e JOIN ledger_leg l"
-                 " ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
-                 " WHERE e.order_id = %s AND e.kind = 'order' AND a.kind = 'producer' AND a.owner_id = %s",
-                 (order_id, producer_id), one=True)["posted"]
+def coop_fee(goods, percent):
+    """The co-op's fee on an order's goods: one rounding, half up, per order."""
+    return round_money(goods * percent / 100)
+
+
+def posted_value(order_id):
+    """What the ledger holds the order to be worth, and the fee it holds on it: (value, fee)."""
+    row = query("SELECT COALESCE(-SUM(IF(a.kind = 'receivable', l.amount, 0)), 0) AS value,"
+                " COALESCE(SUM(IF(a.kind = 'fees', l.amount, 0)), 0) AS fee FROM ledger_entry e"
+                " JOIN ledger_leg l ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
+                " WHERE e.order_id = %s AND e.kind = 'order'", (order_id,), one=True)
+    return row["value"], row["fee"]
 
 
 def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
@@ -117,9 +127,11 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
     cancelled): the customer owes the difference, and the co-op owes it to the producer. A credit-paid order is
     then settled from credit (pay_from_credit; strict for what the customer does). Called in the transaction
     of the change, after it, with the order's row locked; returns the entry's id, or None when nothing moved."""
-    row, value = order_value(order_id)
-    change = value - posted_value(order_id, row["producer_id"])
-    entry = post("order", [Leg("receivable", row["customer_id"], -change), Leg("producer", row["producer_id"], change)],
+    row, value, fee = order_value(order_id)
+    posted, posted_fee = posted_value(order_id)
+    change, fee_change = value - posted, fee - posted_fee
+    entry = post("order", [Leg("receivable", row["customer_id"], -change),
+                           Leg("producer", row["producer_id"], change - fee_change), Leg("fees", 0, fee_change)],
                  order_id, note, actor, at=at)
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
@@ -128,6 +140,20 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
             execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s = 'paid', UTC_TIMESTAMP(), NULL)"
                     " WHERE order_id = %s", (paid, paid, order_id))
     return entry
+
+
+def fee_percent(producer_id):
+    """The co-op's fee rate on a producer's new orders: their own, else COOP_FEE_PERCENT."""
+    own = query("SELECT fee_percent FROM producer WHERE producer_id = %s", (producer_id,), one=True)
+    if own and own["fee_percent"] is not None:
+        return own["fee_percent"]
+    return Decimal(str(current_app.config["COOP_FEE_PERCENT"]))
+
+
+def order_fee(order):
+    """The co-op's fee on an order as it stands (for its pages): (rate, amount)."""
+    rate = order["coop_fee_percent"]
+    return rate, ZERO if order["status"] == "cancelled" else coop_fee(order["goods_total"], rate)
 
 
 def overdraft_limit():

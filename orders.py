@@ -81,8 +81,8 @@ ORDERS_PER_PAGE = 20
 # What every order list and page shows of an order: its item count and total are kept by triggers
 # from its lines, and the total always includes the fee.
 ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
-                 " o.goods_total + o.fee AS total, o.payment_status, o.payment_method, o.option_id, o.fulfilment_name,"
-                 " o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
+                 " o.goods_total + o.fee AS total, o.payment_status, o.payment_method, o.coop_fee_percent, o.option_id,"
+                 " o.fulfilment_name, o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
 
 
 def own_orders_condition(role, account_id, status=None):

@@ -32,12 +32,15 @@ CREATE TABLE producer (
     public_email VARCHAR(254) NOT NULL DEFAULT '',
     website VARCHAR(255) NOT NULL DEFAULT '',
     payment_info VARCHAR(500) NOT NULL DEFAULT '',
+    -- The co-op's fee on this producer's orders, a percentage of goods; NULL takes COOP_FEE_PERCENT.
+    fee_percent DECIMAL(5,2) NULL,
     image_url VARCHAR(255) NULL,
     thumbnail_url VARCHAR(255) NULL,
     status VARCHAR(12) NOT NULL DEFAULT 'pending',
     UNIQUE KEY uq_producer_email (email),
     KEY idx_producer_status (status, business_name),
-    CONSTRAINT chk_producer_status CHECK (status IN ('pending', 'approved', 'suspended'))
+    CONSTRAINT chk_producer_status CHECK (status IN ('pending', 'approved', 'suspended')),
+    CONSTRAINT chk_producer_fee CHECK (fee_percent IS NULL OR (fee_percent >= 0 AND fee_percent <= 100))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE product (
@@ -198,6 +201,8 @@ CREATE TABLE orders (
     item_count INT NOT NULL DEFAULT 0,
     payment_status VARCHAR(10) NOT NULL DEFAULT 'unpaid',
     payment_method VARCHAR(12) NOT NULL DEFAULT 'collection',
+    -- The co-op's fee rate this order was placed at (ledger.py posts the fee from it).
+    coop_fee_percent DECIMAL(5,2) NOT NULL DEFAULT 0,
     paid_at DATETIME NULL,
     paid_by_id INT UNSIGNED NULL,
     reminder_sent_at DATETIME NULL,
@@ -218,7 +223,8 @@ CREATE TABLE orders (
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
     CONSTRAINT chk_orders_fee CHECK (fee >= 0),
     CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid')),
-    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'credit'))
+    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'credit')),
+    CONSTRAINT chk_orders_coop_fee CHECK (coop_fee_percent >= 0 AND coop_fee_percent <= 100)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE order_item (

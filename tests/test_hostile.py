@@ -82,6 +82,7 @@ ROUTES = {
     "/admin/producers/{other_producer}/reinstate": {"note": "Sorted out."},
     "/admin/customers/{other_customer}/suspend": {"note": "Chargebacks."},
     "/admin/customers/{other_customer}/balance": {"amount": "10.00", "reference": "BANK-1"},
+    "/admin/producers/{other_producer}/fee": {"fee_percent": "2.5"},
     "/admin/emails/{email}/retry": {"confirm": "yes"},
     "/password/forgot/customer": {"email": "jane@example.com"},
     "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},

@@ -316,3 +316,78 @@ def test_the_demo_data_posts_each_order_once_and_jane_has_credit(app, db):
     assert db.value("SELECT balance FROM ledger_account WHERE kind = 'credit' AND owner_id = 1") == Decimal("40.00")
     paid = db.value("SELECT goods_total + fee FROM orders WHERE order_id = 5")
     assert [legs["receivable"] for kind, _, legs in entries(db, 5)] == [-paid, paid], "order 5 was paid"
+
+
+# --- The co-op's fee ---------------------------------------------------------------
+
+def test_the_fee_comes_out_of_the_producer_s_side_once_per_order_half_up(app, client, auth, db, world):
+    app.config["COOP_FEE_PERCENT"] = Decimal("5")
+    dime = db.add_product(world.producer, "Sweet", "0.10", quantity=10, unit="each")
+    other = db.add_product(world.producer, "Other sweet", "0.10", quantity=10, unit="each")
+    db.add_to_cart(world.customer, dime, 1)
+    db.add_to_cart(world.customer, other, 1)
+    auth.login_customer()
+    assert checkout(client, world).status_code == 302
+    order_id = newest_order(db, world)
+    [(kind, _, legs)] = entries(db, order_id)
+    assert legs == {"receivable": Decimal("-0.20"), "producer": Decimal("0.19"), "fees": Decimal("0.01")}, \
+        "5% of £0.20 is £0.01: rounded once for the order, not £0.01 a line"
+    assert db.value("SELECT coop_fee_percent FROM orders WHERE order_id = %s", (order_id,)) == Decimal("5.00")
+    assert client.post(f"/orders/{order_id}/cancel").status_code == 302
+    assert sum(legs.get("fees", 0) for _, _, legs in entries(db, order_id)) == 0, "a cancel gives the fee back"
+
+
+def test_the_fee_follows_every_change_and_the_producer_sees_it(app, client, auth, db, world):
+    app.config["COOP_FEE_PERCENT"] = Decimal("10")
+    db.add_to_cart(world.customer, world.product, 3)
+    auth.login_customer()
+    checkout(client, world)
+    order_id = newest_order(db, world)
+    assert client.post(f"/orders/{order_id}/lines/{world.product}", data={"quantity": "4"}).status_code == 302
+    fees = [legs.get("fees") for _, _, legs in entries(db, order_id)]
+    assert fees == [Decimal("0.54"), Decimal("0.18")], "10% of £5.40, then of £1.80 more"
+    auth.logout()
+    auth.login_producer()
+    page = client.get(f"/dashboard/orders/{order_id}").get_data(as_text=True)
+    assert "The co-op's fee, 10.00% of goods: £0.72. For this order you receive £6.48." in page
+
+
+def test_a_producer_s_own_rate_applies_to_their_new_orders_only(app, client, auth, db, world, operator):
+    app.config["COOP_FEE_PERCENT"] = Decimal("5")
+    auth.login_operator()
+    assert client.post(f"/admin/producers/{world.producer}/fee", data={"fee_percent": "12.5"}).status_code == 302
+    assert db.value("SELECT fee_percent FROM producer WHERE producer_id = %s", (world.producer,)) == Decimal("12.50")
+    assert db.value("SELECT action FROM operator_audit WHERE target_id = %s AND target_type = 'producer'",
+                    (world.producer,)) == "set_fee"
+    auth.logout()
+    db.add_to_cart(world.customer, world.product, 2)
+    auth.login_customer()
+    checkout(client, world)
+    order_id = newest_order(db, world)
+    assert db.value("SELECT coop_fee_percent FROM orders WHERE order_id = %s", (order_id,)) == Decimal("12.50")
+    assert entries(db, order_id)[0][2]["fees"] == Decimal("0.45"), "12.5% of £3.60"
+    assert db.value("SELECT coop_fee_percent FROM orders WHERE order_id = %s", (world.order,)) == 0, \
+        "an order placed before keeps its rate"
+
+
+@pytest.mark.parametrize("value, says", [("-1", "from 0 to 100"), ("101", "from 0 to 100"), ("abc", "Not a valid"),
+                                         ("2.555", "two decimals"), ("NaN", "from 0 to 100")])
+def test_a_bad_fee_is_refused_and_changes_nothing(client, auth, db, world, operator, value, says):
+    auth.login_operator()
+    with db.unchanged():
+        response = client.post(f"/admin/producers/{world.producer}/fee", data={"fee_percent": value})
+        assert response.status_code == 400 and says in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "producer"])
+def test_only_the_operator_sets_a_producer_s_fee(client, auth, db, world, operator, who):
+    {"anonymous": lambda: None, "customer": auth.login_customer, "producer": auth.login_producer}[who]()
+    with db.unchanged():
+        response = client.post(f"/admin/producers/{world.producer}/fee", data={"fee_percent": "0"})
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
+
+
+def test_a_fee_for_no_such_producer_is_404(client, auth, db, world, operator):
+    auth.login_operator()
+    with db.unchanged():
+        assert client.post("/admin/producers/999999/fee", data={"fee_percent": "3"}).status_code == 404

@@ -138,6 +138,7 @@ PAGES = [
     ("operator", "/admin", None),
     ("operator", "/admin/producers", None),
     ("operator", "/admin/producers/5", None),
+    ("operator", "/admin/producers/1", fill_and_submit({"The co-op's fee on their orders (%)": "101"}, "Set their fee")),
     ("operator", "/admin/customers", None),
     ("operator", "/admin/customers?q=jane", None),
     ("operator", "/admin/customers/1", None),
