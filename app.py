@@ -1711,9 +1711,14 @@ def money_amount(minimum, maximum, what="an amount"):
             return
         if not value.is_finite() or not low <= value <= high:
             raise ValidationError(f"Enter {what} from {low:.2f} to {high:.2f}.")
-        if value.as_tuple().exponent < -2:
-            raise ValidationError("Use at most two decimals, like 3.50.")
+        two_decimals(form, field)
     return check
+
+
+def two_decimals(form, field):
+    """A validator for a decimal with at most two decimals (a price, a percentage)."""
+    if field.data is not None and field.data.is_finite() and field.data.as_tuple().exponent < -2:
+        raise ValidationError("Use at most two decimals, like 3.50.")
 
 
 def encoded_photo(form, field):
@@ -2512,7 +2517,8 @@ def admin_producers():
 
 class FeeForm(Form):
     fee_percent = DecimalField("The co-op's fee on their orders (%)", places=2, validators=[
-        Optional(), NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100, or leave it blank.")],
+        Optional(), NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100, or leave it blank."),
+        two_decimals],
         description="A percentage of each order's goods. Leave it blank for the co-op's rate; new orders take it.")
 
 
@@ -2543,9 +2549,7 @@ def admin_producer(producer_id):
 def admin_producer_fee(producer_id):
     """Set a producer's own co-op fee rate, or clear it for the co-op's."""
     form = FeeForm()
-    if not form.validate() or (form.fee_percent.data is not None and form.fee_percent.data.as_tuple().exponent < -2):
-        if not form.fee_percent.errors:
-            form.fee_percent.errors.append("Use at most two decimals, like 2.5.")
+    if not form.validate():
         return render_admin_account("producer", producer_id, http_status=400, fee_form=form)
     if not accounts.set_fee_percent(producer_id, form.fee_percent.data, g.user["id"]):
         abort(404)

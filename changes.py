@@ -269,14 +269,14 @@ def record_weights(producer_id, weights, confirmed=frozenset()):
             changed.append((order_id, line, weight))
     if problems:
         raise WeightsRefused(problems)
+    told = {order_id: weighed_email_sent(order_id) for order_id in {order_id for order_id, _, _ in changed}}
     for order_id, line, weight in changed:
         order = orders_done[order_id]
-        told = weighed_email_sent(order_id)
         execute("UPDATE order_item SET weight = %s, line_total = %s WHERE order_id = %s AND product_id = %s",
                 (weight, measures.line_total(dict(line, weight=weight)), order_id, line["product_id"]))
         settle(order, "producer")
         record(order, "producer", producer_id, "weight", line["product_id"], line["weight"], weight,
-               f"estimated {measures.plain(measures.estimated_weight(line))} kg", tell_them=told)
+               f"estimated {measures.plain(measures.estimated_weight(line))} kg", tell_them=told[order_id])
     for order_id in sorted({order_id for order_id, _, _ in changed}):
         tell_weighed(order_id)
     return changed

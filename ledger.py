@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from flask import current_app
 
-from db import IntegrityError, execute, query, transactional
+from db import IntegrityError, database_tables, execute, query, transactional
 from measures import round_money
 
 # kind: (what it is, whose it is). owner_id is the customer's or producer's id, or 0 for the co-op's own.
@@ -231,8 +231,7 @@ def top_up(customer_id, amount, reference, operator_id):
 def backfill_orders():
     """Post the value (and a recorded payment) of each order written without the ledger: orders from before it
     and the demo data. Each is posted once: an order with any entry is left alone."""
-    if "ledger_entry" not in {row["name"] for row in query(
-            "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")}:
+    if "ledger_entry" not in database_tables():
         return
     rows = query("SELECT o.order_id, o.customer_id, o.producer_id, o.payment_status, o.paid_by_id, o.placed_at,"
                  " o.paid_at FROM orders o"
