@@ -75,6 +75,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Len
 
 import accounts
 import backup
+import bank
 import catalogue
 import changes
 import checkout
@@ -82,6 +83,7 @@ import db
 import fulfilment
 import measures
 import images
+import invoices
 import ledger
 import jobs
 import mail
@@ -89,6 +91,7 @@ import orders
 import pagecache
 import producers
 import search
+import statements
 import worker
 
 
@@ -117,6 +120,7 @@ app.config.from_mapping(
     CURRENCY_SYMBOL="£",
     CREDIT_OVERDRAFT_LIMIT=Decimal("0.00"),
     COOP_FEE_PERCENT=Decimal("0"),
+    COOP_BANK_DETAILS="noeari Co-operative Ltd, sort code 04-00-04, account 12345678",
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=False,
@@ -177,6 +181,7 @@ ENV_SETTINGS = {
     "CURRENCY_SYMBOL": str,
     "CREDIT_OVERDRAFT_LIMIT": Decimal,
     "COOP_FEE_PERCENT": Decimal,
+    "COOP_BANK_DETAILS": str,
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
     "PERMANENT_SESSION_LIFETIME": int,
@@ -258,7 +263,8 @@ if app.config["TRUSTED_PROXIES"]:
     hops = app.config["TRUSTED_PROXIES"]
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-db.init_app(app, after_load=[search.index_unstemmed, images.import_photo_files, ledger.backfill_orders])
+db.init_app(app, after_load=[search.index_unstemmed, images.import_photo_files, ledger.backfill_orders],
+            after_seed=[invoices.issue_demo_invoices])
 backup.init_app(app)
 csrf = CSRFProtect(app)
 
@@ -595,6 +601,10 @@ app.add_template_global(orders.next_statuses)
 app.add_template_global(orders.order_when)
 app.add_template_global(orders.how_to_pay)
 app.add_template_global(ledger.order_fee)
+app.add_template_global(ledger.payment_reference)
+app.add_template_global(ledger.PAYMENT_WORDS, "payment_words")
+app.add_template_global(ledger.credit_reference)
+app.add_template_global(invoices.KINDS, "document_kinds")
 app.add_template_global(mail.site_url)
 app.add_template_filter(mail.address_lines, "address_lines")
 app.add_template_global(fulfilment.option_heading)
@@ -1744,6 +1754,8 @@ class ProductForm(Form):
     price = DecimalField("Price", places=2, description="A unit's price; per kg, 100 g, litre or count when sold "
                          "by measure; per kg when sold by the item and weighed.",
                          validators=[InputRequired("Enter a price."), money_amount("0.01", "9999.99", "a price")])
+    vat_rate = SelectField("VAT rate", choices=invoices.vat_choices, default="zero",
+                           description="Prices include it; invoices show it per line. Most food is zero-rated.")
     unit = StringField("Unit", filters=[strip_text], description="For example jar, dozen, loaf, whole chicken.",
                        validators=[DataRequired(), Length(max=30)])
     measure = SelectField("Sold per", choices=[SelectChoice(code, measure.label)
@@ -1779,7 +1791,7 @@ class ProductForm(Form):
 
 PRODUCT_FIELDS = ("name", "description", "category", "price", "unit", "is_available", "quantity_available",
                   "reorder_threshold", "sold_by", "measure", "step", "min_quantity", "max_quantity",
-                  "estimated_weight", "tolerance_percent")
+                  "estimated_weight", "tolerance_percent", "vat_rate")
 
 
 def product_fields(form):
@@ -1792,7 +1804,8 @@ def product_fields(form):
 def new_product():
     """Create a product with its stock row, and optionally a photo."""
     form = ProductForm(data={"is_available": True, "reorder_threshold": Decimal(5), "quantity_available": Decimal(0),
-                             "sold_by": "unit", "measure": "kg", "tolerance_percent": Decimal(10)})
+                             "sold_by": "unit", "measure": "kg", "tolerance_percent": Decimal(10),
+                             "vat_rate": "zero"})
     if form.validate_on_submit():
         producers.add_product(g.user, product_fields(form), form.encoded_image)
         flash(f"{form.name.data} has been added to your shop.", "success")
@@ -1922,6 +1935,7 @@ def render_producer_order(order_id, shortage_form=None, http_status=200, weight_
     order = get_own_order(order_id)
     return render_template("dashboard/order.html", order=order, shortage_form=shortage_form or ShortageForm(formdata=None),
                            can_short=order["status"] in changes.PRODUCER_EDITABLE,
+                           can_refund=order["status"] in changes.REFUNDABLE,
                            can_weigh=order["status"] in changes.WEIGHABLE, weight_problems=weight_problems or {},
                            entered=request.form if weight_problems else {}), http_status
 
@@ -1946,6 +1960,25 @@ def record_shortage(order_id, product_id):
         return render_producer_order(order_id, http_status=409)
     flash(f"Order #{order_id} now supplies {measures.how_much(line, form.quantity.data)} of "
           f"{measures.amount_of(line, line['quantity'])}; the customer has been told.", "success")
+    return redirect(url_for("producer_order", order_id=order_id))
+
+
+@app.route("/dashboard/orders/<int:order_id>/refunds/<int:product_id>", methods=["POST"])
+@producer_login_required
+def refund_line(order_id, product_id):
+    """After handing an order over, charge for less of a line (down to 0), saying why: the difference goes to
+    the customer's credit and a credit note is issued."""
+    form = posted_form(ShortageForm, flash_errors=False)
+    if form.errors:
+        return render_producer_order(order_id, shortage_form=form, http_status=400)
+    try:
+        line = changes.refund_line(g.user["id"], order_id, product_id, form.quantity.data, form.reason.data)
+    except changes.ChangeRefused as refusal:
+        flash(refusal.problem, "error")
+        return render_producer_order(order_id, http_status=409)
+    flash(f"Order #{order_id} now charges for {measures.how_much(line, form.quantity.data)} of "
+          f"{measures.amount_of(line, line['quantity'])}; the difference is in the customer's credit, and they have "
+          "been sent a credit note.", "success")
     return redirect(url_for("producer_order", order_id=order_id))
 
 
@@ -2078,6 +2111,15 @@ class ProfileForm(Form):
                           description="Starting with https://")
     payment_info = TextAreaField("How customers pay", filters=[strip_text], validators=[Length(max=500)],
                                  description="For example “Cash or card at collection; bank transfer on delivery”.")
+    legal_name = StringField("Legal name, for invoices", filters=[strip_text], validators=[Length(max=150)],
+                             description="Leave blank to use your business name.")
+    address = TextAreaField("Business address, for invoices", filters=[strip_text], validators=[Length(max=500)])
+    vat_number = StringField("VAT number", filters=[strip_text], validators=[
+        Length(max=20), Regexp(r"^$|^[A-Z]{2}[A-Z0-9 ]{2,17}$", message="Write it as it is registered, like GB123456789.")],
+        description="Only if you are registered for VAT.")
+    invoice_prefix = StringField("Invoice number prefix", filters=[strip_text], validators=[
+        Length(max=12), Regexp(r"^[A-Z0-9]*$", message="Use capital letters and digits only, like HARTLEY.")],
+        description="Your invoices are numbered PREFIX-2026-00001; blank uses your business name.")
     image = photo_field("Photo or logo")
 
 
@@ -2440,9 +2482,9 @@ def mark_paid(order_id):
     if order["status"] == "cancelled":
         flash(f"Order #{order_id} is cancelled, so there is nothing to pay.", "error")
         return render_producer_order(order_id, http_status=409)
-    if order["payment_method"] == "credit":
-        flash(f"Order #{order_id} is paid from the customer's credit with the co-op: there is nothing to record.",
-              "error")
+    if order["payment_method"] in ledger.PAID_THROUGH_COOP:
+        flash(f"Order #{order_id} is paid to the co-op ({ledger.PAYMENT_METHODS[order['payment_method']].lower()}): "
+              "there is nothing to record.", "error")
         return render_producer_order(order_id, http_status=409)
     if changed:
         flash(f"Order #{order_id} is marked {'paid' if paid else 'not paid'}.", "success")
@@ -2710,6 +2752,238 @@ def admin_retry_email(email_id):
         return redirect(url_for("admin_emails"))
     flash(f"Email #{email_id} will be sent again by the worker.", "success")
     return redirect(url_for("admin_emails"))
+
+
+# --- Money ------------------------------------------------------------------
+
+def period_key():
+    """The ?period= week (2026-W48) or month (2026-11), this month when absent; abort with 400 otherwise."""
+    key = request.args.get("period", "") or statements.this_month()
+    try:
+        return statements.period(key).key
+    except statements.PeriodRefused:
+        abort(400, f"The period {key[:20]!r} is not a week (like 2026-W48) or a month (like 2026-11).")
+
+
+def get_document(invoice_id):
+    """An invoice or credit note the logged-in account is party to (the operator sees all), or abort with 404."""
+    document = invoices.document(invoice_id, g.user["role"], g.user["id"])
+    if document is None:
+        abort(404)
+    return document
+
+
+@app.route("/invoices/<int:invoice_id>")
+@account_login_required
+def invoice_page(invoice_id):
+    """An invoice or credit note as issued, ready to print on A4."""
+    return render_template("documents/invoice.html", document=get_document(invoice_id))
+
+
+@app.route("/invoices/<int:invoice_id>.pdf")
+@account_login_required
+def invoice_pdf(invoice_id):
+    """The same document as a PDF."""
+    document = get_document(invoice_id)
+    html = render_template("documents/invoice.html", document=document)
+    return Response(invoices.pdf(html, request.url_root, app.static_folder), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{document["number"]}.pdf"'})
+
+
+def render_statement(template, producer_id, **context):
+    key = period_key()
+    return render_template(template, found=statements.statement(producer_id, key), key=key,
+                           periods=statements.recent_periods(), **context)
+
+
+@app.route("/dashboard/statement")
+@producer_login_required
+def producer_statement():
+    """The producer's statement for a week or a month, and what the co-op owes them (or they owe it) now."""
+    return render_statement("dashboard/statement.html", g.user["id"],
+                            documents=invoices.producer_documents(g.user["id"], 20))
+
+
+def statement_csv(producer_id):
+    key = period_key()
+    rows = list(statements.statement_csv_rows(statements.statement(producer_id, key), fulfilment.zone()))
+    return csv_response(f"noeari-statement-{producer_id}-{key}.csv", rows[0], rows[1:])
+
+
+@app.route("/dashboard/statement.csv")
+@producer_login_required
+def producer_statement_csv():
+    return statement_csv(g.user["id"])
+
+
+@app.route("/admin/statements")
+@operator_login_required
+def admin_statements():
+    """Every producer's net for a period and what is due to or from each now."""
+    key = period_key()
+    return render_template("admin/statements.html", key=key, span=statements.period(key),
+                           producers=statements.statement_producers(key), periods=statements.recent_periods())
+
+
+class PayoutForm(Form):
+    direction = RadioField("What happened", default="payout", choices=[
+        SelectChoice("payout", "The co-op paid the producer"),
+        SelectChoice("fees", "The producer paid the co-op fees they owed")],
+        validators=[InputRequired("Choose what happened.")])
+    amount = money_field("Amount", "0.01", "999999.99")
+    reference = StringField("Transfer reference", filters=[strip_text], validators=[
+        DataRequired("Enter the transfer's reference, as the bank shows it."), Length(max=100)],
+        description="The same reference is never recorded twice.")
+
+
+def admin_producer_name(producer_id):
+    account = accounts.account_summary("producer", producer_id)
+    if account is None:
+        abort(404)
+    return account
+
+
+@app.route("/admin/producers/<int:producer_id>/statement")
+@operator_login_required
+def admin_statement(producer_id):
+    """A producer's statement as the operator sees it, with the payout form."""
+    return render_statement("admin/statement.html", producer_id, account=admin_producer_name(producer_id),
+                            form=PayoutForm(formdata=None))
+
+
+@app.route("/admin/producers/<int:producer_id>/statement.csv")
+@operator_login_required
+def admin_statement_csv(producer_id):
+    admin_producer_name(producer_id)
+    return statement_csv(producer_id)
+
+
+@app.route("/admin/producers/<int:producer_id>/payouts", methods=["POST"])
+@operator_login_required
+def admin_payout(producer_id):
+    """Record a payout to a producer (or fees received from them) against their statement."""
+    account = admin_producer_name(producer_id)
+    form = PayoutForm()
+    if not form.validate():
+        return render_statement("admin/statement.html", producer_id, account=account, form=form), 400
+    amount = form.amount.data if form.direction.data == "payout" else -form.amount.data
+    note = (f"Paid to {account['name']}" if amount > 0 else f"Fees received from {account['name']}") + \
+        f", for {statements.period(period_key()).label}"
+    try:
+        ledger.payout(producer_id, amount, form.reference.data, note, g.user["id"])
+    except ledger.PayoutRefused as refused:
+        form.amount.errors.append(
+            f"The co-op owes {account['name']} {fulfilment.format_money(refused.args[0])} now: record at most that."
+            if amount > 0 else f"{account['name']} owes the co-op {fulfilment.format_money(max(-refused.args[0], 0))} "
+                               "in fees now: record at most that.")
+        return render_statement("admin/statement.html", producer_id, account=account, form=form), 409
+    except ledger.DuplicateReference:
+        form.reference.errors.append(f"A payout with reference {form.reference.data} is recorded already: "
+                                     "nothing was added.")
+        return render_statement("admin/statement.html", producer_id, account=account, form=form), 409
+    flash(f"Recorded {fulfilment.format_money(form.amount.data)} "
+          f"{'paid to' if amount > 0 else 'received from'} {account['name']}.", "success")
+    return redirect(url_for("admin_statement", producer_id=producer_id, period=period_key()))
+
+
+class BankImportForm(Form):
+    statement = FileField("Bank statement file", description="A CSV export (date, amount, reference columns) or a "
+                          "camt.053 XML statement, up to 5 MB.")
+
+
+class BankLineForm(Form):
+    order_id = IntegerField("Order number", validators=[Optional(), NumberRange(min=1, max=4294967295,
+                                                                                message="Enter an order number.")])
+    customer_id = IntegerField("Customer number (for their credit)", validators=[
+        Optional(), NumberRange(min=1, max=4294967295, message="Enter a customer number.")])
+    note = StringField("Or set it aside, saying why", filters=[strip_text], validators=[Length(max=200)])
+
+    def validate(self, extra_validators=None):
+        if not super().validate(extra_validators):
+            return False
+        chosen = [field for field in (self.order_id.data, self.customer_id.data, self.note.data) if field]
+        if len(chosen) != 1:
+            self.order_id.errors.append("Give an order number, a customer number, or a note: one of them.")
+            return False
+        return True
+
+
+def render_bank(form=None, line_form=None, http_status=200, summary=None):
+    return render_template("admin/bank.html", form=form or BankImportForm(formdata=None),
+                           line_form=line_form or BankLineForm(formdata=None), unmatched=bank.lines("unmatched"),
+                           matched=bank.lines("matched", 20), imports=bank.imports(), summary=summary), http_status
+
+
+@app.route("/admin/bank", methods=["GET", "POST"])
+@operator_login_required
+def admin_bank():
+    """Import a bank statement: lines are matched by payment reference, the rest listed to assign by hand."""
+    if request.method == "GET":
+        return render_bank()
+    form = BankImportForm()
+    upload = form.statement.data if form.validate() else None
+    if not upload or not getattr(upload, "filename", ""):
+        form.statement.errors = list(form.statement.errors) + ["Choose the statement file to import."]
+        return render_bank(form, http_status=400)
+    try:
+        summary = bank.import_file(upload.filename, upload.read(images.MAX_IMAGE_BYTES + 1), g.user["id"])
+    except bank.AlreadyImported as already:
+        form.statement.errors = [f"This file was imported on {fulfilment.format_stored(already.imported['imported_at'])}: "
+                                 "nothing was added."]
+        return render_bank(form, http_status=409)
+    except bank.BankFileRefused as refusal:
+        form.statement.errors = [refusal.problem]
+        return render_bank(form, http_status=400)
+    flash(f"Read {summary['lines_read']} lines: {summary['lines_new']} new, {summary['matched']} matched by their "
+          f"reference, {summary['lines_new'] - summary['matched']} left to assign.", "success")
+    return redirect(url_for("admin_bank"))
+
+
+@app.route("/admin/bank/lines/<int:line_id>", methods=["POST"])
+@operator_login_required
+def admin_bank_line(line_id):
+    """Assign an unmatched line to an order or a customer's credit, or set it aside with a note."""
+    form = BankLineForm()
+    if not form.validate():
+        return render_bank(line_form=form, http_status=400)
+    try:
+        line = bank.assign(line_id, g.user["id"], form.order_id.data, form.customer_id.data, form.note.data or "")
+    except bank.LineSettled:
+        flash("That line is settled already: nothing was changed.", "error")
+        return render_bank(http_status=409)
+    if line is None:
+        form.order_id.errors.append("There is no such order or customer, or the line is money paid out.")
+        return render_bank(line_form=form, http_status=404)
+    flash(f"The line of {fulfilment.format_money(line['amount'])} is "
+          f"{'set aside' if form.note.data else 'recorded'}.", "success")
+    return redirect(url_for("admin_bank"))
+
+
+@app.route("/admin/accounts")
+@operator_login_required
+def admin_accounts():
+    """The accounts by period: the ledger and the VAT summary per producer, to read and to download."""
+    key = period_key()
+    span = statements.period(key)
+    return render_template("admin/accounts.html", key=key, span=span, vat=invoices.vat_summary(span),
+                           periods=statements.recent_periods(), problems=ledger.problems(),
+                           balances=ledger.coop_balances())
+
+
+@app.route("/admin/accounts/ledger.csv")
+@operator_login_required
+def admin_ledger_csv():
+    key = period_key()
+    header, *rows = statements.ledger_csv_rows(key)  # read within the request: the rows go out after it
+    return csv_response(f"noeari-ledger-{key}.csv", header, rows)
+
+
+@app.route("/admin/accounts/vat.csv")
+@operator_login_required
+def admin_vat_csv():
+    key = period_key()
+    header, *rows = invoices.vat_csv_rows(statements.period(key))
+    return csv_response(f"noeari-vat-{key}.csv", header, rows)
 
 
 # --- Email and jobs ---------------------------------------------------------

@@ -4,9 +4,12 @@ the order's history, and told to the other party by one email that gathers the c
 
 Request-free: the acting account comes in as (role, account_id); an order that is not theirs is OrderNotFound.
 """
+from decimal import Decimal
+
 import catalogue
 import checkout
 import fulfilment
+import invoices
 import ledger
 import mail
 import measures
@@ -109,6 +112,7 @@ def insert_line(order_id, product, quantity):
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (order_id, product["product_id"], quantity, product["price"], *checkout.order_line_selling(product),
              measures.line_total(line)))
+    invoices.keep_vat_rates(order_id, product["product_id"])
 
 
 def quantity_refused(product, quantity):
@@ -138,7 +142,8 @@ def settle(order, role):
     return goods["goods_total"]
 
 
-LEDGER_NOTES = {"line": "Changed by the customer", "shortage": "Short", "weight": "Weighed", "when": "Moved"}
+LEDGER_NOTES = {"line": "Changed by the customer", "shortage": "Short", "weight": "Weighed", "when": "Moved",
+                "refund": "Refunded"}
 
 
 def record(order, role, account_id, kind, product_id, before, after, note=None, tell_them=True):
@@ -227,6 +232,39 @@ def record_shortage(producer_id, order_id, product_id, quantity, reason):
     set_line(order_id, line, quantity)
     settle(order, "producer")
     record(order, "producer", producer_id, "shortage", product_id, line["quantity"], quantity, reason)
+    return line
+
+
+# A producer refunds part of an order after handing it over (returned, spoilt): its customer's credit gets it back.
+REFUNDABLE = {"completed"}
+WEIGHT_PLACES = Decimal("0.001")
+
+
+@transactional
+def refund_line(producer_id, order_id, product_id, quantity, reason):
+    """As the producer, after handing an order over, charge only quantity of a line (0 refunds all of it) for
+    reason: nothing goes back to stock, the difference goes to the customer's credit, and an invoiced order gets
+    a credit note. Returns the line as it was."""
+    order = lock_order("producer", producer_id, order_id)
+    if order["status"] not in REFUNDABLE:
+        raise ChangeRefused(f"Order #{order_id} is not handed over yet: record a shortage instead.")
+    line = order_line(order_id, product_id)
+    if line is None:
+        raise orders.OrderNotFound(order_id)
+    if quantity >= line["quantity"]:
+        raise ChangeRefused(f"A refund charges for less than was handed over: fewer than "
+                            f"{measures.how_much(line, line['quantity'])} of {line['name']}.")
+    if measures.decimals(quantity) > measures.places(line):
+        raise ChangeRefused(f"{line['name']} is counted to {measures.places(line)} decimals at most.")
+    if quantity == 0:
+        set_line(order_id, line, 0)
+    else:
+        kept = dict(line, quantity=quantity, weight=None if line["weight"] is None else
+                    (line["weight"] * quantity / line["quantity"]).quantize(WEIGHT_PLACES))
+        execute("UPDATE order_item SET quantity = %s, weight = %s, line_total = %s WHERE order_id = %s AND product_id = %s",
+                (quantity, kept["weight"], measures.line_total(kept), order_id, product_id))
+    record(order, "producer", producer_id, "refund", product_id, line["quantity"], quantity, reason)
+    invoices.credit_after_refund(order_id)
     return line
 
 
@@ -439,12 +477,13 @@ def tell(order_id, to_role, history_id):
     changes = query("SELECT h.kind, h.changed_by_role, h.product_id, h.quantity_before, h.quantity_after, h.note,"
                     " h.to_status, p.name, p.unit, p.sold_by, p.measure FROM order_status_history h"
                     " LEFT JOIN product p ON p.product_id = h.product_id"
-                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage', 'when', 'weight')"
+                    " WHERE h.order_id = %s AND h.history_id >= %s AND h.kind IN ('line', 'shortage', 'when', 'weight', 'refund')"
                     " ORDER BY h.history_id", (order_id, first))
     to = order["email"] if to_role == "customer" else order["producer_account_email"]
     by = order["business_name"] if to_role == "customer" else order["first_name"]
     subject = f"Order #{order_id} was changed by {by}: the total is now {fulfilment.format_money(order['total'])}"
-    text = mail.render("order_changed", order=order, changes=changes, to_role=to_role)
+    text = mail.render("order_changed", order=order, changes=changes, to_role=to_role,
+                       due=ledger.order_due(order_id, order["customer_id"]))
     if waiting:
         execute("UPDATE email_outbox SET subject = %s, body_text = %s WHERE email_id = %s",
                 (subject[:255], text, waiting["email_id"]))
@@ -466,4 +505,5 @@ def change_sentence(change):
         return f"{change['name']}: {weighed}" + (f" ({note})" if note else "")
     after = "removed" if change["quantity_after"] == 0 else measures.quantity_text(change, change["quantity_after"])
     before = measures.how_much(change, change["quantity_before"])
-    return f"{change['name']}: {before} → {after}" + (f" ({note})" if note else "")
+    refunded = "refunded, " if change["kind"] == "refund" else ""
+    return f"{change['name']}: {refunded}{before} → {after}" + (f" ({note})" if note else "")

@@ -12,6 +12,7 @@ from decimal import Decimal
 import catalogue
 import db
 import fulfilment
+import invoices
 import ledger
 import measures
 import orders
@@ -323,6 +324,7 @@ def insert_order(customer_id, group, details, key):
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
               line["line_total"]) for line in group["lines"]], many=True)
+    invoices.keep_vat_rates(order_id)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
     try:

@@ -125,13 +125,15 @@ class MySQL(FlaskMySQL):
 mysql = MySQL()
 
 
-def init_app(app, after_load=()):
+def init_app(app, after_load=(), after_seed=()):
     """Attach the connection to app and register the database commands, as flaskr's db.py does.
 
     after_load are the modules' back-fills, run after migrations and the demo data: what SQL files cannot
-    write (search stems, photos moved in from files). They are handed in, so this module imports none of
+    write (search stems, photos moved in from files); after_seed, what only the demo data needs (its invoices).
+    They are handed in, so this module imports none of
     the modules that build on it."""
     app.extensions["noeari_after_load"] = list(after_load)
+    app.extensions["noeari_after_seed"] = list(after_seed)
     mysql.init_app(app)
     for command in (init_db_command, seed_db_command, migrate_command, check_db_command):
         app.cli.add_command(command)
@@ -368,6 +370,8 @@ def seed_database():
     finally:
         cur.close()
     after_load()
+    for fill in current_app.extensions["noeari_after_seed"]:
+        fill()
 
 
 def after_load():

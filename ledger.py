@@ -6,6 +6,7 @@ what the co-op owes a producer are positive; what a customer owes for their orde
 
 Request-free: the acting account comes in as (role, id).
 """
+import re
 from collections import namedtuple
 from decimal import Decimal
 
@@ -27,12 +28,18 @@ ENTRY_KINDS = {
     "payment": "A payment of an order",
     "refund": "What an order paid through the co-op no longer costs, back to credit",
     "topup": "Money received for a customer's credit",
+    "payout": "Money the co-op paid a producer, or fees a producer paid the co-op",
     "reversal": "A correction, reversing an earlier entry",
 }
 ZERO = Decimal("0.00")
+# How each way of paying reads in a list.
+PAYMENT_WORDS = {"collection": "At collection", "transfer": "Bank transfer", "credit": "Credit"}
+# Orders the co-op collects the money of (so the ledger, not the producer, says when they are paid).
+PAID_THROUGH_COOP = {"transfer", "credit"}
 # How an order is paid, chosen per collection or delivery option by its producer.
 PAYMENT_METHODS = {
     "collection": "On collection or delivery (cash or card, recorded by you)",
+    "transfer": "By bank transfer to the co-op, with the order's own reference",
     "credit": "Out of the customer's credit with the co-op, at checkout",
 }
 
@@ -135,6 +142,9 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
                  order_id, note, actor, at=at)
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
+    else:
+        owed = refund_overpaid(order_id, row["customer_id"])
+    if row["payment_method"] in PAID_THROUGH_COOP:
         paid = "paid" if owed == 0 and value > 0 else row["payment_status"] if value == 0 else "unpaid"
         if paid != row["payment_status"]:
             execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s = 'paid', UTC_TIMESTAMP(), NULL)"
@@ -187,17 +197,24 @@ def reverse_payments(order_id, note, actor):
     return [reverse(row["entry_id"], note, actor) for row in open_payments]
 
 
+def refund_overpaid(order_id, customer_id):
+    """Whatever the customer has paid beyond what the order is now worth goes to their credit; returns what
+    they still owe (0 when nothing)."""
+    due = order_due(order_id, customer_id)
+    if due >= 0:
+        return due
+    post("refund", [Leg("receivable", customer_id, due), Leg("credit", customer_id, -due)], order_id,
+         "Refunded to credit")
+    return ZERO
+
+
 def pay_from_credit(order_id, customer_id, overdraft_limit, strict=True):
     """Settle a credit-paid order with its customer's credit after its value changed: an order now worth less
     is refunded to credit; one worth more is paid from credit while the balance, down to the overdraft limit,
     covers it. The credit account's row is locked first, so concurrent payments queue and none takes it past
     the limit. Uncovered, strict raises CreditShort (nothing paid); otherwise the amount stays owed. Returns
     what is still owed."""
-    due = order_due(order_id, customer_id)
-    if due < 0:
-        post("refund", [Leg("receivable", customer_id, due), Leg("credit", customer_id, -due)], order_id,
-             "Refunded to credit")
-        return ZERO
+    due = refund_overpaid(order_id, customer_id)
     if due == 0:
         return ZERO
     held = query("SELECT balance FROM ledger_account WHERE account_id = %s FOR UPDATE",
@@ -222,8 +239,8 @@ def top_up(customer_id, amount, reference, operator_id):
     if query("SELECT 1 AS found FROM ledger_entry WHERE kind = 'topup' AND reference = %s", (reference,), one=True):
         raise DuplicateReference(reference)
     try:
-        return post("topup", [Leg("bank", 0, -amount), Leg("credit", customer_id, amount)], None,
-                    f"Top-up received, reference {reference}", ("operator", operator_id), reference=reference)
+        return record_top_up(customer_id, amount, reference, f"Top-up received, reference {reference}",
+                             ("operator", operator_id))
     except IntegrityError:
         raise DuplicateReference(reference) from None
 
@@ -249,6 +266,79 @@ def backfill_order(row):
                                   ("producer", row["paid_by_id"] or row["producer_id"]), at=row["paid_at"])
 
 
+# --- Bank transfers and payouts ------------------------------------------------
+
+def check_digits(number):
+    """Two check digits (ISO 7064 mod 97-10, as in IBANs) so a mistyped reference matches nothing."""
+    return f"{98 - (number * 100) % 97:02d}"
+
+
+def payment_reference(order_id):
+    """The reference a customer gives when paying an order by bank transfer."""
+    return f"NOE-{order_id}-{check_digits(order_id)}"
+
+
+def credit_reference(customer_id):
+    """The reference a customer gives when topping up their credit by bank transfer."""
+    return f"CR-{customer_id}-{check_digits(customer_id)}"
+
+
+REFERENCE_PATTERN = re.compile(r"(?<![A-Z0-9])(NOE|CR)[ -]?([0-9]{1,9})[ -]?([0-9]{2})(?![0-9])", re.IGNORECASE)
+REFERENCE_KINDS = {"NOE": "order", "CR": "credit"}
+
+
+def references_in(text):
+    """The well-formed references in a payment's text, in order and once each: [(kind, id)], kind 'order' or
+    'credit'. One whose check digits are wrong is not a reference."""
+    found = []
+    for prefix, number, check in REFERENCE_PATTERN.findall(text or ""):
+        reference = (REFERENCE_KINDS[prefix.upper()], int(number))
+        if check == check_digits(int(number)) and reference not in found:
+            found.append(reference)
+    return found
+
+
+def record_transfer(order_id, amount, reference, actor=(None, None)):
+    """Money received by bank transfer for an order: what it still owes is paid and anything beyond goes to
+    its customer's credit; the order reads paid once nothing is owed. Its entry's id."""
+    row = query("SELECT customer_id, status, payment_status FROM orders WHERE order_id = %s FOR UPDATE",
+                (order_id,), one=True)
+    customer_id = row["customer_id"]
+    paid = min(amount, max(order_due(order_id, customer_id), ZERO))
+    entry = post("payment", [Leg("bank", 0, -amount), Leg("receivable", customer_id, paid),
+                             Leg("credit", customer_id, amount - paid)],
+                 order_id, f"Paid by bank transfer ({reference})", actor, reference=reference)
+    if row["status"] != "cancelled" and row["payment_status"] != "paid" and order_due(order_id, customer_id) <= 0:
+        execute("UPDATE orders SET payment_status = 'paid', paid_at = UTC_TIMESTAMP() WHERE order_id = %s",
+                (order_id,))
+    return entry
+
+
+def record_top_up(customer_id, amount, reference, note, actor):
+    """Money received for a customer's credit, in the caller's transaction; its entry's id."""
+    return post("topup", [Leg("bank", 0, -amount), Leg("credit", customer_id, amount)], None, note, actor,
+                reference=reference)
+
+
+class PayoutRefused(Exception):
+    """A payout larger than what the co-op owes the producer (or fees larger than they owe): nothing posted."""
+
+
+@transactional
+def payout(producer_id, amount, reference, note, operator_id):
+    """The co-op paid a producer amount (or, negative, received fees they owed it), under the transfer's
+    reference: its entry's id. The producer's account is locked, so two payouts never pay more than is owed;
+    PayoutRefused or DuplicateReference post nothing."""
+    held = query("SELECT balance FROM ledger_account WHERE account_id = %s FOR UPDATE",
+                 (account_id("producer", producer_id),), one=True)["balance"]
+    if amount == 0 or (amount > 0 and amount > held) or (amount < 0 and -amount > -held):
+        raise PayoutRefused(held)
+    if query("SELECT 1 AS found FROM ledger_entry WHERE kind = 'payout' AND reference = %s", (reference,), one=True):
+        raise DuplicateReference(reference)
+    return post("payout", [Leg("producer", producer_id, -amount), Leg("bank", 0, amount)], None, note,
+                ("operator", operator_id), reference=reference)
+
+
 # --- Reading it ---------------------------------------------------------------
 
 def balance(kind, owner_id=0):
@@ -267,6 +357,14 @@ def customer_history(customer_id, limit=200):
         " JOIN ledger_entry e ON e.entry_id = l.entry_id"
         " WHERE a.kind IN ('credit', 'receivable') AND a.owner_id = %s"
         " GROUP BY e.entry_id ORDER BY e.created_at DESC, e.entry_id DESC LIMIT %s", (customer_id, limit))
+
+
+def coop_balances():
+    """Each kind of account's total, in ACCOUNTS' order: [{'kind', 'what', 'total', 'accounts'}]; they sum to 0."""
+    found = {row["kind"]: row for row in query("SELECT kind, SUM(balance) AS total, COUNT(*) AS accounts"
+                                               " FROM ledger_account GROUP BY kind")}
+    return [{"kind": kind, "what": what, "total": found[kind]["total"] if kind in found else ZERO,
+             "accounts": found[kind]["accounts"] if kind in found else 0} for kind, what in ACCOUNTS.items()]
 
 
 def problems():

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import db
 import fulfilment
+import invoices
 import ledger
 import mail
 import measures
@@ -115,6 +116,7 @@ def load_order(order_id, where="TRUE", args=()):
         " LEFT JOIN product p ON p.product_id = h.product_id WHERE h.order_id = %s ORDER BY h.history_id",
         (order_id,))
     order["cutoff"] = order_cutoff(order)
+    order["documents"] = invoices.for_order(order_id) if order["status"] == "completed" else []
     return order
 
 
@@ -179,6 +181,8 @@ def change_order_status(role, account_id, order_id, new_status):
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, role, account_id))
     ledger.sync_order(order_id, f"Order {STATUS_LABELS[new_status].lower()}", (role, account_id))
+    if new_status == "completed":
+        invoices.issue_for_completed(order_id)
     announce_status(order_id, new_status, role)
     return order, True
 
@@ -196,13 +200,14 @@ def change_statuses(producer_id, order_ids, new_status):
 def record_payment(producer_id, order_id, paid):
     """Mark one of the producer's orders paid on collection or delivery (or not), with who did it, in its
     history and the ledger; return the order as it was and whether it changed, or OrderNotFound. A cancelled
-    order is never paid, and one paid from credit is settled by the ledger, not by hand."""
+    order is never paid, and one paid through the co-op (credit, transfer) is settled by the ledger, not by hand."""
     order = query("SELECT order_id, customer_id, status, payment_status, payment_method FROM orders"
                   " WHERE order_id = %s AND producer_id = %s FOR UPDATE", (order_id, producer_id), one=True)
     if order is None:
         raise OrderNotFound(order_id)
     new_status = "paid" if paid else "unpaid"
-    if order["status"] == "cancelled" or order["payment_method"] == "credit" or order["payment_status"] == new_status:
+    if (order["status"] == "cancelled" or order["payment_method"] in ledger.PAID_THROUGH_COOP
+            or order["payment_status"] == new_status):
         return order, False
     execute("UPDATE orders SET payment_status = %s, paid_at = IF(%s, UTC_TIMESTAMP(), NULL), paid_by_id = %s"
             " WHERE order_id = %s", (new_status, paid, producer_id if paid else None, order_id))
@@ -216,7 +221,10 @@ def record_payment(producer_id, order_id, paid):
 
 
 def how_to_pay(order):
-    """How the customer pays an order, in a sentence: from their credit, or as its producer says."""
+    """How the customer pays an order, in a sentence: from their credit, by transfer, or as its producer says."""
+    if order["payment_method"] == "transfer":
+        return ("Paid by bank transfer." if order["payment_status"] == "paid" else
+                f"By bank transfer to the co-op, with the reference {ledger.payment_reference(order['order_id'])}.")
     if order["payment_method"] == "credit":
         return ("Paid from your credit with the co-op." if order["payment_status"] == "paid" else
                 "From your credit with the co-op: top it up to pay what is still owed.")
@@ -263,6 +271,7 @@ STATUS_SUBJECTS = {
     "ready": "Order #{0} is ready to collect",
     "out_for_delivery": "Order #{0} is out for delivery",
     "cancelled": "Order #{0} was cancelled by {1}",
+    "completed": "Your invoice for order #{0} from {1}",
 }
 
 
@@ -278,7 +287,8 @@ def announce_status(order_id, new_status, role):
         return
     order = load_order(order_id)
     mail.send("order_status", f"order-status:{order_id}:{new_status}", order["email"],
-         STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status)
+         STATUS_SUBJECTS[new_status].format(order_id, order["business_name"]), order=order, status=new_status,
+         documents=invoices.for_order(order_id))
 
 
 def packing_list(producer_id, day, option_id=None, slot_start=None):

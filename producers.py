@@ -19,7 +19,7 @@ def own_product(producer_id, product_id):
     """One of the producer's products (not archived) with its stock, or None."""
     return query(
         "SELECT p.product_id, p.name, p.description, p.category, p.price, p.unit, p.image_url,"
-        f" p.thumbnail_url, p.is_available, {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
+        f" p.thumbnail_url, p.is_available, {SELLING_COLUMNS}, p.vat_rate, s.quantity_available, s.reorder_threshold"
         " FROM product p JOIN stock s ON s.product_id = p.product_id"
         " WHERE p.product_id = %s AND p.producer_id = %s AND p.is_archived = 0",
         (product_id, producer_id), one=True)
@@ -57,7 +57,8 @@ def product_values(producer_name, product):
     stems = search.product_columns(product["name"], product["description"], product["category"], producer_name)
     rules = measures.selling_values(product)
     return (product["name"], product["description"] or "", product["category"], product["price"],
-            product["unit"], int(product["is_available"]), *(rules[name] for name in SELLING_FIELDS), *stems)
+            product["unit"], int(product["is_available"]), *(rules[name] for name in SELLING_FIELDS),
+            product.get("vat_rate") or "zero", *stems)
 
 
 SELLING_FIELDS = ("sold_by", "measure", "step", "min_quantity", "max_quantity", "estimated_weight", "tolerance_percent")
@@ -80,9 +81,9 @@ def add_product(producer, product, encoded_photo=None):
     def write(image_url, thumbnail_url):
         product_id = execute(
             "INSERT INTO product (producer_id, name, description, category, price, unit, is_available, sold_by,"
-            " measure, step, min_quantity, max_quantity, estimated_weight, tolerance_percent,"
+            " measure, step, min_quantity, max_quantity, estimated_weight, tolerance_percent, vat_rate,"
             " search_name, search_text, search_producer, image_url, thumbnail_url)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (producer["id"], *product_values(producer["name"], product), image_url, thumbnail_url)).lastrowid
         # The product's one stock row is made by a trigger as the product is inserted.
         execute("UPDATE stock SET quantity_available = %s, reorder_threshold = %s WHERE product_id = %s",
@@ -98,7 +99,7 @@ def save_product(producer, current, product, stock_seen, encoded_photo=None):
         product_id = current["product_id"]
         execute("UPDATE product SET name = %s, description = %s, category = %s, price = %s, unit = %s,"
                 " is_available = %s, sold_by = %s, measure = %s, step = %s, min_quantity = %s, max_quantity = %s,"
-                " estimated_weight = %s, tolerance_percent = %s, search_name = %s, search_text = %s,"
+                " estimated_weight = %s, tolerance_percent = %s, vat_rate = %s, search_name = %s, search_text = %s,"
                 " search_producer = %s, image_url = %s, thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
                 (*product_values(producer["name"], product), image_url, thumbnail_url, product_id, producer["id"]))
         execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s",
@@ -158,7 +159,8 @@ def set_stock(product_id, quantity):
 
 # --- Profile ----------------------------------------------------------------
 
-PROFILE_COLUMNS = ("description", "town", "phone", "public_email", "website", "payment_info")
+PROFILE_COLUMNS = ("description", "town", "phone", "public_email", "website", "payment_info", "legal_name",
+                   "address", "vat_number", "invoice_prefix")
 
 
 def profile(producer_id):

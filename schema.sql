@@ -34,6 +34,12 @@ CREATE TABLE producer (
     payment_info VARCHAR(500) NOT NULL DEFAULT '',
     -- The co-op's fee on this producer's orders, a percentage of goods; NULL takes COOP_FEE_PERCENT.
     fee_percent DECIMAL(5,2) NULL,
+    -- What its invoices say: the legal name and address, a VAT number when it has one, and the number prefix
+    -- (invoices.py makes one from business_name when it is empty).
+    legal_name VARCHAR(150) NOT NULL DEFAULT '',
+    address VARCHAR(500) NOT NULL DEFAULT '',
+    vat_number VARCHAR(20) NOT NULL DEFAULT '',
+    invoice_prefix VARCHAR(12) NOT NULL DEFAULT '',
     image_url VARCHAR(255) NULL,
     thumbnail_url VARCHAR(255) NULL,
     status VARCHAR(12) NOT NULL DEFAULT 'pending',
@@ -42,6 +48,16 @@ CREATE TABLE producer (
     CONSTRAINT chk_producer_status CHECK (status IN ('pending', 'approved', 'suspended')),
     CONSTRAINT chk_producer_fee CHECK (fee_percent IS NULL OR (fee_percent >= 0 AND fee_percent <= 100))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- VAT rates, in one table: a product names its rate, an order line keeps the rate it was sold at.
+CREATE TABLE vat_rate (
+    code VARCHAR(10) NOT NULL PRIMARY KEY,
+    name VARCHAR(40) NOT NULL,
+    percent DECIMAL(5,2) NOT NULL,
+    CONSTRAINT chk_vat_rate_percent CHECK (percent >= 0 AND percent < 100)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+INSERT INTO vat_rate (code, name, percent) VALUES ('zero', 'Zero rate', 0), ('reduced', 'Reduced rate', 5),
+    ('standard', 'Standard rate', 20);
 
 CREATE TABLE product (
     product_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -60,6 +76,8 @@ CREATE TABLE product (
     max_quantity DECIMAL(10,3) NULL,
     estimated_weight DECIMAL(10,3) NULL,
     tolerance_percent DECIMAL(5,2) NOT NULL DEFAULT 10,
+    -- Its VAT rate (vat_rate.code); prices include it.
+    vat_rate VARCHAR(10) NOT NULL DEFAULT 'zero',
     -- What a shopper pays for the least they can buy (one item, or the minimum measure), unrounded, so sorting
     -- by price compares like with like; 0.01 is the 100 g measure's (measures.MEASURES).
     sort_price DECIMAL(20,7) AS (price * CASE sold_by WHEN 'weighed' THEN estimated_weight
@@ -92,6 +110,7 @@ CREATE TABLE product (
     FULLTEXT KEY ft_product_search (search_name, search_text, search_producer),
     FULLTEXT KEY ft_product_search_name (search_name),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT fk_product_vat_rate FOREIGN KEY (vat_rate) REFERENCES vat_rate (code),
     CONSTRAINT chk_product_price CHECK (price >= 0),
     CONSTRAINT chk_product_sold_by CHECK (sold_by IN ('unit', 'measure', 'weighed')),
     CONSTRAINT chk_product_measure CHECK ((sold_by = 'measure') = (measure IS NOT NULL)
@@ -127,7 +146,8 @@ CREATE TABLE fulfilment_option (
     free_over DECIMAL(8,2) NULL,
     cutoff_hours SMALLINT UNSIGNED NOT NULL DEFAULT 24,
     capacity INT UNSIGNED NULL,
-    -- How its orders are paid: on collection or delivery, or from the customer's credit at checkout.
+    -- How its orders are paid: on collection or delivery, by bank transfer to the co-op, or from the
+    -- customer's credit at checkout.
     payment_method VARCHAR(12) NOT NULL DEFAULT 'collection',
     is_active TINYINT(1) NOT NULL DEFAULT 1,
     is_archived TINYINT(1) NOT NULL DEFAULT 0,
@@ -138,7 +158,7 @@ CREATE TABLE fulfilment_option (
     CONSTRAINT chk_option_money CHECK (fee >= 0 AND minimum_order >= 0 AND (free_over IS NULL OR free_over >= 0)),
     CONSTRAINT chk_option_cutoff CHECK (cutoff_hours <= 336),
     CONSTRAINT chk_option_capacity CHECK (capacity IS NULL OR capacity > 0),
-    CONSTRAINT chk_option_payment CHECK (payment_method IN ('collection', 'credit'))
+    CONSTRAINT chk_option_payment CHECK (payment_method IN ('collection', 'transfer', 'credit'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE fulfilment_slot (
@@ -223,7 +243,7 @@ CREATE TABLE orders (
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
     CONSTRAINT chk_orders_fee CHECK (fee >= 0),
     CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid')),
-    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'credit')),
+    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'transfer', 'credit')),
     CONSTRAINT chk_orders_coop_fee CHECK (coop_fee_percent >= 0 AND coop_fee_percent <= 100)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -241,6 +261,8 @@ CREATE TABLE order_item (
     tolerance_percent DECIMAL(5,2) NULL,
     weight DECIMAL(10,3) NULL,
     line_total DECIMAL(10,2) NOT NULL DEFAULT 0,
+    -- The line's VAT rate when it was ordered; line_total includes it.
+    vat_percent DECIMAL(5,2) NOT NULL DEFAULT 0,
     UNIQUE KEY uq_order_item_product (order_id, product_id),
     KEY idx_order_item_product (product_id),
     CONSTRAINT fk_order_item_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
@@ -269,7 +291,7 @@ CREATE TABLE order_status_history (
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
     CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
-    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when', 'weight'))
+    CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when', 'weight', 'refund'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per checkout submitted: the second submit of a key waits on the first's row, then finds it taken.
@@ -622,7 +644,7 @@ CREATE TABLE ledger_entry (
     KEY idx_ledger_entry_reverses (reverses_entry_id),
     CONSTRAINT fk_ledger_entry_order FOREIGN KEY (order_id) REFERENCES orders (order_id),
     CONSTRAINT fk_ledger_entry_reverses FOREIGN KEY (reverses_entry_id) REFERENCES ledger_entry (entry_id),
-    CONSTRAINT chk_ledger_entry_kind CHECK (kind IN ('order', 'payment', 'refund', 'topup', 'reversal'))
+    CONSTRAINT chk_ledger_entry_kind CHECK (kind IN ('order', 'payment', 'refund', 'topup', 'payout', 'reversal'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ledger_leg (
@@ -650,3 +672,81 @@ CREATE TRIGGER ledger_entry_no_delete BEFORE DELETE ON ledger_entry FOR EACH ROW
 
 CREATE TRIGGER ledger_leg_no_delete BEFORE DELETE ON ledger_leg FOR EACH ROW
     IF @ledger_purge IS NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Ledger legs are never deleted.'; END IF;
+
+-- Bank statements the operator imports (bank.py): each line once, matched by its payment reference.
+CREATE TABLE bank_import (
+    import_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    file_name VARCHAR(255) NOT NULL,
+    file_sha256 CHAR(64) NOT NULL,
+    file_format VARCHAR(10) NOT NULL,
+    lines_read INT UNSIGNED NOT NULL DEFAULT 0,
+    lines_new INT UNSIGNED NOT NULL DEFAULT 0,
+    imported_by INT UNSIGNED NOT NULL,
+    imported_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_bank_import_file (file_sha256),
+    CONSTRAINT chk_bank_import_format CHECK (file_format IN ('csv', 'camt053'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE bank_line (
+    line_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    import_id INT UNSIGNED NOT NULL,
+    fingerprint CHAR(64) NOT NULL,
+    booked_on DATE NULL,
+    amount DECIMAL(14,2) NOT NULL,
+    counterparty VARCHAR(200) NOT NULL DEFAULT '',
+    details VARCHAR(500) NOT NULL DEFAULT '',
+    status VARCHAR(10) NOT NULL DEFAULT 'unmatched',
+    order_id INT UNSIGNED NULL,
+    customer_id INT UNSIGNED NULL,
+    entry_id BIGINT UNSIGNED NULL,
+    settled_by_id INT UNSIGNED NULL,
+    settled_at DATETIME NULL,
+    note VARCHAR(200) NOT NULL DEFAULT '',
+    UNIQUE KEY uq_bank_line_fingerprint (fingerprint),
+    KEY idx_bank_line_status (status, line_id),
+    KEY idx_bank_line_import (import_id, line_id),
+    CONSTRAINT fk_bank_line_import FOREIGN KEY (import_id) REFERENCES bank_import (import_id),
+    CONSTRAINT fk_bank_line_order FOREIGN KEY (order_id) REFERENCES orders (order_id),
+    CONSTRAINT fk_bank_line_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
+    CONSTRAINT fk_bank_line_entry FOREIGN KEY (entry_id) REFERENCES ledger_entry (entry_id),
+    CONSTRAINT chk_bank_line_status CHECK (status IN ('unmatched', 'matched', 'ignored'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Invoices and credit notes (invoices.py): numbered per producer per year without gaps, never changed.
+CREATE TABLE invoice_sequence (
+    producer_id INT UNSIGNED NOT NULL,
+    year SMALLINT UNSIGNED NOT NULL,
+    last_number INT UNSIGNED NOT NULL DEFAULT 0,
+    PRIMARY KEY (producer_id, year),
+    CONSTRAINT fk_invoice_sequence_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE invoice (
+    invoice_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    producer_id INT UNSIGNED NOT NULL,
+    year SMALLINT UNSIGNED NOT NULL,
+    seq INT UNSIGNED NOT NULL,
+    number VARCHAR(40) NOT NULL,
+    kind VARCHAR(12) NOT NULL,
+    order_id INT UNSIGNED NOT NULL,
+    customer_id INT UNSIGNED NOT NULL,
+    credits_invoice_id INT UNSIGNED NULL,
+    total DECIMAL(12,2) NOT NULL,
+    -- Everything the document says (seller, buyer, lines, VAT), as JSON, frozen when it was issued.
+    content MEDIUMTEXT NOT NULL,
+    issued_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_invoice_sequence (producer_id, year, seq),
+    UNIQUE KEY uq_invoice_number (producer_id, number),
+    KEY idx_invoice_order (order_id, invoice_id),
+    KEY idx_invoice_producer_issued (producer_id, issued_at),
+    CONSTRAINT fk_invoice_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT fk_invoice_order FOREIGN KEY (order_id) REFERENCES orders (order_id),
+    CONSTRAINT fk_invoice_credits FOREIGN KEY (credits_invoice_id) REFERENCES invoice (invoice_id),
+    CONSTRAINT chk_invoice_kind CHECK (kind IN ('invoice', 'credit_note'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TRIGGER invoice_no_update BEFORE UPDATE ON invoice FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'An issued invoice never changes: issue a credit note.';
+
+CREATE TRIGGER invoice_no_delete BEFORE DELETE ON invoice FOR EACH ROW
+    IF @ledger_purge IS NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Invoices are never deleted.'; END IF;

@@ -242,6 +242,17 @@ FROM (
     UNION ALL SELECT 9, 31, 1, 4.50
 ) AS s JOIN product p ON p.product_id = s.product_id WHERE @seed;
 
+-- Juice is standard-rated for VAT (most food is zero-rated); each line keeps the rate it was sold at.
+UPDATE product SET vat_rate = 'standard' WHERE product_id = 30 AND @seed;
+UPDATE order_item oi JOIN product p ON p.product_id = oi.product_id JOIN vat_rate v ON v.code = p.vat_rate
+SET oi.vat_percent = v.percent WHERE @seed;
+
+-- What the invoices of two producers say about them (the others use their business names).
+UPDATE producer SET legal_name = 'Bramble and Bee Ltd', address = '3 Church Street\nAshby\nLE65 1AA',
+    vat_number = 'GB123456789', invoice_prefix = 'BRAMBLE' WHERE producer_id = 4 AND @seed;
+UPDATE producer SET legal_name = 'J. & M. Hartley', address = 'Hartley Farm\nLower Road\nBristol BS40 7AA',
+    invoice_prefix = 'HARTLEY' WHERE producer_id = 1 AND @seed;
+
 -- Every order taken for a slot counts against that slot's capacity on its date.
 INSERT INTO slot_booking (slot_id, slot_date, booked)
 SELECT slot_id, fulfilment_date, COUNT(*) FROM orders

@@ -5,7 +5,8 @@
 #   --cluster adds Galera, and rsync and ss for its state transfers, for the cluster targets.
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client libmariadb-dev pkg-config gcc)
+# libpango and a font for WeasyPrint's invoice PDFs.
+packages=(mariadb-server mariadb-client libmariadb-dev pkg-config gcc libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 for option in "$@"; do
     case "$option" in
         --run) packages+=(nginx) ;;

@@ -32,12 +32,15 @@ SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estima
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
-          "ledger_entry", "ledger_leg"]
+          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
+DELETE_ORDER = ["bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
+
+# A reversal refers to the entry it reverses, a credit note to its invoice, both older: newest first.
+NEWEST_FIRST = {"ledger_entry": " ORDER BY entry_id DESC", "invoice": " ORDER BY invoice_id DESC"}
 
 
 def connect(database):
@@ -141,14 +144,16 @@ class Database:
     def clear(self):
         self.execute("SET @ledger_purge = 1")  # the ledger's append-only triggers let a throwaway database go
         for table in DELETE_ORDER:
-            # A reversal refers to the entry it reverses, which is older: newest first.
-            self.execute(f"DELETE FROM {table}" + (" ORDER BY entry_id DESC" if table == "ledger_entry" else ""))
+            self.execute(f"DELETE FROM {table}" + NEWEST_FIRST.get(table, ""))
         self.execute("SET @ledger_purge = NULL")
 
     def delete_orders(self, where="TRUE", args=()):
         """Remove orders outright, as no app path can (their ledger entries, and the accounts' balances, go with
         them): for tests that need an order gone."""
         self.execute("SET @ledger_purge = 1")
+        chosen = f"SELECT order_id FROM orders WHERE {where}"
+        self.execute(f"DELETE FROM bank_line WHERE order_id IN ({chosen})", args)
+        self.execute(f"DELETE FROM invoice WHERE order_id IN ({chosen}) ORDER BY invoice_id DESC", args)
         entries = f"SELECT entry_id FROM ledger_entry WHERE order_id IN (SELECT order_id FROM orders WHERE {where})"
         self.execute(f"UPDATE ledger_account a JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_leg"
                      f" WHERE entry_id IN ({entries}) GROUP BY account_id) l ON l.account_id = a.account_id"

@@ -83,6 +83,8 @@ ROUTES = {
     "/admin/customers/{other_customer}/suspend": {"note": "Chargebacks."},
     "/admin/customers/{other_customer}/balance": {"amount": "10.00", "reference": "BANK-1"},
     "/admin/producers/{other_producer}/fee": {"fee_percent": "2.5"},
+    "/admin/producers/{other_producer}/payouts": {"direction": "payout", "amount": "1.00", "reference": "PAY-1"},
+    "/dashboard/orders/{order}/refunds/{product}": {"quantity": "1", "reason": "Spoilt."},
     "/admin/emails/{email}/retry": {"confirm": "yes"},
     "/password/forgot/customer": {"email": "jane@example.com"},
     "/password/reset/{token}": {"password": "new secret 1", "confirm": "new secret 1"},

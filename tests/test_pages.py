@@ -17,7 +17,8 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                                                       "best-practice"]},
                "resultTypes": ["violations"]}
 # GET routes that are not pages: downloads, files, and the robots.txt text.
-NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz"}
+NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
+             "invoice_pdf", "producer_statement_csv", "admin_statement_csv", "admin_ledger_csv", "admin_vat_csv"}
 
 
 def next_weekday(weekday):
@@ -106,6 +107,7 @@ PAGES = [
     ("customer", "/checkout/demo-checkout-jane-7", None),
     ("customer", "/account", None),
     ("customer", "/account/balance", None),
+    ("customer", "/invoices/1", None),
     ("customer", "/account", fill_and_submit({"#current_password": "x"}, "Change password")),
     ("tom", "/cart", None),
     ("tom", "/orders/4", None),
@@ -133,6 +135,10 @@ PAGES = [
     ("producer", "/dashboard/schedule", None),
     ("producer", "/dashboard/schedule/{thursday}", None),
     ("producer", "/account", None),
+    ("producer", "/dashboard/statement", None),
+    ("bramble", "/dashboard/statement", None),
+    ("bramble", "/dashboard/orders/5", None),
+    ("bramble", "/invoices/1", None),
     ("willow", "/dashboard", None),
     ("willow", "/producers/5", None),
     ("operator", "/admin", None),
@@ -144,6 +150,11 @@ PAGES = [
     ("operator", "/admin/customers/1", None),
     ("operator", "/admin/customers/1/balance", None),
     ("operator", "/admin/customers/1/balance", fill_and_submit({"Amount received": "-1"}, "Add to their credit")),
+    ("operator", "/admin/statements", None),
+    ("operator", "/admin/producers/4/statement", None),
+    ("operator", "/admin/producers/4/statement", fill_and_submit({"Amount": "99999"}, "Record it")),
+    ("operator", "/admin/bank", None),
+    ("operator", "/admin/accounts", None),
     ("operator", "/admin/orders", None),
     ("operator", "/admin/orders/7", None),
     ("operator", "/admin/emails", None),
@@ -154,6 +165,7 @@ PAGES = [
 ]
 ACCOUNTS = {"customer": ("customer", "jane@example.com"), "tom": ("customer", "tom@example.com"),
             "producer": ("producer", "hartley@noeari.com"), "willow": ("producer", "willow@noeari.com"),
+            "bramble": ("producer", "bramble@noeari.com"),
             "operator": ("operator", "operator@noeari.com")}
 STATE_STEPS = {"/dashboard/schedule/{thursday}", "/dashboard/schedule/{saturday}"}
 
@@ -222,14 +234,14 @@ STATEMENTS = {
     'tom /cart': 2,
     'tom /orders/4': 4,
     'producer /dashboard': 6,
-    'producer /dashboard/products/new': 1,
-    'producer /dashboard/products/1/edit': 2,
+    'producer /dashboard/products/new': 2,
+    'producer /dashboard/products/1/edit': 3,
     'producer /dashboard/orders': 3,
     'producer /dashboard/orders?status=pending': 3,
     'producer /dashboard/orders/7': 4,
     'producer /dashboard/orders/8': 4,
     'producer /dashboard/schedule/{saturday}': 3,
-    'producer /dashboard/products/13/edit': 2,
+    'producer /dashboard/products/13/edit': 3,
     'anonymous /products/13': 4,
     'anonymous /products/20': 4,
     'anonymous /products?category=Meat+%26+Fish': 1,
@@ -255,6 +267,15 @@ STATEMENTS = {
     'operator /admin/operators': 3,
     'operator /admin/operators/1': 4,
     'operator /account': 1,
+    'customer /invoices/1': 2,
+    'producer /dashboard/statement': 6,
+    'bramble /dashboard/statement': 6,
+    'bramble /dashboard/orders/5': 5,
+    'bramble /invoices/1': 2,
+    'operator /admin/statements': 2,
+    'operator /admin/producers/4/statement': 6,
+    'operator /admin/bank': 4,
+    'operator /admin/accounts': 6,
 }
 
 

@@ -75,7 +75,12 @@ DASHBOARD_ROUTES = [
     ("post", "/dashboard/schedule/{day}/status", lambda ids: {"order_id": ids["order"], "status": "confirmed"}),
     ("post", "/dashboard/orders/{order}/weights", lambda ids: {f"weight-{ids['order']}-{ids['product']}": "1.9"}),
     ("post", "/dashboard/schedule/{day}/weights", lambda ids: {f"weight-{ids['order']}-{ids['product']}": "1.9"}),
+    ("post", "/dashboard/orders/{order}/refunds/{product}", lambda ids: {"quantity": "1", "reason": "Spoilt"}),
+    ("get", "/dashboard/statement", None),
+    ("get", "/dashboard/statement.csv", None),
 ]
+# A refund is for an order handed over; the one these routes act on is not yet.
+REFUSED_HERE = {"/dashboard/orders/{order}/refunds/{product}": 409}
 # The routes that act on an id, in the path or (for the two forms the seed names) in the form.
 ROUTES_WITH_IDS = [route for route in DASHBOARD_ROUTES
                    if "{" in route[1] or route[1] in ("/dashboard/update-stock", "/dashboard/update-order-status")]
@@ -118,7 +123,7 @@ def test_every_dashboard_route_sends_non_producers_to_the_producer_login(client,
 @pytest.mark.parametrize("route", DASHBOARD_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
 def test_every_dashboard_route_works_for_its_producer(client, auth, ids, route):
     auth.login_producer()
-    assert call(client, route, ids["own"]).status_code in (200, 302, 400)
+    assert call(client, route, ids["own"]).status_code in (200, 302, 400, REFUSED_HERE.get(route[1]))
 
 
 @pytest.mark.parametrize("route", ROUTES_WITH_IDS, ids=lambda r: f"{r[0]} {r[1]}")
