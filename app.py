@@ -28,6 +28,9 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 - The producer's week: `/dashboard/schedule*` (the day's list takes statuses and weights),
   `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py, test_weighed.py.
 - The operator: `/admin*`, and `flask create-operator`. Tests: test_operator.py, test_outbox.py.
+- Money: `/invoices/*` (for an invoice's customer, producer and the operator), `/dashboard/statement*`,
+  `/dashboard/orders/<id>/refunds/*`, `/admin/statements`, `/admin/producers/<id>/statement*` and
+  `/payouts`, `/admin/bank*`, `/admin/accounts*`. Tests: test_money.py, test_ledger.py.
 - Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
 - Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
   test_seams.py.
@@ -35,10 +38,10 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 Every route for every role: test_routes.py; hostile input on every form: test_hostile.py; every page in a
 browser at two widths: test_pages.py and test_browser.py.
 
-Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules
-and their SQL: db.py, fulfilment.py, measures.py, search.py, images.py, pagecache.py, backup.py, mail.py,
-catalogue.py, orders.py, accounts.py, checkout.py, changes.py, producers.py, worker.py and jobs.py (the
-README's Layout says what each holds).
+Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
+their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
+images.py, pagecache.py, backup.py, mail.py, catalogue.py, orders.py, accounts.py, checkout.py, changes.py,
+producers.py, worker.py and jobs.py (the README's Layout says what each holds).
 """
 import csv
 import datetime
@@ -1946,21 +1949,28 @@ class ShortageForm(Form):
         DataRequired("Say why, so the customer knows."), Length(max=200)])
 
 
-@app.route("/dashboard/orders/<int:order_id>/lines/<int:product_id>", methods=["POST"])
-@producer_login_required
-def record_shortage(order_id, product_id):
-    """Supply less of a line than was ordered (down to 0), saying why: stock, total and fee follow."""
+def lower_line(order_id, product_id, change, message):
+    """A producer's shortage or refund of a line: read ShortageForm, apply change (in changes.py), and answer
+    with the order page at 400 or 409 saying why (nothing changed), or back to it with message(line, quantity)."""
     form = posted_form(ShortageForm, flash_errors=False)
     if form.errors:
         return render_producer_order(order_id, shortage_form=form, http_status=400)
     try:
-        line = changes.record_shortage(g.user["id"], order_id, product_id, form.quantity.data, form.reason.data)
+        line = change(g.user["id"], order_id, product_id, form.quantity.data, form.reason.data)
     except changes.ChangeRefused as refusal:
         flash(refusal.problem, "error")
         return render_producer_order(order_id, http_status=409)
-    flash(f"Order #{order_id} now supplies {measures.how_much(line, form.quantity.data)} of "
-          f"{measures.amount_of(line, line['quantity'])}; the customer has been told.", "success")
+    flash(message(line, form.quantity.data), "success")
     return redirect(url_for("producer_order", order_id=order_id))
+
+
+@app.route("/dashboard/orders/<int:order_id>/lines/<int:product_id>", methods=["POST"])
+@producer_login_required
+def record_shortage(order_id, product_id):
+    """Supply less of a line than was ordered (down to 0), saying why: stock, total and fee follow."""
+    return lower_line(order_id, product_id, changes.record_shortage, lambda line, quantity: (
+        f"Order #{order_id} now supplies {measures.how_much(line, quantity)} of "
+        f"{measures.amount_of(line, line['quantity'])}; the customer has been told."))
 
 
 @app.route("/dashboard/orders/<int:order_id>/refunds/<int:product_id>", methods=["POST"])
@@ -1968,18 +1978,10 @@ def record_shortage(order_id, product_id):
 def refund_line(order_id, product_id):
     """After handing an order over, charge for less of a line (down to 0), saying why: the difference goes to
     the customer's credit and a credit note is issued."""
-    form = posted_form(ShortageForm, flash_errors=False)
-    if form.errors:
-        return render_producer_order(order_id, shortage_form=form, http_status=400)
-    try:
-        line = changes.refund_line(g.user["id"], order_id, product_id, form.quantity.data, form.reason.data)
-    except changes.ChangeRefused as refusal:
-        flash(refusal.problem, "error")
-        return render_producer_order(order_id, http_status=409)
-    flash(f"Order #{order_id} now charges for {measures.how_much(line, form.quantity.data)} of "
-          f"{measures.amount_of(line, line['quantity'])}; the difference is in the customer's credit, and they have "
-          "been sent a credit note.", "success")
-    return redirect(url_for("producer_order", order_id=order_id))
+    return lower_line(order_id, product_id, changes.refund_line, lambda line, quantity: (
+        f"Order #{order_id} now charges for {measures.how_much(line, quantity)} of "
+        f"{measures.amount_of(line, line['quantity'])}; the difference is in the customer's credit, and they have "
+        "been sent a credit note."))
 
 
 class WeightsForm(Form):
@@ -2873,7 +2875,8 @@ def admin_payout(producer_id):
         ledger.payout(producer_id, amount, form.reference.data, note, g.user["id"])
     except ledger.PayoutRefused as refused:
         form.amount.errors.append(
-            f"The co-op owes {account['name']} {fulfilment.format_money(refused.args[0])} now: record at most that."
+            f"The co-op holds {fulfilment.format_money(max(refused.args[0], 0))} for {account['name']} now: "
+            "record at most that."
             if amount > 0 else f"{account['name']} owes the co-op {fulfilment.format_money(max(-refused.args[0], 0))} "
                                "in fees now: record at most that.")
         return render_statement("admin/statement.html", producer_id, account=account, form=form), 409

@@ -212,22 +212,31 @@ def add_line(customer_id, order_id, product_id, quantity, now=None):
     return product
 
 
-@transactional
-def record_shortage(producer_id, order_id, product_id, quantity, reason):
-    """As the producer, supply only quantity of a line (down to 0, which removes it), for reason: the
-    difference goes back to stock, and the total and fee follow. Returns the line as it was."""
+def line_to_lower(producer_id, order_id, product_id, quantity, statuses, not_now, what):
+    """One of the producer's orders, locked, with its line of product, for a change to a lower quantity of it:
+    ChangeRefused when the order is not in statuses (not_now(order) says why) or quantity is not lower (what
+    says what the change does), OrderNotFound when there is no such line."""
     order = lock_order("producer", producer_id, order_id)
-    if order["status"] not in PRODUCER_EDITABLE:
-        raise ChangeRefused(f"Order #{order_id} is {orders.status_label(order['status'], order['order_type']).lower()},"
-                            " so its lines can no longer change.")
+    if order["status"] not in statuses:
+        raise ChangeRefused(not_now(order))
     line = order_line(order_id, product_id)
     if line is None:
         raise orders.OrderNotFound(order_id)
     if quantity >= line["quantity"]:
-        raise ChangeRefused(f"A shortage supplies less than was ordered: fewer than "
-                            f"{measures.how_much(line, line['quantity'])} of {line['name']}.")
+        raise ChangeRefused(f"{what}: fewer than {measures.how_much(line, line['quantity'])} of {line['name']}.")
     if measures.decimals(quantity) > measures.places(line):
         raise ChangeRefused(f"{line['name']} is counted to {measures.places(line)} decimals at most.")
+    return order, line
+
+
+@transactional
+def record_shortage(producer_id, order_id, product_id, quantity, reason):
+    """As the producer, supply only quantity of a line (down to 0, which removes it), for reason: the
+    difference goes back to stock, and the total and fee follow. Returns the line as it was."""
+    order, line = line_to_lower(
+        producer_id, order_id, product_id, quantity, PRODUCER_EDITABLE,
+        lambda order: f"Order #{order_id} is {orders.status_label(order['status'], order['order_type']).lower()},"
+                      " so its lines can no longer change.", "A shortage supplies less than was ordered")
     take_stock(line, quantity - line["quantity"])
     set_line(order_id, line, quantity)
     settle(order, "producer")
@@ -245,17 +254,9 @@ def refund_line(producer_id, order_id, product_id, quantity, reason):
     """As the producer, after handing an order over, charge only quantity of a line (0 refunds all of it) for
     reason: nothing goes back to stock, the difference goes to the customer's credit, and an invoiced order gets
     a credit note. Returns the line as it was."""
-    order = lock_order("producer", producer_id, order_id)
-    if order["status"] not in REFUNDABLE:
-        raise ChangeRefused(f"Order #{order_id} is not handed over yet: record a shortage instead.")
-    line = order_line(order_id, product_id)
-    if line is None:
-        raise orders.OrderNotFound(order_id)
-    if quantity >= line["quantity"]:
-        raise ChangeRefused(f"A refund charges for less than was handed over: fewer than "
-                            f"{measures.how_much(line, line['quantity'])} of {line['name']}.")
-    if measures.decimals(quantity) > measures.places(line):
-        raise ChangeRefused(f"{line['name']} is counted to {measures.places(line)} decimals at most.")
+    order, line = line_to_lower(producer_id, order_id, product_id, quantity, REFUNDABLE,
+                                lambda order: f"Order #{order_id} is not handed over yet: record a shortage instead.",
+                                "A refund charges for less than was handed over")
     if quantity == 0:
         set_line(order_id, line, 0)
     else:

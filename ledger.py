@@ -324,15 +324,26 @@ class PayoutRefused(Exception):
     """A payout larger than what the co-op owes the producer (or fees larger than they owe): nothing posted."""
 
 
+def to_collect(producer_id):
+    """What customers still owe for the producer's orders paid on collection: the producer takes it at the
+    gate, so it is in their balance but not the co-op's to pay out."""
+    return query("SELECT COALESCE(-SUM(l.amount), 0) AS owed FROM orders o"
+                 " JOIN ledger_entry e ON e.order_id = o.order_id JOIN ledger_leg l ON l.entry_id = e.entry_id"
+                 " JOIN ledger_account a ON a.account_id = l.account_id AND a.kind = 'receivable'"
+                 " WHERE o.producer_id = %s AND o.payment_method = 'collection'", (producer_id,), one=True)["owed"]
+
+
 @transactional
 def payout(producer_id, amount, reference, note, operator_id):
     """The co-op paid a producer amount (or, negative, received fees they owed it), under the transfer's
-    reference: its entry's id. The producer's account is locked, so two payouts never pay more than is owed;
-    PayoutRefused or DuplicateReference post nothing."""
+    reference: its entry's id. The producer's account is locked, so two payouts never pay more than the co-op
+    holds for them (their balance less what they are still to collect themselves); PayoutRefused (with that
+    position) or DuplicateReference post nothing."""
     held = query("SELECT balance FROM ledger_account WHERE account_id = %s FOR UPDATE",
                  (account_id("producer", producer_id),), one=True)["balance"]
-    if amount == 0 or (amount > 0 and amount > held) or (amount < 0 and -amount > -held):
-        raise PayoutRefused(held)
+    position = held - to_collect(producer_id)
+    if amount == 0 or (amount > 0 and amount > position) or (amount < 0 and -amount > -position):
+        raise PayoutRefused(position)
     if query("SELECT 1 AS found FROM ledger_entry WHERE kind = 'payout' AND reference = %s", (reference,), one=True):
         raise DuplicateReference(reference)
     return post("payout", [Leg("producer", producer_id, -amount), Leg("bank", 0, amount)], None, note,

@@ -98,12 +98,17 @@ def account_movements(account, span):
 
 def statement(producer_id, key):
     """A producer's statement for a period: its orders, their totals (net = sales − refunds − fees), what they
-    took themselves, what was paid out, and the balance at its start and end and now. PeriodRefused."""
+    took themselves, what was paid out, the balance at its start and end and now, what they are still to
+    collect at the gate, and so where they stand with the co-op now (position: positive, the co-op owes them;
+    negative, they owe it fees). PeriodRefused."""
     span = period(key)
     lines = order_lines(producer_id, span)
     totals = {name: sum((line[name] for line in lines), ZERO) for name in ("sales", "refunds", "fees", "net")}
     account = account_of(producer_id)
-    return {"period": span, "orders": lines, "totals": totals, **account_movements(account, span),
+    movements = account_movements(account, span)
+    collect = ledger.to_collect(producer_id)
+    return {"period": span, "orders": lines, "totals": totals, **movements, "to_collect": collect,
+            "position": movements["due_now"] - collect,
             "payouts": query("SELECT e.entry_id, e.created_at, e.reference, e.note, -l.amount AS amount"
                              " FROM ledger_leg l JOIN ledger_entry e ON e.entry_id = l.entry_id"
                              " WHERE l.account_id = %s AND e.kind = 'payout' ORDER BY e.entry_id DESC LIMIT 20",

@@ -285,24 +285,51 @@ def test_a_statement_s_net_is_sales_less_refunds_less_fees_in_the_ledger_and_the
     assert "Net of orders" in page and "£3.42" in page and f"#{order_id}" in page
 
 
-def test_the_operator_records_a_payout_once_and_never_more_than_is_owed(client, auth, db, world, operator):
+def test_the_operator_pays_out_once_and_never_more_than_the_co_op_holds(client, auth, db, world, operator):
+    order_id = transfer_order(client, auth, db, world)
     auth.login_operator()
-    owed = db.value("SELECT balance FROM ledger_account WHERE kind = 'producer' AND owner_id = %s", (world.producer,))
-    assert owed == Decimal("3.60"), "the world's order"
+    upload(client, bank_csv(["2026-12-03", "5.40", "J", ledger.payment_reference(order_id)]))
+    # The farm's balance is £9.00, but £3.60 of it is the world's order, which Jane pays at the gate.
+    assert balances(db, world.customer, world.producer)[2] == Decimal("9.00")
     url = f"/admin/producers/{world.producer}/payouts"
     with db.unchanged():
-        response = client.post(url, data={"direction": "payout", "amount": "3.61", "reference": "PAY-1"})
-        assert response.status_code == 409 and "record at most that" in response.get_data(as_text=True)
-    response = client.post(url, data={"direction": "payout", "amount": "3.00", "reference": "PAY-1"})
+        response = client.post(url, data={"direction": "payout", "amount": "5.41", "reference": "PAY-1"})
+        assert response.status_code == 409 and "holds £5.40 for Hartley Farm" in response.get_data(as_text=True)
+    response = client.post(url, data={"direction": "payout", "amount": "5.00", "reference": "PAY-1"})
     assert response.status_code == 302
-    assert balances(db, world.customer, world.producer)[2] == Decimal("0.60")
+    assert balances(db, world.customer, world.producer)[2] == Decimal("4.00")
     with db.unchanged():
         response = client.post(url, data={"direction": "payout", "amount": "0.10", "reference": "PAY-1"})
         assert response.status_code == 409 and "recorded already" in response.get_data(as_text=True)
     auth.logout()
     auth.login_producer()
     page = client.get("/dashboard/statement").get_data(as_text=True)
-    assert "Paid to Hartley Farm" in page and "The co-op owes you <strong>£0.60</strong>" in page
+    assert "Paid to Hartley Farm" in page and "The co-op owes you <strong>£0.40</strong> now" in page
+    assert "£3.60 customers are still to pay at collection" in page
+
+
+def test_two_payouts_at_once_never_pay_more_than_is_held(app, client, auth, db, world, operator):
+    order_id = transfer_order(client, auth, db, world)
+    auth.login_operator()
+    upload(client, bank_csv(["2026-12-03", "5.40", "J", ledger.payment_reference(order_id)]))
+    barrier, outcomes = threading.Barrier(2), []
+
+    def pay(reference):
+        with app.app_context():
+            barrier.wait()
+            try:
+                ledger.payout(world.producer, Decimal("4.00"), reference, "Payout", 1)
+                outcomes.append("paid")
+            except ledger.PayoutRefused:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=pay, args=(reference,)) for reference in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["paid", "refused"]
+    assert balances(db, world.customer, world.producer)[2] == Decimal("5.00")
 
 
 def test_a_producer_paid_at_the_gate_owes_the_co_op_its_fees(client, auth, db, world, operator):
@@ -459,6 +486,23 @@ def test_a_refund_of_a_credit_paid_order_after_its_invoice_goes_back_to_credit(a
                        data={"quantity": "0", "reason": "Returned"}).status_code == 302
     assert balances(db, world.customer, world.producer)[0] == Decimal("20.00")
     assert [row["total"] for row in invoice_rows(db)] == [Decimal("5.40"), Decimal("-5.40")]
+
+
+def test_a_refund_of_a_weighed_line_keeps_the_weight_of_what_is_kept(client, auth, db, world):
+    bird = db.add_product(world.producer, "Chicken", "9.00", quantity=8, unit="bird", sold_by="weighed",
+                          estimated_weight="1.8")
+    order_id = db.add_order(world.customer, [(bird, 2, "9.00")], status="ready")
+    db.execute("UPDATE order_item SET weight = 3.71, line_total = 33.39 WHERE order_id = %s", (order_id,))
+    complete(client, auth, db, order_id)
+    auth.login_producer()
+    assert client.post(f"/dashboard/orders/{order_id}/refunds/{bird}",
+                       data={"quantity": "1", "reason": "One was off"}).status_code == 302
+    line = db.row("SELECT quantity, weight, line_total FROM order_item WHERE order_id = %s", (order_id,))
+    assert (line["quantity"], line["weight"], line["line_total"]) == (Decimal("1.000"), Decimal("1.855"), Decimal("16.70"))
+    assert [row["total"] for row in invoice_rows(db)] == [Decimal("33.39"), Decimal("-16.69")]
+    with db.unchanged():
+        response = client.post(f"/dashboard/orders/{order_id}/refunds/{bird}", data={"quantity": "0.5", "reason": "x"})
+        assert response.status_code == 409 and "decimals at most" in response.get_data(as_text=True)
 
 
 def test_a_refund_before_completion_is_refused(client, auth, db, world):

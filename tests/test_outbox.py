@@ -167,7 +167,10 @@ def test_the_customer_hears_each_step_and_a_cancellation_by_the_producer(client,
         ("jane@example.com", f"Order #{third} was cancelled by Hartley Farm")]
     assert "Nothing was charged" in outbox(db)[-1]["body_text"]
     client.post("/dashboard/update-order-status", data={"order_id": world.order, "status": "completed"})
-    assert len(outbox(db)) == 5, "completing an order sends nothing"
+    completed = outbox(db)[-1]
+    assert len(outbox(db)) == 6 and completed["subject"] == f"Your invoice for order #{world.order} from Hartley Farm"
+    invoice_id = db.value("SELECT invoice_id FROM invoice WHERE order_id = %s", (world.order,))
+    assert f"/invoices/{invoice_id}" in completed["body_text"]
 
 
 def test_a_customer_cancelling_their_own_order_is_not_emailed_but_the_producer_is(client, auth, db, world):
