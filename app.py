@@ -16,8 +16,8 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
   and trusted devices, a guest's cart waiting for login. Tests: test_auth.py, test_security.py.
 - Catalogue: `/`, `/products*`, `/producers*`, `/uploads/*`, `/robots.txt`. Tests: test_catalogue.py,
   test_search.py, test_page_cache.py.
-- Cart and checkout: `/cart*`, `/checkout`. Tests: test_cart.py, test_checkout.py, test_layout.py,
-  test_weighed.py.
+- Cart and checkout: `/cart*`, `/checkout`, the card step `/checkout/<key>/pay` and `/return`, and Stripe's
+  `/stripe/webhook`. Tests: test_cart.py, test_checkout.py, test_layout.py, test_weighed.py, test_cards.py.
 - Orders: `/orders*`, the customer's orders, changing and cancelling one. Tests: test_checkout.py,
   test_order_changes.py.
 - Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*` (with
@@ -40,8 +40,8 @@ browser at two widths: test_pages.py and test_browser.py.
 
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
 their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
-images.py, pagecache.py, backup.py, mail.py, catalogue.py, orders.py, accounts.py, checkout.py, changes.py,
-producers.py, worker.py and jobs.py (the README's Layout says what each holds).
+images.py, pagecache.py, backup.py, mail.py, catalogue.py, orders.py, payments.py, accounts.py, checkout.py,
+changes.py, producers.py, worker.py and jobs.py (the README's Layout says what each holds).
 """
 import csv
 import datetime
@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import stripe
 from flask import (Flask, Response, abort, after_this_request, flash, g, make_response, redirect, render_template,
                    request, session, url_for)
 from flask_wtf import FlaskForm
@@ -92,6 +93,7 @@ import jobs
 import mail
 import orders
 import pagecache
+import payments
 import producers
 import search
 import statements
@@ -124,6 +126,13 @@ app.config.from_mapping(
     CREDIT_OVERDRAFT_LIMIT=Decimal("0.00"),
     COOP_FEE_PERCENT=Decimal("0"),
     COOP_BANK_DETAILS="noeari Co-operative Ltd, sort code 04-00-04, account 12345678",
+    CURRENCY="gbp",
+    STRIPE_SECRET_KEY="",
+    STRIPE_PUBLISHABLE_KEY="",
+    STRIPE_WEBHOOK_SECRET="",
+    STRIPE_API_BASE="https://api.stripe.com",
+    STRIPE_JS_URL="https://js.stripe.com/v3/",
+    CARD_HOLD_MINUTES=15,
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SAMESITE="Lax",
     SESSION_COOKIE_SECURE=False,
@@ -185,6 +194,13 @@ ENV_SETTINGS = {
     "CREDIT_OVERDRAFT_LIMIT": Decimal,
     "COOP_FEE_PERCENT": Decimal,
     "COOP_BANK_DETAILS": str,
+    "CURRENCY": str,
+    "STRIPE_SECRET_KEY": str,
+    "STRIPE_PUBLISHABLE_KEY": str,
+    "STRIPE_WEBHOOK_SECRET": str,
+    "STRIPE_API_BASE": str,
+    "STRIPE_JS_URL": str,
+    "CARD_HOLD_MINUTES": int,
     "SESSION_COOKIE_SECURE": env_flag,
     "UPLOAD_FOLDER": str,
     "PERMANENT_SESSION_LIFETIME": int,
@@ -571,7 +587,7 @@ PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb
 
 def set_security_headers(response):
     """Security headers on every response, error pages and redirects included."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = g.get("content_security_policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers["X-Frame-Options"] = "DENY"
@@ -1551,7 +1567,89 @@ def place_cart():
         flash("This checkout was sent twice; it was placed once, and these are its orders.", "info")
     for problem in placed.held:
         flash(f"Not ordered yet, and still in your cart: {problem}", "warning")
+    if placed.paying:
+        return redirect(url_for("pay_checkout", key=placed.key))
     return redirect(url_for("checkout_done", key=placed.key))
+
+
+def origin(url):
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class CardForm(Form):
+    card_token = StringField("Card", validators=[
+        DataRequired("Enter your card details."), Regexp(r"^tok_[A-Za-z0-9_]{1,60}$", message="Enter your card details.")])
+
+
+def render_pay(key, form=None, http_status=200, intent=None):
+    """The card step of a checkout: its orders waiting, the total, and the card form (Stripe.js)."""
+    payment = payments.checkout_payment(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else None
+    if payment is None:
+        abort(404)
+    if payment["status"] == "paid" and intent is None:
+        return redirect(url_for("checkout_done", key=key))
+    config = app.config
+    g.content_security_policy = (f"{CONTENT_SECURITY_POLICY}; script-src 'self' {origin(config['STRIPE_JS_URL'])}; "
+                                 f"connect-src 'self' {origin(config['STRIPE_API_BASE'])}; "
+                                 f"frame-src {origin(config['STRIPE_JS_URL'])}")
+    return render_template("shop/pay.html", payment=payment, key=key, form=form or CardForm(formdata=None),
+                           intent=intent), http_status
+
+
+@app.route("/checkout/<key>/pay", methods=["GET", "POST"])
+@customer_login_required
+def pay_checkout(key):
+    """Pay a checkout's card-paid orders: each card submitted is one attempt, never charged twice."""
+    if request.method == "GET":
+        return render_pay(key)
+    form = CardForm()
+    if not form.validate():
+        return render_pay(key, form, 400)
+    try:
+        intent = payments.charge(g.user["id"], key, form.card_token.data)
+    except payments.PaymentRefused as refusal:
+        form.card_token.errors = [refusal.problem]
+        return render_pay(key, form, 402)
+    except stripe.StripeError:
+        form.card_token.errors = ["The card service did not answer, and nothing was charged. Please try again."]
+        return render_pay(key, form, 503)
+    if intent is None:
+        abort(404)
+    if intent.status == "requires_action":
+        return render_pay(key, intent=intent)
+    return redirect(url_for("checkout_done", key=key))
+
+
+@app.route("/checkout/<key>/return", methods=["POST"])
+@customer_login_required
+def pay_return(key):
+    """Back from the card's own check (3-D Secure): the orders are placed if Stripe says it was paid."""
+    try:
+        payment = payments.confirm_return(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else None
+    except stripe.StripeError:
+        flash("The card service did not answer. If your card was charged, your orders will show as paid shortly.",
+              "error")
+        return redirect(url_for("pay_checkout", key=key))
+    if payment is None:
+        abort(404)
+    if payment["status"] != "paid":
+        form = CardForm(formdata=None)
+        form.card_token.errors = ["The payment was not completed, and nothing was charged. Try again or use another card."]
+        return render_pay(key, form, 402)
+    return redirect(url_for("checkout_done", key=key))
+
+
+@app.route("/stripe/webhook", methods=["POST"])
+@csrf.exempt
+def stripe_webhook():
+    """Stripe's events, verified by their signature, each kept and handled once."""
+    try:
+        outcome = payments.receive_event(request.get_data(), request.headers.get("Stripe-Signature", ""))
+    except payments.BadSignature:
+        return Response('{"title": "The signature does not verify."}', status=400,
+                        mimetype="application/problem+json")
+    return {"outcome": outcome}
 
 
 @app.route("/checkout/<key>")
@@ -1561,6 +1659,15 @@ def checkout_done(key):
     placed = orders.checkout_orders(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else []
     if not placed:
         abort(404)
+    payment = payments.checkout_payment(g.user["id"], key)
+    if payment and payment["status"] == "awaiting":
+        return redirect(url_for("pay_checkout", key=key))
+    if payment and payment["status"] == "released":
+        placed = [order for order in placed if order["order_id"] not in payments.waiting_orders(payment["payment_id"])]
+        flash("Your card payment did not come through in time, so those orders were let go; their items are still "
+              "in your cart.", "warning")
+        if not placed:
+            return redirect(url_for("cart"))
     return render_template("shop/placed.html", orders=placed,
                            total=sum((order["total"] for order in placed), Decimal("0.00")))
 
@@ -2167,8 +2274,9 @@ class OptionForm(Form):
     capacity = IntegerField("Orders per slot", validators=[Optional(), NumberRange(
         min=1, max=10_000, message="Enter a whole number of orders from 1 to 10,000, or leave it blank.")],
                             description="Leave blank for no limit.")
-    payment_method = RadioField("How customers pay", default="collection", choices=[
-        SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()])
+    payment_method = RadioField("How customers pay", default="collection", choices=lambda: [
+        SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()
+        if method != "card" or payments.enabled()])
     is_active = BooleanField("Taking orders with this option")
 
     def validate_address(self, field):

@@ -406,7 +406,8 @@ def orders_on_days(producer_id, start, end):
     """The producer's orders still to hand over on the days from start to end: those a closure must settle."""
     return query(f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
                  " WHERE o.producer_id = %s AND o.fulfilment_date BETWEEN %s AND %s"
-                 " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.fulfilment_date, o.slot_start, o.order_id",
+                 " AND o.status NOT IN ('completed', 'cancelled', 'awaiting_payment')"
+                 " ORDER BY o.fulfilment_date, o.slot_start, o.order_id",
                  (producer_id, start, end))
 
 

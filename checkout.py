@@ -16,6 +16,7 @@ import invoices
 import ledger
 import measures
 import orders
+import payments
 from db import execute, query, transactional
 from measures import SELLING_COLUMNS
 
@@ -198,7 +199,7 @@ def tidy_postcode(postcode):
     return re.sub(r"\s+", " ", postcode or "").upper() or None
 
 
-Placed = namedtuple("Placed", "order_ids key repeated held")
+Placed = namedtuple("Placed", "order_ids key repeated held paying", defaults=(False,))
 CHECKOUT_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}\Z")
 
 
@@ -222,7 +223,9 @@ def place_orders(customer_id, choices, details, key=None):
     """
     key = key or new_checkout_key()
     if not claim_checkout_key(customer_id, key):
-        return Placed(orders.checkout_order_ids(customer_id, key), key, True, [])
+        waiting = payments.checkout_payment(customer_id, key)
+        return Placed(orders.checkout_order_ids(customer_id, key), key, True, [],
+                      bool(waiting and waiting["status"] == "awaiting"))
     query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
           " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
     lines = cart_lines(customer_id)
@@ -236,13 +239,28 @@ def place_orders(customer_id, choices, details, key=None):
             raise CheckoutRefused([f"{line['name']} has just sold out."])
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
-    order_ids = [insert_order(customer_id, group, details, key)
+    by_card = [group for group in ordering if group["choice"].option["payment_method"] == "card"]
+    if by_card and not payments.enabled():
+        raise CheckoutRefused([f"{by_card[0]['business_name']} takes cards, and card payments are not available "
+                               "right now: choose another way to get your order."])
+    payment_id = payments.open_payment(customer_id, key, sum((group_total(group) for group in by_card),
+                                                              Decimal("0.00"))) if by_card else None
+    order_ids = [insert_order(customer_id, group, details, key, payment_id if group in by_card else None)
                  for group in sorted(ordering, key=lambda group: group["producer_id"])]
-    ordered = [line["product_id"] for group in ordering for line in group["lines"]]
-    execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
-            [customer_id] + ordered)
-    orders.announce_checkout(order_ids)
-    return Placed(order_ids, key, False, held)
+    # A card-paid group's lines stay in the cart until its payment goes through.
+    ordered = [line["product_id"] for group in ordering if group not in by_card for line in group["lines"]]
+    if ordered:
+        execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
+                [customer_id] + ordered)
+    placed = [order_id for order_id in order_ids if order_id not in payments.waiting_orders(payment_id)]
+    if placed:
+        orders.announce_checkout(placed)
+    return Placed(order_ids, key, False, held, bool(by_card))
+
+
+def group_total(group):
+    """What a group's order will cost: its lines' totals (a weighed line's estimate) and its fee."""
+    return sum((line["line_total"] for line in group["lines"]), Decimal("0.00")) + group["fee"]
 
 
 def claim_checkout_key(customer_id, key):
@@ -305,28 +323,33 @@ def book_occurrence(occurrence):
                                "choose another time."])
 
 
-def insert_order(customer_id, group, details, key):
-    """One order for a group, with what the customer was promised as it is now; return its id."""
+def insert_order(customer_id, group, details, key, payment_id=None):
+    """One order for a group, with what the customer was promised as it is now; return its id. An order paid by
+    card (payment_id) waits for its payment: it is not posted to the ledger until then."""
     occurrence, option = group["choice"], group["choice"].option
     delivery = option["kind"] == "delivery"
     order_id = execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent, status, card_payment_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
          details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
          option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"],
-         ledger.fee_percent(group["producer_id"]))).lastrowid
+         ledger.fee_percent(group["producer_id"]), "awaiting_payment" if payment_id else "pending",
+         payment_id)).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
               line["line_total"]) for line in group["lines"]], many=True)
     invoices.keep_vat_rates(order_id)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, NULL, 'pending', 'customer', %s)", (order_id, customer_id))
+            " VALUES (%s, NULL, %s, 'customer', %s)", (order_id, "awaiting_payment" if payment_id else "pending",
+                                                       customer_id))
+    if payment_id:
+        return order_id
     try:
         ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True)
     except ledger.CreditShort as short:

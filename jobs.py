@@ -1,5 +1,5 @@
 """The jobs the worker runs each round: packing lists when ordering closes, reminders the day before,
-and the answers to "forgot password" requests. Each writes its email in the transaction that records it
+the answers to "forgot password" requests, and letting go of card checkouts never paid. Each writes its email in the transaction that records it
 done, so a job runs once however many workers run it."""
 import datetime
 
@@ -9,6 +9,7 @@ import accounts
 import fulfilment
 import mail
 import orders
+import payments
 from db import execute, query, transactional
 
 
@@ -20,7 +21,7 @@ def close_ordering(now=None):
     occurrences = query(
         "SELECT o.producer_id, o.option_id, o.fulfilment_date, o.slot_start, MAX(o.slot_end) AS slot_end,"
         " MAX(o.cutoff_hours) AS cutoff_hours, MAX(o.fulfilment_name) AS fulfilment_name, COUNT(*) AS orders"
-        " FROM orders o WHERE o.fulfilment_date BETWEEN %s AND %s AND o.status <> 'cancelled'"
+        " FROM orders o WHERE o.fulfilment_date BETWEEN %s AND %s AND o.status NOT IN ('cancelled', 'awaiting_payment')"
         " AND o.option_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM occurrence_close c"
         "  WHERE c.producer_id = o.producer_id AND c.option_id = o.option_id"
         "  AND c.fulfilment_date = o.fulfilment_date AND c.slot_start = o.slot_start)"
@@ -100,4 +101,10 @@ def answer_reset_request(request_id):
     mail.send("password_reset", f"reset:{request_id}", account["email"], "Reset your noeari password", link=link)
 
 
-JOBS = [close_ordering, send_reminders, answer_reset_requests]
+def release_unpaid_checkouts(now=None):
+    """Card payments past their hold: settled from Stripe when they went through, released otherwise."""
+    if payments.enabled():
+        payments.release_expired(now)
+
+
+JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts]

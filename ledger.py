@@ -22,6 +22,7 @@ ACCOUNTS = {
     "producer": "what the co-op owes a producer for their orders",
     "fees": "the co-op's fees",
     "bank": "the co-op's bank account",
+    "card": "card payments held at the card processor",
 }
 ENTRY_KINDS = {
     "order": "An order's value: placed, changed, cancelled",
@@ -33,13 +34,14 @@ ENTRY_KINDS = {
 }
 ZERO = Decimal("0.00")
 # How each way of paying reads in a list.
-PAYMENT_WORDS = {"collection": "At collection", "transfer": "Bank transfer", "credit": "Credit"}
+PAYMENT_WORDS = {"collection": "At collection", "transfer": "Bank transfer", "credit": "Credit", "card": "Card"}
 # Orders the co-op collects the money of (so the ledger, not the producer, says when they are paid).
-PAID_THROUGH_COOP = {"transfer", "credit"}
+PAID_THROUGH_COOP = {"transfer", "credit", "card"}
 # How an order is paid, chosen per collection or delivery option by its producer.
 PAYMENT_METHODS = {
     "collection": "On collection or delivery (cash or card, recorded by you)",
     "transfer": "By bank transfer to the co-op, with the order's own reference",
+    "card": "By card, at checkout (when the co-op takes cards)",
     "credit": "Out of the customer's credit with the co-op, at checkout",
 }
 

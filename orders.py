@@ -19,7 +19,7 @@ class OrderNotFound(Exception):
     """No such order among the acting account's own."""
 
 
-ORDER_STATUSES = ["pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
+ORDER_STATUSES = ["awaiting_payment", "pending", "confirmed", "ready", "out_for_delivery", "completed", "cancelled"]
 # The one transition table: from each status, the statuses it may move to and who may move it.
 ORDER_TRANSITIONS = {
     "pending": {"confirmed": {"producer"}, "cancelled": {"producer", "customer"}},
@@ -29,6 +29,7 @@ ORDER_TRANSITIONS = {
 }
 FULFILMENT_STEP = {"collection": "ready", "delivery": "out_for_delivery"}
 STATUS_LABELS = {
+    "awaiting_payment": "Awaiting payment",
     "pending": "Pending",
     "confirmed": "Confirmed",
     "ready": "Ready to collect",
@@ -89,6 +90,8 @@ ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count,
 def own_orders_condition(role, account_id, status=None):
     """The WHERE clause (on alias o) and its arguments for a customer's or a producer's own orders."""
     where, args = f"{ORDER_OWNER_COLUMN[role]} = %s", [account_id]
+    if role == "producer":  # a card-paid order reaches its producer once it is paid
+        where += " AND o.status <> 'awaiting_payment'"
     if status:
         where, args = where + " AND o.status = %s", args + [status]
     return where, args
@@ -187,6 +190,21 @@ def change_order_status(role, account_id, order_id, new_status):
     return order, True
 
 
+def release_order(order):
+    """A card-paid order whose payment never came: cancelled, its stock and its slot's place given back, in the
+    caller's transaction. It was never posted to the ledger, so nothing is."""
+    execute("UPDATE orders SET status = 'cancelled' WHERE order_id = %s", (order["order_id"],))
+    execute("UPDATE stock s JOIN order_item oi ON oi.product_id = s.product_id"
+            " SET s.quantity_available = s.quantity_available + oi.quantity WHERE oi.order_id = %s",
+            (order["order_id"],))
+    if order["slot_id"] is not None:
+        execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
+                (order["slot_id"], order["fulfilment_date"]))
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id,"
+            " note) SELECT order_id, 'awaiting_payment', 'cancelled', 'customer', customer_id, 'Not paid in time'"
+            " FROM orders WHERE order_id = %s", (order["order_id"],))
+
+
 def change_statuses(producer_id, order_ids, new_status):
     """Move several of the producer's orders to new_status, each in its own transaction, checked, recorded
     and emailed as if moved alone; return (moved ids, refused ids)."""
@@ -222,6 +240,8 @@ def record_payment(producer_id, order_id, paid):
 
 def how_to_pay(order):
     """How the customer pays an order, in a sentence: from their credit, by transfer, or as its producer says."""
+    if order["payment_method"] == "card":
+        return "Paid by card." if order["payment_status"] == "paid" else "By card, when you check out."
     if order["payment_method"] == "transfer":
         return ("Paid by bank transfer." if order["payment_status"] == "paid" else
                 f"By bank transfer to the co-op, with the reference {ledger.payment_reference(order['order_id'])}.")
@@ -294,7 +314,8 @@ def announce_status(order_id, new_status, role):
 def packing_list(producer_id, day, option_id=None, slot_start=None):
     """The producer's orders for day (or one occurrence of it) that are not cancelled, each with its lines, the
     quantity of each product across them, and how many were cancelled; None when there is no order."""
-    where, args = "o.producer_id = %s AND o.fulfilment_date = %s", [producer_id, day]
+    where, args = ("o.producer_id = %s AND o.fulfilment_date = %s AND o.status <> 'awaiting_payment'",
+                   [producer_id, day])
     if option_id is not None:
         where, args = where + " AND o.option_id = %s AND o.slot_start = %s", args + [option_id, slot_start]
     orders = query(
@@ -411,7 +432,7 @@ def weekly_figures(weeks=12, now=None):
     today = fulfilment.local_today(now)
     first = today - datetime.timedelta(days=today.weekday(), weeks=weeks - 1)
     rows = query("SELECT DATE(placed_at) AS day, HOUR(placed_at) AS hour, COUNT(*) AS orders, SUM(goods_total) AS goods"
-                 " FROM orders WHERE placed_at >= %s AND status <> 'cancelled'"
+                 " FROM orders WHERE placed_at >= %s AND status NOT IN ('cancelled', 'awaiting_payment')"
                  " GROUP BY DATE(placed_at), HOUR(placed_at)", (fulfilment.stored_day_start(first),))
     buckets = [{"week": first + datetime.timedelta(weeks=n), "orders": 0, "goods": Decimal("0.00")}
                for n in range(weeks)]

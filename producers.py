@@ -243,10 +243,10 @@ def schedule(producer_id):
     occurrences = query(
         "SELECT fulfilment_date, slot_start, slot_end, fulfilment_name, order_type, COUNT(*) AS orders,"
         " SUM(goods_total) AS goods FROM orders WHERE producer_id = %s AND fulfilment_date >= %s"
-        " AND status <> 'cancelled' GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
+        " AND status NOT IN ('cancelled', 'awaiting_payment') GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
         " ORDER BY fulfilment_date, slot_start, fulfilment_name LIMIT 200", (producer_id, fulfilment.local_today()))
     arranged = query(
         f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " WHERE o.producer_id = %s AND o.fulfilment_date IS NULL AND o.option_id IS NOT NULL"
-        " AND o.status NOT IN ('completed', 'cancelled') ORDER BY o.placed_at, o.order_id LIMIT 100", (producer_id,))
+        " AND o.status NOT IN ('completed', 'cancelled', 'awaiting_payment') ORDER BY o.placed_at, o.order_id LIMIT 100", (producer_id,))
     return occurrences, arranged

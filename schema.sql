@@ -158,7 +158,7 @@ CREATE TABLE fulfilment_option (
     CONSTRAINT chk_option_money CHECK (fee >= 0 AND minimum_order >= 0 AND (free_over IS NULL OR free_over >= 0)),
     CONSTRAINT chk_option_cutoff CHECK (cutoff_hours <= 336),
     CONSTRAINT chk_option_capacity CHECK (capacity IS NULL OR capacity > 0),
-    CONSTRAINT chk_option_payment CHECK (payment_method IN ('collection', 'transfer', 'credit'))
+    CONSTRAINT chk_option_payment CHECK (payment_method IN ('collection', 'transfer', 'credit', 'card'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE fulfilment_slot (
@@ -195,6 +195,40 @@ CREATE TABLE producer_closure (
     CONSTRAINT chk_closure_dates CHECK (start_date <= end_date)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Card payments through Stripe (payments.py): a checkout's card-paid orders wait for one payment; each card
+-- submitted is one attempt, recorded before Stripe is called.
+CREATE TABLE card_payment (
+    payment_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    customer_id INT UNSIGNED NOT NULL,
+    checkout_key VARCHAR(43) NOT NULL,
+    amount DECIMAL(12,2) NOT NULL,
+    status VARCHAR(10) NOT NULL DEFAULT 'awaiting',
+    hold_until DATETIME NOT NULL,
+    intent_id VARCHAR(64) NULL,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    settled_at DATETIME NULL,
+    UNIQUE KEY uq_card_payment_checkout (customer_id, checkout_key),
+    UNIQUE KEY uq_card_payment_intent (intent_id),
+    KEY idx_card_payment_status (status, hold_until),
+    CONSTRAINT fk_card_payment_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
+    CONSTRAINT chk_card_payment_status CHECK (status IN ('awaiting', 'paid', 'released')),
+    CONSTRAINT chk_card_payment_amount CHECK (amount > 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE card_attempt (
+    attempt_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    payment_id INT UNSIGNED NOT NULL,
+    card_token VARCHAR(64) NOT NULL,
+    intent_id VARCHAR(64) NULL,
+    status VARCHAR(16) NOT NULL DEFAULT 'started',
+    error VARCHAR(300) NOT NULL DEFAULT '',
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_card_attempt_token (payment_id, card_token),
+    UNIQUE KEY uq_card_attempt_intent (intent_id),
+    CONSTRAINT fk_card_attempt_payment FOREIGN KEY (payment_id) REFERENCES card_payment (payment_id),
+    CONSTRAINT chk_card_attempt_status CHECK (status IN ('started', 'requires_action', 'succeeded', 'failed'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE orders (
     order_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     customer_id INT UNSIGNED NOT NULL,
@@ -227,6 +261,8 @@ CREATE TABLE orders (
     paid_by_id INT UNSIGNED NULL,
     reminder_sent_at DATETIME NULL,
     checkout_key VARCHAR(43) NULL,
+    -- The card payment a card-paid order waits for (status awaiting_payment) or was paid by.
+    card_payment_id INT UNSIGNED NULL,
     KEY idx_orders_customer_placed (customer_id, placed_at),
     KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_producer_status_placed (producer_id, status, placed_at),
@@ -239,11 +275,13 @@ CREATE TABLE orders (
     CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT fk_orders_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
     CONSTRAINT fk_orders_slot FOREIGN KEY (slot_id) REFERENCES fulfilment_slot (slot_id) ON DELETE SET NULL,
-    CONSTRAINT chk_orders_status CHECK (status IN ('pending', 'confirmed', 'ready', 'out_for_delivery', 'completed', 'cancelled')),
+    CONSTRAINT fk_orders_card_payment FOREIGN KEY (card_payment_id) REFERENCES card_payment (payment_id),
+    CONSTRAINT chk_orders_status CHECK (status IN ('awaiting_payment', 'pending', 'confirmed',
+    'ready', 'out_for_delivery', 'completed', 'cancelled')),
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
     CONSTRAINT chk_orders_fee CHECK (fee >= 0),
     CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid')),
-    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'transfer', 'credit')),
+    CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'transfer', 'credit', 'card')),
     CONSTRAINT chk_orders_coop_fee CHECK (coop_fee_percent >= 0 AND coop_fee_percent <= 100)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -625,7 +663,8 @@ CREATE TABLE ledger_account (
     owner_id INT UNSIGNED NOT NULL DEFAULT 0,
     balance DECIMAL(14,2) NOT NULL DEFAULT 0,
     UNIQUE KEY uq_ledger_account (kind, owner_id),
-    CONSTRAINT chk_ledger_account_kind CHECK (kind IN ('credit', 'receivable', 'producer', 'fees', 'bank'))
+    CONSTRAINT chk_ledger_account_kind
+    CHECK (kind IN ('credit', 'receivable', 'producer', 'fees', 'bank', 'card'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ledger_entry (
@@ -750,3 +789,13 @@ CREATE TRIGGER invoice_no_update BEFORE UPDATE ON invoice FOR EACH ROW
 
 CREATE TRIGGER invoice_no_delete BEFORE DELETE ON invoice FOR EACH ROW
     IF @ledger_purge IS NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'Invoices are never deleted.'; END IF;
+
+-- Stripe's webhook events, each handled once, by its id.
+CREATE TABLE stripe_event (
+    event_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    event_type VARCHAR(64) NOT NULL,
+    intent_id VARCHAR(64) NULL,
+    outcome VARCHAR(200) NOT NULL DEFAULT '',
+    received_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_stripe_event_intent (intent_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -4,6 +4,7 @@ import email
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -32,9 +33,9 @@ SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estima
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
-          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence"]
+          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "product", "slot_booking",
+DELETE_ORDER = ["stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "card_payment", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
@@ -466,6 +467,37 @@ def smtp(app):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, BASE_URL="https://shop.example")
     yield inbox
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def localstripe_server():
+    """A real, stateful local Stripe API server (localstripe) for the session; its base address."""
+    port = free_port()
+    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "localstripe"), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("localstripe did not start")
+            time.sleep(0.1)
+    yield base
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def cards(app, localstripe_server):
+    """The app taking cards through the local Stripe server: its base address."""
+    app.config.update(STRIPE_SECRET_KEY="sk_test_noeari", STRIPE_PUBLISHABLE_KEY="pk_test_noeari",
+                      STRIPE_WEBHOOK_SECRET="whsec_noeari", STRIPE_API_BASE=localstripe_server,
+                      STRIPE_JS_URL=f"{localstripe_server}/js.stripe.com/v3/")
+    yield localstripe_server
+    app.config.update(STRIPE_SECRET_KEY="", STRIPE_PUBLISHABLE_KEY="", STRIPE_WEBHOOK_SECRET="")
 
 
 @pytest.fixture

@@ -1,0 +1,295 @@
+"""Card payments through Stripe (PaymentIntents), where the order, the ledger and Stripe never disagree.
+
+A checkout's card-paid orders are written, with one card_payment, in the checkout's transaction, as
+awaiting_payment: their stock and capacity are held and their lines stay in the cart. Each card the customer
+submits is one card_attempt, committed before Stripe is called and named in the intent's metadata, so an
+intent is always traceable to its attempt. The payment settles exactly once, under its row lock, by whichever
+comes first: the browser's return, the webhook, or the reconciliation job. A payment not made within
+CARD_HOLD_MINUTES is released: its orders are cancelled (stock and capacity back) and the cart is untouched.
+
+Request-free: the customer's id comes in as an argument.
+"""
+import datetime
+from decimal import Decimal
+
+import stripe
+from flask import current_app
+
+import ledger
+import orders
+from db import execute, query, transactional
+from ledger import Leg
+
+STATUS_LABEL = "Awaiting payment"
+
+
+class PaymentRefused(Exception):
+    """The card was not charged; problem says why, in words for the customer."""
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        self.problem = problem
+
+
+def enabled():
+    """Whether cards are taken at all: only with a Stripe secret key set."""
+    return bool(current_app.config["STRIPE_SECRET_KEY"])
+
+
+def client():
+    """The Stripe client for this app's settings (a local Stripe server in tests)."""
+    config = current_app.config
+    return stripe.StripeClient(config["STRIPE_SECRET_KEY"], base_addresses={"api": config["STRIPE_API_BASE"]},
+                               max_network_retries=2)
+
+
+def plain(stripe_object):
+    """A Stripe object (or None) as a plain dict."""
+    return stripe_object.to_dict() if stripe_object else {}
+
+
+def pence(amount):
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+# --- Opening a payment, in the checkout's transaction ---------------------------------
+
+def open_payment(customer_id, key, amount):
+    """The card payment of a checkout's card-paid orders, held for CARD_HOLD_MINUTES; its id."""
+    return execute("INSERT INTO card_payment (customer_id, checkout_key, amount, hold_until)"
+                   " VALUES (%s, %s, %s, UTC_TIMESTAMP() + INTERVAL %s MINUTE)",
+                   (customer_id, key, amount, int(current_app.config["CARD_HOLD_MINUTES"]))).lastrowid
+
+
+def waiting_orders(payment_id):
+    """The ids of a payment's orders (none for no payment)."""
+    if payment_id is None:
+        return []
+    return [row["order_id"] for row in query("SELECT order_id FROM orders WHERE card_payment_id = %s",
+                                             (payment_id,))]
+
+
+def checkout_payment(customer_id, key):
+    """A checkout's card payment with its orders, or None."""
+    payment = query("SELECT * FROM card_payment WHERE customer_id = %s AND checkout_key = %s",
+                    (customer_id, key), one=True)
+    if payment:
+        payment["orders"] = query("SELECT o.order_id, o.status, o.goods_total + o.fee AS total, p.business_name"
+                                  " FROM orders o JOIN producer p ON p.producer_id = o.producer_id"
+                                  " WHERE o.card_payment_id = %s ORDER BY o.order_id", (payment["payment_id"],))
+    return payment
+
+
+# --- Paying: one attempt per card submitted -------------------------------------------------
+
+@transactional
+def start_attempt(customer_id, key, card_token):
+    """Record the attempt to pay a checkout's payment with a card token before Stripe is called: the same
+    token submitted twice is the same attempt. Returns (payment, attempt); PaymentRefused when the payment is
+    settled already or released; None when there is no such payment."""
+    payment = query("SELECT * FROM card_payment WHERE customer_id = %s AND checkout_key = %s FOR UPDATE",
+                    (customer_id, key), one=True)
+    if payment is None:
+        return None
+    if payment["status"] == "paid":
+        raise PaymentRefused("This checkout is paid already: nothing more was charged.")
+    if payment["status"] == "released":
+        raise PaymentRefused("This checkout waited too long for its payment and was let go: your cart still has "
+                             "everything in it, so check out again.")
+    execute("INSERT IGNORE INTO card_attempt (payment_id, card_token) VALUES (%s, %s)",
+            (payment["payment_id"], card_token))
+    attempt = query("SELECT * FROM card_attempt WHERE payment_id = %s AND card_token = %s",
+                    (payment["payment_id"], card_token), one=True)
+    return payment, attempt
+
+
+def charge(customer_id, key, card_token):
+    """Charge a checkout's payment to a card (a Stripe.js token). Returns the attempt's intent as Stripe has
+    it: succeeded (the orders are placed, once), or requires_action (3-D Secure: the browser confirms it with
+    the client secret, then comes back). PaymentRefused, with the reason, when the card is declined."""
+    started = start_attempt(customer_id, key, card_token)
+    if started is None:
+        return None
+    payment, attempt = started
+    if attempt["intent_id"]:  # this very card was submitted before: its intent, never a second charge
+        intent = client().v1.payment_intents.retrieve(attempt["intent_id"])
+    else:
+        try:
+            token = client().v1.tokens.retrieve(card_token)
+            intent = client().v1.payment_intents.create(params={
+                "amount": pence(payment["amount"]), "currency": current_app.config["CURRENCY"],
+                "payment_method": token.card.id, "confirm": True,
+                "metadata": {"noeari_payment": str(payment["payment_id"]),
+                             "noeari_attempt": str(attempt["attempt_id"])}},
+                options={"idempotency_key": f"noeari-attempt-{attempt['attempt_id']}"})
+        except stripe.CardError as declined:
+            record_attempt(attempt["attempt_id"], None, "failed", declined.user_message or "Your card was declined.")
+            raise PaymentRefused(f"{declined.user_message or 'Your card was declined.'} Nothing was charged: "
+                                 "try another card.") from None
+        except stripe.InvalidRequestError:
+            record_attempt(attempt["attempt_id"], None, "failed", "The card details could not be used.")
+            raise PaymentRefused("Those card details could not be used. Nothing was charged: try again.") from None
+    return settle_intent(intent)
+
+
+@transactional
+def record_attempt(attempt_id, intent_id, status, error=""):
+    execute("UPDATE card_attempt SET intent_id = COALESCE(%s, intent_id), status = %s, error = %s"
+            " WHERE attempt_id = %s", (intent_id, status, error[:300], attempt_id))
+
+
+def settle_intent(intent):
+    """Bring the database in line with an intent as Stripe has it: a succeeded one places its payment's orders
+    (once); one needing authentication is noted; a failed one is recorded. Returns the intent."""
+    metadata = plain(intent.metadata)
+    attempt_id = int(metadata.get("noeari_attempt") or 0)
+    status = {"succeeded": "succeeded", "requires_capture": "succeeded",
+              "requires_action": "requires_action"}.get(intent.status, "failed")
+    error = ""
+    if status == "failed" and intent.last_payment_error:
+        error = plain(intent.last_payment_error).get("message") or "The payment failed."
+    if attempt_id:
+        record_attempt(attempt_id, intent.id, status, error)
+    if status == "succeeded":
+        place_paid(int(metadata["noeari_payment"]), intent.id)
+    return intent
+
+
+@transactional
+def place_paid(payment_id, intent_id):
+    """The payment succeeded: place its orders, take their lines out of the cart, post each order's value and
+    its payment by card, and send the checkout's emails, all once. A payment already paid, or released (its
+    orders cancelled), changes nothing here: the reconciliation job lists a released one that was paid.
+    Returns whether this call placed them."""
+    payment = query("SELECT * FROM card_payment WHERE payment_id = %s FOR UPDATE", (payment_id,), one=True)
+    if payment is None or payment["status"] != "awaiting":
+        return False
+    order_ids = [row["order_id"] for row in query(
+        "SELECT order_id FROM orders WHERE card_payment_id = %s AND status = 'awaiting_payment' ORDER BY order_id"
+        " FOR UPDATE", (payment_id,))]
+    execute("UPDATE card_payment SET status = 'paid', intent_id = %s, settled_at = UTC_TIMESTAMP()"
+            " WHERE payment_id = %s", (intent_id, payment_id))
+    customer_id = payment["customer_id"]
+    for order_id in order_ids:
+        execute("UPDATE orders SET status = 'pending', placed_at = UTC_TIMESTAMP() WHERE order_id = %s", (order_id,))
+        execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id,"
+                " note) VALUES (%s, 'awaiting_payment', 'pending', 'customer', %s, 'Paid by card')",
+                (order_id, customer_id))
+        ledger.sync_order(order_id, "Order placed", ("customer", customer_id))
+        due = ledger.order_due(order_id, customer_id)
+        ledger.post("payment", [Leg("card", 0, -due), Leg("receivable", customer_id, due)], order_id,
+                    f"Paid by card ({intent_id})", ("customer", customer_id))
+        execute("UPDATE orders SET payment_status = 'paid', paid_at = UTC_TIMESTAMP() WHERE order_id = %s",
+                (order_id,))
+    execute("DELETE ci FROM cart_item ci JOIN order_item oi ON oi.product_id = ci.product_id"
+            " JOIN orders o ON o.order_id = oi.order_id WHERE ci.customer_id = %s AND o.card_payment_id = %s",
+            (customer_id, payment_id))
+    if order_ids:
+        orders.announce_checkout(order_ids)
+    return True
+
+
+def confirm_return(customer_id, key):
+    """The browser is back from Stripe.js (after 3-D Secure): settle from the payment's intents as Stripe has
+    them now. Returns the payment, or None when there is none."""
+    payment = checkout_payment(customer_id, key)
+    if payment is None:
+        return None
+    for intent in stripe_intents(payment):
+        settle_intent(intent)
+    return checkout_payment(customer_id, key)
+
+
+def stripe_intents(payment):
+    """The intents Stripe holds for a payment's attempts. An attempt whose intent was made but never recorded
+    (the server stopped between Stripe's answer and the commit) is found by the attempt named in its intent's
+    metadata, among the intents made since the payment was opened."""
+    attempts = query("SELECT attempt_id, intent_id FROM card_attempt WHERE payment_id = %s", (payment["payment_id"],))
+    intents = [client().v1.payment_intents.retrieve(row["intent_id"]) for row in attempts if row["intent_id"]]
+    lost = {str(row["attempt_id"]) for row in attempts if not row["intent_id"]}
+    if lost:
+        since = int(payment["created_at"].replace(tzinfo=datetime.UTC).timestamp()) - 3600
+        for intent in client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
+            if intent.created < since:
+                break
+            if plain(intent.metadata).get("noeari_attempt") in lost:
+                intents.append(intent)
+    return intents
+
+
+# --- Webhooks ---------------------------------------------------------------------------
+
+class BadSignature(Exception):
+    """A webhook whose signature does not verify: nothing was recorded."""
+
+
+def receive_event(payload, signature):
+    """Verify a webhook with STRIPE_WEBHOOK_SECRET, keep the event by its id, and act on it once: a succeeded
+    (or authorized) intent places its payment's orders. Events for unknown or settled intents are kept and
+    do nothing. Returns the outcome in words."""
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, current_app.config["STRIPE_WEBHOOK_SECRET"])
+    except (ValueError, stripe.SignatureVerificationError):
+        raise BadSignature() from None
+    intent = event.data.object if event.type.startswith("payment_intent.") else None
+    if not record_event(event.id, event.type, intent.id if intent else None):
+        return "seen before"
+    if intent is not None and event.type in ("payment_intent.succeeded", "payment_intent.amount_capturable_updated"):
+        if "noeari_payment" not in plain(intent.metadata):
+            return "not ours"
+        settle_intent(client().v1.payment_intents.retrieve(intent.id))
+        return "settled"
+    return "recorded"
+
+
+@transactional
+def record_event(event_id, event_type, intent_id):
+    """Keep an event by its id; False when it was kept before (a repeat delivery)."""
+    return execute("INSERT IGNORE INTO stripe_event (event_id, event_type, intent_id) VALUES (%s, %s, %s)",
+                   (event_id[:64], event_type[:64], intent_id)).rowcount == 1
+
+
+# --- Letting go of unpaid checkouts, and reconciliation --------------------------------
+
+def release_expired(now=None):
+    """Payments past their hold: each is first checked with Stripe (a payment that went through is placed,
+    not released); the rest have their open intents cancelled and their orders cancelled, stock and capacity
+    back. Returns the ids released."""
+    released = []
+    for payment in query("SELECT payment_id FROM card_payment WHERE status = 'awaiting' AND hold_until <= %s"
+                         " ORDER BY payment_id", (now or utc_now(),)):
+        if not paid_at_stripe(payment["payment_id"]):
+            if release(payment["payment_id"]):
+                released.append(payment["payment_id"])
+    return released
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def paid_at_stripe(payment_id):
+    """Settle a payment from its intents as Stripe has them, cancelling those still open; whether one was paid."""
+    payment = query("SELECT * FROM card_payment WHERE payment_id = %s", (payment_id,), one=True)
+    paid = False
+    for intent in stripe_intents(payment):
+        if intent.status in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            client().v1.payment_intents.cancel(intent.id)
+            continue
+        settle_intent(intent)
+        paid = paid or intent.status in ("succeeded", "requires_capture")
+    return paid
+
+
+@transactional
+def release(payment_id):
+    """Cancel an unpaid payment's orders, putting back their stock and capacity; whether this call did."""
+    payment = query("SELECT status FROM card_payment WHERE payment_id = %s FOR UPDATE", (payment_id,), one=True)
+    if payment is None or payment["status"] != "awaiting":
+        return False
+    execute("UPDATE card_payment SET status = 'released', settled_at = UTC_TIMESTAMP() WHERE payment_id = %s",
+            (payment_id,))
+    for order in query("SELECT order_id, slot_id, fulfilment_date FROM orders WHERE card_payment_id = %s"
+                       " AND status = 'awaiting_payment' FOR UPDATE", (payment_id,)):
+        orders.release_order(order)
+    return True

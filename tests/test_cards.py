@@ -1,0 +1,255 @@
+"""Card payments against a real local Stripe server (localstripe): one checkout, one payment, orders placed
+exactly once whichever of the browser's return, the webhook and the reconciliation job comes first."""
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.request
+from decimal import Decimal
+
+import pytest
+
+import payments
+from test_ledger import entries
+
+GOOD, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000341", "4000002500003155"
+
+
+def card_token(base, number=GOOD):
+    """A card token, made as Stripe.js makes it in the browser."""
+    return stripe_call(base, "POST", "/v1/tokens", f"card[number]={number}&card[exp_month]=12&card[exp_year]=2030"
+                                                   "&card[cvc]=123")["id"]
+
+
+def stripe_call(base, method, path, body=None):
+    request = urllib.request.Request(base + path, data=body.encode() if body else None, method=method, headers={
+        "Authorization": "Basic " + base64.b64encode(b"sk_test_noeari:").decode(),
+        "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def signed_event(intent, secret="whsec_noeari", event_type="payment_intent.succeeded", event_id=None):
+    """A webhook as Stripe sends it: the event's JSON and its Stripe-Signature header."""
+    now = int(time.time())
+    payload = json.dumps({"id": event_id or f"evt_{intent['id']}_{event_type}", "object": "event", "type": event_type,
+                          "created": now, "data": {"object": intent}})
+    signature = hmac.new(secret.encode(), f"{now}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return payload, f"t={now},v1={signature}"
+
+
+def pay_by_card(db, world):
+    for producer in world.producers:
+        db.execute("UPDATE fulfilment_option SET payment_method = 'card' WHERE option_id = %s",
+                   (world.collection[producer],))
+
+
+def card_checkout(client, auth, db, world):
+    """Jane checks out potatoes from the farm and milk from the dairy, both paid by card: the checkout key."""
+    pay_by_card(db, world)
+    db.add_to_cart(world.customer, world.product, 3)
+    db.add_to_cart(world.customer, world.other_product, 2)
+    auth.login_customer()
+    response = client.post("/checkout", data=world.choose())
+    assert response.status_code == 302 and response.headers["Location"].endswith("/pay")
+    return response.headers["Location"].split("/")[2]
+
+
+def waiting(db):
+    return db.rows("SELECT order_id, status, payment_status FROM orders WHERE card_payment_id IS NOT NULL"
+                   " ORDER BY order_id")
+
+
+def emails(db):
+    return [row["dedupe_key"] for row in db.rows("SELECT dedupe_key FROM email_outbox ORDER BY email_id")]
+
+
+def test_a_card_checkout_holds_its_orders_until_paid_then_places_them_once(client, auth, db, world, cards):
+    stock_before = db.stock(world.product)
+    key = card_checkout(client, auth, db, world)
+    assert [row["status"] for row in waiting(db)] == ["awaiting_payment", "awaiting_payment"]
+    payment = db.row("SELECT * FROM card_payment")
+    assert payment["amount"] == Decimal("8.20") and payment["status"] == "awaiting"
+    assert db.stock(world.product) == stock_before - 3, "stock is held"
+    assert len(db.cart(world.customer)) == 2, "the cart keeps the lines until they are paid for"
+    assert emails(db) == [] and db.value("SELECT COUNT(*) FROM ledger_entry WHERE order_id IN"
+                                         " (SELECT order_id FROM orders WHERE card_payment_id IS NOT NULL)") == 0
+    page = client.get(f"/checkout/{key}/pay").get_data(as_text=True)
+    assert "Pay £8.20" in page and "card-element" in page
+    response = client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)})
+    assert response.status_code == 302 and response.headers["Location"] == f"/checkout/{key}"
+    assert [(row["status"], row["payment_status"]) for row in waiting(db)] == [("pending", "paid")] * 2
+    assert not db.cart(world.customer)
+    card_account = db.value("SELECT balance FROM ledger_account WHERE kind = 'card'")
+    assert card_account == Decimal("-8.20"), "the card processor holds the checkout's total"
+    for row in waiting(db):
+        assert [kind for kind, _, _ in entries(db, row["order_id"])] == ["order", "payment"]
+    order_ids = [row["order_id"] for row in waiting(db)]
+    assert sorted(emails(db)) == sorted([f"checkout:{order_ids[0]}", f"order-new:{order_ids[0]}",
+                                         f"order-new:{order_ids[1]}"])
+    assert db.value("SELECT COUNT(*) FROM card_attempt") == 1
+    intent = db.value("SELECT intent_id FROM card_payment")
+    assert stripe_call(cards, "GET", f"/v1/payment_intents/{intent}")["amount"] == 820
+    # A second submit of the paid checkout (a retry, another tab) charges nothing: it shows what was placed.
+    again = client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)})
+    assert again.status_code == 302 and again.headers["Location"] == f"/checkout/{key}"
+    assert db.value("SELECT COUNT(*) FROM card_attempt") == 1
+
+
+def test_the_producer_sees_a_card_order_only_once_it_is_paid(client, auth, db, world, cards):
+    key = card_checkout(client, auth, db, world)
+    order_id = waiting(db)[0]["order_id"]
+    auth.logout()
+    auth.login_producer()
+    assert client.get(f"/dashboard/orders/{order_id}").status_code == 404
+    assert f"#{order_id}" not in client.get("/dashboard/orders").get_data(as_text=True)
+    auth.logout()
+    auth.login_customer()
+    client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)})
+    auth.logout()
+    auth.login_producer()
+    assert client.get(f"/dashboard/orders/{order_id}").status_code == 200
+
+
+def start_unsettled(app, db, world, cards, client, auth):
+    """A checkout charged at Stripe whose server died before it recorded anything after the charge: the intent."""
+    key = card_checkout(client, auth, db, world)
+    with app.app_context():
+        payment, attempt = payments.start_attempt(world.customer, key, card_token(cards))
+        intent = payments.client().v1.payment_intents.create(params={
+            "amount": 820, "currency": "gbp", "payment_method": stripe_call(
+                cards, "GET", f"/v1/tokens/{attempt['card_token']}")["card"]["id"], "confirm": True,
+            "metadata": {"noeari_payment": str(payment["payment_id"]), "noeari_attempt": str(attempt["attempt_id"])}})
+    return key, stripe_call(cards, "GET", f"/v1/payment_intents/{intent.id}")
+
+
+@pytest.mark.parametrize("order", ["webhook first", "return first", "webhook twice", "together"])
+def test_the_return_and_the_webhook_place_the_orders_once_in_any_order(app, client, auth, db, world, cards, order):
+    key, intent = start_unsettled(app, db, world, cards, client, auth)
+    payload, signature = signed_event(intent)
+
+    def webhook():
+        response = app.test_client().post("/stripe/webhook", data=payload,
+                                          headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+        assert response.status_code == 200
+        return response.get_json()["outcome"]
+
+    def back():
+        assert client.post(f"/checkout/{key}/return").status_code == 302
+
+    if order == "webhook first":
+        assert webhook() == "settled"
+        back()
+    elif order == "return first":
+        back()
+        assert webhook() == "settled"
+    elif order == "webhook twice":
+        assert webhook() == "settled"
+        assert webhook() == "seen before"
+    else:
+        threads = [threading.Thread(target=webhook), threading.Thread(target=back)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert [row["status"] for row in waiting(db)] == ["pending", "pending"]
+    assert db.value("SELECT COUNT(*) FROM ledger_entry WHERE kind = 'payment'") == 2
+    assert len([key for key in emails(db) if key.startswith("checkout:")]) == 1
+    assert db.value("SELECT COUNT(*) FROM stripe_event") == 1
+
+
+def test_the_reconciliation_job_places_a_checkout_charged_before_the_server_died(app, client, auth, db, world, cards):
+    start_unsettled(app, db, world, cards, client, auth)
+    with app.app_context():
+        assert payments.release_expired(payments.utc_now() + datetime.timedelta(hours=1)) == []
+    assert [row["status"] for row in waiting(db)] == ["pending", "pending"]
+    assert db.value("SELECT status FROM card_payment") == "paid"
+
+
+def test_a_declined_card_places_nothing_and_the_hold_then_lets_go(app, client, auth, db, world, cards):
+    stock_before = db.stock(world.product)
+    key = card_checkout(client, auth, db, world)
+    response = client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards, DECLINED)})
+    assert response.status_code == 402 and "Your card was declined" in response.get_data(as_text=True)
+    assert [row["status"] for row in waiting(db)] == ["awaiting_payment"] * 2
+    assert db.stock(world.product) == stock_before - 3 and len(db.cart(world.customer)) == 2
+    assert db.value("SELECT status FROM card_attempt") == "failed"
+    with app.app_context():
+        assert payments.release_expired(payments.utc_now() + datetime.timedelta(minutes=5)) == [], "held 15 minutes"
+        released = payments.release_expired(payments.utc_now() + datetime.timedelta(minutes=16))
+    assert len(released) == 1
+    assert [row["status"] for row in waiting(db)] == ["cancelled"] * 2
+    assert db.stock(world.product) == stock_before and len(db.cart(world.customer)) == 2
+    assert db.value("SELECT COUNT(*) FROM ledger_entry") == db.value(
+        "SELECT COUNT(*) FROM ledger_entry WHERE order_id IN (%s, %s)", (world.order, world.other_order))
+    late = client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)})
+    assert late.status_code == 402 and "check out again" in late.get_data(as_text=True)
+
+
+def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(app, client, auth, db, world, cards):
+    key, intent = start_unsettled(app, db, world, cards, client, auth)
+    payload, _ = signed_event(intent)
+    _, forged = signed_event(intent, secret="whsec_someone_else")
+    with db.unchanged():
+        for signature in (forged, "", "t=1,v1=00"):
+            response = app.test_client().post("/stripe/webhook", data=payload, headers={"Stripe-Signature": signature})
+            assert response.status_code == 400 and response.mimetype == "application/problem+json"
+
+
+def test_an_event_for_an_unknown_intent_is_kept_and_harmless(app, db, world, cards):
+    intent = {"id": "pi_unknown", "object": "payment_intent", "status": "succeeded", "metadata": {}}
+    payload, signature = signed_event(intent)
+    response = app.test_client().post("/stripe/webhook", data=payload, headers={"Stripe-Signature": signature})
+    assert response.status_code == 200 and response.get_json()["outcome"] == "not ours"
+    assert db.value("SELECT COUNT(*) FROM stripe_event") == 1
+
+
+def test_without_a_key_cards_are_not_offered(client, auth, db, world):
+    auth.login_producer()
+    page = client.get(f"/dashboard/fulfilment/{world.collection[world.producer]}/edit").get_data(as_text=True)
+    assert "By card" not in page
+    pay_by_card(db, world)
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.logout()
+    auth.login_customer()
+    with db.unchanged():
+        response = client.post("/checkout", data=world.choose())
+        assert response.status_code == 409 and "card payments are not available" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "other customer", "producer", "operator"])
+def test_a_checkout_s_card_step_is_its_customer_s_own(client, auth, db, world, cards, operator, who):
+    key = card_checkout(client, auth, db, world)
+    auth.logout()
+    {"anonymous": lambda: None, "other customer": lambda: auth.login_customer("tom@example.com"),
+     "producer": auth.login_producer, "operator": auth.login_operator}[who]()
+    with db.unchanged():
+        for response in (client.get(f"/checkout/{key}/pay"),
+                         client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)}),
+                         client.post(f"/checkout/{key}/return")):
+            assert response.status_code == (404 if who == "other customer" else 302)
+
+
+@pytest.mark.parametrize("token", ["", "card_123", "tok_<script>", "tok_" + "a" * 61])
+def test_a_malformed_card_token_is_refused(client, auth, db, world, cards, token):
+    key = card_checkout(client, auth, db, world)
+    with db.unchanged():
+        assert client.post(f"/checkout/{key}/pay", data={"card_token": token}).status_code == 400
+
+
+def test_a_card_that_needs_its_bank_s_check_is_placed_after_it(client, auth, db, world, cards):
+    key = card_checkout(client, auth, db, world)
+    response = client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards, THREE_D_SECURE)})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-client-secret="pi_' in page
+    assert [row["status"] for row in waiting(db)] == ["awaiting_payment"] * 2
+    intent_id = db.value("SELECT intent_id FROM card_attempt")
+    secret = page.split('data-client-secret="')[1].split('"')[0]
+    # What Stripe.js does when the customer completes their bank's check.
+    stripe_call(cards, "POST", f"/v1/payment_intents/{intent_id}/_authenticate?success=true",
+                f"client_secret={secret}")
+    assert client.post(f"/checkout/{key}/return").status_code == 302
+    assert [row["status"] for row in waiting(db)] == ["pending"] * 2
