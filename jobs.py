@@ -107,4 +107,10 @@ def release_unpaid_checkouts(now=None):
         payments.release_expired(now)
 
 
-JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts]
+def send_card_refunds():
+    """Refunds owed to cards, sent to Stripe once each."""
+    if payments.enabled():
+        payments.send_refunds()
+
+
+JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts, send_card_refunds]

@@ -145,7 +145,7 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
     else:
-        owed = refund_overpaid(order_id, row["customer_id"])
+        owed = refund_overpaid(order_id, row["customer_id"], to_card=row["payment_method"] == "card")
     if row["payment_method"] in PAID_THROUGH_COOP:
         paid = "paid" if owed == 0 and value > 0 else row["payment_status"] if value == 0 else "unpaid"
         if paid != row["payment_status"]:
@@ -199,12 +199,19 @@ def reverse_payments(order_id, note, actor):
     return [reverse(row["entry_id"], note, actor) for row in open_payments]
 
 
-def refund_overpaid(order_id, customer_id):
-    """Whatever the customer has paid beyond what the order is now worth goes to their credit; returns what
+def refund_overpaid(order_id, customer_id, to_card=False):
+    """Whatever the customer has paid beyond what the order is now worth goes back: to the card it was paid by
+    (the refund owed is written for the worker to send to Stripe, once) or else to their credit. Returns what
     they still owe (0 when nothing)."""
     due = order_due(order_id, customer_id)
     if due >= 0:
         return due
+    if to_card:
+        entry = post("refund", [Leg("receivable", customer_id, due), Leg("card", 0, -due)], order_id,
+                     "Refunded to your card")
+        execute("INSERT INTO card_refund (payment_id, order_id, entry_id, amount)"
+                " SELECT card_payment_id, order_id, %s, %s FROM orders WHERE order_id = %s", (entry, -due, order_id))
+        return ZERO
     post("refund", [Leg("receivable", customer_id, due), Leg("credit", customer_id, -due)], order_id,
          "Refunded to credit")
     return ZERO

@@ -217,6 +217,34 @@ def stripe_intents(payment):
     return intents
 
 
+# --- Refunds to cards -----------------------------------------------------------------
+
+def send_refunds(limit=50):
+    """Send the refunds owed to cards to Stripe, each once; the ids sent."""
+    return [row["refund_id"] for row in query("SELECT refund_id FROM card_refund WHERE status = 'pending'"
+                                              " ORDER BY refund_id LIMIT %s", (limit,))
+            if send_refund(row["refund_id"])]
+
+
+@transactional
+def send_refund(refund_id):
+    """One refund to Stripe, its row locked while it is sent (another worker skips it). A refund Stripe has
+    already (the worker stopped before recording it) is found by the id in its metadata, never made twice."""
+    refund = query("SELECT r.*, p.intent_id FROM card_refund r JOIN card_payment p ON p.payment_id = r.payment_id"
+                   " WHERE r.refund_id = %s AND r.status = 'pending' FOR UPDATE SKIP LOCKED", (refund_id,), one=True)
+    if refund is None:
+        return False
+    made = [found for found in client().v1.refunds.list(params={"payment_intent": refund["intent_id"]}).data
+            if plain(found.metadata).get("noeari_refund") == str(refund_id)]
+    if not made:
+        made = [client().v1.refunds.create(params={
+            "payment_intent": refund["intent_id"], "amount": pence(refund["amount"]),
+            "metadata": {"noeari_refund": str(refund_id)}}, options={"idempotency_key": f"noeari-refund-{refund_id}"})]
+    execute("UPDATE card_refund SET status = 'done', stripe_refund_id = %s, done_at = UTC_TIMESTAMP()"
+            " WHERE refund_id = %s", (made[0].id, refund_id))
+    return True
+
+
 # --- Webhooks ---------------------------------------------------------------------------
 
 class BadSignature(Exception):

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 import payments
+from conftest import PASSWORD
 from test_ledger import entries
 
 GOOD, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000341", "4000002500003155"
@@ -253,3 +254,72 @@ def test_a_card_that_needs_its_bank_s_check_is_placed_after_it(client, auth, db,
                 f"client_secret={secret}")
     assert client.post(f"/checkout/{key}/return").status_code == 302
     assert [row["status"] for row in waiting(db)] == ["pending"] * 2
+
+
+# --- Refunds to the card ---------------------------------------------------------------
+
+def paid_card_checkout(client, auth, db, world, cards):
+    key = card_checkout(client, auth, db, world)
+    assert client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)}).status_code == 302
+    auth.logout()
+    return waiting(db)[0]["order_id"], db.value("SELECT intent_id FROM card_payment")
+
+
+def stripe_refunds(cards, intent_id):
+    return [(refund["amount"], refund["metadata"].get("noeari_refund"))
+            for refund in stripe_call(cards, "GET", f"/v1/refunds?payment_intent={intent_id}")["data"]]
+
+
+def test_a_shortage_on_a_card_paid_order_is_refunded_to_the_card_exactly_once(app, client, auth, db, world, cards):
+    order_id, intent_id = paid_card_checkout(client, auth, db, world, cards)
+    clients = [app.test_client() for _ in range(2)]
+    for producer_client in clients:
+        assert producer_client.post("/login/producer", data={"email": "farm@example.com",
+                                                             "password": PASSWORD}).status_code == 302
+    barrier, statuses = threading.Barrier(2), []
+
+    def short(producer_client):
+        barrier.wait()
+        statuses.append(producer_client.post(f"/dashboard/orders/{order_id}/lines/{world.product}",
+                                             data={"quantity": "1", "reason": "Blight"}).status_code)
+
+    threads = [threading.Thread(target=short, args=(producer_client,)) for producer_client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses)[0] == 302
+    assert entries(db, order_id)[-1] == ("refund", "Refunded to your card", {"card": Decimal("3.60"),
+                                                                            "receivable": Decimal("-3.60")})
+    refund = db.row("SELECT * FROM card_refund")
+    assert (refund["amount"], refund["status"], db.value("SELECT COUNT(*) FROM card_refund")) == (
+        Decimal("3.60"), "pending", 1)
+    sent = []
+
+    def send():
+        with app.app_context():
+            sent.extend(payments.send_refunds())
+
+    workers = [threading.Thread(target=send) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sent == [refund["refund_id"]]
+    assert stripe_refunds(cards, intent_id) == [(360, str(refund["refund_id"]))]
+    with app.app_context():
+        assert payments.send_refunds() == []
+    assert db.value("SELECT status FROM card_refund") == "done"
+
+
+def test_a_refund_stripe_made_before_the_worker_stopped_is_not_made_again(app, client, auth, db, world, cards):
+    order_id, intent_id = paid_card_checkout(client, auth, db, world, cards)
+    auth.login_customer()
+    assert client.post(f"/orders/{order_id}/cancel").status_code == 302
+    refund = db.row("SELECT * FROM card_refund")
+    assert refund["amount"] == Decimal("5.40"), "a cancel refunds the whole order"
+    stripe_call(cards, "POST", "/v1/refunds", f"payment_intent={intent_id}&amount=540"
+                                              f"&metadata[noeari_refund]={refund['refund_id']}")
+    with app.app_context():
+        assert payments.send_refunds() == [refund["refund_id"]]
+    assert stripe_refunds(cards, intent_id) == [(540, str(refund["refund_id"]))]
