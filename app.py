@@ -3070,6 +3070,14 @@ def admin_bank_line(line_id):
     return redirect(url_for("admin_bank"))
 
 
+@app.route("/admin/payments")
+@operator_login_required
+def admin_payments():
+    """Card payments, newest first, with any disagreement between Stripe, the ledger and the orders first."""
+    rows = payments.recent()
+    return render_template("admin/payments.html", payments=rows, problems=[row for row in rows if row["problem"]])
+
+
 @app.route("/admin/accounts")
 @operator_login_required
 def admin_accounts():

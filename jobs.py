@@ -113,4 +113,11 @@ def send_card_refunds():
         payments.send_refunds()
 
 
-JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts, send_card_refunds]
+def reconcile_card_payments():
+    """Each recent card payment compared with Stripe and the ledger, every few minutes."""
+    if payments.enabled():
+        payments.reconcile()
+
+
+JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts, send_card_refunds,
+        reconcile_card_payments]

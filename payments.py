@@ -15,6 +15,7 @@ from decimal import Decimal
 import stripe
 from flask import current_app
 
+import fulfilment
 import ledger
 import orders
 from db import execute, query, transactional
@@ -243,6 +244,85 @@ def send_refund(refund_id):
     execute("UPDATE card_refund SET status = 'done', stripe_refund_id = %s, done_at = UTC_TIMESTAMP()"
             " WHERE refund_id = %s", (made[0].id, refund_id))
     return True
+
+
+# --- Reconciliation ----------------------------------------------------------------------
+
+RECONCILE_DAYS = 14
+RECHECK_MINUTES = 10
+
+
+def reconcile(limit=20):
+    """Compare the card payments of the last RECONCILE_DAYS not checked in RECHECK_MINUTES with Stripe and the
+    ledger, and keep what was found; the ids with a problem."""
+    due = query("SELECT p.payment_id FROM card_payment p LEFT JOIN card_check c ON c.payment_id = p.payment_id"
+                " WHERE p.status <> 'awaiting' AND p.created_at >= UTC_TIMESTAMP() - INTERVAL %s DAY"
+                " AND (c.checked_at IS NULL OR c.checked_at < UTC_TIMESTAMP() - INTERVAL %s MINUTE)"
+                " ORDER BY c.checked_at IS NOT NULL, c.checked_at, p.payment_id LIMIT %s",
+                (RECONCILE_DAYS, RECHECK_MINUTES, limit))
+    return [row["payment_id"] for row in due if check(row["payment_id"])]
+
+
+def stripe_net(intent):
+    """What Stripe holds for an intent: captured less refunded, in pounds."""
+    if intent.status not in ("succeeded", "requires_capture") or not intent.latest_charge:
+        return Decimal("0.00")
+    charge = intent.latest_charge
+    if isinstance(charge, str):
+        charge = client().v1.charges.retrieve(charge)
+    return Decimal((charge.amount if charge.captured else 0) - (charge.amount_refunded or 0)) / 100
+
+
+def ledger_net(payment_id):
+    """What the ledger says the card processor holds for a payment's orders, counting refunds not yet sent."""
+    row = query("SELECT COALESCE(-SUM(l.amount), 0) AS held FROM ledger_leg l"
+                " JOIN ledger_account a ON a.account_id = l.account_id AND a.kind = 'card'"
+                " JOIN ledger_entry e ON e.entry_id = l.entry_id JOIN orders o ON o.order_id = e.order_id"
+                " WHERE o.card_payment_id = %s", (payment_id,), one=True)
+    pending = query("SELECT COALESCE(SUM(amount), 0) AS owed FROM card_refund WHERE payment_id = %s"
+                    " AND status = 'pending'", (payment_id,), one=True)
+    return row["held"] + pending["owed"]
+
+
+def check(payment_id):
+    """Compare one payment with Stripe and the ledger and keep the finding; whether there is a problem."""
+    payment = query("SELECT * FROM card_payment WHERE payment_id = %s", (payment_id,), one=True)
+    intents = stripe_intents(payment)
+    charged = [intent for intent in intents if intent.status in ("succeeded", "requires_capture")]
+    at_stripe = sum((stripe_net(intent) for intent in charged), Decimal("0.00"))
+    in_ledger = ledger_net(payment_id)
+    money = fulfilment.format_money
+    if payment["status"] == "paid" and not charged:
+        problem = "Placed as paid, but Stripe has no successful payment for it."
+    elif payment["status"] == "released" and charged:
+        problem = f"Stripe took {money(at_stripe)}, but its orders were let go: refund it at Stripe."
+    elif len(charged) > 1:
+        problem = f"Stripe took {len(charged)} payments for one checkout: refund all but one."
+    elif at_stripe != in_ledger:
+        problem = f"Stripe holds {money(at_stripe)} for it, the ledger {money(in_ledger)}."
+    else:
+        problem = ""
+    keep_check(payment_id, charged[0].status if charged else (intents[-1].status if intents else "none"),
+               at_stripe, in_ledger, problem)
+    return bool(problem)
+
+
+@transactional
+def keep_check(payment_id, status, at_stripe, in_ledger, problem):
+    execute("INSERT INTO card_check (payment_id, stripe_status, stripe_net, ledger_net, problem)"
+            " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE checked_at = UTC_TIMESTAMP(),"
+            " stripe_status = VALUES(stripe_status), stripe_net = VALUES(stripe_net),"
+            " ledger_net = VALUES(ledger_net), problem = VALUES(problem)",
+            (payment_id, status[:30], at_stripe, in_ledger, problem[:300]))
+
+
+def recent(limit=50):
+    """The newest card payments with their customer and last check, problems first."""
+    return query("SELECT p.payment_id, p.amount, p.status, p.intent_id, p.created_at, c.first_name, c.email,"
+                 " k.checked_at, k.stripe_status, k.stripe_net, k.ledger_net, COALESCE(k.problem, '') AS problem"
+                 " FROM card_payment p JOIN customer c ON c.customer_id = p.customer_id"
+                 " LEFT JOIN card_check k ON k.payment_id = p.payment_id"
+                 " ORDER BY COALESCE(k.problem, '') = '', p.payment_id DESC LIMIT %s", (limit,))
 
 
 # --- Webhooks ---------------------------------------------------------------------------

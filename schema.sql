@@ -821,3 +821,15 @@ CREATE TABLE card_refund (
     CONSTRAINT chk_card_refund_status CHECK (status IN ('pending', 'done', 'failed')),
     CONSTRAINT chk_card_refund_amount CHECK (amount > 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- What reconciling each card payment with Stripe and the ledger last found (payments.py).
+CREATE TABLE card_check (
+    payment_id INT UNSIGNED NOT NULL PRIMARY KEY,
+    checked_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    stripe_status VARCHAR(30) NOT NULL DEFAULT '',
+    stripe_net DECIMAL(12,2) NOT NULL DEFAULT 0,
+    ledger_net DECIMAL(12,2) NOT NULL DEFAULT 0,
+    problem VARCHAR(300) NOT NULL DEFAULT '',
+    KEY idx_card_check_checked (checked_at),
+    CONSTRAINT fk_card_check_payment FOREIGN KEY (payment_id) REFERENCES card_payment (payment_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -323,3 +323,45 @@ def test_a_refund_stripe_made_before_the_worker_stopped_is_not_made_again(app, c
     with app.app_context():
         assert payments.send_refunds() == [refund["refund_id"]]
     assert stripe_refunds(cards, intent_id) == [(540, str(refund["refund_id"]))]
+
+
+# --- Reconciliation and the operator's page -----------------------------------------
+
+def test_reconciliation_finds_agreement_and_lists_a_disagreement(app, client, auth, db, world, cards, operator):
+    order_id, intent_id = paid_card_checkout(client, auth, db, world, cards)
+    payment_id = db.value("SELECT payment_id FROM card_payment")
+    with app.app_context():
+        assert payments.reconcile() == []
+    check = db.row("SELECT * FROM card_check")
+    assert (check["stripe_net"], check["ledger_net"], check["problem"]) == (Decimal("8.20"), Decimal("8.20"), "")
+    # A refund owed but not yet sent is counted: still in agreement.
+    auth.login_producer()
+    client.post(f"/dashboard/orders/{order_id}/lines/{world.product}", data={"quantity": "2", "reason": "Blight"})
+    auth.logout()
+    with app.app_context():
+        assert payments.check(payment_id) is False
+    # Someone refunds £1.00 in Stripe's own dashboard: Stripe and the ledger now disagree.
+    stripe_call(cards, "POST", "/v1/refunds", f"payment_intent={intent_id}&amount=100")
+    with app.app_context():
+        assert payments.check(payment_id) is True
+    assert db.value("SELECT problem FROM card_check") == "Stripe holds £7.20 for it, the ledger £8.20."
+    auth.login_operator()
+    page = client.get("/admin/payments").get_data(as_text=True)
+    assert "Disagreements (1)" in page and "Stripe holds £7.20 for it, the ledger £8.20." in page
+
+
+def test_reconciliation_lists_a_payment_taken_for_orders_let_go(app, client, auth, db, world, cards):
+    start_unsettled(app, db, world, cards, client, auth)
+    payment_id = db.value("SELECT payment_id FROM card_payment")
+    with app.app_context():
+        assert payments.release(payment_id)  # as if let go before Stripe's answer could be seen
+        assert payments.check(payment_id) is True
+    assert db.value("SELECT problem FROM card_check") == ("Stripe took £8.20, but its orders were let go: "
+                                                          "refund it at Stripe.")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "producer"])
+def test_only_the_operator_sees_card_payments(client, auth, db, world, who):
+    {"anonymous": lambda: None, "customer": auth.login_customer, "producer": auth.login_producer}[who]()
+    response = client.get("/admin/payments")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")

@@ -157,6 +157,7 @@ PAGES = [
     ("operator", "/admin/producers/4/statement", fill_and_submit({"Amount": "99999"}, "Record it")),
     ("operator", "/admin/bank", None),
     ("operator", "/admin/accounts", None),
+    ("operator", "/admin/payments", None),
     ("operator", "/admin/orders", None),
     ("operator", "/admin/orders/7", None),
     ("operator", "/admin/emails", None),
@@ -278,6 +279,7 @@ STATEMENTS = {
     'operator /admin/producers/4/statement': 7,
     'operator /admin/bank': 4,
     'operator /admin/accounts': 6,
+    'operator /admin/payments': 2,
 }
 
 
