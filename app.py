@@ -1659,7 +1659,8 @@ def checkout_done(key):
     placed = orders.checkout_orders(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else []
     if not placed:
         abort(404)
-    payment = payments.checkout_payment(g.user["id"], key)
+    payment = payments.checkout_payment(g.user["id"], key) if any(
+        order["payment_method"] == "card" for order in placed) else None
     if payment and payment["status"] == "awaiting":
         return redirect(url_for("pay_checkout", key=key))
     if payment and payment["status"] == "released":

@@ -121,7 +121,7 @@ def charge(customer_id, key, card_token):
                 "amount": pence(payment["amount"]), "currency": current_app.config["CURRENCY"],
                 "payment_method": token.card.id, "confirm": True,
                 "metadata": {"noeari_payment": str(payment["payment_id"]),
-                             "noeari_attempt": str(attempt["attempt_id"])}},
+                             "noeari_attempt": str(attempt["attempt_id"]), "noeari_checkout": key}},
                 options={"idempotency_key": f"noeari-attempt-{attempt['attempt_id']}"})
         except stripe.CardError as declined:
             record_attempt(attempt["attempt_id"], None, "failed", declined.user_message or "Your card was declined.")
@@ -203,8 +203,8 @@ def confirm_return(customer_id, key):
 
 def stripe_intents(payment):
     """The intents Stripe holds for a payment's attempts. An attempt whose intent was made but never recorded
-    (the server stopped between Stripe's answer and the commit) is found by the attempt named in its intent's
-    metadata, among the intents made since the payment was opened."""
+    (the server stopped between Stripe's answer and the commit) is found by the attempt and checkout named in
+    its intent's metadata, among the intents made since the payment was opened."""
     attempts = query("SELECT attempt_id, intent_id FROM card_attempt WHERE payment_id = %s", (payment["payment_id"],))
     intents = [client().v1.payment_intents.retrieve(row["intent_id"]) for row in attempts if row["intent_id"]]
     lost = {str(row["attempt_id"]) for row in attempts if not row["intent_id"]}
@@ -213,7 +213,8 @@ def stripe_intents(payment):
         for intent in client().v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
             if intent.created < since:
                 break
-            if plain(intent.metadata).get("noeari_attempt") in lost:
+            metadata = plain(intent.metadata)
+            if metadata.get("noeari_attempt") in lost and metadata.get("noeari_checkout") == payment["checkout_key"]:
                 intents.append(intent)
     return intents
 
