@@ -1587,7 +1587,7 @@ def render_pay(key, form=None, http_status=200, intent=None):
     payment = payments.checkout_payment(g.user["id"], key) if checkout.CHECKOUT_KEY.fullmatch(key) else None
     if payment is None:
         abort(404)
-    if payment["status"] == "paid" and intent is None:
+    if payment["status"] in ("paid", "authorized") and intent is None:
         return redirect(url_for("checkout_done", key=key))
     config = app.config
     g.content_security_policy = (f"{CONTENT_SECURITY_POLICY}; script-src 'self' {origin(config['STRIPE_JS_URL'])}; "
@@ -1633,7 +1633,7 @@ def pay_return(key):
         return redirect(url_for("pay_checkout", key=key))
     if payment is None:
         abort(404)
-    if payment["status"] != "paid":
+    if payment["status"] not in ("paid", "authorized"):
         form = CardForm(formdata=None)
         form.card_token.errors = ["The payment was not completed, and nothing was charged. Try again or use another card."]
         return render_pay(key, form, 402)

@@ -243,8 +243,9 @@ def place_orders(customer_id, choices, details, key=None):
     if by_card and not payments.enabled():
         raise CheckoutRefused([f"{by_card[0]['business_name']} takes cards, and card payments are not available "
                                "right now: choose another way to get your order."])
-    payment_id = payments.open_payment(customer_id, key, sum((group_total(group) for group in by_card),
-                                                              Decimal("0.00"))) if by_card else None
+    weighed = any(line["sold_by"] == "weighed" for group in by_card for line in group["lines"])
+    payment_id = payments.open_payment(customer_id, key, sum((group_most(group) for group in by_card), Decimal("0.00")),
+                                       "manual" if weighed else "automatic") if by_card else None
     order_ids = [insert_order(customer_id, group, details, key, payment_id if group in by_card else None)
                  for group in sorted(ordering, key=lambda group: group["producer_id"])]
     # A card-paid group's lines stay in the cart until its payment goes through.
@@ -258,9 +259,11 @@ def place_orders(customer_id, choices, details, key=None):
     return Placed(order_ids, key, False, held, bool(by_card))
 
 
-def group_total(group):
-    """What a group's order will cost: its lines' totals (a weighed line's estimate) and its fee."""
-    return sum((line["line_total"] for line in group["lines"]), Decimal("0.00")) + group["fee"]
+def group_most(group):
+    """The most a group's order can cost: its lines' totals (a weighed line at its estimate plus tolerance) and
+    its fee; what a card is authorized for."""
+    return sum((measures.most_charged(dict(line, unit_price=line["price"])) for line in group["lines"]),
+               Decimal("0.00")) + group["fee"]
 
 
 def claim_checkout_key(customer_id, key):

@@ -113,6 +113,12 @@ def send_card_refunds():
         payments.send_refunds()
 
 
+def capture_weighed_card_payments():
+    """Card payments for weighed goods, captured once every weight is in (or before they lapse)."""
+    if payments.enabled():
+        payments.capture_ready()
+
+
 def reconcile_card_payments():
     """Each recent card payment compared with Stripe and the ledger, every few minutes."""
     if payments.enabled():
@@ -120,4 +126,5 @@ def reconcile_card_payments():
 
 
 JOBS = [close_ordering, send_reminders, answer_reset_requests, release_unpaid_checkouts, send_card_refunds,
+        capture_weighed_card_payments,
         reconcile_card_payments]

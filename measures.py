@@ -162,6 +162,13 @@ def line_total(line, price=None):
     return round_money(line["quantity"] * price / (measure.per if measure else 1))
 
 
+def most_charged(line):
+    """The most a line can cost: a weighed line at its estimate plus tolerance, any other at its total."""
+    if line["sold_by"] == "weighed":
+        return line_total(dict(line, weight=weight_cap(line)))
+    return line_total(line)
+
+
 def is_estimate(line):
     """Whether a line's total is an estimate: weighed, and not weighed yet."""
     return line["sold_by"] == "weighed" and line.get("weight") is None

@@ -241,7 +241,10 @@ def record_payment(producer_id, order_id, paid):
 def how_to_pay(order):
     """How the customer pays an order, in a sentence: from their credit, by transfer, or as its producer says."""
     if order["payment_method"] == "card":
-        return "Paid by card." if order["payment_status"] == "paid" else "By card, when you check out."
+        return ("Paid by card." if order["payment_status"] == "paid" else
+                "Held on your card: you are charged what it weighs, at most the estimate plus the tolerance, "
+                "once it is packed." if order["status"] not in ("awaiting_payment", "cancelled") else
+                "By card, when you check out.")
     if order["payment_method"] == "transfer":
         return ("Paid by bank transfer." if order["payment_status"] == "paid" else
                 f"By bank transfer to the co-op, with the reference {ledger.payment_reference(order['order_id'])}.")

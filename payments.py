@@ -55,11 +55,12 @@ def pence(amount):
 
 # --- Opening a payment, in the checkout's transaction ---------------------------------
 
-def open_payment(customer_id, key, amount):
-    """The card payment of a checkout's card-paid orders, held for CARD_HOLD_MINUTES; its id."""
-    return execute("INSERT INTO card_payment (customer_id, checkout_key, amount, hold_until)"
-                   " VALUES (%s, %s, %s, UTC_TIMESTAMP() + INTERVAL %s MINUTE)",
-                   (customer_id, key, amount, int(current_app.config["CARD_HOLD_MINUTES"]))).lastrowid
+def open_payment(customer_id, key, amount, capture_method="automatic"):
+    """The card payment of a checkout's card-paid orders, held for CARD_HOLD_MINUTES; its id. One for weighed
+    goods (capture_method 'manual') is authorized for amount, the most they can cost, and captured later."""
+    return execute("INSERT INTO card_payment (customer_id, checkout_key, amount, capture_method, hold_until)"
+                   " VALUES (%s, %s, %s, %s, UTC_TIMESTAMP() + INTERVAL %s MINUTE)",
+                   (customer_id, key, amount, capture_method, int(current_app.config["CARD_HOLD_MINUTES"]))).lastrowid
 
 
 def waiting_orders(payment_id):
@@ -92,7 +93,7 @@ def start_attempt(customer_id, key, card_token):
                     (customer_id, key), one=True)
     if payment is None:
         return None
-    if payment["status"] == "paid":
+    if payment["status"] in ("paid", "authorized"):
         raise PaymentRefused("This checkout is paid already: nothing more was charged.")
     if payment["status"] == "released":
         raise PaymentRefused("This checkout waited too long for its payment and was let go: your cart still has "
@@ -119,7 +120,7 @@ def charge(customer_id, key, card_token):
             token = client().v1.tokens.retrieve(card_token)
             intent = client().v1.payment_intents.create(params={
                 "amount": pence(payment["amount"]), "currency": current_app.config["CURRENCY"],
-                "payment_method": token.card.id, "confirm": True,
+                "payment_method": token.card.id, "confirm": True, "capture_method": payment["capture_method"],
                 "metadata": {"noeari_payment": str(payment["payment_id"]),
                              "noeari_attempt": str(attempt["attempt_id"]), "noeari_checkout": key}},
                 options={"idempotency_key": f"noeari-attempt-{attempt['attempt_id']}"})
@@ -158,35 +159,86 @@ def settle_intent(intent):
 
 @transactional
 def place_paid(payment_id, intent_id):
-    """The payment succeeded: place its orders, take their lines out of the cart, post each order's value and
-    its payment by card, and send the checkout's emails, all once. A payment already paid, or released (its
-    orders cancelled), changes nothing here: the reconciliation job lists a released one that was paid.
-    Returns whether this call placed them."""
+    """The payment went through: place its orders, take their lines out of the cart, post each order's value
+    and, when the money is taken now, its payment by card; send the checkout's emails; all once. Weighed goods
+    are only authorized: their payment is posted when captured (capture_ready). A payment already placed, or
+    released (its orders cancelled), changes nothing here: the reconciliation job lists a released one that was
+    paid. Returns whether this call placed them."""
     payment = query("SELECT * FROM card_payment WHERE payment_id = %s FOR UPDATE", (payment_id,), one=True)
     if payment is None or payment["status"] != "awaiting":
         return False
     order_ids = [row["order_id"] for row in query(
         "SELECT order_id FROM orders WHERE card_payment_id = %s AND status = 'awaiting_payment' ORDER BY order_id"
         " FOR UPDATE", (payment_id,))]
-    execute("UPDATE card_payment SET status = 'paid', intent_id = %s, settled_at = UTC_TIMESTAMP()"
-            " WHERE payment_id = %s", (intent_id, payment_id))
+    taken = payment["capture_method"] == "automatic"
+    execute("UPDATE card_payment SET status = %s, intent_id = %s, settled_at = UTC_TIMESTAMP(),"
+            " captured_amount = IF(%s, amount, NULL) WHERE payment_id = %s",
+            ("paid" if taken else "authorized", intent_id, taken, payment_id))
     customer_id = payment["customer_id"]
     for order_id in order_ids:
         execute("UPDATE orders SET status = 'pending', placed_at = UTC_TIMESTAMP() WHERE order_id = %s", (order_id,))
         execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id,"
-                " note) VALUES (%s, 'awaiting_payment', 'pending', 'customer', %s, 'Paid by card')",
-                (order_id, customer_id))
+                " note) VALUES (%s, 'awaiting_payment', 'pending', 'customer', %s, %s)",
+                (order_id, customer_id, "Paid by card" if taken else "Authorized on the card"))
         ledger.sync_order(order_id, "Order placed", ("customer", customer_id))
-        due = ledger.order_due(order_id, customer_id)
-        ledger.post("payment", [Leg("card", 0, -due), Leg("receivable", customer_id, due)], order_id,
-                    f"Paid by card ({intent_id})", ("customer", customer_id))
-        execute("UPDATE orders SET payment_status = 'paid', paid_at = UTC_TIMESTAMP() WHERE order_id = %s",
-                (order_id,))
+        if taken:
+            post_card_payment(order_id, customer_id, intent_id)
     execute("DELETE ci FROM cart_item ci JOIN order_item oi ON oi.product_id = ci.product_id"
             " JOIN orders o ON o.order_id = oi.order_id WHERE ci.customer_id = %s AND o.card_payment_id = %s",
             (customer_id, payment_id))
     if order_ids:
         orders.announce_checkout(order_ids)
+    return True
+
+
+def post_card_payment(order_id, customer_id, intent_id):
+    """What the order owes now is paid by card: the card processor holds it for the co-op."""
+    due = ledger.order_due(order_id, customer_id)
+    ledger.post("payment", [Leg("card", 0, -due), Leg("receivable", customer_id, due)], order_id,
+                f"Paid by card ({intent_id})", ("customer", customer_id))
+    execute("UPDATE orders SET payment_status = 'paid', paid_at = UTC_TIMESTAMP() WHERE order_id = %s", (order_id,))
+
+
+# --- Capturing weighed goods ------------------------------------------------------------
+
+CAPTURE_WITHIN_DAYS = 6  # card authorizations lapse after about 7 days
+
+
+def capture_ready(now=None):
+    """Authorized payments whose orders are all final (every weighed line weighed, or the order cancelled), or
+    whose authorization is about to lapse: each is captured for what its orders now cost, or released when
+    nothing is left. Returns the ids settled."""
+    rows = query(
+        "SELECT p.payment_id FROM card_payment p WHERE p.status = 'authorized' AND (p.settled_at < %s OR NOT EXISTS"
+        " (SELECT 1 FROM orders o JOIN order_item oi ON oi.order_id = o.order_id WHERE o.card_payment_id = p.payment_id"
+        "  AND o.status <> 'cancelled' AND oi.sold_by = 'weighed' AND oi.weight IS NULL)) ORDER BY p.payment_id",
+        ((now or utc_now()) - datetime.timedelta(days=CAPTURE_WITHIN_DAYS),))
+    return [row["payment_id"] for row in rows if capture(row["payment_id"])]
+
+
+@transactional
+def capture(payment_id):
+    """Capture one authorized payment for what its live orders owe now (or cancel the authorization when they
+    owe nothing), and post each order's payment; the row stays locked while Stripe is asked, and an intent
+    captured before a crash is not captured again. Whether this call settled it."""
+    payment = query("SELECT * FROM card_payment WHERE payment_id = %s AND status = 'authorized' FOR UPDATE SKIP LOCKED",
+                    (payment_id,), one=True)
+    if payment is None:
+        return False
+    live = query("SELECT order_id FROM orders WHERE card_payment_id = %s AND status <> 'cancelled' ORDER BY order_id",
+                 (payment_id,))
+    owed = sum((ledger.order_due(row["order_id"], payment["customer_id"]) for row in live), Decimal("0.00"))
+    intent = client().v1.payment_intents.retrieve(payment["intent_id"])
+    if owed <= 0:
+        if intent.status == "requires_capture":
+            client().v1.payment_intents.cancel(intent.id)
+        execute("UPDATE card_payment SET status = 'released', captured_amount = 0 WHERE payment_id = %s", (payment_id,))
+        return True
+    if intent.status == "requires_capture":
+        intent = client().v1.payment_intents.capture(intent.id, params={"amount_to_capture": pence(owed)})
+    for row in live:
+        post_card_payment(row["order_id"], payment["customer_id"], intent.id)
+    execute("UPDATE card_payment SET status = 'paid', captured_amount = %s WHERE payment_id = %s", (owed, payment_id))
     return True
 
 

@@ -202,17 +202,21 @@ CREATE TABLE card_payment (
     customer_id INT UNSIGNED NOT NULL,
     checkout_key VARCHAR(43) NOT NULL,
     amount DECIMAL(12,2) NOT NULL,
+    -- Weighed goods: authorized for the most the orders can cost, captured once every weight is in.
+    capture_method VARCHAR(10) NOT NULL DEFAULT 'automatic',
     status VARCHAR(10) NOT NULL DEFAULT 'awaiting',
     hold_until DATETIME NOT NULL,
     intent_id VARCHAR(64) NULL,
+    captured_amount DECIMAL(12,2) NULL,
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     settled_at DATETIME NULL,
     UNIQUE KEY uq_card_payment_checkout (customer_id, checkout_key),
     UNIQUE KEY uq_card_payment_intent (intent_id),
     KEY idx_card_payment_status (status, hold_until),
     CONSTRAINT fk_card_payment_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
-    CONSTRAINT chk_card_payment_status CHECK (status IN ('awaiting', 'paid', 'released')),
-    CONSTRAINT chk_card_payment_amount CHECK (amount > 0)
+    CONSTRAINT chk_card_payment_status CHECK (status IN ('awaiting', 'authorized', 'paid', 'released')),
+    CONSTRAINT chk_card_payment_amount CHECK (amount > 0),
+    CONSTRAINT chk_card_payment_capture CHECK (capture_method IN ('automatic', 'manual'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE card_attempt (

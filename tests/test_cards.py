@@ -451,3 +451,63 @@ def test_the_operator_sees_a_disagreement_on_the_payments_page_in_the_browser(ap
             looks_right(page, width, "admin-payments")
     finally:
         context.close()
+
+
+# --- Weighed goods: authorized at the most they can cost, captured at what they weigh ---------------
+
+def weighed_card_checkout(client, auth, db, world, cards):
+    """Jane pays by card for a chicken (£9.00/kg, about 1.8 kg, 10% tolerance): its order's id."""
+    pay_by_card(db, world)
+    bird = db.add_product(world.producer, "Chicken", "9.00", quantity=8, unit="bird", sold_by="weighed",
+                          estimated_weight="1.8")
+    db.add_to_cart(world.customer, bird, 1)
+    auth.login_customer()
+    response = client.post("/checkout", data=world.choose())
+    key = response.headers["Location"].split("/")[2]
+    assert client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)}).status_code == 302
+    auth.logout()
+    return waiting(db)[0]["order_id"], bird
+
+
+def test_a_weighed_order_is_authorized_at_most_and_captured_at_its_weight(app, client, auth, db, world, cards):
+    order_id, bird = weighed_card_checkout(client, auth, db, world, cards)
+    payment = db.row("SELECT * FROM card_payment")
+    assert (payment["amount"], payment["capture_method"], payment["status"]) == (Decimal("17.82"), "manual",
+                                                                                 "authorized")
+    intent = stripe_call(cards, "GET", f"/v1/payment_intents/{payment['intent_id']}")
+    assert (intent["amount"], intent["status"]) == (1782, "requires_capture"), "1.98 kg at £9.00"
+    assert waiting(db)[0]["status"] == "pending" and waiting(db)[0]["payment_status"] == "unpaid"
+    with app.app_context():
+        assert payments.capture_ready() == [], "not weighed yet"
+    auth.login_producer()
+    assert client.post(f"/dashboard/orders/{order_id}/weights", data={f"weight-{order_id}-{bird}": "1.93"}
+                       ).status_code == 302
+    with app.app_context():
+        assert payments.capture_ready() == [payment["payment_id"]]
+        assert payments.capture_ready() == []
+    intent = stripe_call(cards, "GET", f"/v1/payment_intents/{payment['intent_id']}")
+    assert intent["status"] == "succeeded" and intent["latest_charge"]["amount_refunded"] == 1782 - 1737
+    assert db.row("SELECT status, captured_amount FROM card_payment") == {"status": "paid",
+                                                                          "captured_amount": Decimal("17.37")}
+    assert entries(db, order_id)[-1][2] == {"card": Decimal("-17.37"), "receivable": Decimal("17.37")}
+    assert waiting(db)[0]["payment_status"] == "paid"
+
+
+def test_cancelling_a_weighed_order_releases_its_authorization(app, client, auth, db, world, cards):
+    order_id, _ = weighed_card_checkout(client, auth, db, world, cards)
+    intent_id = db.value("SELECT intent_id FROM card_payment")
+    auth.login_customer()
+    assert client.post(f"/orders/{order_id}/cancel").status_code == 302
+    with app.app_context():
+        assert len(payments.capture_ready()) == 1
+    assert stripe_call(cards, "GET", f"/v1/payment_intents/{intent_id}")["status"] == "canceled"
+    assert db.value("SELECT status FROM card_payment") == "released"
+    assert db.value("SELECT COUNT(*) FROM card_refund") == 0, "nothing was taken, so nothing is refunded"
+
+
+def test_an_authorization_about_to_lapse_is_captured_at_what_is_known(app, client, auth, db, world, cards):
+    order_id, _ = weighed_card_checkout(client, auth, db, world, cards)
+    with app.app_context():
+        assert payments.capture_ready(payments.utc_now() + datetime.timedelta(days=7)) == [
+            db.value("SELECT payment_id FROM card_payment")]
+    assert db.value("SELECT captured_amount FROM card_payment") == Decimal("16.20"), "the estimate, 1.8 kg"
