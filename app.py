@@ -23,14 +23,16 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 - Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*` (with
   shortages and final weights). Tests: test_dashboard.py, test_products.py, test_producer_orders.py,
   test_order_changes.py, test_weighed.py.
-- Profile and fulfilment: `/dashboard/profile`, `/dashboard/fulfilment*`, `/dashboard/closures*`.
-  Tests: test_fulfilment.py.
+- Profile and fulfilment: `/dashboard/profile`, `/dashboard/fulfilment*`, `/dashboard/closures*`, joining and
+  leaving the co-op's pick-ups `/dashboard/hubs/*`. Tests: test_fulfilment.py, test_hubs.py.
 - The producer's week: `/dashboard/schedule*` (the day's list takes statuses and weights),
   `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py, test_weighed.py.
-- The operator: `/admin*`, and `flask create-operator`. Tests: test_operator.py, test_outbox.py.
+- The operator: `/admin*` (with the co-op's pick-ups, `/admin/hubs*`), and `flask create-operator`. Tests:
+  test_operator.py, test_outbox.py, test_hubs.py.
 - Money: `/invoices/*` (for an invoice's customer, producer and the operator), `/dashboard/statement*`,
   `/dashboard/orders/<id>/refunds/*`, `/admin/statements`, `/admin/producers/<id>/statement*` and
-  `/payouts`, `/admin/bank*`, `/admin/accounts*`. Tests: test_money.py, test_ledger.py.
+  `/payouts`, `/admin/bank*`, `/admin/accounts*`, the card payments `/admin/payments`. Tests: test_money.py,
+  test_ledger.py, test_cards.py.
 - Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
 - Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
   test_seams.py.
@@ -41,7 +43,7 @@ browser at two widths: test_pages.py and test_browser.py.
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
 their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
 images.py, pagecache.py, backup.py, mail.py, catalogue.py, orders.py, payments.py, accounts.py, checkout.py,
-changes.py, producers.py, worker.py and jobs.py (the README's Layout says what each holds).
+changes.py, producers.py, hubs.py, worker.py and jobs.py (the README's Layout says what each holds).
 """
 import csv
 import datetime
@@ -86,6 +88,7 @@ import checkout
 import db
 import fulfilment
 import measures
+import hubs
 import images
 import invoices
 import ledger
@@ -2297,6 +2300,41 @@ class OptionForm(Form):
             raise ValidationError("List at most 100 postcode areas.")
 
 
+def payment_choices():
+    return [SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()
+            if method != "card" or payments.enabled()]
+
+
+class JoinHubForm(Form):
+    drop_off = StringField("When you bring your orders", filters=[strip_text], validators=[
+        DataRequired("Say when you bring your orders, like “by 09:00 on the day”."), Length(max=100)],
+        description="Shown to the co-op, like “by 09:00 on the day”.")
+    payment_method = RadioField("How customers pay", default="collection", choices=payment_choices)
+
+
+@app.route("/dashboard/hubs/<int:hub_id>/join", methods=["POST"])
+@producer_login_required
+def join_hub(hub_id):
+    """Deliver to a co-op pick-up from now: its times become one of the producer's options."""
+    form = posted_form(JoinHubForm)
+    if form.errors:
+        return render_fulfilment(http_status=400)
+    if hubs.join(g.user["id"], hub_id, form.drop_off.data, form.payment_method.data) is None:
+        abort(404)
+    flash("You deliver to this co-op pick-up now: customers can choose its times for your products.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
+@app.route("/dashboard/hubs/<int:hub_id>/leave", methods=["POST"])
+@producer_login_required
+def leave_hub(hub_id):
+    """Stop delivering to a co-op pick-up; orders placed for it keep their place, time and lists."""
+    if not hubs.leave(g.user["id"], hub_id):
+        abort(404)
+    flash("You no longer deliver to that pick-up. Orders already placed for it stay as they are.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
 def option_values(form):
     """The option's columns from its form; a collection keeps no postcodes and a delivery no address."""
     delivery = form.kind.data == "delivery"
@@ -2305,11 +2343,16 @@ def option_values(form):
                 postcodes=", ".join(form.postcode_list) if delivery else None, is_active=int(form.is_active.data))
 
 
-def get_own_option(option_id):
-    """One of the logged-in producer's options (not archived) with its slots, or abort with 404."""
+def get_own_option(option_id, editing=False):
+    """One of the logged-in producer's options (not archived) with its slots, or abort with 404; when editing,
+    abort with 409 for their place at a co-op pick-up, whose place and times the co-op sets."""
     option = producers.own_option(g.user["id"], option_id)
     if option is None:
         abort(404)
+    if editing and option["hub_id"] is not None:
+        abort(error_page(409, f"{option['name']} is your place at a co-op pick-up: the co-op sets its place and "
+                              "times. To stop delivering there, leave it on your collection and delivery page.",
+                         "Set by the co-op"))
     return option
 
 
@@ -2346,6 +2389,7 @@ def render_fulfilment(closure_form=None, http_status=200, affected=()):
         for occurrence in changes.open_times_outside(producer_id, form.start_date.data, form.end_date.data):
             times.setdefault(occurrence.option["kind"], []).append(occurrence)
     return render_template("dashboard/fulfilment.html", offer=offer, closures=producers.closures_ahead(producer_id),
+                           hubs=hubs.producer_hubs(producer_id), join_form=JoinHubForm(formdata=None),
                            closure_form=closure_form or ClosureForm(), weekdays=fulfilment.WEEKDAYS,
                            affected=affected, times=times,
                            kinds=sorted({order["order_type"] for order in affected})), http_status
@@ -2413,7 +2457,7 @@ def render_option(option, form, slot_form=None, http_status=200):
 @producer_login_required
 def edit_option(option_id):
     """Edit an option; orders placed already keep what they were promised."""
-    option = get_own_option(option_id)
+    option = get_own_option(option_id, editing=True)
     form = OptionForm(data=option)
     if form.validate_on_submit():
         producers.save_option(g.user["id"], option_id, option_values(form))
@@ -2426,6 +2470,7 @@ def edit_option(option_id):
 @producer_login_required
 def delete_option(option_id):
     """Delete an option no order used; archive one that was used, so its orders keep what they were promised."""
+    get_own_option(option_id, editing=True)
     option, archived = delete_or_archive("option", option_id)
     flash(f"{option['name']} was used by orders, so it was archived: customers no longer see it, and its orders "
           "keep what they were promised." if archived else f"{option['name']} was deleted.", "success")
@@ -2436,7 +2481,7 @@ def delete_option(option_id):
 @producer_login_required
 def add_slot(option_id):
     """Add a weekly time to an option."""
-    option = get_own_option(option_id)
+    option = get_own_option(option_id, editing=True)
     slot_form = SlotForm()
     if not slot_form.validate():
         return render_option(option, OptionForm(formdata=None, data=option), slot_form, http_status=400)
@@ -2450,7 +2495,7 @@ def add_slot(option_id):
 @producer_login_required
 def delete_slot(option_id, slot_id):
     """Remove a weekly time; orders already placed for it keep their date and time."""
-    option = get_own_option(option_id)
+    option = get_own_option(option_id, editing=True)
     if not producers.delete_slot(option_id, slot_id):
         abort(404)
     flash(f"That time was removed from {option['name']}.", "success")
@@ -2863,6 +2908,101 @@ def admin_retry_email(email_id):
         return redirect(url_for("admin_emails"))
     flash(f"Email #{email_id} will be sent again by the worker.", "success")
     return redirect(url_for("admin_emails"))
+
+
+class HubForm(Form):
+    name = StringField("Name", filters=[strip_text], validators=[DataRequired("Name the pick-up."), Length(max=100)])
+    address = TextAreaField("Address", filters=[strip_text], validators=[DataRequired("Give its address."),
+                                                                         Length(max=500)])
+    instructions = TextAreaField("Instructions for customers", filters=[strip_text], validators=[Length(max=1000)])
+    contact = StringField("Contact on the day", filters=[strip_text], validators=[Length(max=200)],
+                          description="A name and a phone number, for producers and customers.")
+    cutoff_hours = IntegerField("Ordering closes, hours before the start", default=24, validators=[
+        InputRequired("Enter how many hours before the start ordering closes."),
+        NumberRange(min=0, max=336, message="Enter a whole number of hours from 0 to 336 (two weeks).")])
+    capacity = IntegerField("Baskets per time", validators=[Optional(), NumberRange(
+        min=1, max=10_000, message="Enter a whole number of baskets from 1 to 10,000, or leave it blank.")],
+                            description="Leave blank for no limit.")
+    fee = money_field("Fee per basket", "0", "999.99", description="0 for none.")
+    is_active = BooleanField("Open for orders")
+
+
+def hub_values(form):
+    return {field: form[field].data for field in hubs.HUB_FIELDS} | {"is_active": int(form.is_active.data),
+                                                                      "instructions": form.instructions.data or "",
+                                                                      "contact": form.contact.data or ""}
+
+
+@app.route("/admin/hubs", methods=["GET", "POST"])
+@operator_login_required
+def admin_hubs():
+    """The co-op's pick-ups, and a new one."""
+    form = HubForm(data={"cutoff_hours": 24, "fee": Decimal("0.00"), "is_active": True})
+    http_status = form_http_status(form)
+    if form.validate_on_submit():
+        try:
+            hub_id = hubs.create_hub(hub_values(form))
+        except hubs.HubNameTaken:
+            form.name.errors.append("Another pick-up has this name.")
+            http_status = 409
+        else:
+            flash(f"{form.name.data} is set up: add its weekly times, then producers can join it.", "success")
+            return redirect(url_for("admin_hub", hub_id=hub_id))
+    return render_template("admin/hubs.html", hubs=hubs.all_hubs(), form=form,
+                           weekdays=fulfilment.WEEKDAYS), http_status
+
+
+def render_hub(hub_id, form=None, slot_form=None, http_status=200):
+    found = hubs.hub(hub_id)
+    if found is None:
+        abort(404)
+    return render_template("admin/hub.html", hub=found, form=form or HubForm(formdata=None, data=found),
+                           slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), http_status
+
+
+@app.route("/admin/hubs/<int:hub_id>", methods=["GET", "POST"])
+@operator_login_required
+def admin_hub(hub_id):
+    """A pick-up: its details, weekly times and the producers who deliver to it."""
+    if request.method == "GET":
+        return render_hub(hub_id)
+    form = HubForm()
+    if not form.validate():
+        return render_hub(hub_id, form, http_status=400)
+    if hubs.hub(hub_id) is None:
+        abort(404)
+    try:
+        hubs.save_hub(hub_id, hub_values(form))
+    except hubs.HubNameTaken:
+        form.name.errors.append("Another pick-up has this name.")
+        return render_hub(hub_id, form, http_status=409)
+    flash(f"{form.name.data} has been saved; orders placed already keep what they were promised.", "success")
+    return redirect(url_for("admin_hub", hub_id=hub_id))
+
+
+@app.route("/admin/hubs/<int:hub_id>/slots", methods=["POST"])
+@operator_login_required
+def admin_hub_slot(hub_id):
+    """Add a weekly time to a pick-up, for every producer who delivers to it."""
+    slot_form = SlotForm()
+    if not slot_form.validate():
+        return render_hub(hub_id, slot_form=slot_form, http_status=400)
+    if hubs.hub(hub_id) is None:
+        abort(404)
+    hubs.add_slot(hub_id, slot_form.weekday.data, slot_form.start.data, slot_form.end.data)
+    flash(f"The pick-up now runs {fulfilment.WEEKDAYS[slot_form.weekday.data]}s "
+          f"{slot_form.start.data}–{slot_form.end.data}.", "success")
+    return redirect(url_for("admin_hub", hub_id=hub_id))
+
+
+@app.route("/admin/hubs/<int:hub_id>/slots/<int:hub_slot_id>/delete", methods=["POST"])
+@operator_login_required
+def admin_hub_slot_delete(hub_id, hub_slot_id):
+    """Remove a weekly time from a pick-up; orders already placed for it keep their date and time."""
+    if not hubs.delete_slot(hub_id, hub_slot_id):
+        abort(404)
+    flash("That time was removed; orders already placed for it keep their date and time.", "success")
+    return redirect(url_for("admin_hub", hub_id=hub_id))
 
 
 # --- Money ------------------------------------------------------------------

@@ -105,7 +105,7 @@ def listed_product(product_id):
 
 # --- Offers ------------------------------------------------------------------
 
-OPTION_COLUMNS = ("o.option_id, o.producer_id, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
+OPTION_COLUMNS = ("o.option_id, o.producer_id, o.hub_id, o.drop_off, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
                   " o.minimum_order, o.free_over, o.cutoff_hours, o.capacity, o.payment_method, o.is_active")
 KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
 

@@ -133,13 +133,47 @@ CREATE TABLE stock (
     CONSTRAINT chk_stock_threshold CHECK (reorder_threshold >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- The co-op's shared pick-ups (hubs.py): many producers' orders collected at one place and time.
+CREATE TABLE hub (
+    hub_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name VARCHAR(100) NOT NULL,
+    address VARCHAR(500) NOT NULL,
+    instructions VARCHAR(1000) NOT NULL DEFAULT '',
+    contact VARCHAR(200) NOT NULL DEFAULT '',
+    cutoff_hours SMALLINT UNSIGNED NOT NULL DEFAULT 24,
+    capacity INT UNSIGNED NULL,
+    fee DECIMAL(8,2) NOT NULL DEFAULT 0,
+    is_active TINYINT(1) NOT NULL DEFAULT 1,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE KEY uq_hub_name (name),
+    CONSTRAINT chk_hub_cutoff CHECK (cutoff_hours <= 336),
+    CONSTRAINT chk_hub_capacity CHECK (capacity IS NULL OR capacity > 0),
+    CONSTRAINT chk_hub_fee CHECK (fee >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE hub_slot (
+    hub_slot_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    hub_id INT UNSIGNED NOT NULL,
+    weekday TINYINT UNSIGNED NOT NULL,
+    start_time TIME NOT NULL,
+    end_time TIME NOT NULL,
+    KEY idx_hub_slot_hub (hub_id, weekday),
+    CONSTRAINT fk_hub_slot_hub FOREIGN KEY (hub_id) REFERENCES hub (hub_id),
+    CONSTRAINT chk_hub_slot_weekday CHECK (weekday <= 6),
+    CONSTRAINT chk_hub_slot_times CHECK (start_time < end_time AND end_time <= '24:00:00')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE fulfilment_option (
     option_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     producer_id INT UNSIGNED NOT NULL,
+    -- Set for a producer's place at a co-op hub: its times mirror the hub's.
+    hub_id INT UNSIGNED NULL,
     kind VARCHAR(20) NOT NULL,
     name VARCHAR(100) NOT NULL,
     address VARCHAR(500) NULL,
     instructions VARCHAR(1000) NOT NULL DEFAULT '',
+    -- At a hub: when the producer brings their orders ("by 09:00 on the day").
+    drop_off VARCHAR(100) NOT NULL DEFAULT '',
     postcodes VARCHAR(1000) NULL,
     fee DECIMAL(8,2) NOT NULL DEFAULT 0,
     minimum_order DECIMAL(8,2) NOT NULL DEFAULT 0,
@@ -153,7 +187,9 @@ CREATE TABLE fulfilment_option (
     is_archived TINYINT(1) NOT NULL DEFAULT 0,
     created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     KEY idx_option_producer (producer_id, is_archived),
+    KEY idx_option_hub (hub_id, is_archived),
     CONSTRAINT fk_option_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
+    CONSTRAINT fk_option_hub FOREIGN KEY (hub_id) REFERENCES hub (hub_id),
     CONSTRAINT chk_option_kind CHECK (kind IN ('collection', 'delivery')),
     CONSTRAINT chk_option_money CHECK (fee >= 0 AND minimum_order >= 0 AND (free_over IS NULL OR free_over >= 0)),
     CONSTRAINT chk_option_cutoff CHECK (cutoff_hours <= 336),
@@ -167,8 +203,11 @@ CREATE TABLE fulfilment_slot (
     weekday TINYINT UNSIGNED NOT NULL,
     start_time TIME NOT NULL,
     end_time TIME NOT NULL,
+    -- A hub option's time, mirroring this time of its hub (gone with it).
+    hub_slot_id INT UNSIGNED NULL,
     KEY idx_slot_option (option_id, weekday),
     CONSTRAINT fk_slot_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id) ON DELETE CASCADE,
+    CONSTRAINT fk_slot_hub_slot FOREIGN KEY (hub_slot_id) REFERENCES hub_slot (hub_slot_id) ON DELETE CASCADE,
     CONSTRAINT chk_slot_weekday CHECK (weekday <= 6),
     CONSTRAINT chk_slot_times CHECK (start_time < end_time AND end_time <= '24:00:00')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -175,6 +175,22 @@ SELECT * FROM (
     UNION ALL SELECT 11, 6, 5, '08:30', '14:00'
 ) AS seed_rows WHERE @seed;
 
+-- The co-op's shared pick-up, Saturdays 10:00–13:00: Hartley Farm and Millstone Bakery deliver to it.
+INSERT INTO hub (hub_id, name, address, instructions, contact, cutoff_hours, capacity, fee)
+SELECT 1, 'Old Market Hall', 'Old Market Hall, 12 West Street, Bristol BS2 0BH',
+       'Baskets wait on the long tables, by name.', 'Sam at the co-op, 0117 496 0000', 24, 40, 1.00
+FROM DUAL WHERE @seed;
+INSERT INTO hub_slot (hub_slot_id, hub_id, weekday, start_time, end_time)
+SELECT 1, 1, 5, '10:00', '13:00' FROM DUAL WHERE @seed;
+INSERT INTO fulfilment_option (option_id, producer_id, hub_id, kind, name, address, instructions, drop_off, cutoff_hours)
+SELECT seed_rows.option_id, seed_rows.producer_id, h.hub_id, 'collection', h.name, h.address, h.instructions,
+       'by 09:00 on the day', h.cutoff_hours
+FROM (SELECT 8 AS option_id, 1 AS producer_id UNION ALL SELECT 9, 3) AS seed_rows JOIN hub h ON h.hub_id = 1
+WHERE @seed;
+INSERT INTO fulfilment_slot (slot_id, option_id, weekday, start_time, end_time, hub_slot_id)
+SELECT 12, 8, 5, '10:00', '13:00', 1 FROM DUAL WHERE @seed
+UNION ALL SELECT 13, 9, 5, '10:00', '13:00', 1 FROM DUAL WHERE @seed;
+
 -- The next date (1 to 7 days ahead) of each weekday, for orders placed for the coming week.
 SET @next_tue = CURDATE() + INTERVAL ((1 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
 SET @next_thu = CURDATE() + INTERVAL ((3 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;

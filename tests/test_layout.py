@@ -15,7 +15,7 @@ import producers
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Each module beside app.py, lowest first: a module may import only modules before it in this list.
 LAYERS = ["db", "fulfilment", "measures", "invoices", "ledger", "bank", "statements", "search", "images", "pagecache", "backup", "mail", "catalogue",
-          "orders", "payments", "accounts", "checkout", "changes", "producers", "worker", "jobs"]
+          "orders", "payments", "accounts", "checkout", "changes", "producers", "hubs", "worker", "jobs"]
 REQUEST_NAMES = {"request", "g", "session", "url_for", "flash", "abort", "redirect", "make_response",
                  "after_this_request"}
 AREA_MODULES = [name for name in LAYERS if name != "db"]  # db.py keeps the request's connection on g, as flaskr's

@@ -158,6 +158,9 @@ PAGES = [
     ("operator", "/admin/bank", None),
     ("operator", "/admin/accounts", None),
     ("operator", "/admin/payments", None),
+    ("operator", "/admin/hubs", None),
+    ("operator", "/admin/hubs/1", None),
+    ("operator", "/admin/hubs/1", fill_and_submit({"Fee per basket": "-1"}, "Save")),
     ("operator", "/admin/orders", None),
     ("operator", "/admin/orders/7", None),
     ("operator", "/admin/emails", None),
@@ -249,7 +252,7 @@ STATEMENTS = {
     'anonymous /products/20': 4,
     'anonymous /products?category=Meat+%26+Fish': 1,
     'producer /dashboard/profile': 2,
-    'producer /dashboard/fulfilment': 6,
+    'producer /dashboard/fulfilment': 9,
     'producer /dashboard/fulfilment/new': 1,
     'producer /dashboard/fulfilment/2/edit': 3,
     'producer /dashboard/schedule': 3,
@@ -280,6 +283,8 @@ STATEMENTS = {
     'operator /admin/bank': 4,
     'operator /admin/accounts': 6,
     'operator /admin/payments': 2,
+    'operator /admin/hubs': 3,
+    'operator /admin/hubs/1': 4,
 }
 
 

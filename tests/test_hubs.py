@@ -1,0 +1,177 @@
+"""The co-op's shared pick-ups: the operator runs them, producers join and leave them, and their times are
+offered as each member's own collection times."""
+import pytest
+
+HUB = {"name": "Market Hall", "address": "1 Market Street\nBristol BS1 1AA", "instructions": "By the clock tower.",
+       "contact": "Sam, 07700 900000", "cutoff_hours": "24", "capacity": "40", "fee": "1.50", "is_active": "y"}
+
+
+def create_hub(client, auth, **changes):
+    auth.login_operator()
+    response = client.post("/admin/hubs", data=dict(HUB, **changes))
+    assert response.status_code == 302
+    hub_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert client.post(f"/admin/hubs/{hub_id}/slots", data={"weekday": "5", "start": "10:00", "end": "13:00"}
+                       ).status_code == 302
+    auth.logout()
+    return hub_id
+
+
+def join(client, auth, hub_id, email):
+    auth.login_producer(email)
+    response = client.post(f"/dashboard/hubs/{hub_id}/join", data={"drop_off": "by 09:00 on the day",
+                                                                    "payment_method": "collection"})
+    assert response.status_code == 302
+    auth.logout()
+
+
+def hub_options(db, hub_id):
+    return db.rows("SELECT o.producer_id, o.name, o.address, o.cutoff_hours, o.drop_off, o.is_archived,"
+                   " (SELECT GROUP_CONCAT(CONCAT(s.weekday, ' ', s.start_time) ORDER BY s.weekday) FROM fulfilment_slot s"
+                   "  WHERE s.option_id = o.option_id) AS times FROM fulfilment_option o WHERE o.hub_id = %s"
+                   " ORDER BY o.option_id", (hub_id,))
+
+
+def test_the_operator_sets_up_a_hub_and_two_producers_join_it(client, auth, db, world, operator):
+    hub_id = create_hub(client, auth)
+    assert db.row("SELECT name, fee, capacity, cutoff_hours FROM hub") == {
+        "name": "Market Hall", "fee": pytest.approx(1.5), "capacity": 40, "cutoff_hours": 24}
+    join(client, auth, hub_id, "farm@example.com")
+    join(client, auth, hub_id, "dairy@example.com")
+    join(client, auth, hub_id, "farm@example.com")  # twice is once
+    options = hub_options(db, hub_id)
+    assert [(row["producer_id"], row["name"], row["times"], row["drop_off"]) for row in options] == [
+        (world.producer, "Market Hall", "5 10:00:00", "by 09:00 on the day"),
+        (world.other_producer, "Market Hall", "5 10:00:00", "by 09:00 on the day")]
+    db.add_to_cart(world.customer, world.product, 1)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    page = client.get("/cart").get_data(as_text=True)
+    assert page.count("Market Hall") >= 2, "each producer offers the hub's times"
+    auth.logout()
+    auth.login_operator()
+    page = client.get(f"/admin/hubs/{hub_id}").get_data(as_text=True)
+    assert "Hartley Farm: by 09:00 on the day" in page and "Rosehill Dairy" in page
+
+
+def test_the_hub_s_times_and_place_follow_to_its_producers(client, auth, db, world, operator):
+    hub_id = create_hub(client, auth)
+    join(client, auth, hub_id, "farm@example.com")
+    auth.login_operator()
+    assert client.post(f"/admin/hubs/{hub_id}/slots", data={"weekday": "2", "start": "16:00", "end": "18:00"}
+                       ).status_code == 302
+    assert hub_options(db, hub_id)[0]["times"] == "2 16:00:00,5 10:00:00"
+    saturday = db.value("SELECT hub_slot_id FROM hub_slot WHERE weekday = 5")
+    assert client.post(f"/admin/hubs/{hub_id}/slots/{saturday}/delete").status_code == 302
+    assert hub_options(db, hub_id)[0]["times"] == "2 16:00:00"
+    assert client.post(f"/admin/hubs/{hub_id}", data=dict(HUB, name="Corn Exchange", cutoff_hours="48")
+                       ).status_code == 302
+    option = hub_options(db, hub_id)[0]
+    assert (option["name"], option["cutoff_hours"]) == ("Corn Exchange", 48)
+
+
+def test_a_producer_leaving_keeps_past_orders_and_cannot_edit_the_hub_s_option(client, auth, db, world, operator):
+    hub_id = create_hub(client, auth)
+    join(client, auth, hub_id, "farm@example.com")
+    option_id = db.value("SELECT option_id FROM fulfilment_option WHERE hub_id = %s", (hub_id,))
+    db.execute("UPDATE orders SET option_id = %s, fulfilment_name = 'Market Hall' WHERE order_id = %s",
+               (option_id, world.order))
+    auth.login_producer()
+    with db.unchanged():
+        for response in (client.get(f"/dashboard/fulfilment/{option_id}/edit"),
+                         client.post(f"/dashboard/fulfilment/{option_id}/slots",
+                                     data={"weekday": "1", "start": "09:00", "end": "10:00"}),
+                         client.post(f"/dashboard/fulfilment/{option_id}/delete")):
+            assert response.status_code == 409 and "the co-op sets its place and" in response.get_data(as_text=True)
+    assert client.post(f"/dashboard/hubs/{hub_id}/leave").status_code == 302
+    assert hub_options(db, hub_id)[0]["is_archived"] == 1
+    order = db.row("SELECT option_id, fulfilment_name FROM orders WHERE order_id = %s", (world.order,))
+    assert order == {"option_id": option_id, "fulfilment_name": "Market Hall"}
+    assert client.get(f"/dashboard/orders/{world.order}").status_code == 200
+    with db.unchanged():
+        assert client.post(f"/dashboard/hubs/{hub_id}/leave").status_code == 404
+    assert client.post(f"/dashboard/hubs/{hub_id}/join", data={"drop_off": "by 08:00", "payment_method": "collection"}
+                       ).status_code == 302
+    assert [row["is_archived"] for row in hub_options(db, hub_id)] == [1, 0], "joining again is a new place"
+
+
+@pytest.mark.parametrize("changes, status, says", [
+    ({"name": ""}, 400, "Name the pick-up"), ({"address": ""}, 400, "Give its address"),
+    ({"fee": "-1"}, 400, "from 0"), ({"cutoff_hours": "999"}, 400, "0 to 336"), ({"capacity": "0"}, 400, "1 to 10,000"),
+    ({"name": "x" * 101}, 400, "longer than 100"), ({"fee": "1.234"}, 400, "two decimals"),
+])
+def test_a_bad_hub_is_refused_and_changes_nothing(client, auth, db, world, operator, changes, status, says):
+    auth.login_operator()
+    with db.unchanged():
+        response = client.post("/admin/hubs", data=dict(HUB, **changes))
+        assert response.status_code == status and says in response.get_data(as_text=True)
+
+
+def test_a_hub_name_is_used_once(client, auth, db, world, operator):
+    create_hub(client, auth)
+    auth.login_operator()
+    with db.unchanged():
+        response = client.post("/admin/hubs", data=HUB)
+        assert response.status_code == 409 and "Another pick-up has this name" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("bad", [{"weekday": "7", "start": "10:00", "end": "11:00"},
+                                 {"weekday": "1", "start": "12:00", "end": "11:00"},
+                                 {"weekday": "1", "start": "25:00", "end": "26:00"}])
+def test_a_bad_hub_time_is_refused(client, auth, db, world, operator, bad):
+    hub_id = create_hub(client, auth)
+    auth.login_operator()
+    with db.unchanged():
+        assert client.post(f"/admin/hubs/{hub_id}/slots", data=bad).status_code == 400
+
+
+ADMIN_ROUTES = [("get", "/admin/hubs"), ("post", "/admin/hubs"), ("get", "/admin/hubs/{hub}"),
+                ("post", "/admin/hubs/{hub}"), ("post", "/admin/hubs/{hub}/slots"),
+                ("post", "/admin/hubs/{hub}/slots/{slot}/delete")]
+PRODUCER_ROUTES = [("post", "/dashboard/hubs/{hub}/join"), ("post", "/dashboard/hubs/{hub}/leave")]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "producer"])
+@pytest.mark.parametrize("method, path", ADMIN_ROUTES)
+def test_only_the_operator_runs_hubs(client, auth, db, world, operator, who, method, path):
+    hub_id = create_hub(client, auth)
+    slot = db.value("SELECT hub_slot_id FROM hub_slot")
+    {"anonymous": lambda: None, "customer": auth.login_customer, "producer": auth.login_producer}[who]()
+    with db.unchanged():
+        response = getattr(client, method)(path.format(hub=hub_id, slot=slot), data=HUB)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "operator"])
+@pytest.mark.parametrize("method, path", PRODUCER_ROUTES)
+def test_only_producers_join_or_leave_hubs(client, auth, db, world, operator, who, method, path):
+    hub_id = create_hub(client, auth)
+    {"anonymous": lambda: None, "customer": auth.login_customer, "operator": auth.login_operator}[who]()
+    with db.unchanged():
+        response = getattr(client, method)(path.format(hub=hub_id), data={"drop_off": "by 9", "payment_method":
+                                                                          "collection"})
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/producer")
+
+
+def test_no_such_hub_is_404(client, auth, db, world, operator):
+    auth.login_operator()
+    with db.unchanged():
+        assert client.get("/admin/hubs/999").status_code == 404
+        assert client.post("/admin/hubs/999", data=HUB).status_code == 404
+        assert client.post("/admin/hubs/999/slots", data={"weekday": "1", "start": "09:00", "end": "10:00"}
+                           ).status_code == 404
+        assert client.post("/admin/hubs/999/slots/1/delete").status_code == 404
+    auth.logout()
+    auth.login_producer()
+    with db.unchanged():
+        assert client.post("/dashboard/hubs/999/join", data={"drop_off": "by 9", "payment_method": "collection"}
+                           ).status_code == 404
+
+
+def test_a_closed_hub_cannot_be_joined(client, auth, db, world, operator):
+    hub_id = create_hub(client, auth)
+    db.execute("UPDATE hub SET is_active = 0")
+    auth.login_producer()
+    with db.unchanged():
+        assert client.post(f"/dashboard/hubs/{hub_id}/join", data={"drop_off": "by 9", "payment_method": "collection"}
+                           ).status_code == 404
