@@ -474,8 +474,10 @@ def smtp(app):
 def localstripe_server():
     """A real, stateful local Stripe API server (localstripe) for the session; its base address."""
     port = free_port()
-    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "localstripe"), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --from-scratch: every localstripe writes its state to one file, /tmp/localstripe.pickle, which another
+    # test process's server may be writing; each starts empty instead of reading it.
+    server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "localstripe"), "--port", str(port),
+                               "--from-scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
