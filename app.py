@@ -27,8 +27,8 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
   leaving the co-op's pick-ups `/dashboard/hubs/*`. Tests: test_fulfilment.py, test_hubs.py.
 - The producer's week: `/dashboard/schedule*` (the day's list takes statuses and weights),
   `/dashboard/orders/<id>/paid`. Tests: test_fulfilment.py, test_weighed.py.
-- The operator: `/admin*` (with the co-op's pick-ups, `/admin/hubs*`), and `flask create-operator`. Tests:
-  test_operator.py, test_outbox.py, test_hubs.py.
+- The operator: `/admin*` (with the co-op's pick-ups and their days, `/admin/hubs*`), and `flask
+  create-operator`. Tests: test_operator.py, test_outbox.py, test_hubs.py.
 - Money: `/invoices/*` (for an invoice's customer, producer and the operator), `/dashboard/statement*`,
   `/dashboard/orders/<id>/refunds/*`, `/admin/statements`, `/admin/producers/<id>/statement*` and
   `/payouts`, `/admin/bank*`, `/admin/accounts*`, the card payments `/admin/payments`. Tests: test_money.py,
@@ -2957,6 +2957,7 @@ def render_hub(hub_id, form=None, slot_form=None, http_status=200):
     if found is None:
         abort(404)
     return render_template("admin/hub.html", hub=found, form=form or HubForm(formdata=None, data=found),
+                           days=hubs.next_days(found),
                            slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), http_status
 
 
@@ -2993,6 +2994,53 @@ def admin_hub_slot(hub_id):
     flash(f"The pick-up now runs {fulfilment.WEEKDAYS[slot_form.weekday.data]}s "
           f"{slot_form.start.data}–{slot_form.end.data}.", "success")
     return redirect(url_for("admin_hub", hub_id=hub_id))
+
+
+def render_hub_day(hub_id, day, http_status=200):
+    found = hubs.hub(hub_id)
+    if found is None:
+        abort(404)
+    bags, drops = hubs.hub_day(hub_id, day)
+    return render_template("admin/hub_day.html", hub=found, day=day, bags=bags, drops=drops), http_status
+
+
+@app.route("/admin/hubs/<int:hub_id>/days/<date:day>")
+@operator_login_required
+def admin_hub_day(hub_id, day):
+    """A pick-up's day: each customer's bag across producers, with check-in; and what each producer brings."""
+    return render_hub_day(hub_id, day)
+
+
+@app.route("/admin/hubs/<int:hub_id>/days/<date:day>.csv")
+@operator_login_required
+def admin_hub_day_csv(hub_id, day):
+    if hubs.hub(hub_id) is None:
+        abort(404)
+    rows = list(hubs.bag_csv_rows(hubs.hub_day(hub_id, day)[0]))
+    return csv_response(f"noeari-pick-up-{hub_id}-{day.isoformat()}.csv", hubs.BAG_CSV_HEADER, rows)
+
+
+class CheckInForm(Form):
+    customer_id = id_field("Customer")
+
+
+@app.route("/admin/hubs/<int:hub_id>/days/<date:day>/check-in", methods=["POST"])
+@operator_login_required
+def admin_hub_check_in(hub_id, day):
+    """A customer collected their basket: each of their orders at the pick-up that day is handed over."""
+    form = posted_form(CheckInForm)
+    if form.errors:
+        return render_hub_day(hub_id, day, 400)
+    if hubs.hub(hub_id) is None:
+        abort(404)
+    done = hubs.check_in(hub_id, day, form.customer_id.data, g.user["id"])
+    if not done:
+        flash("Nothing of theirs was left to hand over: it was collected already, or they have no order here.",
+              "error")
+        return render_hub_day(hub_id, day, 409)
+    flash(f"Handed over: order{'s' if len(done) > 1 else ''} {', '.join(f'#{n}' for n in done)}; their invoices "
+          "are on their way.", "success")
+    return redirect(url_for("admin_hub_day", hub_id=hub_id, day=day))
 
 
 @app.route("/admin/hubs/<int:hub_id>/slots/<int:hub_slot_id>/delete", methods=["POST"])

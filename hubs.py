@@ -4,7 +4,15 @@ whose place, cutoff and weekly times follow the hub's; leaving archives it, so p
 
 Request-free: the acting account comes in as an argument.
 """
+import datetime
+from collections import OrderedDict
+
+import fulfilment
+
+import measures
+import orders
 from db import execute, query, transactional
+from measures import LINE_COLUMNS
 
 HUB_FIELDS = ("name", "address", "instructions", "contact", "cutoff_hours", "capacity", "fee", "is_active")
 HUB_COLUMNS = "h.hub_id, " + ", ".join(f"h.{field}" for field in HUB_FIELDS)
@@ -133,3 +141,85 @@ def is_hub_option(producer_id, option_id):
     """Whether one of the producer's options is their place at a hub (its place and times are the hub's)."""
     return query("SELECT 1 AS found FROM fulfilment_option WHERE option_id = %s AND producer_id = %s"
                  " AND hub_id IS NOT NULL", (option_id, producer_id), one=True) is not None
+
+
+def next_days(found, today=None, days=14):
+    """The dates of the hub's weekly times in the next two weeks, soonest first."""
+    today = today or fulfilment.local_today()
+    weekdays = {slot["weekday"] for slot in found["slots"]}
+    return [today + datetime.timedelta(days=n) for n in range(days)
+            if (today + datetime.timedelta(days=n)).weekday() in weekdays]
+
+
+# --- The hub's day: what each customer collects and what each producer brings ---------------
+
+def day_orders(hub_id, day, customer_id=None, lock=False):
+    """The hub's orders on day that are neither cancelled nor waiting for a card payment, by customer."""
+    where, args = "f.hub_id = %s AND o.fulfilment_date = %s", [hub_id, day]
+    if customer_id is not None:
+        where, args = where + " AND o.customer_id = %s", args + [customer_id]
+    return query("SELECT o.order_id, o.status, o.customer_id, o.producer_id, o.slot_start, o.slot_end,"
+                 " o.goods_total + o.fee AS total, o.payment_status, o.payment_method, c.first_name, c.email,"
+                 " p.business_name, p.payment_info FROM orders o JOIN fulfilment_option f ON f.option_id = o.option_id"
+                 " JOIN customer c ON c.customer_id = o.customer_id JOIN producer p ON p.producer_id = o.producer_id"
+                 f" WHERE {where} AND o.status NOT IN ('cancelled', 'awaiting_payment')"
+                 " ORDER BY c.first_name, o.customer_id, p.business_name, o.order_id" + (" FOR UPDATE" if lock else ""),
+                 args)
+
+
+def hub_day(hub_id, day):
+    """A hub's day: the bag list (per customer, their orders from each producer with their lines) and the drop
+    list (per producer, how much of each product they bring, and for whom)."""
+    found = day_orders(hub_id, day)
+    lines = {}
+    if found:
+        ids = [order["order_id"] for order in found]
+        for line in query(f"SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, {LINE_COLUMNS}"
+                          " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+                          f" WHERE oi.order_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY p.name", ids):
+            lines.setdefault(line["order_id"], []).append(line)
+    bags, drops = OrderedDict(), OrderedDict()
+    for order in found:
+        order = dict(order, lines=lines.get(order["order_id"], []))
+        bag = bags.setdefault(order["customer_id"], {"customer_id": order["customer_id"], "first_name":
+                                                     order["first_name"], "email": order["email"], "orders": []})
+        bag["orders"].append(order)
+        drop = drops.setdefault(order["producer_id"], {"producer_id": order["producer_id"],
+                                                       "business_name": order["business_name"], "picks": {},
+                                                       "orders": []})
+        drop["orders"].append(order)
+        for line in order["lines"]:
+            pick = drop["picks"].setdefault(line["product_id"], dict(line, quantity=0))
+            pick["quantity"] += line["quantity"]
+    for bag in bags.values():
+        bag["collected"] = all(order["status"] == "completed" for order in bag["orders"])
+        bag["total"] = sum(order["total"] for order in bag["orders"])
+    drop_list = sorted(drops.values(), key=lambda drop: drop["business_name"].lower())
+    for drop in drop_list:
+        drop["picks"] = sorted(drop["picks"].values(), key=lambda pick: pick["name"].lower())
+    return list(bags.values()), drop_list
+
+
+@transactional
+def check_in(hub_id, day, customer_id, operator_id):
+    """The customer collected their basket at the hub: each of their orders there that day not yet handed over
+    is completed (invoiced and emailed), in one transaction. The ids completed; empty when there was nothing
+    left to hand over."""
+    done = []
+    for order in day_orders(hub_id, day, customer_id, lock=True):
+        if order["status"] in orders.COLLECTABLE_AT_HUB:
+            orders.collect_at_hub(order["order_id"], operator_id)
+            done.append(order["order_id"])
+    return done
+
+
+BAG_CSV_HEADER = ["customer", "email", "order", "producer", "product", "quantity", "status"]
+
+
+def bag_csv_rows(bags):
+    """The bag list as spreadsheet rows: one per line of each order of each customer."""
+    for bag in bags:
+        for order in bag["orders"]:
+            for line in order["lines"]:
+                yield [bag["first_name"], bag["email"], order["order_id"], order["business_name"], line["name"],
+                       measures.quantity_text(line, line["quantity"]), order["status"]]

@@ -205,6 +205,22 @@ def release_order(order):
             " FROM orders WHERE order_id = %s", (order["order_id"],))
 
 
+# The co-op hands a basket over at its pick-up: its orders not yet handed over are collected.
+COLLECTABLE_AT_HUB = {"pending", "confirmed", "ready"}
+
+
+def collect_at_hub(order_id, operator_id):
+    """The operator handed an order over at a co-op pick-up, in the caller's transaction with its row locked:
+    completed, with its history, ledger and invoice, and its customer emailed their invoice."""
+    execute("UPDATE orders SET status = 'completed' WHERE order_id = %s", (order_id,))
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " SELECT order_id, 'ready', 'completed', 'operator', %s FROM orders WHERE order_id = %s",
+            (operator_id, order_id))
+    ledger.sync_order(order_id, "Order collected", ("operator", operator_id))
+    invoices.issue_for_completed(order_id)
+    announce_status(order_id, "completed", "operator")
+
+
 def change_statuses(producer_id, order_ids, new_status):
     """Move several of the producer's orders to new_status, each in its own transaction, checked, recorded
     and emailed as if moved alone; return (moved ids, refused ids)."""
@@ -306,7 +322,7 @@ def announce_status(order_id, new_status, role):
         mail.send("order_cancelled", f"order-cancelled:{order_id}", order["producer_account_email"],
                   f"Order #{order_id} was cancelled by {order['first_name']}: do not pack it", order=order)
         return
-    if new_status not in STATUS_SUBJECTS or role != "producer":
+    if new_status not in STATUS_SUBJECTS or role not in ("producer", "operator"):
         return
     order = load_order(order_id)
     mail.send("order_status", f"order-status:{order_id}:{new_status}", order["email"],

@@ -371,7 +371,7 @@ CREATE TABLE order_status_history (
     note VARCHAR(500) NULL,
     KEY idx_history_order (order_id, history_id),
     CONSTRAINT fk_history_order FOREIGN KEY (order_id) REFERENCES orders (order_id) ON DELETE CASCADE,
-    CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer')),
+    CONSTRAINT chk_history_role CHECK (changed_by_role IN ('customer', 'producer', 'operator')),
     CONSTRAINT chk_history_kind CHECK (kind IN ('status', 'payment', 'line', 'shortage', 'when', 'weight', 'refund'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

@@ -175,3 +175,74 @@ def test_a_closed_hub_cannot_be_joined(client, auth, db, world, operator):
     with db.unchanged():
         assert client.post(f"/dashboard/hubs/{hub_id}/join", data={"drop_off": "by 9", "payment_method": "collection"}
                            ).status_code == 404
+
+
+# --- The hub's day: bags, drop lists and check-in -------------------------------------
+
+SATURDAY = "2099-06-06"
+
+
+def hub_day_orders(client, auth, db, world):
+    """Jane buys from both producers and Tom from the dairy, all for the hub on a Saturday: the hub's id and
+    the orders (Jane's two, then Tom's)."""
+    hub_id = create_hub(client, auth)
+    join(client, auth, hub_id, "farm@example.com")
+    join(client, auth, hub_id, "dairy@example.com")
+    options = {row["producer_id"]: row["option_id"] for row in db.rows(
+        "SELECT producer_id, option_id FROM fulfilment_option WHERE hub_id = %s", (hub_id,))}
+    made = [db.add_order(world.customer, [(world.product, 2, "1.80")]),
+            db.add_order(world.customer, [(world.other_product, 1, "1.40")]),
+            db.add_order(world.other_customer, [(world.other_product, 3, "1.40")])]
+    for order_id in made:
+        producer = db.value("SELECT producer_id FROM orders WHERE order_id = %s", (order_id,))
+        db.execute("UPDATE orders SET option_id = %s, fulfilment_date = %s, slot_start = '10:00', slot_end = '13:00',"
+                   " fulfilment_name = 'Market Hall' WHERE order_id = %s", (options[producer], SATURDAY, order_id))
+    return hub_id, made
+
+
+def test_the_bag_list_and_drop_lists_add_up_to_the_orders_line_for_line(client, auth, db, world, operator):
+    hub_id, made = hub_day_orders(client, auth, db, world)
+    auth.login_operator()
+    page = client.get(f"/admin/hubs/{hub_id}/days/{SATURDAY}").get_data(as_text=True)
+    assert "Bags to hand over (2)" in page and "Jane" in page and "Tom" in page
+    assert "Hartley Farm (1 order)" in page and "Rosehill Dairy (2 orders)" in page
+    assert "4 × litre Milk" in page, "the dairy brings Jane's 1 and Tom's 3"
+    rows = client.get(f"/admin/hubs/{hub_id}/days/{SATURDAY}.csv").get_data(as_text=True).strip().splitlines()
+    assert rows[0] == "customer,email,order,producer,product,quantity,status"
+    lines = db.value("SELECT COUNT(*) FROM order_item WHERE order_id IN (%s, %s, %s)", tuple(made))
+    assert len(rows) - 1 == lines
+    assert sorted(int(row.split(",")[2]) for row in rows[1:]) == sorted(made)
+    assert client.get(f"/admin/hubs/{hub_id}/days/2099-06-13").status_code == 200
+
+
+def test_checking_a_basket_in_hands_over_each_of_its_orders_once(client, auth, db, world, operator):
+    hub_id, made = hub_day_orders(client, auth, db, world)
+    auth.login_operator()
+    url = f"/admin/hubs/{hub_id}/days/{SATURDAY}/check-in"
+    assert client.post(url, data={"customer_id": world.customer}).status_code == 302
+    statuses = {row["order_id"]: row["status"] for row in db.rows(
+        "SELECT order_id, status FROM orders WHERE order_id IN (%s, %s, %s)", tuple(made))}
+    assert statuses == {made[0]: "completed", made[1]: "completed", made[2]: "pending"}
+    assert db.value("SELECT COUNT(*) FROM invoice WHERE order_id IN (%s, %s)", tuple(made[:2])) == 2
+    assert db.value("SELECT changed_by_role FROM order_status_history WHERE order_id = %s"
+                    " ORDER BY history_id DESC LIMIT 1", (made[0],)) == "operator"
+    with db.unchanged():
+        response = client.post(url, data={"customer_id": world.customer})
+        assert response.status_code == 409 and "Nothing of theirs was left" in response.get_data(as_text=True)
+    with db.unchanged():
+        assert client.post(url, data={"customer_id": "abc"}).status_code == 400
+        assert client.post(f"/admin/hubs/999/days/{SATURDAY}/check-in", data={"customer_id": world.customer}
+                           ).status_code == 404
+        assert client.get(f"/admin/hubs/{hub_id}/days/2099-02-30").status_code == 400
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer", "producer"])
+def test_only_the_operator_sees_a_hub_s_day_or_checks_in(client, auth, db, world, operator, who):
+    hub_id, _ = hub_day_orders(client, auth, db, world)
+    {"anonymous": lambda: None, "customer": auth.login_customer, "producer": auth.login_producer}[who]()
+    with db.unchanged():
+        for response in (client.get(f"/admin/hubs/{hub_id}/days/{SATURDAY}"),
+                         client.get(f"/admin/hubs/{hub_id}/days/{SATURDAY}.csv"),
+                         client.post(f"/admin/hubs/{hub_id}/days/{SATURDAY}/check-in",
+                                     data={"customer_id": world.customer})):
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")

@@ -20,7 +20,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
 NOT_PAGES = {"static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
              "invoice_pdf", "producer_statement_csv", "admin_statement_csv", "admin_ledger_csv", "admin_vat_csv",
              # The card step needs a Stripe server: test_cards.py drives it against localstripe.
-             "pay_checkout"}
+             "pay_checkout", "admin_hub_day_csv"}
 
 
 def next_weekday(weekday):
@@ -160,6 +160,7 @@ PAGES = [
     ("operator", "/admin/payments", None),
     ("operator", "/admin/hubs", None),
     ("operator", "/admin/hubs/1", None),
+    ("operator", "/admin/hubs/1/days/{saturday}", None),
     ("operator", "/admin/hubs/1", fill_and_submit({"Fee per basket": "-1"}, "Save")),
     ("operator", "/admin/orders", None),
     ("operator", "/admin/orders/7", None),
@@ -285,6 +286,7 @@ STATEMENTS = {
     'operator /admin/payments': 2,
     'operator /admin/hubs': 3,
     'operator /admin/hubs/1': 4,
+    'operator /admin/hubs/1/days/{saturday}': 5,
 }
 
 
