@@ -1,6 +1,11 @@
 """The co-op's shared pick-ups: the operator runs them, producers join and leave them, and their times are
 offered as each member's own collection times."""
+import datetime
+import threading
+
 import pytest
+
+import jobs
 
 HUB = {"name": "Market Hall", "address": "1 Market Street\nBristol BS1 1AA", "instructions": "By the clock tower.",
        "contact": "Sam, 07700 900000", "cutoff_hours": "24", "capacity": "40", "fee": "1.50", "is_active": "y"}
@@ -246,3 +251,31 @@ def test_only_the_operator_sees_a_hub_s_day_or_checks_in(client, auth, db, world
                          client.post(f"/admin/hubs/{hub_id}/days/{SATURDAY}/check-in",
                                      data={"customer_id": world.customer})):
             assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
+
+
+def test_at_the_cutoff_each_producer_at_the_hub_is_emailed_their_list_once(app, client, auth, db, world, operator,
+                                                                           clock):
+    hub_id, made = hub_day_orders(client, auth, db, world)
+    db.execute(f"UPDATE orders SET cutoff_hours = 24 WHERE order_id IN ({', '.join(['%s'] * len(made))})", made)
+    db.execute("DELETE FROM email_outbox")
+    clock(datetime.datetime(2099, 6, 5, 8, 59, tzinfo=datetime.UTC))  # 09:59 BST, a minute before the cutoff
+    with app.app_context():
+        jobs.close_ordering()
+    assert db.value("SELECT COUNT(*) FROM email_outbox") == 0
+    clock(datetime.datetime(2099, 6, 5, 9, 1, tzinfo=datetime.UTC))
+    barrier = threading.Barrier(2)
+
+    def run():
+        with app.app_context():
+            barrier.wait()
+            jobs.close_ordering()
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    lists = db.rows("SELECT recipient, body_text FROM email_outbox WHERE dedupe_key LIKE 'packing:%%'"
+                    " ORDER BY recipient")
+    assert [row["recipient"] for row in lists] == ["dairy@example.com", "farm@example.com"]
+    assert "Market Hall" in lists[0]["body_text"] and "4 x Milk (litre)" in lists[0]["body_text"]
