@@ -2278,9 +2278,7 @@ class OptionForm(Form):
     capacity = IntegerField("Orders per slot", validators=[Optional(), NumberRange(
         min=1, max=10_000, message="Enter a whole number of orders from 1 to 10,000, or leave it blank.")],
                             description="Leave blank for no limit.")
-    payment_method = RadioField("How customers pay", default="collection", choices=lambda: [
-        SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()
-        if method != "card" or payments.enabled()])
+    payment_method = RadioField("How customers pay", default="collection", choices=lambda: payment_choices())
     is_active = BooleanField("Taking orders with this option")
 
     def validate_address(self, field):
@@ -2301,6 +2299,7 @@ class OptionForm(Form):
 
 
 def payment_choices():
+    """The ways an option's customers may pay: card only when the co-op takes cards."""
     return [SelectChoice(method, label) for method, label in ledger.PAYMENT_METHODS.items()
             if method != "card" or payments.enabled()]
 

@@ -132,12 +132,12 @@ def issue_demo_invoices():
         issue_for_completed(row["order_id"])
 
 
-def invoiced_amounts(order_id):
-    """What the order's documents so far charge per line (product id, or None for delivery): the invoice less
+def invoiced_amounts(documents):
+    """What an order's documents so far charge per line (product id, or None for delivery): the invoice less
     its credit notes."""
     amounts = {}
-    for document in query("SELECT content FROM invoice WHERE order_id = %s", (order_id,)):
-        for line in json.loads(document["content"])["lines"]:
+    for document in documents:
+        for line in document["lines"]:
             key = line["product_id"]
             amounts[key] = amounts.get(key, Decimal("0.00")) + Decimal(line["amount"])
     return amounts
@@ -146,14 +146,14 @@ def invoiced_amounts(order_id):
 def credit_after_refund(order_id):
     """After a refund on an invoiced order, a credit note for each line now worth less than invoiced; its id,
     or None when nothing is owed back (or there is no invoice yet)."""
-    invoice = query("SELECT invoice_id, number FROM invoice WHERE order_id = %s AND kind = 'invoice'",
-                    (order_id,), one=True)
+    documents = [dict(row, **json.loads(row["content"])) for row in query(
+        "SELECT invoice_id, kind, content FROM invoice WHERE order_id = %s ORDER BY invoice_id", (order_id,))]
+    invoice = next((document for document in documents if document["kind"] == "invoice"), None)
     if invoice is None:
         return None
-    invoiced = invoiced_amounts(order_id)
+    invoiced = invoiced_amounts(documents)
     current = {line["product_id"]: line for line in order_lines(order_id)}
-    original = {line["product_id"]: line for line in json.loads(
-        query("SELECT content FROM invoice WHERE invoice_id = %s", (invoice["invoice_id"],), one=True)["content"])["lines"]}
+    original = {line["product_id"]: line for line in invoice["lines"]}
     credits = []
     for key, amount in invoiced.items():
         now = Decimal(current[key]["amount"]) if key in current else Decimal("0.00")

@@ -61,17 +61,16 @@ def recent_periods(today=None, months=6, weeks=6):
 
 def order_lines(producer_id, span):
     """Per order with a change in its value posted in the period: its sales (increases), refunds (decreases),
-    the co-op's fee on the change and the producer's net, from the ledger's order entries."""
+    the co-op's fee on the change and the producer's net, from the ledger's order entries (each has one leg per
+    account, so a receivable leg is its entry's whole change)."""
     return query(
         "SELECT e.order_id, MIN(o.placed_at) AS placed_at, MIN(o.fulfilment_date) AS fulfilment_date,"
         " MIN(c.first_name) AS customer_name, MIN(o.status) AS status, MIN(o.payment_method) AS payment_method,"
-        " SUM(GREATEST(-x.receivable, 0)) AS sales, SUM(GREATEST(x.receivable, 0)) AS refunds,"
-        " SUM(x.fees) AS fees, SUM(x.producer) AS net"
+        " SUM(IF(a.kind = 'receivable', GREATEST(-l.amount, 0), 0)) AS sales,"
+        " SUM(IF(a.kind = 'receivable', GREATEST(l.amount, 0), 0)) AS refunds,"
+        " SUM(IF(a.kind = 'fees', l.amount, 0)) AS fees, SUM(IF(a.kind = 'producer', l.amount, 0)) AS net"
         " FROM ledger_entry e JOIN orders o ON o.order_id = e.order_id JOIN customer c ON c.customer_id = o.customer_id"
-        " JOIN (SELECT l.entry_id, SUM(IF(a.kind = 'receivable', l.amount, 0)) AS receivable,"
-        "       SUM(IF(a.kind = 'fees', l.amount, 0)) AS fees, SUM(IF(a.kind = 'producer', l.amount, 0)) AS producer"
-        "       FROM ledger_leg l JOIN ledger_account a ON a.account_id = l.account_id GROUP BY l.entry_id) x"
-        "   ON x.entry_id = e.entry_id"
+        " JOIN ledger_leg l ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
         " WHERE o.producer_id = %s AND e.kind = 'order' AND e.created_at >= %s AND e.created_at < %s"
         " GROUP BY e.order_id ORDER BY e.order_id", (producer_id, span.start, span.end))
 
