@@ -34,7 +34,7 @@ test: deps-test venv db-server
 # overselling across nodes, once-only jobs, causal reads, a killed node, photos. CI runs it after `make test`.
 test-cluster: deps-browser deps-cluster venv
 	@scripts/cluster.sh start
-	NOEARI_CLUSTER=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest -p no:xdist tests/test_cluster.py $(PYTEST_ARGS)
+	NOEARI_CLUSTER=1 MYSQL_SYNC_WAIT=1 MYSQL_UNIX_SOCKET=$(CLUSTER)/node1/mysql.sock $(PYTHON) -m pytest -p no:xdist tests/test_cluster.py $(PYTEST_ARGS)
 
 # The app served from 3 gunicorns, each on its own node of the cluster, behind nginx on CLUSTER_BIND
 # (default 127.0.0.1:5100), with a worker on each node. Demo data as `make run`; `make stop` stops it all.
