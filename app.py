@@ -18,8 +18,8 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
   test_search.py, test_page_cache.py.
 - Cart and checkout: `/cart*`, `/checkout`, the card step `/checkout/<key>/pay` and `/return`, and Stripe's
   `/stripe/webhook`. Tests: test_cart.py, test_checkout.py, test_layout.py, test_weighed.py, test_cards.py.
-- Orders: `/orders*`, the customer's orders, changing and cancelling one. Tests: test_checkout.py,
-  test_order_changes.py.
+- Orders: `/orders*`, the customer's orders, changing and cancelling one; `/baskets/*`, a basket of orders for
+  one co-op pick-up, and moving it. Tests: test_checkout.py, test_order_changes.py, test_hubs.py.
 - Dashboard: `/dashboard`, `/dashboard/products/*`, `/dashboard/update-*`, `/dashboard/orders*` (with
   shortages and final weights). Tests: test_dashboard.py, test_products.py, test_producer_orders.py,
   test_order_changes.py, test_weighed.py.
@@ -1334,6 +1334,7 @@ class CartUpdateForm(Form):
 
 
 WHEN_VALUE = re.compile(r"\d{1,10}@(\d{4}-\d{2}-\d{2}|arranged)\Z")
+HUB_WHEN_VALUE = re.compile(r"\d{1,10}@\d{4}-\d{2}-\d{2}\Z")
 PHONE_TEXT = re.compile(r"\+?[0-9 ()\-]{6,40}")
 
 
@@ -1367,23 +1368,31 @@ class CheckoutForm(Form):
         return valid
 
 
-def checkout_form(groups):
+def checkout_form(groups, hub_time=None):
     """The checkout form for these groups: a when_<producer_id> radio group for each producer that can be
-    ordered from now, preselected when it offers one occurrence."""
+    ordered from now, preselected when it offers one occurrence; and, when some deliver to a co-op hub, a
+    hub_when radio group for one pick-up for all of them, which makes their own choices needless."""
     fields, data = {}, {"checkout_key": checkout.new_checkout_key()}
+    times = checkout.hub_times(groups)
+    if times:
+        fields["hub_when"] = RadioField("One pick-up for your whole basket", validate_choice=False, default="",
+                                        choices=[SelectChoice("", "Choose for each producer below")]
+                                        + [SelectChoice(time["key"], time["when"]) for time in times],
+                                        validators=[Optional(), Regexp(HUB_WHEN_VALUE, message="Choose a pick-up time.")])
     for group in groups:
         if not group["offer"].occurrences:
             continue
         name = f"when_{group['producer_id']}"
         refusal = f"Choose when and where to get your order from {group['business_name']}."
+        at_hub = hub_time is not None and group["producer_id"] in hub_time["keys"]
         fields[name] = RadioField(
             f"When and where to get your order from {group['business_name']}", validate_choice=False,
             choices=[SelectChoice(o.key, o.key) for o in group["offer"].occurrences],
-            validators=[InputRequired(refusal), Regexp(WHEN_VALUE, message=refusal)])
+            validators=[Optional() if at_hub else InputRequired(refusal), Regexp(WHEN_VALUE, message=refusal)])
         if group["choice"]:
             data[name] = group["choice"].key
     form = type("CheckoutForm", (CheckoutForm,), fields)(data=data)
-    form.groups = groups
+    form.groups, form.hub_times = groups, times
     return form
 
 
@@ -1393,12 +1402,20 @@ def submitted_choices():
             if re.fullmatch(r"when_\d{1,10}", name) and WHEN_VALUE.fullmatch(value)}
 
 
+def submitted_hub_time(groups):
+    """The hub time chosen for the whole basket: None when none was, False when it is not one on offer."""
+    key = request.form.get("hub_when") or ""
+    if not key:
+        return None
+    return next((time for time in checkout.hub_times(groups) if time["key"] == key), False)
+
+
 def render_cart(form=None, groups=None, http_status=200):
     """The cart: a customer's, with the checkout form; or a guest's basket, with the way to log in and check out."""
     if groups is None:
         lines = (checkout.basket_lines(session.get("basket") or {}) if g.user is None
                  else checkout.cart_lines(g.user["id"]))
-        groups = checkout.cart_groups(lines)
+        groups = checkout.cart_groups(lines, customer_id=g.user and g.user["id"])
     grand_total, fees_unknown = checkout.cart_summary(groups)
     return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
                            grand_total=grand_total, fees_unknown=fees_unknown), http_status
@@ -1548,9 +1565,17 @@ def add_pending_to_cart(customer_id, pending):
 def place_cart():
     """Place the cart as one order per producer, each for the collection or delivery time chosen for it."""
     customer_id, choices = g.user["id"], submitted_choices()
-    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices)
-    form = checkout_form(groups)
-    if not form.validate():
+    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    hub_time = submitted_hub_time(groups)
+    if hub_time:
+        choices = {**choices, **hub_time["keys"]}
+        groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    form = checkout_form(groups, hub_time or None)
+    valid = form.validate()
+    if hub_time is False:
+        (form.hub_when.errors if "hub_when" in form else form.form_errors).append(
+            "That pick-up time is no longer open: choose another.")
+    if not valid or hub_time is False:
         # Every problem at once: the form's, then what the cart would meet at checkout.
         known = {error for field in form for error in field.errors}
         form.form_errors.extend(problem for problem in checkout.checkout_problems(
@@ -1562,7 +1587,8 @@ def place_cart():
         placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data)
     except checkout.CheckoutRefused as refusal:
         form.form_errors.extend(refusal.problems + ["Nothing was ordered. Change your cart and try again."])
-        return render_cart(form, checkout.cart_groups(checkout.cart_lines(customer_id), choices), http_status=409)
+        return render_cart(form, checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id),
+                           http_status=409)
     except db.Busy:
         flash("Checkout is very busy right now and nothing was ordered. Please try again.", "error")
         return render_cart(form, groups, http_status=503)
@@ -1692,7 +1718,8 @@ def customer_orders():
     """The customer's orders, newest first."""
     page = page_number()
     rows, total = orders.order_page("customer", g.user["id"], page)
-    return render_template("shop/orders.html", orders=rows, **paginate(total, orders.ORDERS_PER_PAGE, page))
+    return render_template("shop/orders.html", orders=rows, baskets=hubs.upcoming_baskets(g.user["id"]),
+                           **paginate(total, orders.ORDERS_PER_PAGE, page))
 
 
 def render_customer_order(order_id, line_form=None, add_form=None, http_status=200):
@@ -1700,7 +1727,7 @@ def render_customer_order(order_id, line_form=None, add_form=None, http_status=2
     order = get_own_order(order_id)
     problem = changes.customer_edit_problem(order)
     products = catalogue.producer_listing(order["producer_id"]) if problem is None else []
-    times = changes.move_choices(order) if problem is None and order["option_id"] else []
+    times = changes.move_choices(order) if problem is None and order["option_id"] and not order["basket_id"] else []
     return render_template("shop/order.html", order=order, edit_problem=problem, products=products, times=times,
                            add_form=add_form or OrderAddForm(formdata=None)), http_status
 
@@ -1766,6 +1793,47 @@ def move_order(order_id):
     return change_order(order_id, OrderWhenForm, lambda form: changes.move(g.user["id"], order_id, form.when.data),
                         lambda occurrence, form: f"Order #{order_id} is now for {occurrence.option['name']}, "
                                                  f"{occurrence.when}.")
+
+
+def render_basket(basket_id, form=None, http_status=200):
+    """A customer's basket at a co-op pick-up: its place and time, each producer's order in it, and the way to
+    move it while its orders can change."""
+    basket = hubs.customer_basket(g.user["id"], basket_id)
+    if basket is None:
+        abort(404)
+    problem = hubs.basket_move_problem(basket)
+    return render_template("shop/basket.html", basket=basket, move_problem=problem,
+                           times=hubs.basket_times(basket) if problem is None else [],
+                           form=form or BasketMoveForm(formdata=None)), http_status
+
+
+@app.route("/baskets/<int:basket_id>")
+@customer_login_required
+def customer_basket(basket_id):
+    return render_basket(basket_id)
+
+
+class BasketMoveForm(Form):
+    when = StringField("Move the basket to", validators=[InputRequired("Choose a time."),
+                                                         Regexp(HUB_WHEN_VALUE, message="Choose one of the times listed.")])
+
+
+@app.route("/baskets/<int:basket_id>/when", methods=["POST"])
+@customer_login_required
+def move_basket(basket_id):
+    """Move the whole basket, each order in it, to another time at its pick-up, until ordering closes."""
+    form = posted_form(BasketMoveForm)
+    if form.errors:
+        return render_basket(basket_id, form, http_status=400)
+    try:
+        basket = hubs.move_basket(g.user["id"], basket_id, form.when.data)
+    except hubs.BasketRefused as refusal:
+        flash(refusal.problem, "error")
+        return render_basket(basket_id, form, http_status=409)
+    if basket is None:
+        abort(404)
+    flash(f"Your basket is now for {basket['when']} at {basket['name']}; each producer has been told.", "success")
+    return redirect(url_for("customer_basket", basket_id=basket_id))
 
 
 @app.route("/orders/<int:order_id>/add", methods=["POST"])

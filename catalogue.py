@@ -165,21 +165,31 @@ def load_offers(producer_ids, now=None):
     today = fulfilment.local_today(now)
     horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
     among = ", ".join(["%s"] * len(ids))
-    rows = query(f"SELECT {OPTION_COLUMNS}, s.slot_id, s.weekday, s.start_time, s.end_time"
-                 " FROM fulfilment_option o LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
+    rows = query(f"SELECT {OPTION_COLUMNS}, h.capacity AS hub_capacity, h.fee AS hub_fee, s.slot_id, s.weekday,"
+                 " s.start_time, s.end_time, s.hub_slot_id FROM fulfilment_option o"
+                 " LEFT JOIN hub h ON h.hub_id = o.hub_id LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
                  f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
                  " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
     closures = query(f"SELECT producer_id, start_date, end_date FROM producer_closure WHERE producer_id IN ({among})"
                      " AND end_date >= %s AND start_date < %s", ids + [today, horizon])
+    # A time at a hub is full when the hub's baskets fill it, whoever's orders are in them.
     booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
                    " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
-                   f" WHERE o.producer_id IN ({among}) AND b.slot_date >= %s AND b.slot_date < %s", ids + [today, horizon])
+                   f" WHERE o.producer_id IN ({among}) AND s.hub_slot_id IS NULL AND b.slot_date >= %s"
+                   " AND b.slot_date < %s UNION ALL SELECT s.slot_id, b.booking_date, b.booked FROM hub_booking b"
+                   " JOIN fulfilment_slot s ON s.hub_slot_id = b.hub_slot_id"
+                   " JOIN fulfilment_option o ON o.option_id = s.option_id"
+                   f" WHERE o.producer_id IN ({among}) AND b.booking_date >= %s AND b.booking_date < %s",
+                   (ids + [today, horizon]) * 2)
     options, slots = {}, []
     for row in rows:
         option = options.setdefault(row["option_id"], {key: row[key] for key in row if key not in (
-            "slot_id", "weekday", "start_time", "end_time")} | {"slots": []})
+            "slot_id", "weekday", "start_time", "end_time", "hub_slot_id", "hub_capacity")} | {"slots": []})
+        if option["hub_id"] is not None:
+            option["capacity"] = row["hub_capacity"]
         if row["slot_id"] is not None:
-            slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time")}
+            slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time",
+                                               "hub_slot_id")}
             option["slots"].append(slot)
             slots.append(slot)
     for option in options.values():

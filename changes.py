@@ -137,8 +137,8 @@ def settle(order, role):
                             f" this change would leave it {fulfilment.format_money(short)} short.")
     fee = fulfilment.fee_for(option, goods["goods_total"])
     if role == "producer":
-        fee = min(fee, order["fee"])
-    execute("UPDATE orders SET fee = %s WHERE order_id = %s", (fee, order["order_id"]))
+        fee = min(fee, order["fee"] - order["hub_fee"])
+    execute("UPDATE orders SET fee = %s + hub_fee WHERE order_id = %s", (fee, order["order_id"]))
     return goods["goods_total"]
 
 
@@ -352,6 +352,9 @@ def move(customer_id, order_id, key, now=None):
     problem = customer_edit_problem(order, now)
     if problem:
         raise ChangeRefused(problem, closed=True)
+    if order["basket_id"] is not None:
+        raise ChangeRefused(f"Order #{order_id} is part of a basket collected at {order['fulfilment_name']}: "
+                            "move the whole basket from its page.")
     offers, _ = catalogue.load_offers([order["producer_id"]], now)
     occurrence = offers[order["producer_id"]].find(key)
     if occurrence is None:
@@ -365,11 +368,14 @@ def move(customer_id, order_id, key, now=None):
     return occurrence
 
 
-def move_to(order, role, account_id, occurrence, note=None):
+def move_to(order, role, account_id, occurrence, note=None, with_basket=False):
     """Move a locked order to occurrence (of its producer, of the same kind): free its old place, book the new
     one within its capacity, set the fee by the new option's rule (a producer's move never raises it), and
-    record and tell the move."""
+    record and tell the move. An order in a hub basket moves only with its basket (with_basket)."""
     option = occurrence.option
+    if order["basket_id"] is not None and not with_basket:
+        raise ChangeRefused(f"Order #{order['order_id']} is in a customer's basket at {order['fulfilment_name']}, "
+                            "the co-op's pick-up: cancel it, or ask the co-op to move the basket.")
     if option["kind"] != order["order_type"]:
         raise ChangeRefused(f"Order #{order['order_id']} is for {order['order_type']}: to switch to "
                             f"{option['kind']}, cancel it and order again.")
@@ -391,7 +397,8 @@ def move_to(order, role, account_id, occurrence, note=None):
             " fee = %s WHERE order_id = %s",
             (option["option_id"], occurrence.slot["slot_id"] if occurrence.slot else None, option["name"],
              option["address"], option["instructions"], occurrence.day, occurrence.start, occurrence.end,
-             option["cutoff_hours"] if occurrence.slot else None, min(fee, order["fee"]) if role == "producer" else fee,
+             option["cutoff_hours"] if occurrence.slot else None,
+             (min(fee, order["fee"] - order["hub_fee"]) if role == "producer" else fee) + order["hub_fee"],
              order["order_id"]))
     record(order, role, account_id, "when", None, None, None,
            f"{before} → {option['name']}, {occurrence.when}" + (f" ({note})" if note else ""))

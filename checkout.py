@@ -143,9 +143,10 @@ def cart_line(customer_id, product_id):
     return lines[0] if lines else None
 
 
-def cart_groups(lines, choices=None):
+def cart_groups(lines, choices=None, customer_id=None):
     """The cart's lines per producer, each group with its goods total, its producer's offer, and the chosen
-    occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one."""
+    occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one. A hub
+    time's fee is charged once per basket (add_hub_fees)."""
     offers, _ = catalogue.load_offers(line["producer_id"] for line in lines)
     groups = []
     for (producer_id, business_name), rows in itertools.groupby(
@@ -160,8 +161,100 @@ def cart_groups(lines, choices=None):
         fee = fulfilment.fee_for(choice.option, goods) if choice else None
         groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "goods": goods,
                        "payment_info": rows[0]["payment_info"], "offer": offer, "choice": choice, "fee": fee,
-                       "total": goods + fee if choice else None})
+                       "total": goods + fee if choice else None, "hub_fee": Decimal("0.00")})
+    return add_hub_fees(customer_id, groups)
+
+
+# --- One pick-up for a whole basket ------------------------------------------------
+# Orders from several producers for one time at a co-op hub make one basket: one place of the hub's capacity
+# and the hub's fee once, carried by the basket's first order (by producer) as its hub_fee, the co-op's.
+
+def hub_key(occurrence):
+    """(hub_slot_id, date) for an occurrence at a hub time, else None."""
+    if occurrence is None or occurrence.slot is None or occurrence.slot.get("hub_slot_id") is None:
+        return None
+    return occurrence.slot["hub_slot_id"], occurrence.day
+
+
+def by_hub_time(groups):
+    """{(hub_slot_id, date): the groups whose chosen time it is}, in key order."""
+    found = {}
+    for group in groups:
+        key = hub_key(group["choice"])
+        if key:
+            found.setdefault(key, []).append(group)
+    return dict(sorted(found.items()))
+
+
+def open_basket(customer_id, hub_slot_id, day, lock=False):
+    """The customer's basket at a hub time that still has an order in it, or None."""
+    if customer_id is None:
+        return None
+    return query("SELECT b.basket_id, b.hub_id, b.fee FROM hub_basket b WHERE b.customer_id = %s"
+                 " AND b.hub_slot_id = %s AND b.basket_date = %s AND b.is_released = 0"
+                 " ORDER BY b.basket_id LIMIT 1" + (" FOR UPDATE" if lock else ""),
+                 (customer_id, hub_slot_id, day), one=True)
+
+
+def add_hub_fees(customer_id, groups):
+    """Charge each chosen hub time's fee once, on its first group, unless the customer's basket there has it."""
+    for (hub_slot_id, day), at_hub in by_hub_time(groups).items():
+        if open_basket(customer_id, hub_slot_id, day):
+            continue
+        first = min(at_hub, key=lambda group: group["producer_id"])
+        first["hub_fee"] = first["choice"].option["hub_fee"]
+        first["fee"] += first["hub_fee"]
+        first["total"] = first["goods"] + first["fee"]
     return groups
+
+
+def hub_times(groups):
+    """The hub times the customer can choose for the whole basket: each with the occurrence of every producer
+    who delivers there then ({producer_id: key}), and the producers who are not at it; marks each group
+    at_hub when it delivers to one of them."""
+    found = {}
+    for group in groups:
+        for occurrence in group["offer"].occurrences:
+            key = hub_key(occurrence)
+            if key:
+                time = found.setdefault(key, {"key": f"{key[0]}@{key[1].isoformat()}", "name": occurrence.option["name"],
+                                              "when": occurrence.when, "fee": occurrence.option["hub_fee"],
+                                              "keys": {}, "at": [], "not_at": []})
+                time["keys"][group["producer_id"]] = occurrence.key
+    for group in groups:
+        group["at_hub"] = any(group["producer_id"] in time["keys"] for time in found.values())
+        for time in found.values():
+            if group["offer"].occurrences:
+                (time["at"] if group["producer_id"] in time["keys"] else time["not_at"]).append(group["business_name"])
+    return [found[key] for key in sorted(found, key=lambda key: (key[1], key[0]))]
+
+
+def book_baskets(customer_id, ordering):
+    """Put each hub time's groups in one basket, the customer's open one there or a new one, which takes a
+    place of the hub's capacity; sets each group's basket_id."""
+    for (hub_slot_id, day), at_hub in by_hub_time(ordering).items():
+        basket = open_basket(customer_id, hub_slot_id, day, lock=True)
+        if basket is None:
+            occurrence = at_hub[0]["choice"]
+            book_hub_place(hub_slot_id, day, occurrence.option["capacity"], occurrence)
+            basket = {"basket_id": execute(
+                "INSERT INTO hub_basket (customer_id, hub_id, hub_slot_id, basket_date, slot_start, slot_end, fee)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (customer_id, occurrence.option["hub_id"], hub_slot_id, day, occurrence.start, occurrence.end,
+                 sum((group["hub_fee"] for group in at_hub), Decimal("0.00")))).lastrowid}
+        for group in at_hub:
+            group["basket_id"] = basket["basket_id"]
+
+
+def book_hub_place(hub_slot_id, day, capacity, occurrence):
+    """Count one more basket at a hub time, refusing once the hub's capacity is reached (as book_occurrence)."""
+    execute("INSERT INTO hub_booking (hub_slot_id, booking_date, booked) VALUES (%s, %s, 1)"
+            " ON DUPLICATE KEY UPDATE booked = booked + 1", (hub_slot_id, day))
+    booked = query("SELECT booked FROM hub_booking WHERE hub_slot_id = %s AND booking_date = %s",
+                   (hub_slot_id, day), one=True)
+    if capacity is not None and booked["booked"] > capacity:
+        raise CheckoutRefused([f"{occurrence.option['name']} on {occurrence.when} has just filled up; "
+                               "choose another time."])
 
 
 def cart_summary(groups):
@@ -231,7 +324,7 @@ def place_orders(customer_id, choices, details, key=None):
     lines = cart_lines(customer_id)
     if not lines:
         raise CheckoutRefused(["Your cart is empty."])
-    ordering, held = orderable_groups(cart_groups(lines, choices), choices, details["postcode"])
+    ordering, held = orderable_groups(cart_groups(lines, choices, customer_id), choices, details["postcode"])
     for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
         if execute("UPDATE stock SET quantity_available = quantity_available - %s"
                    " WHERE product_id = %s AND quantity_available >= %s",
@@ -239,6 +332,7 @@ def place_orders(customer_id, choices, details, key=None):
             raise CheckoutRefused([f"{line['name']} has just sold out."])
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
+    book_baskets(customer_id, ordering)
     by_card = [group for group in ordering if group["choice"].option["payment_method"] == "card"]
     if by_card and not payments.enabled():
         raise CheckoutRefused([f"{by_card[0]['business_name']} takes cards, and card payments are not available "
@@ -318,6 +412,8 @@ def book_occurrence(occurrence):
     if occurrence.slot is None:
         return
     slot_id, day, capacity = occurrence.slot["slot_id"], occurrence.day, occurrence.option["capacity"]
+    if hub_key(occurrence):
+        capacity = None  # a hub's capacity counts baskets: book_hub_place
     execute("INSERT INTO slot_booking (slot_id, slot_date, booked) VALUES (%s, %s, 1)"
             " ON DUPLICATE KEY UPDATE booked = booked + 1", (slot_id, day))
     booked = query("SELECT booked FROM slot_booking WHERE slot_id = %s AND slot_date = %s", (slot_id, day), one=True)
@@ -334,15 +430,16 @@ def insert_order(customer_id, group, details, key, payment_id=None):
     order_id = execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
-        " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent, status, card_payment_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent, status, card_payment_id,"
+        " basket_id, hub_fee) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s)",
         (customer_id, group["producer_id"], option["kind"], details["delivery_address"] if delivery else None,
          details["postcode"] if delivery else None, details["phone"] or None, option["option_id"],
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
          option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"],
          ledger.fee_percent(group["producer_id"]), "awaiting_payment" if payment_id else "pending",
-         payment_id)).lastrowid
+         payment_id, group.get("basket_id"), group["hub_fee"])).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
             " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),

@@ -104,9 +104,12 @@ def format_clock(value):
 
 
 def option_heading(option, goods):
-    """How a customer sees an option at checkout: where, and its fee for these goods."""
+    """How a customer sees an option at checkout: where, and its fee for these goods (at a co-op hub, the hub's
+    fee, charged once for all the producers' orders there)."""
     where = (f"Collect at {option['name']}" if option["kind"] == "collection"
              else f"{option['name']}: delivery to {option['areas']}")
+    if option.get("hub_id") is not None and option.get("hub_fee"):
+        return f"{where} · {format_money(option['hub_fee'])} once for the basket"
     fee = fee_for(option, goods)
     return f"{where} · {format_money(fee) if fee else 'free'}"
 

@@ -6,9 +6,12 @@ Request-free: the acting account comes in as an argument.
 """
 import datetime
 from collections import OrderedDict
+from decimal import Decimal
 
+import catalogue
+import changes
+import checkout
 import fulfilment
-
 import measures
 import orders
 from db import execute, query, transactional
@@ -211,6 +214,147 @@ def check_in(hub_id, day, customer_id, operator_id):
             orders.collect_at_hub(order["order_id"], operator_id)
             done.append(order["order_id"])
     return done
+
+
+# --- A customer's basket: one pick-up for orders from several producers -----------------
+
+class BasketRefused(Exception):
+    """The basket cannot be moved: problem says why; nothing changed."""
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        self.problem = problem
+
+
+BASKET_COLUMNS = ("b.basket_id, b.customer_id, b.hub_id, b.hub_slot_id, b.basket_date, b.slot_start, b.slot_end,"
+                  " b.fee, b.is_released, h.name, h.address, h.instructions, h.contact")
+
+
+def customer_basket(customer_id, basket_id):
+    """One of the customer's baskets with its hub and its orders (each with its lines and history); None when
+    it is not theirs."""
+    found = query(f"SELECT {BASKET_COLUMNS} FROM hub_basket b JOIN hub h ON h.hub_id = b.hub_id"
+                  " WHERE b.basket_id = %s AND b.customer_id = %s", (basket_id, customer_id), one=True)
+    if found is None:
+        return None
+    found["orders"] = basket_orders(basket_id)
+    live = [order for order in found["orders"] if order["status"] != "cancelled"]
+    found["total"] = sum((order["total"] for order in live), Decimal("0.00"))
+    found["when"] = basket_when(found)
+    cutoffs = [order["cutoff"] for order in live if order["cutoff"]]
+    found["cutoff"] = min(cutoffs) if cutoffs else None
+    found["collected"] = bool(live) and all(order["status"] == "completed" for order in live)
+    return found
+
+
+def basket_orders(basket_id):
+    """A basket's orders (but those waiting for a card payment), each with its lines, history and cutoff, in
+    three queries however many there are."""
+    found = query(f"SELECT {orders.ORDER_COLUMNS}, o.customer_id, o.producer_id, pr.business_name,"
+                  " pr.phone AS producer_phone, pr.public_email AS producer_email, pr.payment_info"
+                  " FROM orders o JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.basket_id = %s"
+                  " AND o.status <> 'awaiting_payment' ORDER BY o.producer_id, o.order_id", (basket_id,))
+    lines, history = {}, {}
+    if found:
+        ids = [order["order_id"] for order in found]
+        among = ", ".join(["%s"] * len(ids))
+        for line in query(f"SELECT oi.order_id, oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
+                          f" {LINE_COLUMNS} FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+                          f" WHERE oi.order_id IN ({among}) ORDER BY p.name", ids):
+            lines.setdefault(line["order_id"], []).append(line)
+        for event in query("SELECT h.order_id, h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at,"
+                           " h.quantity_before, h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure"
+                           " FROM order_status_history h LEFT JOIN product p ON p.product_id = h.product_id"
+                           f" WHERE h.order_id IN ({among}) ORDER BY h.history_id", ids):
+            history.setdefault(event["order_id"], []).append(event)
+    for order in found:
+        order.update(lines=lines.get(order["order_id"], []), history=history.get(order["order_id"], []),
+                     cutoff=orders.order_cutoff(order))
+    return found
+
+
+def upcoming_baskets(customer_id, today=None, limit=20):
+    """The customer's baskets from today on with an order in them, soonest first, each with its when."""
+    found = query(f"SELECT {BASKET_COLUMNS}, COUNT(o.order_id) AS order_count FROM hub_basket b"
+                  " JOIN hub h ON h.hub_id = b.hub_id JOIN orders o ON o.basket_id = b.basket_id"
+                  " AND o.status NOT IN ('cancelled', 'awaiting_payment') WHERE b.customer_id = %s"
+                  " AND b.basket_date >= %s GROUP BY b.basket_id ORDER BY b.basket_date, b.slot_start, b.basket_id"
+                  " LIMIT %s", (customer_id, today or fulfilment.local_today(), limit))
+    for basket in found:
+        basket["when"] = basket_when(basket)
+    return found
+
+
+def basket_when(basket):
+    """'Sat 12 Dec, 10:00–13:00' for a basket."""
+    return fulfilment.format_window(basket["basket_date"], fulfilment.as_time(basket["slot_start"]),
+                                    fulfilment.as_time(basket["slot_end"]))
+
+
+def basket_move_problem(basket, now=None):
+    """Why the customer can no longer move their basket, or None while they can: each order in it must still be
+    changeable (before its cutoff, not yet being handed over)."""
+    live = [order for order in basket["orders"] if order["status"] != "cancelled"]
+    if not live:
+        return "This basket has no orders left in it."
+    for order in live:
+        problem = changes.customer_edit_problem(order, now)
+        if problem:
+            return problem
+    return None
+
+
+def basket_times(basket, now=None):
+    """The hub times the basket can move to: those where every producer in it delivers, open and not full."""
+    live = [order for order in basket["orders"] if order["status"] != "cancelled"]
+    offers, _ = catalogue.load_offers([order["producer_id"] for order in live], now)
+    times = {}
+    for order in live:
+        for occurrence in offers[order["producer_id"]].occurrences:
+            if occurrence.option["hub_id"] == basket["hub_id"] and checkout.hub_key(occurrence):
+                times.setdefault(checkout.hub_key(occurrence), {})[order["producer_id"]] = occurrence
+    return [{"key": f"{hub_slot_id}@{day.isoformat()}", "when": next(iter(found.values())).when, "occurrences": found,
+             "current": (hub_slot_id, day) == (basket["hub_slot_id"], basket["basket_date"])}
+            for (hub_slot_id, day), found in sorted(times.items(), key=lambda item: (item[0][1], item[0][0]))
+            if len(found) == len({order["producer_id"] for order in live})]
+
+
+@transactional
+def move_basket(customer_id, basket_id, key, now=None):
+    """As the customer, move their basket to another time at its hub (key, <hub_slot_id>@<date>), before
+    ordering closes: every order in it moves, each producer is told, the basket's place at the hub moves
+    within its capacity, all in one transaction. Returns the basket as it is now; None when it is not theirs."""
+    if query("SELECT basket_id FROM hub_basket WHERE basket_id = %s AND customer_id = %s FOR UPDATE",
+             (basket_id, customer_id), one=True) is None:
+        return None
+    for row in query("SELECT order_id FROM orders WHERE basket_id = %s AND status NOT IN ('cancelled',"
+                     " 'awaiting_payment') ORDER BY order_id", (basket_id,)):
+        changes.lock_order("customer", customer_id, row["order_id"])
+    basket = customer_basket(customer_id, basket_id)
+    problem = basket_move_problem(basket, now)
+    if problem:
+        raise BasketRefused(problem)
+    time = next((time for time in basket_times(basket, now) if time["key"] == key), None)
+    if time is None:
+        raise BasketRefused("That pick-up time is no longer open for everything in your basket: choose another.")
+    if time["current"]:
+        return basket
+    hub_slot_id, day = next(iter(time["occurrences"].values())).slot["hub_slot_id"], datetime.date.fromisoformat(
+        key.split("@")[1])
+    execute("UPDATE hub_booking SET booked = booked - 1 WHERE hub_slot_id = %s AND booking_date = %s AND booked > 0",
+            (basket["hub_slot_id"], basket["basket_date"]))
+    first = next(iter(time["occurrences"].values()))
+    try:
+        checkout.book_hub_place(hub_slot_id, day, first.option["capacity"], first)
+    except checkout.CheckoutRefused as refusal:
+        raise BasketRefused(refusal.problems[0]) from None
+    for order in basket["orders"]:
+        if order["status"] != "cancelled":
+            changes.move_to(changes.lock_order("customer", customer_id, order["order_id"]), "customer", customer_id,
+                            time["occurrences"][order["producer_id"]], "with the basket", with_basket=True)
+    execute("UPDATE hub_basket SET hub_slot_id = %s, basket_date = %s, slot_start = %s, slot_end = %s"
+            " WHERE basket_id = %s", (hub_slot_id, day, first.start, first.end, basket_id))
+    return customer_basket(customer_id, basket_id)
 
 
 BAG_CSV_HEADER = ["customer", "email", "order", "producer", "product", "quantity", "status"]

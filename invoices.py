@@ -74,14 +74,15 @@ def quantity_text(line):
 
 
 def order_lines(order_id):
-    """The order's lines as an invoice lists them, and its delivery fee as a line of its own."""
+    """The order's lines as an invoice lists them, and its producer's fee as a line of its own."""
     rows = query(f"SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.vat_percent, {measures.LINE_COLUMNS}"
                  " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
                  " WHERE oi.order_id = %s ORDER BY p.name, oi.product_id", (order_id,))
     lines = [{"product_id": row["product_id"], "description": row["name"],
               "quantity": quantity_text(row), "vat_percent": str(row["vat_percent"]),
               "amount": str(row["line_total"])} for row in rows]
-    fee = query("SELECT fee FROM orders WHERE order_id = %s", (order_id,), one=True)["fee"]
+    # A hub's fee is the co-op's, for its pick-up, not the producer's to invoice.
+    fee = query("SELECT fee - hub_fee AS fee FROM orders WHERE order_id = %s", (order_id,), one=True)["fee"]
     if fee:
         lines.append({"product_id": None, "description": "Delivery", "quantity": "", "vat_percent": "0.00",
                       "amount": str(fee)})

@@ -45,10 +45,12 @@ def close_occurrence(occurrence):
                                          occurrence["option_id"], occurrence["slot_start"])
     producer = query("SELECT business_name, email FROM producer WHERE producer_id = %s",
                      (occurrence["producer_id"],), one=True)
+    hub = query("SELECT f.drop_off, h.name FROM fulfilment_option f JOIN hub h ON h.hub_id = f.hub_id"
+                " WHERE f.option_id = %s", (occurrence["option_id"],), one=True)
     when = fulfilment.format_window(occurrence["fulfilment_date"], occurrence["slot_start"], occurrence["slot_end"])
     key = "packing:{producer_id}:{option_id}:{fulfilment_date}:{slot_start}".format(**occurrence)
     mail.send("packing_list", key, producer["email"], f"Ordering closed: {len(rows)} to pack for {when}",
-              producer=producer, occurrence=occurrence, when=when, orders=rows, picks=picks)
+              producer=producer, occurrence=occurrence, when=when, orders=rows, picks=picks, hub=hub)
 
 
 def send_reminders(now=None):

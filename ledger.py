@@ -109,12 +109,13 @@ def reverse(entry_id, note, actor=(None, None)):
 
 def order_value(order_id):
     """An order's row, what it is worth to its customer now (its goods and fee) and the co-op's fee on it (its
-    rate of the goods, rounded once, half up); both nothing once it is cancelled."""
-    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total,"
+    rate of the goods, rounded once, half up, and a hub's fee the order carries); both nothing once it is
+    cancelled."""
+    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total, hub_fee,"
                 " goods_total + fee AS total, coop_fee_percent FROM orders WHERE order_id = %s", (order_id,), one=True)
     if row["status"] == "cancelled":
         return row, ZERO, ZERO
-    return row, row["total"], coop_fee(row["goods_total"], row["coop_fee_percent"])
+    return row, row["total"], coop_fee(row["goods_total"], row["coop_fee_percent"]) + row["hub_fee"]
 
 
 def coop_fee(goods, percent):

@@ -84,7 +84,8 @@ ORDERS_PER_PAGE = 20
 # from its lines, and the total always includes the fee.
 ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count, o.goods_total, o.fee,"
                  " o.goods_total + o.fee AS total, o.payment_status, o.payment_method, o.coop_fee_percent, o.option_id,"
-                 " o.fulfilment_name, o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours")
+                 " o.fulfilment_name, o.fulfilment_date, o.slot_start, o.slot_end, o.cutoff_hours, o.basket_id,"
+                 " o.hub_fee")
 
 
 def own_orders_condition(role, account_id, status=None):
@@ -181,6 +182,7 @@ def change_order_status(role, account_id, order_id, new_status):
         if order["slot_id"] is not None:
             execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
                     (order["slot_id"], order["fulfilment_date"]))
+        leave_basket(order, (role, account_id))
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
             " VALUES (%s, %s, %s, %s, %s)", (order_id, order["status"], new_status, role, account_id))
     ledger.sync_order(order_id, f"Order {STATUS_LABELS[new_status].lower()}", (role, account_id))
@@ -200,9 +202,37 @@ def release_order(order):
     if order["slot_id"] is not None:
         execute("UPDATE slot_booking SET booked = booked - 1 WHERE slot_id = %s AND slot_date = %s AND booked > 0",
                 (order["slot_id"], order["fulfilment_date"]))
+    leave_basket(query("SELECT order_id, basket_id, hub_fee FROM orders WHERE order_id = %s", (order["order_id"],),
+                       one=True), ("customer", None))
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id,"
             " note) SELECT order_id, 'awaiting_payment', 'cancelled', 'customer', customer_id, 'Not paid in time'"
             " FROM orders WHERE order_id = %s", (order["order_id"],))
+
+
+def leave_basket(order, actor):
+    """A cancelled order leaves its hub basket, in the caller's transaction: the basket's last order frees its
+    place at the hub; an order that carried the hub's fee passes it to the basket's next order not paid by
+    card (a card was charged for what it was then), or the fee is waived."""
+    if order["basket_id"] is None:
+        return
+    basket = query("SELECT hub_slot_id, basket_date FROM hub_basket WHERE basket_id = %s FOR UPDATE",
+                   (order["basket_id"],), one=True)
+    rest = query("SELECT order_id, payment_method, status FROM orders WHERE basket_id = %s AND order_id <> %s"
+                 " AND status <> 'cancelled' ORDER BY producer_id, order_id FOR UPDATE",
+                 (order["basket_id"], order["order_id"]))
+    if not rest:
+        execute("UPDATE hub_basket SET is_released = 1 WHERE basket_id = %s", (order["basket_id"],))
+        execute("UPDATE hub_booking SET booked = booked - 1 WHERE hub_slot_id = %s AND booking_date = %s"
+                " AND booked > 0", (basket["hub_slot_id"], basket["basket_date"]))
+        return
+    if not order["hub_fee"]:
+        return
+    execute("UPDATE orders SET fee = fee - hub_fee, hub_fee = 0 WHERE order_id = %s", (order["order_id"],))
+    heir = next((row for row in rest if row["payment_method"] != "card"), None)
+    if heir:
+        execute("UPDATE orders SET fee = fee + %s, hub_fee = hub_fee + %s WHERE order_id = %s",
+                (order["hub_fee"], order["hub_fee"], heir["order_id"]))
+        ledger.sync_order(heir["order_id"], f"Pick-up fee, from cancelled order #{order['order_id']}", actor)
 
 
 # The co-op hands a basket over at its pick-up: its orders not yet handed over are collected.

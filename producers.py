@@ -239,12 +239,15 @@ def delete_closure(producer_id, closure_id):
 # --- The week ---------------------------------------------------------------
 
 def schedule(producer_id):
-    """The days ahead with orders (each occurrence with its order count and goods), and orders by arrangement."""
+    """The days ahead with orders (each occurrence with its order count and goods, and at a co-op hub when to
+    bring them), and orders by arrangement."""
     occurrences = query(
-        "SELECT fulfilment_date, slot_start, slot_end, fulfilment_name, order_type, COUNT(*) AS orders,"
-        " SUM(goods_total) AS goods FROM orders WHERE producer_id = %s AND fulfilment_date >= %s"
-        " AND status NOT IN ('cancelled', 'awaiting_payment') GROUP BY fulfilment_date, slot_start, slot_end, fulfilment_name, order_type"
-        " ORDER BY fulfilment_date, slot_start, fulfilment_name LIMIT 200", (producer_id, fulfilment.local_today()))
+        "SELECT o.fulfilment_date, o.slot_start, o.slot_end, o.fulfilment_name, o.order_type, COUNT(*) AS orders,"
+        " SUM(o.goods_total) AS goods, MAX(f.hub_id) AS hub_id, MAX(f.drop_off) AS drop_off FROM orders o"
+        " LEFT JOIN fulfilment_option f ON f.option_id = o.option_id WHERE o.producer_id = %s"
+        " AND o.fulfilment_date >= %s AND o.status NOT IN ('cancelled', 'awaiting_payment')"
+        " GROUP BY o.fulfilment_date, o.slot_start, o.slot_end, o.fulfilment_name, o.order_type"
+        " ORDER BY o.fulfilment_date, o.slot_start, o.fulfilment_name LIMIT 200", (producer_id, fulfilment.local_today()))
     arranged = query(
         f"SELECT {orders.ORDER_COLUMNS}, c.first_name FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
         " WHERE o.producer_id = %s AND o.fulfilment_date IS NULL AND o.option_id IS NOT NULL"

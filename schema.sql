@@ -163,6 +163,33 @@ CREATE TABLE hub_slot (
     CONSTRAINT chk_hub_slot_times CHECK (start_time < end_time AND end_time <= '24:00:00')
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+CREATE TABLE hub_basket (
+    basket_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    customer_id INT UNSIGNED NOT NULL,
+    hub_id INT UNSIGNED NOT NULL,
+    hub_slot_id INT UNSIGNED NULL,
+    basket_date DATE NOT NULL,
+    slot_start TIME NOT NULL,
+    slot_end TIME NOT NULL,
+    fee DECIMAL(8,2) NOT NULL DEFAULT 0,
+    is_released TINYINT(1) NOT NULL DEFAULT 0,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    KEY idx_basket_customer (customer_id, basket_date),
+    KEY idx_basket_hub_day (hub_id, basket_date),
+    CONSTRAINT fk_basket_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
+    CONSTRAINT fk_basket_hub FOREIGN KEY (hub_id) REFERENCES hub (hub_id),
+    CONSTRAINT fk_basket_hub_slot FOREIGN KEY (hub_slot_id) REFERENCES hub_slot (hub_slot_id) ON DELETE SET NULL,
+    CONSTRAINT chk_basket_fee CHECK (fee >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE hub_booking (
+    hub_slot_id INT UNSIGNED NOT NULL,
+    booking_date DATE NOT NULL,
+    booked INT UNSIGNED NOT NULL DEFAULT 0,
+    PRIMARY KEY (hub_slot_id, booking_date),
+    CONSTRAINT fk_hub_booking_slot FOREIGN KEY (hub_slot_id) REFERENCES hub_slot (hub_slot_id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE fulfilment_option (
     option_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     producer_id INT UNSIGNED NOT NULL,
@@ -306,6 +333,8 @@ CREATE TABLE orders (
     checkout_key VARCHAR(43) NULL,
     -- The card payment a card-paid order waits for (status awaiting_payment) or was paid by.
     card_payment_id INT UNSIGNED NULL,
+    basket_id INT UNSIGNED NULL,
+    hub_fee DECIMAL(8,2) NOT NULL DEFAULT 0,
     KEY idx_orders_customer_placed (customer_id, placed_at),
     KEY idx_orders_producer_placed (producer_id, placed_at),
     KEY idx_orders_producer_status_placed (producer_id, status, placed_at),
@@ -314,18 +343,21 @@ CREATE TABLE orders (
     KEY idx_orders_producer_payment (producer_id, status, payment_status),
     KEY idx_orders_date_status (fulfilment_date, status),
     KEY idx_orders_checkout (customer_id, checkout_key),
+    KEY idx_orders_basket (basket_id),
     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customer (customer_id),
     CONSTRAINT fk_orders_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT fk_orders_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
     CONSTRAINT fk_orders_slot FOREIGN KEY (slot_id) REFERENCES fulfilment_slot (slot_id) ON DELETE SET NULL,
     CONSTRAINT fk_orders_card_payment FOREIGN KEY (card_payment_id) REFERENCES card_payment (payment_id),
+    CONSTRAINT fk_orders_basket FOREIGN KEY (basket_id) REFERENCES hub_basket (basket_id),
     CONSTRAINT chk_orders_status CHECK (status IN ('awaiting_payment', 'pending', 'confirmed',
     'ready', 'out_for_delivery', 'completed', 'cancelled')),
     CONSTRAINT chk_orders_type CHECK (order_type IN ('delivery', 'collection')),
     CONSTRAINT chk_orders_fee CHECK (fee >= 0),
     CONSTRAINT chk_orders_payment CHECK (payment_status IN ('unpaid', 'paid')),
     CONSTRAINT chk_orders_payment_method CHECK (payment_method IN ('collection', 'transfer', 'credit', 'card')),
-    CONSTRAINT chk_orders_coop_fee CHECK (coop_fee_percent >= 0 AND coop_fee_percent <= 100)
+    CONSTRAINT chk_orders_coop_fee CHECK (coop_fee_percent >= 0 AND coop_fee_percent <= 100),
+    CONSTRAINT chk_orders_hub_fee CHECK (hub_fee >= 0 AND hub_fee <= fee)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE order_item (

@@ -197,6 +197,12 @@ SET @next_thu = CURDATE() + INTERVAL ((3 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
 SET @next_fri = CURDATE() + INTERVAL ((4 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
 SET @next_sat = CURDATE() + INTERVAL ((5 - WEEKDAY(CURDATE()) + 6) % 7) + 1 DAY;
 
+-- Jane collects her orders from Hartley Farm and Millstone Bakery (10 and 11) in one basket at the Old Market
+-- Hall next Saturday: one place of the hall's capacity, its £1.00 fee once, carried by order 10.
+INSERT INTO hub_basket (basket_id, customer_id, hub_id, hub_slot_id, basket_date, slot_start, slot_end, fee)
+SELECT 1, 1, 1, 1, @next_sat, '10:00', '13:00', 1.00 FROM DUAL WHERE @seed;
+INSERT INTO hub_booking (hub_slot_id, booking_date, booked) SELECT 1, @next_sat, 1 FROM DUAL WHERE @seed;
+
 -- Order 5 is from before collection and delivery options existed: it keeps its old type and no slot.
 INSERT INTO orders (order_id, customer_id, producer_id, status, order_type, delivery_address, postcode, phone, placed_at,
                     option_id, slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date,
@@ -221,10 +227,16 @@ FROM (
     UNION ALL SELECT 8, 2, 1, 'confirmed', 'collection', NULL, NULL, '07700 900123', NOW() - INTERVAL 5 HOUR, 1, 1,
            @next_sat, 0.00
     UNION ALL SELECT 9, 2, 4, 'pending', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 3 HOUR, 7, NULL, NULL, 0.00
+    UNION ALL SELECT 10, 1, 1, 'pending', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 4 HOUR, 8, 12, @next_sat,
+           1.00
+    UNION ALL SELECT 11, 1, 3, 'confirmed', 'collection', NULL, NULL, NULL, NOW() - INTERVAL 4 HOUR, 9, 13,
+           @next_sat, 0.00
 ) AS s
 LEFT JOIN fulfilment_option o ON o.option_id = s.option_id
 LEFT JOIN fulfilment_slot sl ON sl.slot_id = s.slot_id
 WHERE @seed;
+
+UPDATE orders SET basket_id = 1, hub_fee = fee WHERE order_id IN (10, 11) AND @seed;
 
 -- Jane's newest order came from a checkout whose confirmation page is /checkout/demo-checkout-jane-7.
 INSERT INTO checkout_key (customer_id, checkout_key) SELECT 1, 'demo-checkout-jane-7' FROM DUAL WHERE @seed;
@@ -256,6 +268,9 @@ FROM (
     UNION ALL SELECT 8, 13, 2, 9.00
     UNION ALL SELECT 9, 27, 1, 7.50
     UNION ALL SELECT 9, 31, 1, 4.50
+    UNION ALL SELECT 10, 2, 2, 1.50
+    UNION ALL SELECT 11, 23, 1, 4.50
+    UNION ALL SELECT 11, 25, 2, 2.40
 ) AS s JOIN product p ON p.product_id = s.product_id WHERE @seed;
 
 -- Juice is standard-rated for VAT (most food is zero-rated); each line keeps the rate it was sold at.
@@ -303,6 +318,9 @@ FROM orders o JOIN (
     UNION ALL SELECT 8, NULL, 'pending', 'customer', 0
     UNION ALL SELECT 8, 'pending', 'confirmed', 'producer', 45
     UNION ALL SELECT 9, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 10, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 11, NULL, 'pending', 'customer', 0
+    UNION ALL SELECT 11, 'pending', 'confirmed', 'producer', 50
 ) AS h ON h.order_id = o.order_id
 WHERE @seed;
 

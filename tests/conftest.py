@@ -33,10 +33,10 @@ SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estima
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
-          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event", "card_refund", "card_check", "hub", "hub_slot"]
+          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event", "card_refund", "card_check", "hub", "hub_slot", "hub_basket", "hub_booking"]
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "card_payment", "product", "slot_booking",
-                "fulfilment_slot", "fulfilment_option", "hub_slot", "hub", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
+DELETE_ORDER = ["card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "hub_basket", "card_payment", "product", "slot_booking",
+                "fulfilment_slot", "fulfilment_option", "hub_booking", "hub_slot", "hub", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
 
@@ -239,6 +239,17 @@ class Database:
     def add_slot(self, option_id, weekday, start="09:00", end="12:00"):
         return self.execute("INSERT INTO fulfilment_slot (option_id, weekday, start_time, end_time) VALUES (%s, %s, %s, %s)",
                             (option_id, weekday, start, end))
+
+    def add_basket(self, customer_id, order_id):
+        """A hub on Saturdays with order_id in a basket of the customer's there: {'basket': id, 'hub_slot': id}."""
+        hub = self.execute("INSERT INTO hub (name, address) VALUES ('Test Hall', '1 Hall Street')")
+        hub_slot = self.execute("INSERT INTO hub_slot (hub_id, weekday, start_time, end_time)"
+                                " VALUES (%s, 5, '10:00', '13:00')", (hub,))
+        basket = self.execute("INSERT INTO hub_basket (customer_id, hub_id, hub_slot_id, basket_date, slot_start,"
+                              " slot_end) VALUES (%s, %s, %s, '2099-06-06', '10:00', '13:00')",
+                              (customer_id, hub, hub_slot))
+        self.execute("UPDATE orders SET basket_id = %s WHERE order_id = %s", (basket, order_id))
+        return {"basket": basket, "hub_slot": hub_slot}
 
     def add_to_cart(self, customer_id, product_id, quantity, price=None):
         if price is None:

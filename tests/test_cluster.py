@@ -119,6 +119,76 @@ def test_two_hundred_buyers_on_three_nodes_fill_a_slot_of_three_exactly(fresh, w
           f" {stack.certification_failures() - failures_before} Galera certification failures and aborts")
 
 
+def add_hub(db, world, day, capacity=None, cutoff_hours=48):
+    """A co-op hub open on day's weekday, 10:00–13:00, £1.50 a basket, that both producers deliver to:
+    ({producer_id: their option there}, the hub's weekly time)."""
+    hub = db.execute("INSERT INTO hub (name, address, cutoff_hours, capacity, fee) VALUES ('Market Hall',"
+                     " '1 Market Street', %s, %s, 1.50)", (cutoff_hours, capacity))
+    hub_slot = db.execute("INSERT INTO hub_slot (hub_id, weekday, start_time, end_time) VALUES (%s, %s, '10:00',"
+                          " '13:00')", (hub, day.weekday()))
+    options = {}
+    for producer in (world.producer, world.other_producer):
+        options[producer] = db.execute(
+            "INSERT INTO fulfilment_option (producer_id, hub_id, kind, name, address, drop_off, cutoff_hours)"
+            " VALUES (%s, %s, 'collection', 'Market Hall', '1 Market Street', 'by 09:00', %s)",
+            (producer, hub, cutoff_hours))
+        db.execute("INSERT INTO fulfilment_slot (option_id, weekday, start_time, end_time, hub_slot_id)"
+                   " VALUES (%s, %s, '10:00', '13:00', %s)", (options[producer], day.weekday(), hub_slot))
+    return options, hub_slot
+
+
+def test_two_hundred_baskets_on_three_nodes_fill_a_hub_time_of_three_exactly(fresh, world, stack, nodes,
+                                                                            test_database):
+    db = fresh
+    with stack_app_context():
+        day = fulfilment.local_today() + datetime.timedelta(days=3)
+    _, hub_slot = add_hub(db, world, day, capacity=3)
+    jars = [db.add_product(world.producer, f"Jar {n}", quantity=5) for n in range(BUYERS)]
+    pots = [db.add_product(world.other_producer, f"Pot {n}", quantity=5) for n in range(BUYERS)]
+    emails = add_buyers(db, BUYERS, lambda n: (jars[n], 1))
+    for n, email in enumerate(emails):
+        db.add_to_cart(db.value("SELECT customer_id FROM customer WHERE email = %s", (email,)), pots[n], 1)
+    statuses, busy = check_out_everywhere(stack, emails, {"hub_when": f"{hub_slot}@{day.isoformat()}"})
+    assert statuses.count(302) == 3 and statuses.count(409) == BUYERS - 3
+    for node in nodes:
+        assert on_node(node, test_database, "SELECT booked FROM hub_booking WHERE hub_slot_id = %s"
+                       " AND booking_date = %s", (hub_slot, day))[0]["booked"] == 3
+        assert on_node(node, test_database, "SELECT COUNT(*) AS n FROM hub_basket")[0]["n"] == 3
+        assert on_node(node, test_database, "SELECT COUNT(*) AS n FROM orders WHERE basket_id IS NOT NULL"
+                       )[0]["n"] == 6, "two orders in each basket"
+    print(f"\nhub: 3 baskets of 3, {BUYERS - 3} refused, {busy} told to try again")
+
+
+def test_at_a_hub_s_cutoff_the_workers_on_every_node_email_each_producer_their_drop_list_once(fresh, world, stack,
+                                                                                              inbox):
+    db = fresh
+    with stack_app_context():
+        tomorrow = fulfilment.local_today() + datetime.timedelta(days=1)
+    db.delete_orders()
+    options, _ = add_hub(db, world, tomorrow)
+    db.execute("START TRANSACTION")
+    for customer in (world.customer, world.other_customer):
+        for producer, product in ((world.producer, world.product), (world.other_producer, world.other_product)):
+            order = db.add_order(customer, [(product, 2, "1.50")], post=False)
+            # Tomorrow at 10:00, with a 48-hour cutoff that has passed: the drop lists are due.
+            db.execute("UPDATE orders SET option_id = %s, fulfilment_name = 'Market Hall', fulfilment_date = %s,"
+                       " slot_start = '10:00', slot_end = '13:00', cutoff_hours = 48 WHERE order_id = %s",
+                       (options[producer], tomorrow, order))
+    db.execute("COMMIT")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(
+            message["Subject"].startswith("Ordering closed") for message in inbox.messages) < 2:
+        time.sleep(0.5)
+    time.sleep(3)  # three more rounds of every worker: nothing more may go out
+    lists = sorted((message["To"], next(part for part in message.walk() if part.get_content_type() == "text/plain")
+                    .get_payload(decode=True).decode()) for message in inbox.messages
+                   if message["Subject"].startswith("Ordering closed"))
+    assert [to for to, _ in lists] == ["dairy@example.com", "farm@example.com"], "one list for each producer"
+    assert all("Market Hall" in body for _, body in lists)
+    assert "4 x Milk (litre)" in lists[0][1] and "Potatoes" not in lists[0][1], "the dairy's own list"
+    assert db.value("SELECT COUNT(*) FROM occurrence_close") == 2
+
+
 def stack_app_context():
     from conftest import flask_app
     return flask_app.app_context()

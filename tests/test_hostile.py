@@ -55,11 +55,12 @@ ROUTES = {
     "/cart/add": {"product_id": "{product}", "quantity": "1", "next": "/products"},
     "/cart/update": {"product_id": "{product}", "quantity": "1"},
     "/checkout": {"when_{producer}": "{delivery}@arranged", "delivery_address": "1 Lane", "postcode": "BS1 4DJ",
-                  "phone": "0117 496 0000"},
+                  "phone": "0117 496 0000", "hub_when": ""},
     "/orders/{order}/cancel": {"confirm": "yes"},
     "/orders/{order}/lines/{product}": {"quantity": "1"},
     "/orders/{order}/add": {"product_id": "{product}", "quantity": "1"},
     "/orders/{order}/when": {"when": "{delivery}@arranged"},
+    "/baskets/{basket}/when": {"when": "{hub_slot}@2099-06-13"},
     "/dashboard/orders/{order}/lines/{product}": {"quantity": "1", "reason": "Frost took the crop."},
     "/dashboard/update-stock": {"product_id": "{product}", "quantity": "5"},
     "/dashboard/update-order-status": {"order_id": "{order}", "status": "confirmed", "next": "/dashboard"},
@@ -94,7 +95,7 @@ ROUTES = {
                           "confirm": "new secret 1"},
 }
 CASES = [(route, field) for route, form in ROUTES.items() for field in form]
-REQUIRED_ROLES = {"/cart/": {"customer"}, "/checkout": {"customer"}, "/orders/": {"customer"},
+REQUIRED_ROLES = {"/cart/": {"customer"}, "/checkout": {"customer"}, "/orders/": {"customer"}, "/baskets/": {"customer"},
                   "/dashboard/": {"producer"}, "/admin/": {"operator"}, "/account": {"customer", "producer", "operator"}}
 
 
@@ -157,7 +158,8 @@ def test_hostile_input(app, client, auth, db, world, operator, role, route, fiel
            "other_producer": world.other_producer, "other_customer": world.other_customer,
            "email": db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, failed_at)"
                                " VALUES ('k', 'a@x.org', 'Hi', 'x', UTC_TIMESTAMP())"),
-           "closure": closure, "soon": (datetime.date.today() + datetime.timedelta(days=30)).isoformat()}
+           "closure": closure, "soon": (datetime.date.today() + datetime.timedelta(days=30)).isoformat(),
+           **db.add_basket(world.customer, world.order)}
     path = route.split(" ")[0].format(**ids)
     for payload in CORPUS:
         before = db.snapshot()

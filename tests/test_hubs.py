@@ -2,10 +2,12 @@
 offered as each member's own collection times."""
 import datetime
 import threading
+from decimal import Decimal
 
 import pytest
 
 import jobs
+from conftest import checkout_in_threads
 
 HUB = {"name": "Market Hall", "address": "1 Market Street\nBristol BS1 1AA", "instructions": "By the clock tower.",
        "contact": "Sam, 07700 900000", "cutoff_hours": "24", "capacity": "40", "fee": "1.50", "is_active": "y"}
@@ -279,3 +281,219 @@ def test_at_the_cutoff_each_producer_at_the_hub_is_emailed_their_list_once(app, 
                     " ORDER BY recipient")
     assert [row["recipient"] for row in lists] == ["dairy@example.com", "farm@example.com"]
     assert "Market Hall" in lists[0]["body_text"] and "4 x Milk (litre)" in lists[0]["body_text"]
+    assert "Bring them to Market Hall, the co-op's pick-up, by 09:00 on the day" in lists[0]["body_text"]
+
+
+def test_a_producer_s_week_says_when_to_bring_their_orders_to_the_hub(client, auth, db, world, operator):
+    hub_day_orders(client, auth, db, world)
+    auth.login_producer("dairy@example.com")
+    page = client.get("/dashboard/schedule").get_data(as_text=True)
+    assert "Bring to Market Hall by 09:00 on the day, Sat 6 Jun" in page
+
+
+# --- One pick-up for a whole basket ------------------------------------------------
+
+MONDAY_BEFORE = datetime.datetime(2099, 6, 1, 11, 0, tzinfo=datetime.UTC)
+NEXT_SATURDAY = "2099-06-13"
+
+
+def hub_time(db, hub_id, day=SATURDAY):
+    """The checkout's value for the hub's first weekly time on day."""
+    return f"{db.value('SELECT MIN(hub_slot_id) FROM hub_slot WHERE hub_id = %s', (hub_id,))}@{day}"
+
+
+def basket_rows(db):
+    return db.rows("SELECT o.order_id, o.producer_id, o.basket_id, o.fee, o.hub_fee, o.fulfilment_date, o.status"
+                   " FROM orders o WHERE o.basket_id IS NOT NULL ORDER BY o.order_id")
+
+
+@pytest.fixture
+def hub_for_two(client, auth, db, world, operator, clock):
+    """A hub with a £1.50 fee on Saturdays that both producers deliver to, on the Monday before SATURDAY."""
+    clock(MONDAY_BEFORE)
+    hub_id = create_hub(client, auth)
+    join(client, auth, hub_id, "farm@example.com")
+    join(client, auth, hub_id, "dairy@example.com")
+    return hub_id
+
+
+def basket_checkout(client, auth, db, world, hub_id, day=SATURDAY):
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    return client.post("/checkout", data={"hub_when": hub_time(db, hub_id, day)})
+
+
+def test_one_hub_time_for_the_whole_cart_makes_one_basket_of_two_orders_with_one_fee_and_one_place(
+        client, auth, db, world, hub_for_two):
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "One pick-up for your whole basket" in cart
+    assert f'name="hub_when" value="{hub_time(db, hub_for_two)}"' in cart
+    assert "For Hartley Farm, Rosehill Dairy." in cart and "fee £1.50 once for the basket" in cart
+    response = client.post("/checkout", data={"hub_when": hub_time(db, hub_for_two)})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [basket] = db.rows("SELECT basket_id, customer_id, hub_id, basket_date, fee, is_released FROM hub_basket")
+    assert basket == {"basket_id": basket["basket_id"], "customer_id": world.customer, "hub_id": hub_for_two,
+                      "basket_date": datetime.date(2099, 6, 6), "fee": Decimal("1.50"), "is_released": 0}
+    rows = basket_rows(db)
+    assert [(row["producer_id"], row["fee"], row["hub_fee"]) for row in rows] == [
+        (world.producer, Decimal("1.50"), Decimal("1.50")), (world.other_producer, Decimal("0.00"), Decimal("0.00"))]
+    assert {row["basket_id"] for row in rows} == {basket["basket_id"]}
+    assert db.value("SELECT booked FROM hub_booking") == 1, "one basket, one place"
+    assert db.value("SELECT balance FROM ledger_account WHERE kind = 'fees'") == Decimal("1.50") + sum(
+        db.value("SELECT ROUND(goods_total * coop_fee_percent / 100, 2) FROM orders WHERE order_id = %s",
+                 (row["order_id"],)) for row in rows), "the hub's fee is the co-op's, not the farm's"
+    assert db.value("SELECT SUM(amount) FROM ledger_leg") == 0
+    page = client.get(f"/baskets/{basket['basket_id']}").get_data(as_text=True)
+    assert "Your basket at Market Hall" in page and "Sat 6 Jun" in page
+    assert f"Order #{rows[0]['order_id']}" in page and f"Order #{rows[1]['order_id']}" in page
+    placed = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "are collected together at" in placed and "see your basket" in placed
+    orders_page = client.get("/orders").get_data(as_text=True)
+    assert "Your pick-up baskets" in orders_page and "2 orders collected together" in orders_page
+    # More for the same pick-up joins the basket: no second fee, no second place.
+    db.add_to_cart(world.customer, world.other_product, 1)
+    assert client.post("/checkout", data={"hub_when": hub_time(db, hub_for_two)}).status_code == 302
+    assert db.value("SELECT COUNT(*) FROM hub_basket") == 1 and db.value("SELECT booked FROM hub_booking") == 1
+    assert [row["hub_fee"] for row in basket_rows(db)] == [Decimal("1.50"), 0, 0]
+
+
+def test_a_cart_mixing_hub_and_other_producers_says_which_go_where(client, auth, db, world, operator, clock):
+    clock(MONDAY_BEFORE)
+    hub_id = create_hub(client, auth)
+    join(client, auth, hub_id, "farm@example.com")
+    db.add_to_cart(world.customer, world.product, 1)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "For Hartley Farm. Not at this pick-up: Rosehill Dairy; choose its own time below." in cart
+    with db.unchanged():
+        response = client.post("/checkout", data={"hub_when": hub_time(db, hub_id)})
+        assert response.status_code == 400
+        assert "Choose when and where to get your order from Rosehill Dairy." in response.get_data(as_text=True)
+    response = client.post("/checkout", data={"hub_when": hub_time(db, hub_id),
+                                              f"when_{world.other_producer}": f"{world.collection[world.other_producer]}@arranged"})
+    assert response.status_code == 302
+    rows = db.rows("SELECT producer_id, basket_id FROM orders WHERE customer_id = %s AND status = 'pending'"
+                   " AND order_id <> %s ORDER BY producer_id", (world.customer, world.order))
+    assert [row["basket_id"] is not None for row in rows] == [True, False]
+
+
+@pytest.mark.parametrize("bad", ["999@2099-06-06", "1@2099-06-07", "x@y", "1@2099-13-40"])
+def test_a_hub_time_not_on_offer_is_refused_and_changes_nothing(client, auth, db, world, hub_for_two, bad):
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    with db.unchanged():
+        response = client.post("/checkout", data={"hub_when": bad})
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert "That pick-up time is no longer open" in page or "Choose a pick-up time." in page
+
+
+def test_a_hub_time_for_three_baskets_takes_exactly_three_of_sixteen_at_once(app, client, auth, db, world,
+                                                                            hub_for_two):
+    db.execute("UPDATE hub SET capacity = 3")
+    emails = [f"basket{n}@example.com" for n in range(16)]
+    for n, email in enumerate(emails):
+        customer = db.add_customer(email)
+        db.add_to_cart(customer, db.add_product(world.producer, f"Jar {n}", quantity=5), 1)
+        db.add_to_cart(customer, db.add_product(world.other_producer, f"Pot {n}", quantity=5), 1)
+    results = checkout_in_threads(app, emails, len(emails), {"hub_when": hub_time(db, hub_for_two)})
+    statuses = [status for status, _ in results]
+    assert statuses.count(302) == 3 and statuses.count(409) == 13, statuses
+    assert all("has just filled up" in page for status, page in results if status == 409)
+    assert db.value("SELECT booked FROM hub_booking") == 3
+    assert db.value("SELECT COUNT(*) FROM hub_basket") == 3
+    assert db.value("SELECT COUNT(*) FROM orders WHERE basket_id IS NOT NULL") == 6, "two orders in each basket"
+    assert db.value("SELECT SUM(5 - quantity_available) FROM stock s JOIN product p ON p.product_id = s.product_id"
+                    " WHERE p.name LIKE 'Jar %%' OR p.name LIKE 'Pot %%'") == 6, "only the baskets took stock"
+    auth.login_customer()
+    db.add_to_cart(world.customer, world.product, 1)
+    cart = client.get("/cart").get_data(as_text=True)
+    assert f'value="{hub_time(db, hub_for_two)}"' not in cart, "a full hub time is not offered"
+
+
+def test_moving_a_basket_moves_each_of_its_orders_and_its_place(client, auth, db, world, hub_for_two):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    basket_id = db.value("SELECT basket_id FROM hub_basket")
+    page = client.get(f"/baskets/{basket_id}").get_data(as_text=True)
+    assert f'value="{hub_time(db, hub_for_two, NEXT_SATURDAY)}"' in page
+    response = client.post(f"/baskets/{basket_id}/when", data={"when": hub_time(db, hub_for_two, NEXT_SATURDAY)})
+    assert response.status_code == 302
+    assert {row["fulfilment_date"] for row in basket_rows(db)} == {datetime.date(2099, 6, 13)}
+    assert db.value("SELECT basket_date FROM hub_basket") == datetime.date(2099, 6, 13)
+    assert {row["booking_date"].isoformat(): row["booked"] for row in db.rows(
+        "SELECT booking_date, booked FROM hub_booking")} == {SATURDAY: 0, NEXT_SATURDAY: 1}
+    assert [row["hub_fee"] for row in basket_rows(db)] == [Decimal("1.50"), 0], "the fee stays once"
+    assert db.value("SELECT COUNT(*) FROM order_status_history WHERE kind = 'when'") == 2
+    assert "Sat 13 Jun" in client.get(f"/baskets/{basket_id}").get_data(as_text=True)
+    with db.unchanged():
+        assert client.post(f"/baskets/{basket_id}/when", data={"when": "1@2099-06-20x"}).status_code == 400
+        assert client.post(f"/baskets/{basket_id}/when", data={"when": "999@2099-06-20"}).status_code == 409
+        order_id = basket_rows(db)[0]["order_id"]
+        response = client.post(f"/orders/{order_id}/when", data={"when": f"{world.collection[world.producer]}@arranged"})
+        assert response.status_code == 409 and "move the whole basket" in response.get_data(as_text=True)
+
+
+def test_another_customer_s_basket_is_404_and_unchanged(client, auth, db, world, hub_for_two):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    basket_id = db.value("SELECT basket_id FROM hub_basket")
+    auth.login_customer("tom@example.com")
+    with db.unchanged():
+        assert client.get(f"/baskets/{basket_id}").status_code == 404
+        assert client.post(f"/baskets/{basket_id}/when", data={"when": hub_time(db, hub_for_two, NEXT_SATURDAY)}
+                           ).status_code == 404
+        assert client.get("/baskets/99999").status_code == 404
+
+
+@pytest.mark.parametrize("who", ["anonymous", "producer", "operator"])
+def test_only_customers_see_or_move_baskets(client, auth, db, world, hub_for_two, who):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    basket_id = db.value("SELECT basket_id FROM hub_basket")
+    auth.logout()
+    {"anonymous": lambda: None, "producer": auth.login_producer, "operator": auth.login_operator}[who]()
+    with db.unchanged():
+        for response in (client.get(f"/baskets/{basket_id}"),
+                         client.post(f"/baskets/{basket_id}/when",
+                                     data={"when": hub_time(db, hub_for_two, NEXT_SATURDAY)})):
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login/customer")
+
+
+def test_cancelling_the_order_with_the_fee_passes_it_on_and_the_last_frees_the_place(client, auth, db, world,
+                                                                                     hub_for_two):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    first, second = basket_rows(db)
+    assert client.post(f"/orders/{first['order_id']}/cancel", data={"confirm": "yes"}).status_code == 302
+    first, second = basket_rows(db)
+    assert (first["status"], first["hub_fee"], second["hub_fee"], second["fee"]) == (
+        "cancelled", 0, Decimal("1.50"), Decimal("1.50"))
+    assert db.value("SELECT booked FROM hub_booking") == 1
+    assert db.value("SELECT SUM(amount) FROM ledger_leg") == 0
+    assert db.value("SELECT -SUM(l.amount) FROM ledger_leg l JOIN ledger_entry e ON e.entry_id = l.entry_id"
+                    " JOIN ledger_account a ON a.account_id = l.account_id WHERE e.order_id = %s"
+                    " AND a.kind = 'receivable'", (second["order_id"],)) == second["fee"] + db.value(
+        "SELECT goods_total FROM orders WHERE order_id = %s", (second["order_id"],)), "the customer owes it there"
+    auth.login_producer("dairy@example.com")
+    assert client.post("/dashboard/update-order-status", data={"order_id": second["order_id"],
+                                                               "status": "cancelled"}).status_code == 302
+    assert db.value("SELECT booked FROM hub_booking") == 0 and db.value("SELECT is_released FROM hub_basket") == 1
+
+
+def test_a_producer_s_shortage_changes_only_their_order_and_shows_on_the_basket(client, auth, db, world,
+                                                                               hub_for_two):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    first, second = basket_rows(db)
+    basket_id = first["basket_id"]
+    auth.login_producer()
+    before = db.row("SELECT goods_total, fee FROM orders WHERE order_id = %s", (second["order_id"],))
+    assert client.post(f"/dashboard/orders/{first['order_id']}/lines/{world.product}",
+                       data={"quantity": "1", "reason": "Frost"}).status_code == 302
+    assert db.row("SELECT goods_total, fee FROM orders WHERE order_id = %s", (second["order_id"],)) == before
+    assert db.value("SELECT hub_fee FROM orders WHERE order_id = %s", (first["order_id"],)) == Decimal("1.50")
+    auth.login_customer()
+    page = client.get(f"/baskets/{basket_id}").get_data(as_text=True)
+    assert "Short:" in page and "Frost" in page

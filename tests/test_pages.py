@@ -106,6 +106,7 @@ PAGES = [
     ("customer", "/cart", fill_and_submit({"Postcode": "SW1A 1AA"}, "Place order")),
     ("customer", "/orders", None),
     ("customer", "/orders/7", None),
+    ("customer", "/baskets/1", None),
     ("customer", "/checkout/demo-checkout-jane-7", None),
     ("customer", "/account", None),
     ("customer", "/account/balance", None),
@@ -232,8 +233,9 @@ STATEMENTS = {
     'customer /products/22': 6,
     'customer /products/1': 6,
     'customer /cart': 5,
-    'customer /orders': 3,
+    'customer /orders': 4,
     'customer /orders/7': 8,
+    'customer /baskets/1': 8,
     'customer /checkout/demo-checkout-jane-7': 5,
     'customer /account': 1,
     'customer /account/balance': 4,
@@ -286,7 +288,7 @@ STATEMENTS = {
     'operator /admin/payments': 2,
     'operator /admin/hubs': 3,
     'operator /admin/hubs/1': 4,
-    'operator /admin/hubs/1/days/{saturday}': 5,
+    'operator /admin/hubs/1/days/{saturday}': 6,
 }
 
 
