@@ -1371,7 +1371,8 @@ class CheckoutForm(Form):
 def checkout_form(groups, hub_time=None):
     """The checkout form for these groups: a when_<producer_id> radio group for each producer that can be
     ordered from now, preselected when it offers one occurrence; and, when some deliver to a co-op hub, a
-    hub_when radio group for one pick-up for all of them, which makes their own choices needless."""
+    hub_when radio group for one pick-up for all of them, which makes their own choices needless (hub_time,
+    as submitted_hub_time gives it)."""
     fields, data = {}, {"checkout_key": checkout.new_checkout_key()}
     times = checkout.hub_times(groups)
     if times:
@@ -1384,7 +1385,8 @@ def checkout_form(groups, hub_time=None):
             continue
         name = f"when_{group['producer_id']}"
         refusal = f"Choose when and where to get your order from {group['business_name']}."
-        at_hub = hub_time is not None and group["producer_id"] in hub_time["keys"]
+        # A hub time chosen (or one no longer on offer, hub_time False) stands for the producers there.
+        at_hub = hub_time is False or (hub_time is not None and group["producer_id"] in hub_time["keys"])
         fields[name] = RadioField(
             f"When and where to get your order from {group['business_name']}", validate_choice=False,
             choices=[SelectChoice(o.key, o.key) for o in group["offer"].occurrences],
@@ -1570,12 +1572,14 @@ def place_cart():
     if hub_time:
         choices = {**choices, **hub_time["keys"]}
         groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
-    form = checkout_form(groups, hub_time or None)
+    form = checkout_form(groups, hub_time)
     valid = form.validate()
     if hub_time is False:
         (form.hub_when.errors if "hub_when" in form else form.form_errors).append(
-            "That pick-up time is no longer open: choose another.")
-    if not valid or hub_time is False:
+            "That pick-up time has just filled up or is no longer open: choose another.")
+        if valid:
+            return render_cart(form, groups, http_status=409)
+    if not valid:
         # Every problem at once: the form's, then what the cart would meet at checkout.
         known = {error for field in form for error in field.errors}
         form.form_errors.extend(problem for problem in checkout.checkout_problems(
@@ -2402,6 +2406,42 @@ def leave_hub(hub_id):
     return redirect(url_for("fulfilment_options"))
 
 
+class HubProductsForm(Form):
+    offered = SelectMultipleField("Products you bring here", coerce=int, validate_choice=True)
+
+
+def render_hub_products(hub_id, form=None, http_status=200):
+    """The producer's products at a co-op pick-up they deliver to, to choose which they bring there."""
+    found = hubs.hub_products(g.user["id"], hub_id)
+    if found is None:
+        abort(404)
+    if form is None:
+        form = HubProductsForm(formdata=None, data={"offered": [p["product_id"] for p in found["products"]
+                                                                 if p["offered"]]})
+    return render_template("dashboard/hub_products.html", hub_id=hub_id, place=found, form=form), http_status
+
+
+@app.route("/dashboard/hubs/<int:hub_id>/products", methods=["GET", "POST"])
+@producer_login_required
+def hub_products(hub_id):
+    """Which of the producer's products customers can collect at a co-op pick-up (all, unless they say)."""
+    if request.method == "GET":
+        return render_hub_products(hub_id)
+    found = hubs.hub_products(g.user["id"], hub_id)
+    if found is None:
+        abort(404)
+    form = HubProductsForm()
+    form.offered.choices = [(product["product_id"], product["name"]) for product in found["products"]]
+    if not form.validate():
+        return render_hub_products(hub_id, form, http_status=400)
+    offered = hubs.offer_products(g.user["id"], hub_id, form.offered.data or [])
+    if offered is None:
+        abort(404)
+    flash(f"You bring {offered} of your {len(found['products'])} products to {found['name']}; customers with "
+          "the others in their cart choose another time or place for them.", "success")
+    return redirect(url_for("fulfilment_options"))
+
+
 def option_values(form):
     """The option's columns from its form; a collection keeps no postcodes and a delivery no address."""
     delivery = form.kind.data == "delivery"
@@ -2423,15 +2463,12 @@ def get_own_option(option_id, editing=False):
     return option
 
 
-class ClosureForm(Form):
+class ClosedDaysForm(Form):
+    """Days to close, from today on and up to two years ahead: a producer's, or a co-op pick-up's."""
     start_date = DateField("First closed day", validators=[InputRequired("Enter the first closed day."), date_in_range])
     end_date = DateField("Last closed day", validators=[InputRequired("Enter the last closed day."), date_in_range])
     note = StringField("Note", filters=[strip_text], validators=[Length(max=200)],
                        description="For example “Summer holiday”; customers do not see it.")
-    orders_action = RadioField("Orders on those days", validators=[Optional()], choices=[
-        SelectChoice("move", "Move them to another time"), SelectChoice("cancel", "Cancel them")])
-    move_collection = StringField("Move collections to", validators=[Optional(), Regexp(WHEN_VALUE)])
-    move_delivery = StringField("Move deliveries to", validators=[Optional(), Regexp(WHEN_VALUE)])
 
     def validate_end_date(self, field):
         today, start = fulfilment.local_today(), self.start_date.data
@@ -2443,6 +2480,13 @@ class ClosureForm(Form):
             raise ValidationError("Those days are over already: choose days from today on.")
         if field.data > today + datetime.timedelta(days=2 * 366):
             raise ValidationError("Closed days can be set up to two years ahead.")
+
+
+class ClosureForm(ClosedDaysForm):
+    orders_action = RadioField("Orders on those days", validators=[Optional()], choices=[
+        SelectChoice("move", "Move them to another time"), SelectChoice("cancel", "Cancel them")])
+    move_collection = StringField("Move collections to", validators=[Optional(), Regexp(WHEN_VALUE)])
+    move_delivery = StringField("Move deliveries to", validators=[Optional(), Regexp(WHEN_VALUE)])
 
 
 def render_fulfilment(closure_form=None, http_status=200, affected=()):
@@ -3019,12 +3063,14 @@ def admin_hubs():
                            weekdays=fulfilment.WEEKDAYS), http_status
 
 
-def render_hub(hub_id, form=None, slot_form=None, http_status=200):
+def render_hub(hub_id, form=None, slot_form=None, closure_form=None, http_status=200):
     found = hubs.hub(hub_id)
     if found is None:
         abort(404)
+    closed = hubs.closures(hub_id)
     return render_template("admin/hub.html", hub=found, form=form or HubForm(formdata=None, data=found),
-                           days=hubs.next_days(found),
+                           days=hubs.next_days(found, closed), closures=closed,
+                           closure_form=closure_form or ClosedDaysForm(formdata=None),
                            slot_form=slot_form or SlotForm(formdata=None), weekdays=fulfilment.WEEKDAYS), http_status
 
 
@@ -3060,6 +3106,38 @@ def admin_hub_slot(hub_id):
     hubs.add_slot(hub_id, slot_form.weekday.data, slot_form.start.data, slot_form.end.data)
     flash(f"The pick-up now runs {fulfilment.WEEKDAYS[slot_form.weekday.data]}s "
           f"{slot_form.start.data}–{slot_form.end.data}.", "success")
+    return redirect(url_for("admin_hub", hub_id=hub_id))
+
+
+@app.route("/admin/hubs/<int:hub_id>/closures", methods=["POST"])
+@operator_login_required
+def admin_hub_close(hub_id):
+    """Close a pick-up on days: none of its times is offered then. Refused while baskets are booked then."""
+    closure_form = ClosedDaysForm()
+    if not closure_form.validate():
+        return render_hub(hub_id, closure_form=closure_form, http_status=400)
+    if hubs.hub(hub_id) is None:
+        abort(404)
+    start, end = closure_form.start_date.data, closure_form.end_date.data
+    try:
+        hubs.close_days(hub_id, start, end, closure_form.note.data)
+    except hubs.BasketsBooked as booked:
+        closure_form.form_errors.append(
+            f"{booked.count} basket{'s are' if booked.count > 1 else ' is'} booked on those days: their customers "
+            "can move them, or the producers cancel them, before the days are closed. Nothing was closed.")
+        return render_hub(hub_id, closure_form=closure_form, http_status=409)
+    flash(f"The pick-up is closed {fulfilment.format_date(start, 'weekday')}"
+          + (f" to {fulfilment.format_date(end, 'weekday')}" if end != start else "") + ".", "success")
+    return redirect(url_for("admin_hub", hub_id=hub_id))
+
+
+@app.route("/admin/hubs/<int:hub_id>/closures/<int:closure_id>/delete", methods=["POST"])
+@operator_login_required
+def admin_hub_reopen(hub_id, closure_id):
+    """Open a pick-up's closed days again."""
+    if not hubs.open_days(hub_id, closure_id):
+        abort(404)
+    flash("Those days are open again.", "success")
     return redirect(url_for("admin_hub", hub_id=hub_id))
 
 

@@ -136,6 +136,16 @@ class Offer:
     def next_of(self, option, limit=3):
         return self.of(option)[:limit]
 
+    def for_products(self, product_ids):
+        """The offer for a cart of these products: without the options at a hub that do not take one of them."""
+        product_ids = set(product_ids)
+        kept = [option for option in self.options if not option["excluded"] & product_ids]
+        if len(kept) == len(self.options):
+            return self
+        ids = {option["option_id"] for option in kept}
+        return Offer(kept, [o for o in self.occurrences if o.option["option_id"] in ids],
+                     [o for o in self.full if o.option["option_id"] in ids])
+
 
 def slot_days(option):
     """'Sat 09:00–12:00, Wed 16:00–18:00' for collection; 'Thu' for delivery; 'by arrangement' with no slots."""
@@ -166,12 +176,18 @@ def load_offers(producer_ids, now=None):
     horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
     among = ", ".join(["%s"] * len(ids))
     rows = query(f"SELECT {OPTION_COLUMNS}, h.capacity AS hub_capacity, h.fee AS hub_fee, s.slot_id, s.weekday,"
-                 " s.start_time, s.end_time, s.hub_slot_id FROM fulfilment_option o"
+                 " s.start_time, s.end_time, s.hub_slot_id, (SELECT GROUP_CONCAT(e.product_id) FROM"
+                 " hub_product_exclusion e WHERE e.option_id = o.option_id) AS excluded FROM fulfilment_option o"
                  " LEFT JOIN hub h ON h.hub_id = o.hub_id LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
                  f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
                  " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
-    closures = query(f"SELECT producer_id, start_date, end_date FROM producer_closure WHERE producer_id IN ({among})"
-                     " AND end_date >= %s AND start_date < %s", ids + [today, horizon])
+    # A producer's closed days close all their options; a hub's, every producer's option there.
+    closures = query(f"SELECT producer_id, NULL AS hub_id, start_date, end_date FROM producer_closure"
+                     f" WHERE producer_id IN ({among}) AND end_date >= %s AND start_date < %s"
+                     " UNION ALL SELECT NULL, c.hub_id, c.start_date, c.end_date FROM hub_closure c"
+                     " WHERE c.hub_id IN (SELECT hub_id FROM fulfilment_option WHERE producer_id IN"
+                     f" ({among}) AND hub_id IS NOT NULL) AND c.end_date >= %s AND c.start_date < %s",
+                     (ids + [today, horizon]) * 2)
     # A time at a hub is full when the hub's baskets fill it, whoever's orders are in them.
     booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
                    " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
@@ -187,6 +203,7 @@ def load_offers(producer_ids, now=None):
             "slot_id", "weekday", "start_time", "end_time", "hub_slot_id", "hub_capacity")} | {"slots": []})
         if option["hub_id"] is not None:
             option["capacity"] = row["hub_capacity"]
+        option["excluded"] = {int(n) for n in row["excluded"].split(",")} if row["excluded"] else set()
         if row["slot_id"] is not None:
             slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time",
                                                "hub_slot_id")}
@@ -200,7 +217,7 @@ def load_offers(producer_ids, now=None):
     for closure in closures:
         day = max(closure["start_date"], today)
         while day <= closure["end_date"] and day < horizon:
-            closed.setdefault(closure["producer_id"], set()).add(day)
+            closed.setdefault(closure["producer_id"] or ("hub", closure["hub_id"]), set()).add(day)
             day += datetime.timedelta(days=1)
     bookings = {(row["slot_id"], row["slot_date"]): row["booked"] for row in booked}
     offers = {}

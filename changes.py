@@ -198,6 +198,9 @@ def add_line(customer_id, order_id, product_id, quantity, now=None):
     product = catalogue.listed_product(product_id)
     if product is None or product["producer_id"] != order["producer_id"]:
         raise ChangeRefused(f"That product is not on sale from {order['business_name']} now.")
+    if query("SELECT 1 AS found FROM hub_product_exclusion WHERE option_id = %s AND product_id = %s",
+             (order["option_id"], product_id), one=True):
+        raise ChangeRefused(f"{order['business_name']} does not bring {product['name']} to {order['fulfilment_name']}.")
     line = order_line(order_id, product_id)
     before = line["quantity"] if line else 0
     quantity_refused(product, quantity)

@@ -152,7 +152,9 @@ def cart_groups(lines, choices=None, customer_id=None):
     for (producer_id, business_name), rows in itertools.groupby(
             lines, key=lambda line: (line["producer_id"], line["business_name"])):
         rows = list(rows)
-        offer = offers[producer_id]
+        offer = offers[producer_id].for_products(line["product_id"] for line in rows)
+        not_here = [(option["name"], [line["name"] for line in rows if line["product_id"] in option["excluded"]])
+                    for option in offers[producer_id].options if option not in offer.options]
         goods = sum((line["line_total"] for line in rows if not line["problem"]), Decimal("0.00"))
         if choices is not None:
             choice = offer.find(choices.get(producer_id))
@@ -161,7 +163,7 @@ def cart_groups(lines, choices=None, customer_id=None):
         fee = fulfilment.fee_for(choice.option, goods) if choice else None
         groups.append({"producer_id": producer_id, "business_name": business_name, "lines": rows, "goods": goods,
                        "payment_info": rows[0]["payment_info"], "offer": offer, "choice": choice, "fee": fee,
-                       "total": goods + fee if choice else None, "hub_fee": Decimal("0.00")})
+                       "total": goods + fee if choice else None, "hub_fee": Decimal("0.00"), "not_here": not_here})
     return add_hub_fees(customer_id, groups)
 
 
@@ -247,7 +249,12 @@ def book_baskets(customer_id, ordering):
 
 
 def book_hub_place(hub_slot_id, day, capacity, occurrence):
-    """Count one more basket at a hub time, refusing once the hub's capacity is reached (as book_occurrence)."""
+    """Count one more basket at a hub time, refusing once the hub's capacity is reached (as book_occurrence),
+    or when the hub has just been closed that day (hubs.close_days holds the hub's row while it closes)."""
+    if query("SELECT EXISTS (SELECT 1 FROM hub_closure c WHERE c.hub_id = h.hub_id AND %s BETWEEN c.start_date"
+             " AND c.end_date) AS closed FROM hub h WHERE h.hub_id = %s LOCK IN SHARE MODE",
+             (day, occurrence.option["hub_id"]), one=True)["closed"]:
+        raise CheckoutRefused([f"{occurrence.option['name']} is closed on {occurrence.when}; choose another time."])
     execute("INSERT INTO hub_booking (hub_slot_id, booking_date, booked) VALUES (%s, %s, 1)"
             " ON DUPLICATE KEY UPDATE booked = booked + 1", (hub_slot_id, day))
     booked = query("SELECT booked FROM hub_booking WHERE hub_slot_id = %s AND booking_date = %s",

@@ -151,7 +151,7 @@ def occurrences(options, slots, closed_days, booked, now=None, days=DAYS_AHEAD, 
     include_full, also those whose slot is full, marked full.
 
     options: option rows; slots: slot rows (slot_id, option_id, weekday, start_time, end_time);
-    closed_days: {producer_id: set of dates}; booked: {(slot_id, date): orders booked}.
+    closed_days: {producer_id or ("hub", hub_id): set of dates}; booked: {(slot_id, date): orders booked}.
     """
     now = now or utc_now()
     today = local_today(now)
@@ -166,7 +166,7 @@ def occurrences(options, slots, closed_days, booked, now=None, days=DAYS_AHEAD, 
         if not option_slots:
             arranged.append(Occurrence(option, None, None))
             continue
-        closed = closed_days.get(option["producer_id"], set())
+        closed = closed_days.get(option["producer_id"], set()) | closed_days.get(("hub", option.get("hub_id")), set())
         for offset in range(days):
             day = today + datetime.timedelta(days=offset)
             if day in closed:

@@ -97,6 +97,43 @@ def delete_slot(hub_id, hub_slot_id):
     return execute("DELETE FROM hub_slot WHERE hub_slot_id = %s AND hub_id = %s", (hub_slot_id, hub_id)).rowcount == 1
 
 
+# --- Closed days -------------------------------------------------------------------
+
+class BasketsBooked(Exception):
+    """Baskets are booked on days the operator wants to close: count says how many."""
+
+    def __init__(self, count):
+        super().__init__(count)
+        self.count = count
+
+
+def closures(hub_id, today=None):
+    """The hub's closed days from today on, soonest first."""
+    return query("SELECT closure_id, start_date, end_date, note FROM hub_closure WHERE hub_id = %s"
+                 " AND end_date >= %s ORDER BY start_date", (hub_id, today or fulfilment.local_today()))
+
+
+@transactional
+def close_days(hub_id, start, end, note):
+    """Close the hub from start to end: its times are not offered then. BasketsBooked (nothing changed) when
+    baskets are booked on those days; their customers move them, or producers cancel them, first. The hub's
+    row lock keeps a checkout from booking one meanwhile (checkout.book_hub_place reads it shared)."""
+    query("SELECT hub_id FROM hub WHERE hub_id = %s FOR UPDATE", (hub_id,))
+    booked = query("SELECT COUNT(*) AS n FROM hub_basket b WHERE b.hub_id = %s AND b.is_released = 0"
+                   " AND b.basket_date BETWEEN %s AND %s AND EXISTS (SELECT 1 FROM orders o"
+                   " WHERE o.basket_id = b.basket_id AND o.status NOT IN ('cancelled', 'completed'))",
+                   (hub_id, start, end), one=True)["n"]
+    if booked:
+        raise BasketsBooked(booked)
+    return execute("INSERT INTO hub_closure (hub_id, start_date, end_date, note) VALUES (%s, %s, %s, %s)",
+                   (hub_id, start, end, note or "")).lastrowid
+
+
+def open_days(hub_id, closure_id):
+    """Open closed days again; False when the hub has no such closure."""
+    return execute("DELETE FROM hub_closure WHERE closure_id = %s AND hub_id = %s", (closure_id, hub_id)).rowcount == 1
+
+
 # --- Producers at hubs --------------------------------------------------------
 
 def producer_hubs(producer_id):
@@ -140,18 +177,50 @@ def leave(producer_id, hub_id):
                    " AND hub_id = %s AND is_archived = 0", (producer_id, hub_id)).rowcount == 1
 
 
+def hub_products(producer_id, hub_id):
+    """The producer's place at a hub and their products (not archived), each marked offered there or not, by
+    name; None when they do not deliver to the hub."""
+    option = query("SELECT o.option_id, o.name, o.drop_off FROM fulfilment_option o WHERE o.producer_id = %s"
+                   " AND o.hub_id = %s AND o.is_archived = 0", (producer_id, hub_id), one=True)
+    if option is None:
+        return None
+    option["products"] = query(
+        "SELECT p.product_id, p.name, p.unit, p.is_listed, e.product_id IS NULL AS offered FROM product p"
+        " LEFT JOIN hub_product_exclusion e ON e.product_id = p.product_id AND e.option_id = %s"
+        " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id",
+        (option["option_id"], producer_id))
+    return option
+
+
+@transactional
+def offer_products(producer_id, hub_id, offered):
+    """Offer these of the producer's products at the hub and none of their others (ids not theirs are not
+    offered anyway); returns how many are offered, or None when they do not deliver to the hub."""
+    found = hub_products(producer_id, hub_id)
+    if found is None:
+        return None
+    execute("DELETE FROM hub_product_exclusion WHERE option_id = %s", (found["option_id"],))
+    left_out = [(found["option_id"], product["product_id"]) for product in found["products"]
+                if product["product_id"] not in set(offered)]
+    if left_out:
+        execute("INSERT INTO hub_product_exclusion (option_id, product_id) VALUES (%s, %s)", left_out, many=True)
+    return len(found["products"]) - len(left_out)
+
+
 def is_hub_option(producer_id, option_id):
     """Whether one of the producer's options is their place at a hub (its place and times are the hub's)."""
     return query("SELECT 1 AS found FROM fulfilment_option WHERE option_id = %s AND producer_id = %s"
                  " AND hub_id IS NOT NULL", (option_id, producer_id), one=True) is not None
 
 
-def next_days(found, today=None, days=14):
-    """The dates of the hub's weekly times in the next two weeks, soonest first."""
+def next_days(found, closed, today=None, days=14):
+    """The dates of the hub's weekly times in the next two weeks, soonest first, each with the closure (of
+    closed, its closures) that closes it, None when open: [(date, closure)]."""
     today = today or fulfilment.local_today()
     weekdays = {slot["weekday"] for slot in found["slots"]}
-    return [today + datetime.timedelta(days=n) for n in range(days)
-            if (today + datetime.timedelta(days=n)).weekday() in weekdays]
+    dates = [today + datetime.timedelta(days=n) for n in range(days)
+             if (today + datetime.timedelta(days=n)).weekday() in weekdays]
+    return [(day, next((c for c in closed if c["start_date"] <= day <= c["end_date"]), None)) for day in dates]
 
 
 # --- The hub's day: what each customer collects and what each producer brings ---------------

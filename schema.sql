@@ -190,6 +190,17 @@ CREATE TABLE hub_booking (
     CONSTRAINT fk_hub_booking_slot FOREIGN KEY (hub_slot_id) REFERENCES hub_slot (hub_slot_id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+CREATE TABLE hub_closure (
+    closure_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    hub_id INT UNSIGNED NOT NULL,
+    start_date DATE NOT NULL,
+    end_date DATE NOT NULL,
+    note VARCHAR(200) NOT NULL DEFAULT '',
+    KEY idx_hub_closure_hub (hub_id, end_date),
+    CONSTRAINT fk_hub_closure_hub FOREIGN KEY (hub_id) REFERENCES hub (hub_id),
+    CONSTRAINT chk_hub_closure_dates CHECK (start_date <= end_date)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE fulfilment_option (
     option_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     producer_id INT UNSIGNED NOT NULL,
@@ -237,6 +248,15 @@ CREATE TABLE fulfilment_slot (
     CONSTRAINT fk_slot_hub_slot FOREIGN KEY (hub_slot_id) REFERENCES hub_slot (hub_slot_id) ON DELETE CASCADE,
     CONSTRAINT chk_slot_weekday CHECK (weekday <= 6),
     CONSTRAINT chk_slot_times CHECK (start_time < end_time AND end_time <= '24:00:00')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE hub_product_exclusion (
+    option_id INT UNSIGNED NOT NULL,
+    product_id INT UNSIGNED NOT NULL,
+    PRIMARY KEY (option_id, product_id),
+    KEY idx_hub_exclusion_product (product_id),
+    CONSTRAINT fk_hub_exclusion_option FOREIGN KEY (option_id) REFERENCES fulfilment_option (option_id),
+    CONSTRAINT fk_hub_exclusion_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Orders booked per occurrence of a slot: checkout raises it and cancelling lowers it, under the

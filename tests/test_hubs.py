@@ -134,8 +134,10 @@ def test_a_bad_hub_time_is_refused(client, auth, db, world, operator, bad):
 
 ADMIN_ROUTES = [("get", "/admin/hubs"), ("post", "/admin/hubs"), ("get", "/admin/hubs/{hub}"),
                 ("post", "/admin/hubs/{hub}"), ("post", "/admin/hubs/{hub}/slots"),
-                ("post", "/admin/hubs/{hub}/slots/{slot}/delete")]
-PRODUCER_ROUTES = [("post", "/dashboard/hubs/{hub}/join"), ("post", "/dashboard/hubs/{hub}/leave")]
+                ("post", "/admin/hubs/{hub}/slots/{slot}/delete"), ("post", "/admin/hubs/{hub}/closures"),
+                ("post", "/admin/hubs/{hub}/closures/{closure}/delete")]
+PRODUCER_ROUTES = [("post", "/dashboard/hubs/{hub}/join"), ("post", "/dashboard/hubs/{hub}/leave"),
+                   ("get", "/dashboard/hubs/{hub}/products"), ("post", "/dashboard/hubs/{hub}/products")]
 
 
 @pytest.mark.parametrize("who", ["anonymous", "customer", "producer"])
@@ -143,9 +145,12 @@ PRODUCER_ROUTES = [("post", "/dashboard/hubs/{hub}/join"), ("post", "/dashboard/
 def test_only_the_operator_runs_hubs(client, auth, db, world, operator, who, method, path):
     hub_id = create_hub(client, auth)
     slot = db.value("SELECT hub_slot_id FROM hub_slot")
+    closure = db.execute("INSERT INTO hub_closure (hub_id, start_date, end_date) VALUES (%s, '2099-06-06',"
+                         " '2099-06-06')", (hub_id,))
     {"anonymous": lambda: None, "customer": auth.login_customer, "producer": auth.login_producer}[who]()
     with db.unchanged():
-        response = getattr(client, method)(path.format(hub=hub_id, slot=slot), data=HUB)
+        response = getattr(client, method)(path.format(hub=hub_id, slot=slot, closure=closure),
+                                           data=dict(HUB, start_date="2099-06-13", end_date="2099-06-13"))
         assert response.status_code == 302 and response.headers["Location"].startswith("/login/operator")
 
 
@@ -382,16 +387,17 @@ def test_a_cart_mixing_hub_and_other_producers_says_which_go_where(client, auth,
     assert [row["basket_id"] is not None for row in rows] == [True, False]
 
 
-@pytest.mark.parametrize("bad", ["999@2099-06-06", "1@2099-06-07", "x@y", "1@2099-13-40"])
-def test_a_hub_time_not_on_offer_is_refused_and_changes_nothing(client, auth, db, world, hub_for_two, bad):
+@pytest.mark.parametrize("bad, status", [("999@2099-06-06", 409), ("1@2099-06-07", 409), ("1@2099-13-40", 409),
+                                         ("x@y", 400), ("1@2099-06-06;", 400)])
+def test_a_hub_time_not_on_offer_is_refused_and_changes_nothing(client, auth, db, world, hub_for_two, bad, status):
     db.add_to_cart(world.customer, world.product, 2)
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
     with db.unchanged():
         response = client.post("/checkout", data={"hub_when": bad})
-        assert response.status_code == 400
+        assert response.status_code == status
         page = response.get_data(as_text=True)
-        assert "That pick-up time is no longer open" in page or "Choose a pick-up time." in page
+        assert "has just filled up or is no longer open" in page and (status == 409 or "Choose a pick-up time." in page)
 
 
 def test_a_hub_time_for_three_baskets_takes_exactly_three_of_sixteen_at_once(app, client, auth, db, world,
@@ -497,3 +503,109 @@ def test_a_producer_s_shortage_changes_only_their_order_and_shows_on_the_basket(
     auth.login_customer()
     page = client.get(f"/baskets/{basket_id}").get_data(as_text=True)
     assert "Short:" in page and "Frost" in page
+
+
+# --- Closed days at a hub ------------------------------------------------------------
+
+def test_a_closed_hub_day_is_not_offered_to_anyone_there_until_opened_again(client, auth, db, world, hub_for_two):
+    db.add_to_cart(world.customer, world.product, 1)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_operator()
+    response = client.post(f"/admin/hubs/{hub_for_two}/closures",
+                           data={"start_date": SATURDAY, "end_date": SATURDAY, "note": "Hall booked"})
+    assert response.status_code == 302
+    assert "closed: Hall booked" in client.get(f"/admin/hubs/{hub_for_two}").get_data(as_text=True)
+    auth.login_customer()
+    cart = client.get("/cart").get_data(as_text=True)
+    assert hub_time(db, hub_for_two) not in cart and hub_time(db, hub_for_two, NEXT_SATURDAY) in cart
+    with db.unchanged():
+        response = client.post("/checkout", data={"hub_when": hub_time(db, hub_for_two)})
+        assert response.status_code == 409 and "is no longer open" in response.get_data(as_text=True)
+    auth.login_operator()
+    closure = db.value("SELECT closure_id FROM hub_closure")
+    assert client.post(f"/admin/hubs/{hub_for_two}/closures/{closure}/delete").status_code == 302
+    auth.login_customer()
+    assert hub_time(db, hub_for_two) in client.get("/cart").get_data(as_text=True)
+
+
+def test_a_hub_day_with_baskets_booked_cannot_be_closed(client, auth, db, world, hub_for_two):
+    assert basket_checkout(client, auth, db, world, hub_for_two).status_code == 302
+    auth.login_operator()
+    with db.unchanged():
+        response = client.post(f"/admin/hubs/{hub_for_two}/closures",
+                               data={"start_date": SATURDAY, "end_date": NEXT_SATURDAY})
+        assert response.status_code == 409 and "1 basket is booked on those days" in response.get_data(as_text=True)
+    assert client.post(f"/admin/hubs/{hub_for_two}/closures",
+                       data={"start_date": NEXT_SATURDAY, "end_date": NEXT_SATURDAY}).status_code == 302
+
+
+@pytest.mark.parametrize("bad", [{"start_date": "2099-06-13", "end_date": "2099-06-06"},
+                                 {"start_date": "2099-02-30", "end_date": "2099-03-01"},
+                                 {"start_date": "2098-01-01", "end_date": "2098-01-02"},
+                                 {"start_date": "", "end_date": "2099-06-06"},
+                                 {"start_date": "2099-06-06", "end_date": "2099-06-06", "note": "x" * 201}])
+def test_bad_closed_days_are_refused_and_change_nothing(client, auth, db, world, hub_for_two, bad):
+    auth.login_operator()
+    with db.unchanged():
+        assert client.post(f"/admin/hubs/{hub_for_two}/closures", data=bad).status_code == 400
+
+
+def test_closing_or_opening_a_hub_that_is_not_there_is_404(client, auth, db, world, hub_for_two):
+    auth.login_operator()
+    with db.unchanged():
+        assert client.post("/admin/hubs/999/closures", data={"start_date": SATURDAY, "end_date": SATURDAY}
+                           ).status_code == 404
+        assert client.post(f"/admin/hubs/{hub_for_two}/closures/999/delete").status_code == 404
+
+
+# --- Which products a producer brings to a hub ------------------------------------------
+
+def test_a_producer_chooses_what_they_bring_and_a_cart_with_anything_else_collects_elsewhere(
+        client, auth, db, world, hub_for_two):
+    leeks = db.add_product(world.producer, "Leeks", quantity=10)
+    auth.login_producer()
+    page = client.get(f"/dashboard/hubs/{hub_for_two}/products").get_data(as_text=True)
+    assert page.count('type="checkbox" name="offered"') == db.value(
+        "SELECT COUNT(*) FROM product WHERE producer_id = %s AND is_archived = 0", (world.producer,))
+    assert page.count(" checked>") == page.count('type="checkbox"'), "all are offered until they say"
+    response = client.post(f"/dashboard/hubs/{hub_for_two}/products", data={"offered": [str(leeks)]})
+    assert response.status_code == 302
+    option = db.value("SELECT option_id FROM fulfilment_option WHERE hub_id = %s AND producer_id = %s",
+                      (hub_for_two, world.producer))
+    assert db.value("SELECT COUNT(*) FROM hub_product_exclusion WHERE option_id = %s AND product_id = %s",
+                    (option, world.product)) == 1
+    assert db.value("SELECT COUNT(*) FROM hub_product_exclusion WHERE product_id = %s", (leeks,)) == 0
+    db.add_to_cart(world.customer, world.product, 1)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "For Rosehill Dairy. Not at this pick-up: Hartley Farm" in cart
+    assert "Not at Market Hall: Potatoes is not brought there." in cart
+    with db.unchanged():
+        response = client.post("/checkout", data={"hub_when": hub_time(db, hub_for_two),
+                                                  f"when_{world.producer}": f"{db.value('SELECT slot_id FROM fulfilment_slot WHERE option_id = %s', (option,))}@{SATURDAY}"})
+        assert response.status_code == 409, "the farm's hub time is not open to a cart with potatoes"
+    db.execute("DELETE FROM cart_item WHERE product_id = %s", (world.product,))
+    db.add_to_cart(world.customer, leeks, 1)
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "For Hartley Farm, Rosehill Dairy." in cart
+    assert client.post("/checkout", data={"hub_when": hub_time(db, hub_for_two)}).status_code == 302
+    farm_order = db.value("SELECT order_id FROM orders WHERE basket_id IS NOT NULL AND producer_id = %s",
+                          (world.producer,))
+    with db.unchanged():
+        response = client.post(f"/orders/{farm_order}/add", data={"product_id": world.product, "quantity": "1"})
+        assert response.status_code == 409 and "does not bring Potatoes to Market Hall" in response.get_data(as_text=True)
+
+
+def test_products_at_a_hub_take_only_the_producer_s_own_ids(client, auth, db, world, hub_for_two):
+    auth.login_producer()
+    with db.unchanged():
+        assert client.post(f"/dashboard/hubs/{hub_for_two}/products",
+                           data={"offered": [str(world.other_product)]}).status_code == 400
+        assert client.post(f"/dashboard/hubs/{hub_for_two}/products", data={"offered": ["abc"]}).status_code == 400
+        assert client.get("/dashboard/hubs/999/products").status_code == 404
+        assert client.post("/dashboard/hubs/999/products", data={"offered": [str(world.product)]}).status_code == 404
+    auth.login_producer("dairy@example.com")
+    assert client.post(f"/dashboard/hubs/{hub_for_two}/leave").status_code == 302
+    with db.unchanged():
+        assert client.get(f"/dashboard/hubs/{hub_for_two}/products").status_code == 404

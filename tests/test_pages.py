@@ -129,6 +129,7 @@ PAGES = [
     ("producer", "/dashboard/products/13/edit", None),
     ("producer", "/dashboard/profile", None),
     ("producer", "/dashboard/fulfilment", None),
+    ("producer", "/dashboard/hubs/1/products", None),
     ("producer", "/dashboard/fulfilment", fill_and_submit({"First closed day": next_weekday(3).isoformat(),
                                                           "Last closed day": next_weekday(3).isoformat()},
                                                          "Close these days")),
@@ -256,6 +257,7 @@ STATEMENTS = {
     'anonymous /products?category=Meat+%26+Fish': 1,
     'producer /dashboard/profile': 2,
     'producer /dashboard/fulfilment': 9,
+    'producer /dashboard/hubs/1/products': 3,
     'producer /dashboard/fulfilment/new': 1,
     'producer /dashboard/fulfilment/2/edit': 3,
     'producer /dashboard/schedule': 3,
@@ -287,7 +289,7 @@ STATEMENTS = {
     'operator /admin/accounts': 6,
     'operator /admin/payments': 2,
     'operator /admin/hubs': 3,
-    'operator /admin/hubs/1': 4,
+    'operator /admin/hubs/1': 5,
     'operator /admin/hubs/1/days/{saturday}': 6,
 }
 
