@@ -14,6 +14,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 import catalogue
 import mail
 import search
+import tokens
 from db import execute, query, transactional
 
 
@@ -138,6 +139,7 @@ def set_password_by_reset(role, account, new_hash):
     if execute(ACCOUNT_SQL[role]["set_password"], (new_hash, account["id"], account["password_hash"])).rowcount != 1:
         return False
     execute("DELETE FROM login_failure WHERE email = %s", (account["email"],))
+    tokens.revoke_all(role, account["id"])
     return True
 
 
@@ -198,9 +200,12 @@ def change_email(role, account_id, email):
     save_account_change(role, account_id, "email", ACCOUNT_SQL[role]["set_email"], (email, account_id))
 
 
+@transactional
 def change_password(role, account_id, new_hash, old_hash):
-    save_account_change(role, account_id, "password", ACCOUNT_SQL[role]["set_password"],
-                        (new_hash, account_id, old_hash))
+    """A new password, which revokes the account's API tokens too."""
+    if save_account_change(role, account_id, "password", ACCOUNT_SQL[role]["set_password"],
+                           (new_hash, account_id, old_hash)).rowcount:
+        tokens.revoke_all(role, account_id)
 
 
 def set_reminders(customer_id, wanted):
@@ -326,6 +331,8 @@ def change_account_state(operator_id, kind, account_id, action, note):
     if account["status"] not in allowed:
         return account, False
     execute(ACCOUNT_SQL[kind]["set_status"], (new_status, 1 if new_status in BLOCKED_STATES else 0, account_id))
+    if new_status in BLOCKED_STATES:
+        tokens.revoke_all(kind, account_id)
     audit_id = audit(operator_id, action, kind, account_id, note)
     if kind == "producer":
         mail.send("producer_state", f"producer-state:{account_id}:{audit_id}", account["email"],

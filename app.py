@@ -36,14 +36,17 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 - Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
 - Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
   test_seams.py.
+- The JSON API: registers api.py's blueprint (`/api/v1/*`, bearer tokens, problem+json) and serves its
+  readable document, `/api/docs`. Tests: test_api.py.
 
 Every route for every role: test_routes.py; hostile input on every form: test_hostile.py; every page in a
 browser at two widths: test_pages.py and test_browser.py.
 
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
 their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
-images.py, pagecache.py, backup.py, mail.py, catalogue.py, orders.py, payments.py, accounts.py, checkout.py,
-changes.py, producers.py, hubs.py, worker.py and jobs.py (the README's Layout says what each holds).
+images.py, pagecache.py, backup.py, mail.py, tokens.py, catalogue.py, orders.py, payments.py, accounts.py,
+checkout.py, changes.py, producers.py, hubs.py, worker.py and jobs.py (the README's Layout says what each
+holds). The JSON API's face is api.py, with its OpenAPI document in api_document.py.
 """
 import csv
 import datetime
@@ -65,6 +68,7 @@ import click
 import stripe
 from flask import (Flask, Response, abort, after_this_request, flash, g, make_response, redirect, render_template,
                    request, session, url_for)
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from flask_wtf.file import FileField
@@ -80,6 +84,7 @@ from wtforms.validators import (DataRequired, Email, EqualTo, InputRequired, Len
                                 StopValidation, ValidationError)
 
 import accounts
+import api_document
 import backup
 import bank
 import catalogue
@@ -169,6 +174,7 @@ app.config.from_mapping(
     MAIL_RETRY_SECONDS=60,
     WORKER_POLL_SECONDS=5,
     PAGE_CACHE_MB=16,
+    API_TOKEN_DAYS=30,
 )
 
 
@@ -233,6 +239,7 @@ ENV_SETTINGS = {
     "MAIL_RETRY_SECONDS": int,
     "WORKER_POLL_SECONDS": int,
     "PAGE_CACHE_MB": float,
+    "API_TOKEN_DAYS": int,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name, "").strip():
@@ -442,7 +449,8 @@ def redirect_to_next(target, fallback):
 def load_logged_in_user():
     """Put the logged-in account, if any, on g.user."""
     g.user = None
-    if request.endpoint in ("static", "healthz") or session.get("role") not in accounts.ACCOUNT_SQL:
+    if (request.endpoint in ("static", "healthz") or request.blueprint == "api"
+            or session.get("role") not in accounts.ACCOUNT_SQL):
         return
     account = accounts.account_by_id(session["role"], session.get("account_id"))
     if (account is None or account["session_version"] != session.get("session_version")
@@ -527,7 +535,10 @@ def csrf_error(exc):
 
 @app.errorhandler(HTTPException)
 def http_error(exc):
-    """A styled page for every HTTP error, with the message given to abort() when there is one."""
+    """A styled page for every HTTP error, with the message given to abort() when there is one; under /api/,
+    where no route may have matched, problem+json."""
+    if request.path.startswith("/api/"):
+        return api.http_problem(exc)
     message = exc.description if exc.description != type(exc).description else None
     response = error_page(exc.code if exc.code in ERROR_PAGES else 500, message)
     for name, value in exc.get_headers():  # such as Allow on a 405
@@ -3479,3 +3490,30 @@ def write_unavailable_page_command(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
+
+
+# --- The JSON API -------------------------------------------------------------
+# /api/v1 lives in api.py, a blueprint over the same area modules, which takes this module's forms and
+# throttles: so it is imported here, once they are all defined. Its answers carry no session and need no CSRF
+# token (a bearer token authenticates them). Its readable document is an HTML page, so it is here.
+
+import api  # noqa: E402
+
+app.register_blueprint(api.bp)
+csrf.exempt(api.bp)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The browser's session cookie, which an API call neither reads nor refreshes."""
+
+    def should_set_cookie(self, app, session):
+        return request.blueprint != "api" and super().should_set_cookie(app, session)
+
+
+app.session_interface = SessionInterface()
+
+
+@app.route("/api/docs")
+def api_docs():
+    """The API's operations and shapes, read from its OpenAPI document, for people."""
+    return render_template("shop/api_docs.html", document=api_document.build(app.config["BASE_URL"]))

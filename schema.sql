@@ -928,3 +928,19 @@ CREATE TABLE card_check (
     KEY idx_card_check_checked (checked_at),
     CONSTRAINT fk_card_check_payment FOREIGN KEY (payment_id) REFERENCES card_payment (payment_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Bearer tokens for the JSON API: only their SHA-256 is kept.
+CREATE TABLE api_token (
+    token_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    role VARCHAR(12) NOT NULL,
+    account_id INT UNSIGNED NOT NULL,
+    name VARCHAR(100) NOT NULL DEFAULT '',
+    token_hash CHAR(64) NOT NULL,
+    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    expires_at DATETIME NOT NULL,
+    last_used_at DATETIME NULL,
+    revoked_at DATETIME NULL,
+    UNIQUE KEY uq_api_token_hash (token_hash),
+    KEY idx_api_token_account (role, account_id, revoked_at),
+    CONSTRAINT chk_api_token_role CHECK (role IN ('customer', 'producer', 'operator'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,394 @@
+"""The JSON API, /api/v1: a second face over the same area modules as the HTML pages, so both apply the same
+rules. A blueprint that app.py registers; it takes the site's forms and throttles from app.py, which imports
+this module after defining them.
+
+Every answer is JSON; every error is RFC 9457 problem+json. Callers authenticate with a bearer token from
+POST /api/v1/tokens: no cookie, no session and no CSRF token counts here. Bodies may be JSON objects or form
+data alike. Money is a decimal string with its currency; times are UTC, ISO 8601.
+"""
+import base64
+import functools
+import json
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+import accounts
+import api_document
+import app as site
+import catalogue
+import db
+import fulfilment
+import measures
+import tokens
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+PROBLEM_TYPE = "about:blank"
+PAGE_SIZE = catalogue.PRODUCTS_PER_PAGE
+
+
+# --- Problems (RFC 9457) ------------------------------------------------------
+
+class Problem(Exception):
+    """An answer of problem+json: status, a short title, the detail for this occurrence, field errors."""
+
+    def __init__(self, status, title, detail=None, errors=None, headers=None):
+        super().__init__(title)
+        self.status, self.title, self.detail, self.errors, self.headers = status, title, detail, errors, headers or {}
+
+
+def problem_response(status, title, detail=None, errors=None, headers=None):
+    body = {"type": PROBLEM_TYPE, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(json.dumps(body), status=status, mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(Problem)
+def answer_problem(exc):
+    return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+
+
+def http_problem(exc):
+    """Any HTTP error under /api (a route not found, a method not allowed, a body too large) as problem+json."""
+    headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+    detail = exc.description if exc.description != type(exc).description else None
+    return problem_response(exc.code, exc.name, detail, headers=headers)
+
+
+@bp.errorhandler(HTTPException)
+def answer_http_error(exc):
+    return http_problem(exc)
+
+
+@bp.errorhandler(db.Busy)
+def answer_busy(exc):
+    return problem_response(503, "Service Unavailable", "Many changes to the same rows at once: nothing was "
+                            "changed. Try again.", headers={"Retry-After": "1"})
+
+
+@bp.errorhandler(db.OperationalError)
+def answer_database_down(exc):
+    if not db.is_connection_error(exc):
+        current_app.logger.exception("Database error: %s", exc)
+        return problem_response(500, "Internal Server Error")
+    return problem_response(503, "Service Unavailable", "The database cannot be reached. Try again shortly.",
+                            headers={"Retry-After": "30"})
+
+
+def invalid(form):
+    """A form's field errors as a 400 problem with the field list."""
+    return Problem(400, "Bad Request", "Some fields are not valid.",
+                   errors=[{"field": name, "message": message} for name, messages in form.errors.items()
+                           for message in messages])
+
+
+# --- Request bodies and tokens -----------------------------------------------------
+
+def body():
+    """The request's fields as a MultiDict, from a JSON object or form data alike."""
+    if request.mimetype == "application/json":
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise Problem(400, "Bad Request", "The body must be a JSON object.")
+        fields = MultiDict()
+        for name, value in data.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, (dict, list)):
+                    raise Problem(400, "Bad Request", f"{name} must be a string or a number.")
+                if item is not None:
+                    fields.add(name, str(item).lower() if isinstance(item, bool) else str(item))
+        return fields
+    return request.form
+
+
+def form(form_class, **defaults):
+    """form_class filled from the body (no CSRF token: the API has no cookies to forge); Problem when invalid."""
+    fields = body().copy()
+    for name, value in defaults.items():
+        fields.setdefault(name, value)
+    filled = form_class(formdata=fields, meta={"csrf": False})
+    if not filled.validate():
+        raise invalid(filled)
+    return filled
+
+
+@bp.before_request
+def load_token_holder():
+    """Put the account of the request's bearer token, if it is live, on g.api_user; a browser's session never
+    counts here."""
+    g.user, g.api_user = None, None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return
+    found = tokens.holder(token.strip(), fulfilment.utc_now())
+    if found is None:
+        raise Problem(401, "Unauthorized", "The token is unknown, expired or revoked.",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    role, account_id, token_id = found
+    account = accounts.account_by_id(role, account_id)
+    if account is None or account["status"] in accounts.BLOCKED_STATES:
+        raise Problem(401, "Unauthorized", "The token's account cannot use noeari now.",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.api_user = dict(account, role=role, token_id=token_id)
+
+
+def requires(*roles):
+    """A view for a token of one of these roles: 401 without a token, 403 with another role's."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(**kwargs):
+            if g.api_user is None:
+                raise Problem(401, "Unauthorized", "Send a bearer token from POST /api/v1/tokens.",
+                              headers={"WWW-Authenticate": "Bearer"})
+            if g.api_user["role"] not in roles:
+                raise Problem(403, "Forbidden", f"This needs a {' or '.join(roles)} token.")
+            return view(**kwargs)
+        return wrapped
+    return decorate
+
+
+@bp.after_request
+def no_session(response):
+    """An API answer never sets the browser's session cookie, and is not kept by shared caches."""
+    g.pop("csrf_token", None)
+    response.headers.setdefault("Cache-Control", "no-store" if g.get("api_user") else "no-cache")
+    return response
+
+
+# --- Shapes -------------------------------------------------------------------
+
+def money(amount):
+    return {"amount": str(amount), "currency": current_app.config["CURRENCY"].upper()}
+
+
+def utc(value):
+    """A stored UTC DATETIME as ISO 8601 with its zone."""
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def product_shape(row):
+    return {"id": row["product_id"], "name": row["name"], "description": row["description"],
+            "category": row["category"], "price": money(row["price"]), "unit": row["unit"],
+            "unit_price": measures.unit_price(row), "sold_by": row["sold_by"], "measure": row["measure"],
+            "quantity_available": measures.plain(row["quantity_available"]),
+            "in_stock": row["quantity_available"] > 0,
+            "producer": {"id": row["producer_id"], "name": row["business_name"]},
+            "image_url": row["image_url"], "url": url_for("product_page", product_id=row["product_id"], _external=True)}
+
+
+def occurrence_shape(occurrence):
+    return {"key": occurrence.key, "option_id": occurrence.option["option_id"], "kind": occurrence.option["kind"],
+            "place": occurrence.option["name"], "date": occurrence.day.isoformat() if occurrence.day else None,
+            "start": f"{occurrence.start:%H:%M}" if occurrence.start else None,
+            "end": f"{occurrence.end:%H:%M}" if occurrence.end else None,
+            "timezone": current_app.config["TIMEZONE"],
+            "ordering_closes_at": occurrence.cutoff.astimezone(fulfilment.UTC).isoformat().replace("+00:00", "Z")
+            if occurrence.cutoff else None, "hub": occurrence.option["hub_id"] is not None}
+
+
+def token_shape(row):
+    return {"id": row["token_id"], "name": row["name"], "created_at": utc(row["created_at"]),
+            "expires_at": utc(row["expires_at"]), "last_used_at": utc(row["last_used_at"])}
+
+
+def account_shape(account):
+    return {"id": account["id"], "role": account["role"], "name": account["name"], "email": account["email"],
+            "status": account["status"]}
+
+
+def conditional(payload, status=200):
+    """A JSON answer with an ETag, and 304 when the caller has it already."""
+    response = jsonify(payload)
+    response.status_code = status
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+# --- Cursors ------------------------------------------------------------------------
+
+def encode_cursor(page):
+    return base64.urlsafe_b64encode(json.dumps({"page": page}).encode()).decode().rstrip("=")
+
+
+def cursor_page():
+    """The page a ?cursor= names (1 without one); Problem for one this API did not make."""
+    cursor = single("cursor")
+    if not cursor:
+        return 1
+    try:
+        page = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["page"]
+    except (ValueError, TypeError, KeyError):
+        page = None
+    if not isinstance(page, int) or not 1 < page < 100_000:
+        raise Problem(400, "Bad Request", "The cursor is not one this API gave: start again without it.")
+    return page
+
+
+def next_link(endpoint, page, pages, **args):
+    if page >= pages:
+        return None
+    kept = {name: value for name, value in request.args.items() if name != "cursor"}
+    return url_for(endpoint, **kept, **args, cursor=encode_cursor(page + 1), _external=True)
+
+
+# --- Accounts and tokens -------------------------------------------------------
+
+@bp.post("/v1/customers")
+def sign_up():
+    """Sign a customer up: 201 with the customer; then POST /api/v1/tokens logs in."""
+    filled = form(site.CustomerSignupForm, confirm=body().get("password", ""))
+    client = site.address_client()
+    if accounts.over_hourly_limit("signup_client", client, current_app.config["SIGNUP_CLIENT_LIMIT"]):
+        raise Problem(429, "Too Many Requests", "Too many accounts from this network in the last hour.",
+                      headers={"Retry-After": "3600"})
+    accounts.record_signup_attempt(client)
+    try:
+        account_id = accounts.create_account("customer", filled.name.data, filled.email.data,
+                                             accounts.hash_password(filled.password.data), "active")
+    except db.IntegrityError:
+        raise Problem(409, "Conflict", "An account with this email already exists.",
+                      errors=[{"field": "email", "message": "An account with this email already exists."}]) from None
+    account = dict(accounts.account_by_id("customer", account_id), role="customer")
+    return jsonify(account_shape(account)), 201, {"Location": url_for("api.me", _external=True)}
+
+
+class TokenForm(site.LoginForm):
+    role = site.SelectField("Role", choices=["customer", "producer", "operator"])
+    name = site.StringField("Name", filters=[site.strip_text], validators=[site.Length(max=100)])
+
+
+@bp.post("/v1/tokens")
+def create_token():
+    """Exchange an account's email and password for a bearer token: 201 with the token, shown once."""
+    filled = form(TokenForm)
+    email, role = filled.email.data, filled.role.data
+    refusal = site.password_guess_refused(email)
+    if refusal:
+        raise Problem(429, "Too Many Requests", site.THROTTLE_MESSAGES[refusal],
+                      headers={"Retry-After": str(current_app.config["LOGIN_WINDOW_SECONDS"])}
+                      if refusal == "wait" else None)
+    account = accounts.account_by_email(role, email)
+    if not accounts.password_matches(filled.password.data, account["password_hash"] if account else None):
+        site.record_password_failure(email)
+        raise Problem(401, "Unauthorized", "Incorrect email or password.")
+    site.forgive_password_failures(email)
+    if account["status"] in accounts.BLOCKED_STATES:
+        raise Problem(403, "Forbidden", f"This account is {account['status']}.")
+    token, row = tokens.issue(role, account["id"], filled.name.data or "API token",
+                              current_app.config["API_TOKEN_DAYS"], fulfilment.utc_now())
+    return jsonify(dict(token_shape(row), token=token)), 201
+
+
+@bp.get("/v1/tokens")
+@requires("customer", "producer", "operator")
+def list_tokens():
+    """The caller's live tokens (never the tokens themselves)."""
+    return jsonify({"items": [token_shape(row) for row in tokens.own_tokens(g.api_user["role"], g.api_user["id"])]})
+
+
+@bp.delete("/v1/tokens/<int:token_id>")
+@requires("customer", "producer", "operator")
+def revoke_token(token_id):
+    """Revoke one of the caller's tokens (this one too): 204."""
+    if not tokens.revoke(g.api_user["role"], g.api_user["id"], token_id):
+        raise Problem(404, "Not Found", "You have no such live token.")
+    return "", 204
+
+
+@bp.get("/v1/me")
+@requires("customer", "producer", "operator")
+def me():
+    """The account the token is for."""
+    return jsonify(account_shape(g.api_user))
+
+
+# --- The catalogue, for anyone ------------------------------------------------------
+
+def single(name):
+    """A query parameter given at most once: its value, or "" without one; Problem when repeated."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise Problem(400, "Bad Request", f"Give {name} once.", errors=[{"field": name, "message": "Given twice."}])
+    return values[0] if values else ""
+
+
+def catalogue_filters():
+    """The catalogue's filters, as the HTML catalogue takes them, but refused (400) rather than ignored when
+    they are not ones it knows: a program should hear that its query was not what it meant."""
+    found = {name: single(name) for name in ("q", "category", "producer", "sort", "in_stock")}
+    wrong = [(name, message) for name, bad, message in [
+        ("q", len(found["q"]) > 200, "At most 200 characters."),
+        ("category", found["category"] not in catalogue.CATEGORIES + [""], "Not one of the categories."),
+        ("producer", found["producer"] and not (found["producer"].isdecimal() and 0 < int(found["producer"]) < 2**32),
+         "A producer's id, a whole number."),
+        ("sort", found["sort"] not in list(catalogue.CATALOGUE_SORTS) + [""], "Not one of the sorts."),
+        ("in_stock", found["in_stock"] not in ("", "0", "1"), "1 or 0."),
+    ] if bad]
+    if wrong:
+        raise Problem(400, "Bad Request", "Some query parameters are not valid.",
+                      errors=[{"field": name, "message": message} for name, message in wrong])
+    return {"q": found["q"].strip(), "category": found["category"],
+            "producer": int(found["producer"]) if found["producer"] else None,
+            "sort": found["sort"] or "relevance", "in_stock": 1 if found["in_stock"] == "1" else None}
+
+
+@bp.get("/v1/products")
+def products():
+    """Products on sale, as the catalogue: ?q=, ?category=, ?producer=, ?sort=, ?in_stock=1; 24 a page."""
+    filters = catalogue_filters()
+    page = cursor_page()
+    rows, total, shown = catalogue.catalogue_page(filters, page)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return conditional({"items": [product_shape(row) for row in rows], "total": total,
+                        "next": next_link("api.products", shown, pages) if shown == page else None})
+
+
+@bp.get("/v1/products/<int:product_id>")
+def product(product_id):
+    found = catalogue.listed_product(product_id)
+    if found is None:
+        raise Problem(404, "Not Found", "No product on sale has that id.")
+    return conditional(product_shape(found))
+
+
+@bp.get("/v1/producers")
+def producers():
+    """The co-op's approved producers, with how many products each has on sale."""
+    page = cursor_page()
+    rows, total, shown = catalogue.producer_page(page, site.LIST_PAGE_SIZE)
+    pages = max(1, -(-total // site.LIST_PAGE_SIZE))
+    return conditional({"items": [{"id": row["producer_id"], "name": row["business_name"], "town": row["town"],
+                                   "products_on_sale": row["product_count"]} for row in rows],
+                        "total": total, "next": next_link("api.producers", shown, pages) if shown == page else None})
+
+
+@bp.get("/v1/producers/<int:producer_id>")
+def producer(producer_id):
+    """An approved producer, their collection and delivery options, and the times open to order now."""
+    found = catalogue.approved_producer(producer_id)
+    if found is None:
+        raise Problem(404, "Not Found", "No approved producer has that id.")
+    offer = catalogue.load_offers([producer_id])[0][producer_id]
+    return conditional({
+        "id": producer_id, "name": found["business_name"], "description": found["description"],
+        "town": found["town"], "website": found["website"], "payment_info": found["payment_info"],
+        "options": [{"id": option["option_id"], "kind": option["kind"], "name": option["name"],
+                     "summary": option["summary"], "fee": money(option["fee"]),
+                     "minimum_order": money(option["minimum_order"]), "payment_method": option["payment_method"],
+                     "hub": option["hub_id"] is not None} for option in offer.options if option["is_active"]],
+        "open_times": [occurrence_shape(occurrence) for occurrence in offer.occurrences]})
+
+
+# --- The document ---------------------------------------------------------------------
+
+@bp.get("/v1/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 document."""
+    return conditional(api_document.build(current_app.config["BASE_URL"]))

@@ -1,0 +1,179 @@
+"""The OpenAPI 3.1 document of /api/v1: every operation, parameter, body, answer and error. api.py serves it;
+tests hold it to the routes and check the answers against it."""
+import catalogue
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+TEXT = {"type": "string"}
+ID = {"type": "integer", "minimum": 1}
+NULLABLE_TEXT = {"type": ["string", "null"]}
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required, **properties):
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def answer(description, schema=None, headers=None):
+    found = {"description": description}
+    if schema is not None:
+        found["content"] = {"application/json": {"schema": schema}}
+    if headers:
+        found["headers"] = headers
+    return found
+
+
+def errors(*codes):
+    """Problems an operation answers with; any may answer 401 for a bearer token that is not live, and 503 while
+    the database cannot be reached or the change kept losing to others."""
+    return {str(code): PROBLEM for code in sorted(set(codes) | {401, 503})}
+
+
+def body(schema):
+    """A request body, as a JSON object or as form data alike."""
+    return {"required": True, "content": {"application/json": {"schema": schema},
+                                          "application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+def query_parameter(name, schema, description):
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def path_id(name):
+    return {"name": name, "in": "path", "required": True, "schema": ID}
+
+
+BEARER = [{"bearer": []}]
+CURSOR = query_parameter("cursor", TEXT, "The `next` link's cursor, for the following page.")
+CATALOGUE_PARAMETERS = [
+    query_parameter("q", {"type": "string", "maxLength": 200}, "Words to search names, descriptions and producers."),
+    query_parameter("category", {"type": "string", "enum": catalogue.CATEGORIES}, "One category."),
+    query_parameter("producer", ID, "A producer's id."),
+    query_parameter("sort", {"type": "string", "enum": list(catalogue.CATALOGUE_SORTS)},
+                    "The order (relevance by default); in stock comes first in each."),
+    query_parameter("in_stock", {"type": "string", "enum": ["0", "1"]}, "1 for products in stock only."),
+    CURSOR,
+]
+ETAG = {"ETag": {"schema": TEXT, "description": "Send it back in If-None-Match: 304 while nothing changed."}}
+
+SCHEMAS = {
+    "Money": obj(["amount", "currency"], amount={"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$"},
+                 currency={"type": "string", "pattern": "^[A-Z]{3}$"}),
+    "Product": obj(["id", "name", "category", "price", "unit", "sold_by", "quantity_available", "in_stock", "producer",
+                    "url"],
+                   id=ID, name=TEXT, description=NULLABLE_TEXT, category=TEXT, price=ref("Money"), unit=TEXT,
+                   unit_price={"type": "string", "description": "The price as a shopper reads it, like £1.80 / kg."},
+                   sold_by={"type": "string", "enum": ["unit", "measure", "weighed"]}, measure=NULLABLE_TEXT,
+                   quantity_available={"type": "string", "description": "A decimal, in the product's measure."},
+                   in_stock={"type": "boolean"},
+                   producer=obj(["id", "name"], id=ID, name=TEXT), image_url=NULLABLE_TEXT,
+                   url={"type": "string", "format": "uri"}),
+    "ProductList": obj(["items", "total", "next"], items={"type": "array", "items": ref("Product")},
+                       total={"type": "integer", "minimum": 0}, next={"type": ["string", "null"], "format": "uri"}),
+    "ProducerSummary": obj(["id", "name", "products_on_sale"], id=ID, name=TEXT, town=NULLABLE_TEXT,
+                           products_on_sale={"type": "integer", "minimum": 0}),
+    "ProducerList": obj(["items", "total", "next"], items={"type": "array", "items": ref("ProducerSummary")},
+                        total={"type": "integer", "minimum": 0}, next={"type": ["string", "null"], "format": "uri"}),
+    "Option": obj(["id", "kind", "name", "summary", "fee", "minimum_order", "payment_method", "hub"],
+                  id=ID, kind={"type": "string", "enum": ["collection", "delivery"]}, name=TEXT, summary=TEXT,
+                  fee=ref("Money"), minimum_order=ref("Money"),
+                  payment_method={"type": "string", "enum": ["collection", "transfer", "credit", "card"]},
+                  hub={"type": "boolean", "description": "A co-op pick-up shared by several producers."}),
+    "OpenTime": obj(["key", "option_id", "kind", "place", "date", "start", "end", "timezone", "ordering_closes_at",
+                     "hub"],
+                    key={"type": "string", "description": "What checkout takes for this time."}, option_id=ID,
+                    kind={"type": "string", "enum": ["collection", "delivery"]}, place=TEXT,
+                    date={"type": ["string", "null"], "format": "date"},
+                    start={"type": ["string", "null"], "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                    end={"type": ["string", "null"], "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                    timezone={"type": "string", "description": "The zone of date, start and end."},
+                    ordering_closes_at={"type": ["string", "null"], "format": "date-time"}, hub={"type": "boolean"}),
+    "Producer": obj(["id", "name", "options", "open_times"], id=ID, name=TEXT, description=NULLABLE_TEXT,
+                    town=NULLABLE_TEXT, website=NULLABLE_TEXT, payment_info=NULLABLE_TEXT,
+                    options={"type": "array", "items": ref("Option")},
+                    open_times={"type": "array", "items": ref("OpenTime")}),
+    "Account": obj(["id", "role", "name", "email", "status"], id=ID,
+                   role={"type": "string", "enum": ["customer", "producer", "operator"]}, name=TEXT,
+                   email={"type": "string", "format": "email"}, status=TEXT),
+    "Token": obj(["id", "name", "created_at", "expires_at", "last_used_at"], id=ID, name=TEXT,
+                 created_at={"type": "string", "format": "date-time"},
+                 expires_at={"type": "string", "format": "date-time"},
+                 last_used_at={"type": ["string", "null"], "format": "date-time"}),
+    "NewToken": {"allOf": [ref("Token"), obj(["token"], token={"type": "string", "description": "Shown once."})]},
+    "TokenList": obj(["items"], items={"type": "array", "items": ref("Token")}),
+    "Problem": obj(["type", "title", "status"], type=TEXT, title=TEXT, status={"type": "integer"}, detail=TEXT,
+                   errors={"type": "array", "items": obj(["field", "message"], field=TEXT, message=TEXT)}),
+    "SignUp": obj(["name", "email", "password"], name={"type": "string", "maxLength": 100},
+                  email={"type": "string", "format": "email", "maxLength": 254},
+                  password={"type": "string", "minLength": 8}),
+    "TokenRequest": obj(["email", "password", "role"], email={"type": "string", "format": "email"}, password=TEXT,
+                        role={"type": "string", "enum": ["customer", "producer", "operator"]},
+                        name={"type": "string", "maxLength": 100, "description": "To tell your tokens apart."}),
+}
+
+PATHS = {
+    "/api/v1/customers": {"post": {
+        "operationId": "signUp", "summary": "Sign a customer up", "tags": ["Accounts"],
+        "requestBody": body(ref("SignUp")),
+        "responses": {"201": answer("The new customer.", ref("Account")), **errors(400, 409, 429)}}},
+    "/api/v1/tokens": {
+        "post": {"operationId": "createToken", "summary": "Log in: a bearer token for an account", "tags": ["Accounts"],
+                 "requestBody": body(ref("TokenRequest")),
+                 "responses": {"201": answer("The token, shown once, and when it expires.", ref("NewToken")),
+                               **errors(400, 401, 403, 429)}},
+        "get": {"operationId": "listTokens", "summary": "Your live tokens", "tags": ["Accounts"], "security": BEARER,
+                "responses": {"200": answer("Your tokens, newest first.", ref("TokenList")), **errors(401)}}},
+    "/api/v1/tokens/{token_id}": {"delete": {
+        "operationId": "revokeToken", "summary": "Revoke one of your tokens", "tags": ["Accounts"],
+        "security": BEARER, "parameters": [path_id("token_id")],
+        "responses": {"204": answer("Revoked."), **errors(401, 404)}}},
+    "/api/v1/me": {"get": {
+        "operationId": "me", "summary": "The account of the token", "tags": ["Accounts"], "security": BEARER,
+        "responses": {"200": answer("Your account.", ref("Account")), **errors(401)}}},
+    "/api/v1/products": {"get": {
+        "operationId": "listProducts", "summary": "Products on sale", "tags": ["Catalogue"],
+        "parameters": CATALOGUE_PARAMETERS,
+        "responses": {"200": answer("A page of products.", ref("ProductList"), ETAG), "304": answer("Not modified."),
+                      **errors(400)}}},
+    "/api/v1/products/{product_id}": {"get": {
+        "operationId": "getProduct", "summary": "A product on sale", "tags": ["Catalogue"],
+        "parameters": [path_id("product_id")],
+        "responses": {"200": answer("The product.", ref("Product"), ETAG), "304": answer("Not modified."),
+                      **errors(404)}}},
+    "/api/v1/producers": {"get": {
+        "operationId": "listProducers", "summary": "The co-op's producers", "tags": ["Catalogue"],
+        "parameters": [CURSOR],
+        "responses": {"200": answer("A page of producers.", ref("ProducerList"), ETAG),
+                      "304": answer("Not modified."), **errors(400)}}},
+    "/api/v1/producers/{producer_id}": {"get": {
+        "operationId": "getProducer", "summary": "A producer, their options and the times open now",
+        "tags": ["Catalogue"], "parameters": [path_id("producer_id")],
+        "responses": {"200": answer("The producer.", ref("Producer"), ETAG), "304": answer("Not modified."),
+                      **errors(404)}}},
+    "/api/v1/openapi.json": {"get": {
+        "operationId": "openapi", "summary": "This document", "tags": ["Meta"],
+        "responses": {"200": answer("The OpenAPI 3.1 document.", {"type": "object"}, ETAG),
+                      "304": answer("Not modified."), **errors()}}},
+}
+
+
+def build(base_url):
+    """The document, with the server it is served from."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "noeari API", "version": "1",
+                 "description": "The co-op's marketplace for programs. Errors are RFC 9457 problem+json. Money is a "
+                                "decimal string with its currency; times are UTC, ISO 8601, unless a field names "
+                                "its zone. /api/v1 only grows: a breaking change would be /api/v2."},
+        "servers": [{"url": base_url}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {"Problem": {"description": "What went wrong (RFC 9457).",
+                                      "content": {"application/problem+json": {"schema": ref("Problem")}}}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "A token from POST /api/v1/tokens."}},
+        },
+    }
