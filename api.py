@@ -9,6 +9,8 @@ data alike. Money is a decimal string with its currency; times are UTC, ISO 8601
 import base64
 import functools
 import json
+import re
+from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -18,9 +20,14 @@ import accounts
 import api_document
 import app as site
 import catalogue
+import changes
+import checkout
 import db
 import fulfilment
+import mail
 import measures
+import orders
+import producers
 import tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -65,6 +72,11 @@ def http_problem(exc):
 @bp.errorhandler(HTTPException)
 def answer_http_error(exc):
     return http_problem(exc)
+
+
+@bp.errorhandler(orders.OrderNotFound)
+def answer_not_theirs(exc):
+    return problem_response(404, "Not Found", "You have no order with that id.")
 
 
 @bp.errorhandler(db.Busy)
@@ -173,6 +185,11 @@ def utc(value):
     return value.isoformat() + "Z" if value is not None else None
 
 
+def instant(value):
+    """An aware datetime as UTC ISO 8601."""
+    return value.astimezone(fulfilment.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
 def product_shape(row):
     return {"id": row["product_id"], "name": row["name"], "description": row["description"],
             "category": row["category"], "price": money(row["price"]), "unit": row["unit"],
@@ -189,8 +206,7 @@ def occurrence_shape(occurrence):
             "start": f"{occurrence.start:%H:%M}" if occurrence.start else None,
             "end": f"{occurrence.end:%H:%M}" if occurrence.end else None,
             "timezone": current_app.config["TIMEZONE"],
-            "ordering_closes_at": occurrence.cutoff.astimezone(fulfilment.UTC).isoformat().replace("+00:00", "Z")
-            if occurrence.cutoff else None, "hub": occurrence.option["hub_id"] is not None}
+            "ordering_closes_at": instant(occurrence.cutoff), "hub": occurrence.option["hub_id"] is not None}
 
 
 def token_shape(row):
@@ -323,14 +339,15 @@ def catalogue_filters():
     """The catalogue's filters, as the HTML catalogue takes them, but refused (400) rather than ignored when
     they are not ones it knows: a program should hear that its query was not what it meant."""
     found = {name: single(name) for name in ("q", "category", "producer", "sort", "in_stock")}
+    given = set(request.args)
     wrong = [(name, message) for name, bad, message in [
         ("q", len(found["q"]) > 200, "At most 200 characters."),
-        ("category", found["category"] not in catalogue.CATEGORIES + [""], "Not one of the categories."),
-        ("producer", found["producer"] and not (found["producer"].isdecimal() and 0 < int(found["producer"]) < 2**32),
+        ("category", found["category"] not in catalogue.CATEGORIES, "Not one of the categories."),
+        ("producer", not (found["producer"].isdecimal() and 0 < int(found["producer"]) < 2**32),
          "A producer's id, a whole number."),
-        ("sort", found["sort"] not in list(catalogue.CATALOGUE_SORTS) + [""], "Not one of the sorts."),
-        ("in_stock", found["in_stock"] not in ("", "0", "1"), "1 or 0."),
-    ] if bad]
+        ("sort", found["sort"] not in catalogue.CATALOGUE_SORTS, "Not one of the sorts."),
+        ("in_stock", found["in_stock"] not in ("0", "1"), "1 or 0."),
+    ] if bad and name in given]
     if wrong:
         raise Problem(400, "Bad Request", "Some query parameters are not valid.",
                       errors=[{"field": name, "message": message} for name, message in wrong])
@@ -340,18 +357,18 @@ def catalogue_filters():
 
 
 @bp.get("/v1/products")
-def products():
+def list_products():
     """Products on sale, as the catalogue: ?q=, ?category=, ?producer=, ?sort=, ?in_stock=1; 24 a page."""
     filters = catalogue_filters()
     page = cursor_page()
     rows, total, shown = catalogue.catalogue_page(filters, page)
     pages = max(1, -(-total // PAGE_SIZE))
     return conditional({"items": [product_shape(row) for row in rows], "total": total,
-                        "next": next_link("api.products", shown, pages) if shown == page else None})
+                        "next": next_link("api.list_products", shown, pages) if shown == page else None})
 
 
 @bp.get("/v1/products/<int:product_id>")
-def product(product_id):
+def get_product(product_id):
     found = catalogue.listed_product(product_id)
     if found is None:
         raise Problem(404, "Not Found", "No product on sale has that id.")
@@ -359,18 +376,18 @@ def product(product_id):
 
 
 @bp.get("/v1/producers")
-def producers():
+def list_producers():
     """The co-op's approved producers, with how many products each has on sale."""
     page = cursor_page()
     rows, total, shown = catalogue.producer_page(page, site.LIST_PAGE_SIZE)
     pages = max(1, -(-total // site.LIST_PAGE_SIZE))
     return conditional({"items": [{"id": row["producer_id"], "name": row["business_name"], "town": row["town"],
                                    "products_on_sale": row["product_count"]} for row in rows],
-                        "total": total, "next": next_link("api.producers", shown, pages) if shown == page else None})
+                        "total": total, "next": next_link("api.list_producers", shown, pages) if shown == page else None})
 
 
 @bp.get("/v1/producers/<int:producer_id>")
-def producer(producer_id):
+def get_producer(producer_id):
     """An approved producer, their collection and delivery options, and the times open to order now."""
     found = catalogue.approved_producer(producer_id)
     if found is None:
@@ -384,6 +401,250 @@ def producer(producer_id):
                      "minimum_order": money(option["minimum_order"]), "payment_method": option["payment_method"],
                      "hub": option["hub_id"] is not None} for option in offer.options if option["is_active"]],
         "open_times": [occurrence_shape(occurrence) for occurrence in offer.occurrences]})
+
+
+# --- Quantities -----------------------------------------------------------------------
+
+def decimal_field(fields, name, signed=False):
+    """A field as an exact Decimal of at most 3 places and at most measures.MAX_QUANTITY (either way when
+    signed); Problem naming it otherwise."""
+    raw = fields.get(name, "")
+    try:
+        value = Decimal(raw.strip())
+    except (InvalidOperation, AttributeError):
+        value = None
+    # The size first: quantizing a number as large as 1e308 to 3 places fails.
+    if (value is None or not value.is_finite() or abs(value) > measures.MAX_QUANTITY
+            or value != value.quantize(Decimal("0.001")) or (value < 0 and not signed)):
+        limit = f"{'-' if signed else '0 to '}{measures.MAX_QUANTITY:,}" + (f" to {measures.MAX_QUANTITY:,}" if signed else "")
+        raise Problem(400, "Bad Request", "Some fields are not valid.", errors=[
+            {"field": name, "message": f"A number from {limit}, with at most 3 decimals."}])
+    return value
+
+
+# --- The customer's cart and checkout -------------------------------------------------
+
+def cart_shape(customer_id):
+    groups = checkout.cart_groups(checkout.cart_lines(customer_id), customer_id=customer_id)
+    total, fees_unknown = checkout.cart_summary(groups)
+    return {"groups": [{
+        "producer": {"id": group["producer_id"], "name": group["business_name"]},
+        "lines": [{"product_id": line["product_id"], "name": line["name"],
+                   "quantity": measures.plain(line["quantity"]), "unit_price": measures.unit_price(line),
+                   "line_total": money(line["line_total"]), "estimated": measures.is_estimate(line),
+                   "problem": line["problem"].message if line["problem"] else None} for line in group["lines"]],
+        "goods": money(group["goods"]),
+        "open_times": [occurrence_shape(occurrence) for occurrence in group["offer"].occurrences]}
+        for group in groups], "total": money(total), "fees_to_choose": fees_unknown,
+        "hub_times": [{"key": time["key"], "place": time["name"], "when": time["when"], "fee": money(time["fee"]),
+                       "producers": time["at"]} for time in checkout.hub_times(groups)]}
+
+
+@bp.get("/v1/cart")
+@requires("customer")
+def cart():
+    """The cart per producer, with each producer's open times to choose from at checkout."""
+    return jsonify(cart_shape(g.api_user["id"]))
+
+
+@bp.put("/v1/cart/lines/<int:product_id>")
+@requires("customer")
+def set_cart_line(product_id):
+    """Set how much of a product the cart holds, capped at the stock; 0 removes it."""
+    wanted = decimal_field(body(), "quantity")
+    customer_id = g.api_user["id"]
+    line = checkout.cart_line(customer_id, product_id)
+    product = line or catalogue.listed_product(product_id)
+    if product is None:
+        raise Problem(404, "Not Found", "No product on sale has that id.")
+    if wanted > 0 and line and line["problem"] and line["problem"].kind == "unavailable":
+        raise Problem(409, "Conflict", f"{line['name']} is no longer available; you can only remove it.")
+    if wanted > 0 and measures.quantity_problem(product, wanted):
+        raise Problem(400, "Bad Request", measures.quantity_problem(product, wanted),
+                      errors=[{"field": "quantity", "message": measures.quantity_problem(product, wanted)}])
+    if line is None:
+        now = checkout.add_to_cart(customer_id, product, wanted)[1] if wanted else Decimal(0)
+    else:
+        now = measures.fit(line, wanted, line["quantity_available"])
+        checkout.set_cart_quantity(customer_id, product_id, now)
+    return jsonify({"product_id": product_id, "quantity": measures.plain(now), "capped": now < wanted})
+
+
+@bp.delete("/v1/cart/lines/<int:product_id>")
+@requires("customer")
+def remove_cart_line(product_id):
+    if checkout.cart_line(g.api_user["id"], product_id) is None:
+        raise Problem(404, "Not Found", "Your cart holds no such product.")
+    checkout.set_cart_quantity(g.api_user["id"], product_id, 0)
+    return "", 204
+
+
+@bp.post("/v1/checkout")
+@requires("customer")
+def place_cart():
+    """Place the cart as one order per producer, each for the time chosen for it (when_<producer_id>, a key
+    from the cart's open_times) or one hub time for all at a pick-up (hub_when). The Idempotency-Key header
+    makes a repeat return the first answer, and place nothing."""
+    key = request.headers.get("Idempotency-Key", "")
+    if not checkout.CHECKOUT_KEY.fullmatch(key):
+        raise Problem(400, "Bad Request", "Send an Idempotency-Key header of 16 to 43 letters, digits, - or _.",
+                      errors=[{"field": "Idempotency-Key", "message": "Missing or malformed."}])
+    fields, customer_id = body(), g.api_user["id"]
+    choices = {int(name[5:]): value for name, value in fields.items()
+               if re.fullmatch(r"when_\d{1,10}", name) and site.WHEN_VALUE.fullmatch(value)}
+    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    if fields.get("hub_when"):
+        time = next((time for time in checkout.hub_times(groups) if time["key"] == fields["hub_when"]), None)
+        if time is None:
+            raise Problem(409, "Conflict", "That pick-up time has just filled up or is no longer open.")
+        choices = {**choices, **time["keys"]}
+        groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    if orders.checkout_order_ids(customer_id, key):
+        return placed_answer(customer_id, key)
+    details = site.CheckoutForm(formdata=fields, meta={"csrf": False})
+    details.groups = groups
+    missing = [{"field": f"when_{group['producer_id']}", "message": "Choose one of the producer's open_times."}
+               for group in groups if group["offer"].occurrences and group["producer_id"] not in choices]
+    if not details.validate() or missing:
+        raise Problem(400, "Bad Request", "Some fields are not valid.", errors=missing + [
+            {"field": name, "message": message} for name, messages in details.errors.items() for message in messages])
+    try:
+        checkout.place_orders(customer_id, choices, {
+            "delivery_address": mail.address_lines(details.delivery_address.data) or None,
+            "postcode": checkout.tidy_postcode(details.postcode.data), "phone": details.phone.data}, key)
+    except checkout.CheckoutRefused as refusal:
+        raise Problem(409, "Conflict", " ".join(refusal.problems) + " Nothing was ordered.") from None
+    return placed_answer(customer_id, key)
+
+
+def placed_answer(customer_id, key):
+    placed = orders.checkout_orders(customer_id, key)
+    return jsonify({"orders": [order_shape(order) for order in placed],
+                    "pay_url": url_for("pay_checkout", key=key, _external=True)
+                    if any(order["status"] == "awaiting_payment" for order in placed) else None}), 201
+
+
+# --- Orders, for each role its own ---------------------------------------------------
+
+def order_shape(order):
+    when = orders.order_when(order)
+    shape = {"id": order["order_id"], "status": order["status"], "type": order["order_type"],
+             "placed_at": utc(order["placed_at"]),
+             "producer": {"id": order["producer_id"], "name": order["business_name"]},
+             "customer": {"id": order["customer_id"], "name": order["first_name"]},
+             "place": order["fulfilment_name"], "when": when,
+             "date": order["fulfilment_date"].isoformat() if order["fulfilment_date"] else None,
+             "ordering_closes_at": instant(orders.order_cutoff(order)),
+             "goods": money(order["goods_total"]), "fee": money(order["fee"]), "total": money(order["total"]),
+             "payment": {"method": order["payment_method"], "status": order["payment_status"]},
+             "basket_id": order["basket_id"]}
+    if "lines" in order:
+        shape["lines"] = [{"product_id": line["product_id"], "name": line["name"],
+                           "quantity": measures.plain(line["quantity"]), "unit_price": money(line["unit_price"]),
+                           "line_total": money(line["line_total"]),
+                           "weight": measures.plain(line["weight"]) if line.get("weight") is not None else None}
+                          for line in order["lines"]]
+    return shape
+
+
+def own_order(order_id):
+    """The caller's order (an operator's: any), whole; Problem 404 when it is not theirs."""
+    user = g.api_user
+    found = (orders.load_order(order_id) if user["role"] == "operator"
+             else orders.load_own_order(user["role"], user["id"], order_id))
+    if found is None:
+        raise Problem(404, "Not Found", "You have no order with that id.")
+    return found
+
+
+@bp.get("/v1/orders")
+@requires("customer", "producer", "operator")
+def list_orders():
+    """The caller's orders (an operator's: everyone's), newest first, 25 a page; ?status= narrows them."""
+    status = single("status")
+    if "status" in request.args and status not in orders.STATUS_LABELS:
+        raise Problem(400, "Bad Request", "Not one of the statuses.", errors=[{"field": "status",
+                                                                            "message": "Not one of the statuses."}])
+    page, user = cursor_page(), g.api_user
+    if user["role"] == "operator":
+        rows, total = orders.all_orders_page(page, site.LIST_PAGE_SIZE, status=status or None)
+    else:
+        rows, total = orders.order_page(user["role"], user["id"], page, site.LIST_PAGE_SIZE, status or None)
+    pages = max(1, -(-total // site.LIST_PAGE_SIZE))
+    return jsonify({"items": [order_shape(row) for row in rows],
+                    "total": total, "next": next_link("api.list_orders", page, pages)})
+
+
+@bp.get("/v1/orders/<int:order_id>")
+@requires("customer", "producer", "operator")
+def get_order(order_id):
+    return jsonify(order_shape(own_order(order_id)))
+
+
+@bp.post("/v1/orders/<int:order_id>/cancel")
+@requires("customer", "producer")
+def cancel_order(order_id):
+    """Cancel the caller's order, while the rules let them (a customer: until ordering closes)."""
+    user = g.api_user
+    order, changed = orders.change_order_status(user["role"], user["id"], order_id, "cancelled")
+    if not changed:
+        raise Problem(409, "Conflict", f"Order #{order_id} is {orders.status_label(order['status']).lower()}"
+                      " and can no longer be cancelled here.")
+    return jsonify(order_shape(own_order(order_id)))
+
+
+@bp.post("/v1/orders/<int:order_id>/status")
+@requires("producer")
+def set_order_status(order_id):
+    """Move one of the producer's orders on: confirmed, ready, out for delivery, completed or cancelled."""
+    status = body().get("status", "")
+    if status not in orders.STATUS_LABELS:
+        raise Problem(400, "Bad Request", "Not one of the statuses.",
+                      errors=[{"field": "status", "message": "Not one of the statuses."}])
+    order, changed = orders.change_order_status("producer", g.api_user["id"], order_id, status)
+    if not changed:
+        raise Problem(409, "Conflict", f"Order #{order_id} cannot go from {order['status']} to {status}.")
+    return jsonify(order_shape(own_order(order_id)))
+
+
+@bp.put("/v1/orders/<int:order_id>/lines/<int:product_id>")
+@requires("customer")
+def change_order_line(order_id, product_id):
+    """Set a line of the customer's order (0 removes it) until ordering closes."""
+    quantity = decimal_field(body(), "quantity")
+    try:
+        changes.change_line(g.api_user["id"], order_id, product_id, quantity)
+    except changes.ChangeRefused as refusal:
+        raise Problem(409, "Conflict", refusal.problem) from None
+    return jsonify(order_shape(own_order(order_id)))
+
+
+# --- The producer's stock -----------------------------------------------------------
+
+@bp.put("/v1/products/<int:product_id>/stock")
+@requires("producer")
+def set_stock(product_id):
+    """Set how much of one of the producer's products is in stock."""
+    quantity = decimal_field(body(), "quantity")
+    if producers.own_product(g.api_user["id"], product_id) is None:
+        raise Problem(404, "Not Found", "You have no product with that id.")
+    producers.set_stock(product_id, quantity)
+    return jsonify({"product_id": product_id, "quantity_available": measures.plain(quantity)})
+
+
+@bp.post("/v1/products/<int:product_id>/stock/adjustments")
+@requires("producer")
+def adjust_stock(product_id):
+    """Add to (or, with a negative by, take from) one of the producer's products' stock; concurrent
+    adjustments all count, and none takes it below 0."""
+    by = decimal_field(body(), "by", signed=True)
+    try:
+        now = producers.adjust_stock(g.api_user["id"], product_id, by)
+    except producers.StockTooLow as low:
+        raise Problem(409, "Conflict", f"Only {measures.plain(low.available)} in stock: that would go below 0.") from None
+    if now is None:
+        raise Problem(404, "Not Found", "You have no product with that id.")
+    return jsonify({"product_id": product_id, "quantity_available": measures.plain(now)})
 
 
 # --- The document ---------------------------------------------------------------------

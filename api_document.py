@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of /api/v1: every operation, parameter, body, answer and error. api.py serves it;
 tests hold it to the routes and check the answers against it."""
 import catalogue
+import orders
 
-PROBLEM = {"$ref": "#/components/responses/Problem"}
 TEXT = {"type": "string"}
 ID = {"type": "integer", "minimum": 1}
 NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -25,10 +25,23 @@ def answer(description, schema=None, headers=None):
     return found
 
 
+PROBLEMS = {
+    400: "A field or parameter is not valid: errors names each.",
+    401: "No live token: none was sent where one is needed, or it is unknown, expired or revoked.",
+    403: "Not for this token's role, or the account may not act now.",
+    404: "No such thing, or not yours.",
+    409: "What is there now refuses it (sold out, closed, full, already done): nothing changed.",
+    429: "Too many tries: wait as Retry-After says.",
+    503: "Busy, or the database cannot be reached: nothing changed; try again after Retry-After.",
+}
+
+
 def errors(*codes):
-    """Problems an operation answers with; any may answer 401 for a bearer token that is not live, and 503 while
-    the database cannot be reached or the change kept losing to others."""
-    return {str(code): PROBLEM for code in sorted(set(codes) | {401, 503})}
+    """Problems an operation answers with (RFC 9457); any may answer 401 for a bearer token that is not live,
+    and 503 while the database cannot be reached or the change kept losing to others."""
+    return {str(code): {"description": PROBLEMS[code],
+                        "content": {"application/problem+json": {"schema": ref("Problem")}}}
+            for code in sorted(set(codes) | {401, 503})}
 
 
 def body(schema):
@@ -57,6 +70,13 @@ CATALOGUE_PARAMETERS = [
     CURSOR,
 ]
 ETAG = {"ETag": {"schema": TEXT, "description": "Send it back in If-None-Match: 304 while nothing changed."}}
+
+MONEY = {"$ref": "#/components/schemas/Money"}
+QUANTITY = {"type": ["string", "number"], "description": "A decimal, with at most 3 places."}
+STATUS = {"type": "string", "enum": orders.ORDER_STATUSES}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
+                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,43}$"},
+                   "description": "Your own key for this checkout: a repeat returns the first answer."}
 
 SCHEMAS = {
     "Money": obj(["amount", "currency"], amount={"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$"},
@@ -103,6 +123,50 @@ SCHEMAS = {
                  last_used_at={"type": ["string", "null"], "format": "date-time"}),
     "NewToken": {"allOf": [ref("Token"), obj(["token"], token={"type": "string", "description": "Shown once."})]},
     "TokenList": obj(["items"], items={"type": "array", "items": ref("Token")}),
+    "CartLine": obj(["product_id", "name", "quantity", "unit_price", "line_total", "estimated", "problem"],
+                    product_id=ID, name=TEXT, quantity=TEXT, unit_price=TEXT, line_total=MONEY,
+                    estimated={"type": "boolean", "description": "Weighed goods: charged at their packed weight."},
+                    problem=NULLABLE_TEXT),
+    "Cart": obj(["groups", "total", "fees_to_choose", "hub_times"],
+                groups={"type": "array", "items": obj(["producer", "lines", "goods", "open_times"],
+                                                      producer=obj(["id", "name"], id=ID, name=TEXT),
+                                                      lines={"type": "array", "items": ref("CartLine")},
+                                                      goods=MONEY,
+                                                      open_times={"type": "array", "items": ref("OpenTime")})},
+                total=MONEY, fees_to_choose={"type": "boolean"},
+                hub_times={"type": "array", "items": obj(["key", "place", "when", "fee", "producers"], key=TEXT,
+                                                         place=TEXT, when=TEXT, fee=MONEY,
+                                                         producers={"type": "array", "items": TEXT})}),
+    "CartLineSet": obj(["product_id", "quantity", "capped"], product_id=ID, quantity=TEXT,
+                       capped={"type": "boolean", "description": "Less than asked for: the stock ran short."}),
+    "Quantity": obj(["quantity"], quantity=QUANTITY),
+    "Adjustment": obj(["by"], by={"type": ["string", "number"], "description": "Added to the stock; negative "
+                                                                                "takes away."}),
+    "StockLevel": obj(["product_id", "quantity_available"], product_id=ID, quantity_available=TEXT),
+    "StatusChange": obj(["status"], status=STATUS),
+    "CheckoutRequest": {"type": "object", "properties": {
+        "hub_when": {"type": "string", "description": "One of the cart's hub_times: one pick-up for them all."},
+        "delivery_address": {"type": "string", "maxLength": 500}, "postcode": {"type": "string", "maxLength": 12},
+        "phone": {"type": "string", "maxLength": 40}},
+        "patternProperties": {"^when_[0-9]+$": {"type": "string", "description": "For producer <id>: a key of "
+                                                                                  "their open_times."}}},
+    "OrderLine": obj(["product_id", "name", "quantity", "unit_price", "line_total", "weight"], product_id=ID,
+                     name=TEXT, quantity=TEXT, unit_price=MONEY, line_total=MONEY, weight=NULLABLE_TEXT),
+    "Order": obj(["id", "status", "type", "placed_at", "producer", "customer", "place", "when", "date",
+                  "ordering_closes_at", "goods", "fee", "total", "payment", "basket_id"],
+                 id=ID, status=STATUS, type={"type": "string", "enum": ["collection", "delivery"]},
+                 placed_at={"type": "string", "format": "date-time"},
+                 producer=obj(["id", "name"], id=ID, name=TEXT), customer=obj(["id", "name"], id=ID, name=TEXT),
+                 place=NULLABLE_TEXT, when=NULLABLE_TEXT, date={"type": ["string", "null"], "format": "date"},
+                 ordering_closes_at={"type": ["string", "null"], "format": "date-time"}, goods=MONEY, fee=MONEY,
+                 total=MONEY, payment=obj(["method", "status"], method=TEXT, status=TEXT),
+                 basket_id={"type": ["integer", "null"]},
+                 lines={"type": "array", "items": ref("OrderLine")}),
+    "OrderList": obj(["items", "total", "next"], items={"type": "array", "items": ref("Order")},
+                     total={"type": "integer", "minimum": 0}, next={"type": ["string", "null"], "format": "uri"}),
+    "Placed": obj(["orders", "pay_url"], orders={"type": "array", "items": ref("Order")},
+                  pay_url={"type": ["string", "null"], "format": "uri",
+                           "description": "Orders paid by card wait for the card here."}),
     "Problem": obj(["type", "title", "status"], type=TEXT, title=TEXT, status={"type": "integer"}, detail=TEXT,
                    errors={"type": "array", "items": obj(["field", "message"], field=TEXT, message=TEXT)}),
     "SignUp": obj(["name", "email", "password"], name={"type": "string", "maxLength": 100},
@@ -152,6 +216,53 @@ PATHS = {
         "tags": ["Catalogue"], "parameters": [path_id("producer_id")],
         "responses": {"200": answer("The producer.", ref("Producer"), ETAG), "304": answer("Not modified."),
                       **errors(404)}}},
+    "/api/v1/cart": {"get": {
+        "operationId": "getCart", "summary": "Your cart, per producer, with their open times", "tags": ["Customers"],
+        "security": BEARER, "responses": {"200": answer("The cart.", ref("Cart")), **errors(403)}}},
+    "/api/v1/cart/lines/{product_id}": {
+        "put": {"operationId": "setCartLine", "summary": "Set how much of a product the cart holds",
+                "tags": ["Customers"], "security": BEARER, "parameters": [path_id("product_id")],
+                "requestBody": body(ref("Quantity")),
+                "responses": {"200": answer("The line now.", ref("CartLineSet")), **errors(400, 403, 404, 409)}},
+        "delete": {"operationId": "removeCartLine", "summary": "Remove a product from the cart", "tags": ["Customers"],
+                   "security": BEARER, "parameters": [path_id("product_id")],
+                   "responses": {"204": answer("Removed."), **errors(403, 404)}}},
+    "/api/v1/checkout": {"post": {
+        "operationId": "checkout", "summary": "Place the cart: one order per producer", "tags": ["Customers"],
+        "security": BEARER, "parameters": [IDEMPOTENCY_KEY], "requestBody": body(ref("CheckoutRequest")),
+        "responses": {"201": answer("The orders placed (the first answer again, for a repeated key).",
+                                    ref("Placed")), **errors(400, 403, 409)}}},
+    "/api/v1/orders": {"get": {
+        "operationId": "listOrders", "summary": "Your orders (an operator: everyone's), newest first",
+        "tags": ["Orders"], "security": BEARER,
+        "parameters": [query_parameter("status", STATUS, "Only orders in this status."), CURSOR],
+        "responses": {"200": answer("A page of orders.", ref("OrderList")), **errors(400)}}},
+    "/api/v1/orders/{order_id}": {"get": {
+        "operationId": "getOrder", "summary": "One of your orders, with its lines", "tags": ["Orders"],
+        "security": BEARER, "parameters": [path_id("order_id")],
+        "responses": {"200": answer("The order.", ref("Order")), **errors(404)}}},
+    "/api/v1/orders/{order_id}/cancel": {"post": {
+        "operationId": "cancelOrder", "summary": "Cancel one of your orders, while the rules allow",
+        "tags": ["Orders"], "security": BEARER, "parameters": [path_id("order_id")],
+        "responses": {"200": answer("The order, cancelled.", ref("Order")), **errors(403, 404, 409)}}},
+    "/api/v1/orders/{order_id}/status": {"post": {
+        "operationId": "setOrderStatus", "summary": "Move one of your orders on (producers)", "tags": ["Orders"],
+        "security": BEARER, "parameters": [path_id("order_id")], "requestBody": body(ref("StatusChange")),
+        "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/orders/{order_id}/lines/{product_id}": {"put": {
+        "operationId": "changeOrderLine", "summary": "Change a line of your order until ordering closes",
+        "tags": ["Orders"], "security": BEARER, "parameters": [path_id("order_id"), path_id("product_id")],
+        "requestBody": body(ref("Quantity")),
+        "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/products/{product_id}/stock": {"put": {
+        "operationId": "setStock", "summary": "Set a product's stock (producers)", "tags": ["Producers"],
+        "security": BEARER, "parameters": [path_id("product_id")], "requestBody": body(ref("Quantity")),
+        "responses": {"200": answer("The stock now.", ref("StockLevel")), **errors(400, 403, 404)}}},
+    "/api/v1/products/{product_id}/stock/adjustments": {"post": {
+        "operationId": "adjustStock", "summary": "Add to or take from a product's stock (producers)",
+        "tags": ["Producers"], "security": BEARER, "parameters": [path_id("product_id")],
+        "requestBody": body(ref("Adjustment")),
+        "responses": {"200": answer("The stock now.", ref("StockLevel")), **errors(400, 403, 404, 409)}}},
     "/api/v1/openapi.json": {"get": {
         "operationId": "openapi", "summary": "This document", "tags": ["Meta"],
         "responses": {"200": answer("The OpenAPI 3.1 document.", {"type": "object"}, ETAG),
@@ -171,8 +282,6 @@ def build(base_url):
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "responses": {"Problem": {"description": "What went wrong (RFC 9457).",
-                                      "content": {"application/problem+json": {"schema": ref("Problem")}}}},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from POST /api/v1/tokens."}},
         },

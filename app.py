@@ -105,6 +105,7 @@ import payments
 import producers
 import search
 import statements
+import tokens
 import worker
 
 
@@ -1072,7 +1073,8 @@ def account():
     if role == "customer":
         forms["reminders"] = RemindersForm(formdata=None, data={"reminders": bool(g.user["reminders"])})
     if not action:
-        return render_template("auth/account.html", forms=forms, role=role)
+        return render_template("auth/account.html", forms=forms, role=role,
+                               api_tokens=tokens.own_tokens(role, account_id))
     forms[action] = form = form_classes[action]()
     if form.validate():
         # The current password is guarded like the login form, so a stolen session cannot guess it.
@@ -1084,7 +1086,18 @@ def account():
         if message:
             flash(message, "success")
             return redirect(url_for("account"))
-    return render_template("auth/account.html", forms=forms, role=role), form_http_status(form)
+    return render_template("auth/account.html", forms=forms, role=role,
+                           api_tokens=tokens.own_tokens(role, account_id)), form_http_status(form)
+
+
+@app.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@account_login_required
+def revoke_api_token(token_id):
+    """Revoke one of the account's API tokens: a program using it is refused from now on."""
+    if not tokens.revoke(g.user["role"], g.user["id"], token_id):
+        abort(404)
+    flash("That API token is revoked: programs using it can no longer act for you.", "success")
+    return redirect(url_for("account"))
 
 
 def change_account(role, account_id, action, form):
@@ -1120,7 +1133,7 @@ def change_account(role, account_id, action, form):
 # --- Catalogue --------------------------------------------------------------
 
 LIST_PAGE_SIZE = 25
-MAX_STOCK = 1_000_000
+MAX_STOCK = measures.MAX_QUANTITY
 
 
 @app.template_global()

@@ -133,7 +133,7 @@ def newest_orders(role, account_id, page, per_page, status=None):
     """A customer's or producer's orders, newest first, page by page, each with its item count and total."""
     where, args = own_orders_condition(role, account_id, status)
     return query(
-        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name"
+        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, c.first_name, pr.business_name"
         f" FROM (SELECT o.* FROM orders o WHERE {where}"
         "       ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
         " JOIN customer c ON c.customer_id = o.customer_id"
@@ -449,7 +449,8 @@ def all_orders_page(page, per_page, **filters):
     where = " AND ".join(where) or "TRUE"
     total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
     rows = query(
-        f"SELECT {ORDER_COLUMNS}, c.first_name, pr.business_name FROM (SELECT o.* FROM orders o WHERE {where}"
+        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, c.first_name, pr.business_name"
+        f" FROM (SELECT o.* FROM orders o WHERE {where}"
         " ORDER BY o.placed_at DESC, o.order_id DESC LIMIT %s OFFSET %s) o"
         " JOIN customer c ON c.customer_id = o.customer_id JOIN producer pr ON pr.producer_id = o.producer_id"
         " ORDER BY o.placed_at DESC, o.order_id DESC", args + [per_page, (page - 1) * per_page])

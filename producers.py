@@ -157,6 +157,31 @@ def set_stock(product_id, quantity):
     execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s", (quantity, product_id))
 
 
+class StockTooLow(Exception):
+    """An adjustment would take the stock below 0: available is what there is."""
+
+    def __init__(self, available):
+        super().__init__(available)
+        self.available = available
+
+
+@transactional
+def adjust_stock(producer_id, product_id, by):
+    """Add by (negative to take away) to one of the producer's products' stock in one statement, so
+    concurrent adjustments all count; the stock after it, None when the product is not theirs, StockTooLow
+    (nothing changed) when it would go below 0."""
+    product = own_product(producer_id, product_id)
+    if product is None:
+        return None
+    if execute("UPDATE stock SET quantity_available = quantity_available + %s WHERE product_id = %s"
+               " AND quantity_available + %s BETWEEN 0 AND %s",
+               (by, product_id, by, measures.MAX_QUANTITY)).rowcount != 1:
+        raise StockTooLow(query("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,),
+                                one=True)["quantity_available"])
+    return query("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,), one=True)[
+        "quantity_available"]
+
+
 # --- Profile ----------------------------------------------------------------
 
 PROFILE_COLUMNS = ("description", "town", "phone", "public_email", "website", "payment_info", "legal_name",

@@ -5,17 +5,23 @@ import pathlib
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
 import api_document
+import tokens
 from conftest import PASSWORD
 
 
 def token_for(client, email="jane@example.com", role="customer", password=PASSWORD):
+    """A live token for the account, used once: its first use notes when (once an hour), so that a test's
+    "nothing changed" holds for the calls after it."""
     response = client.post("/api/v1/tokens", json={"email": email, "password": password, "role": role})
     assert response.status_code == 201, response.get_data(as_text=True)
-    return response.get_json()["token"]
+    token = response.get_json()["token"]
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+    return token
 
 
 def bearer(token):
@@ -240,24 +246,274 @@ SCHEMATHESIS_CHECKS = ("not_a_server_error,status_code_conformance,content_type_
 
 def test_schemathesis_finds_every_operation_keeping_to_the_document(live_server, db, world, tmp_path):
     import requests
-    token = requests.post(f"{live_server}/api/v1/tokens", timeout=10,
-                          json={"email": "jane@example.com", "password": PASSWORD, "role": "customer"}).json()["token"]
-    # An id its generated DELETE /tokens/{token_id} will not hit, so the token lives through the run.
-    db.execute("UPDATE api_token SET token_id = 2000000000")
-    done = subprocess.run([str(pathlib.Path(sys.executable).parent / "schemathesis"), "run",
-                           f"{live_server}/api/v1/openapi.json", "--checks", SCHEMATHESIS_CHECKS,
-                           "--max-examples", "30", "--generation-deterministic", "--suppress-health-check", "all",
-                           # The stateful phase follows GET /tokens to DELETE /tokens/{id}: it would revoke
-                           # the run's own token, and test everything after that as a stranger.
-                           "--phases", "examples,coverage,fuzzing",
-                           "--header", f"Authorization: Bearer {token}", "--request-timeout", "20",
-                           "--no-color"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    summary = done.stdout[done.stdout.find("SUMMARY"):] if "SUMMARY" in done.stdout else done.stdout[-3000:]
-    print(summary)
-    (pathlib.Path(sys.executable).parents[2] / "var" / "schemathesis.txt").write_text(done.stdout)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    selected, total = map(int, re.search(r"Selected: (\d+)/(\d+)", done.stdout).groups())
-    tested = int(re.search(r"Tested: (\d+)", done.stdout).group(1))
+    def token(email, role):
+        return requests.post(f"{live_server}/api/v1/tokens", timeout=10,
+                             json={"email": email, "password": PASSWORD, "role": role}).json()["token"]
+
+    customer, producer = token("jane@example.com", "customer"), token("farm@example.com", "producer")
+
+    def run(*selection, bearer=customer):
+        done = subprocess.run([str(pathlib.Path(sys.executable).parent / "schemathesis"), "run",
+                               f"{live_server}/api/v1/openapi.json", "--checks", SCHEMATHESIS_CHECKS,
+                               "--max-examples", "30", "--generation-deterministic", "--suppress-health-check",
+                               "all", "--phases", "examples,coverage,fuzzing", *selection,
+                               "--header", f"Authorization: Bearer {bearer}", "--request-timeout", "20",
+                               "--no-color"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        selected, total = map(int, re.search(r"Selected: (\d+)/(\d+)", done.stdout).groups())
+        tested = int(re.search(r"Tested: (\d+)", done.stdout).group(1))
+        assert selected == tested
+        return done.stdout, selected, total
+
+    # Revoking a token comes last, alone: it may revoke the run's own token (its id is in GET /tokens), and
+    # every operation after that would be tried as a stranger.
+    first, selected, total = run("--exclude-operation-id", "revokeToken")
+    stock, _, _ = run("--include-tag", "Producers", bearer=producer)
+    last, revoked, _ = run("--include-operation-id", "revokeToken")
+    (pathlib.Path(sys.executable).parents[2] / "var" / "schemathesis.txt").write_text(first + stock + last)
+    assert "401 Unauthorized (" not in stock and "403 Forbidden (" not in stock, "a producer's own operations"
+    print(first[first.find("SUMMARY"):])
     # It counts every operation but the one serving the document itself.
     documented = sum(len(operations) for operations in api_document.PATHS.values())
-    assert selected == total == tested == documented - 1, "every operation was tested"
+    assert selected + revoked == total == documented - 1, "every operation was tested"
+    assert "401 Unauthorized (" not in first, "the token lived through the run"
+
+
+# --- Customers: the cart, checkout, orders ---------------------------------------------
+
+def test_a_customer_fills_the_cart_checks_out_once_and_changes_the_order(client, db, world):
+    token = token_for(client)
+    db.execute("DELETE FROM cart_item")
+    line = client.put(f"/api/v1/cart/lines/{world.product}", json={"quantity": 3}, headers=bearer(token))
+    assert line.status_code == 200 and line.get_json() == {"product_id": world.product, "quantity": "3",
+                                                           "capped": False}
+    cart = client.get("/api/v1/cart", headers=bearer(token)).get_json()
+    [group] = cart["groups"]
+    assert group["goods"] == {"amount": "5.40", "currency": "GBP"}
+    key = next(time["key"] for time in group["open_times"] if time["place"] == "Gate")
+    headers = dict(bearer(token), **{"Idempotency-Key": "script-checkout-0001"})
+    first = client.post("/api/v1/checkout", data={f"when_{world.producer}": key}, headers=headers)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    [order] = first.get_json()["orders"]
+    assert order["total"] == {"amount": "5.40", "currency": "GBP"} and order["lines"][0]["quantity"] == "3"
+    again = client.post("/api/v1/checkout", data={f"when_{world.producer}": key}, headers=headers)
+    assert again.status_code == 201 and again.get_json() == first.get_json(), "a repeat gets the first answer"
+    assert db.value("SELECT COUNT(*) FROM orders WHERE checkout_key = 'script-checkout-0001'") == 1
+    assert db.value("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,)) == 47
+    listed = client.get("/api/v1/orders", headers=bearer(token)).get_json()
+    assert order["id"] in [row["id"] for row in listed["items"]]
+    changed = client.put(f"/api/v1/orders/{order['id']}/lines/{world.product}", json={"quantity": "1"},
+                         headers=bearer(token))
+    assert changed.status_code == 200 and changed.get_json()["goods"]["amount"] == "1.80"
+    cancelled = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=bearer(token))
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert db.value("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,)) == 50
+    assert is_problem(client.post(f"/api/v1/orders/{order['id']}/cancel", headers=bearer(token)), 409)
+
+
+@pytest.mark.parametrize("headers, fields, status", [
+    ({}, {}, 400), ({"Idempotency-Key": "short"}, {}, 400), ({"Idempotency-Key": "x" * 44}, {}, 400),
+    ({"Idempotency-Key": "a-good-key-00000001"}, {}, 400),
+    ({"Idempotency-Key": "a-good-key-00000001"}, {"when_{producer}": "999@arranged"}, 409),
+    ({"Idempotency-Key": "a-good-key-00000001"}, {"hub_when": "1@2099-06-06"}, 409),
+])
+def test_a_bad_checkout_is_a_problem_and_places_nothing(client, db, world, headers, fields, status):
+    token = token_for(client)
+    db.add_to_cart(world.customer, world.product, 1)
+    fields = {name.format(producer=world.producer): value for name, value in fields.items()}
+    with db.unchanged():
+        assert is_problem(client.post("/api/v1/checkout", json=fields, headers=dict(bearer(token), **headers)),
+                          status)
+
+
+def test_one_idempotency_key_sent_eight_times_at_once_places_one_set_of_orders(app, db, world):
+    import threading
+    client = app.test_client()
+    token = token_for(client)
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    data = {f"when_{producer}": f"{option}@arranged" for producer, option in world.collection.items()}
+    barrier, answers = threading.Barrier(8), []
+
+    def send():
+        barrier.wait()
+        answers.append(app.test_client().post("/api/v1/checkout", data=data, headers=dict(
+            bearer(token), **{"Idempotency-Key": "one-key-for-all-eight"})))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [answer.status_code for answer in answers] == [201] * 8
+    assert len({json_text(answer) for answer in answers}) == 1, "every answer is the first one"
+    assert db.value("SELECT COUNT(*) FROM orders WHERE checkout_key = 'one-key-for-all-eight'") == 2
+
+
+def json_text(response):
+    return response.get_data(as_text=True)
+
+
+def test_fifty_stock_adjustments_at_once_add_up_exactly(app, db, world):
+    import threading
+    token = token_for(app.test_client(), "farm@example.com", "producer")
+    amounts = [("-1.25" if n % 3 == 0 else "2.5") for n in range(50)]
+    barrier, statuses = threading.Barrier(50), []
+
+    def adjust(by):
+        barrier.wait()
+        statuses.append(app.test_client().post(f"/api/v1/products/{world.product}/stock/adjustments",
+                                               json={"by": by}, headers=bearer(token)).status_code)
+
+    threads = [threading.Thread(target=adjust, args=(by,)) for by in amounts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [200] * 50
+    expected = 50 + sum(Decimal(by) for by in amounts)
+    assert db.value("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,)) == expected
+
+
+def test_stock_never_goes_below_zero_and_bad_amounts_are_refused(client, db, world):
+    token = token_for(client, "farm@example.com", "producer")
+    url = f"/api/v1/products/{world.product}/stock/adjustments"
+    with db.unchanged():
+        assert is_problem(client.post(url, json={"by": "-50.001"}, headers=bearer(token)), 409)
+        for bad in ["abc", "1.0001", "NaN", "Infinity", "1e9", "", "2000000", "-1.7976931348623157e+308", "1e-400"]:
+            assert is_problem(client.post(url, json={"by": bad}, headers=bearer(token)), 400), bad
+    assert client.post(url, json={"by": "-50"}, headers=bearer(token)).get_json()["quantity_available"] == "0"
+    assert client.put(f"/api/v1/products/{world.product}/stock", json={"quantity": "12.5"},
+                      headers=bearer(token)).get_json()["quantity_available"] == "12.5"
+
+
+# --- Every operation, for every kind of caller -----------------------------------------
+
+CALLERS = ["anonymous", "customer", "another customer", "producer", "another producer", "operator",
+           "expired token", "revoked token"]
+TOKENS = {"customer": ("jane@example.com", "customer"), "another customer": ("tom@example.com", "customer"),
+          "producer": ("farm@example.com", "producer"), "another producer": ("dairy@example.com", "producer"),
+          "operator": ("op@example.com", "operator"), "expired token": ("jane@example.com", "customer"),
+          "revoked token": ("jane@example.com", "customer")}
+OK = {"customer": 200, "another customer": 200, "producer": 200, "another producer": 200, "operator": 200}
+
+
+def only(status, *callers, others=403):
+    """Status for these callers, others for the rest who hold a live token."""
+    return {caller: status if caller in callers else others for caller in OK}
+
+
+# Each operation (method, path, body) with what each caller with a live token gets; anonymous callers get
+# 401 where a token is needed, and an expired or revoked token always gets 401. The world's order is Jane's
+# from the farm; "another" customer and producer are Tom and the dairy.
+MATRIX = [
+    ("get", "/api/v1/products", None, OK, 200),
+    ("get", "/api/v1/products/{product}", None, OK, 200),
+    ("get", "/api/v1/producers", None, OK, 200),
+    ("get", "/api/v1/producers/{producer}", None, OK, 200),
+    ("get", "/api/v1/openapi.json", None, OK, 200),
+    ("post", "/api/v1/customers", {"name": "Eve", "email": "eve@example.com", "password": "correct horse 42"},
+     dict.fromkeys(OK, 201), 201),
+    ("post", "/api/v1/tokens", {"email": "jane@example.com", "password": PASSWORD, "role": "customer"},
+     dict.fromkeys(OK, 201), 201),
+    ("get", "/api/v1/me", None, OK, 401),
+    ("get", "/api/v1/tokens", None, OK, 401),
+    ("delete", "/api/v1/tokens/{token}", None, only(204, "customer", others=404), 401),
+    ("get", "/api/v1/cart", None, only(200, "customer", "another customer"), 401),
+    ("put", "/api/v1/cart/lines/{product}", {"quantity": "1"}, only(200, "customer", "another customer"), 401),
+    ("delete", "/api/v1/cart/lines/{product}", None, only(204, "customer", "another customer"), 401),
+    ("post", "/api/v1/checkout", {"when_{producer}": "{collection}@arranged"},
+     only(201, "customer", "another customer"), 401),
+    ("get", "/api/v1/orders", None, OK, 401),
+    ("get", "/api/v1/orders/{order}", None, dict(OK, **{"another customer": 404, "another producer": 404}), 401),
+    ("post", "/api/v1/orders/{order}/cancel", None,
+     dict(only(200, "customer", "producer"), **{"another customer": 404, "another producer": 404}), 401),
+    ("post", "/api/v1/orders/{order}/status", {"status": "confirmed"},
+     dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("put", "/api/v1/orders/{order}/lines/{product}", {"quantity": "1"},
+     dict(only(200, "customer"), **{"another customer": 404}), 401),
+    ("put", "/api/v1/products/{product}/stock", {"quantity": "5"},
+     dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("post", "/api/v1/products/{product}/stock/adjustments", {"by": "1"},
+     dict(only(200, "producer"), **{"another producer": 404}), 401),
+]
+
+
+def test_the_matrix_covers_every_documented_operation():
+    documented = {(method, path) for path, operations in api_document.PATHS.items() for method in operations}
+    covered = {(method, path.replace("{product}", "{product_id}").replace("{producer}", "{producer_id}")
+                .replace("{order}", "{order_id}").replace("{token}", "{token_id}")) for method, path, *_ in MATRIX}
+    assert covered == documented
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("method, path, data, expected, anonymous", MATRIX, ids=[f"{m} {p}" for m, p, *_ in MATRIX])
+def test_every_operation_for_every_caller(client, db, world, operator, caller, method, path, data, expected,
+                                          anonymous):
+    own_token = token_for(client)
+    headers = {"Idempotency-Key": f"matrix-{caller.replace(' ', '-')}-0001"}
+    if caller in TOKENS:
+        email, role = TOKENS[caller]
+        token = own_token if caller == "customer" else token_for(client, email, role)
+        headers.update(bearer(token))
+        if caller == "expired token":
+            db.execute("UPDATE api_token SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE token_hash = %s",
+                       (tokens_digest(token),))
+        if caller == "revoked token":
+            db.execute("UPDATE api_token SET revoked_at = UTC_TIMESTAMP() WHERE token_hash = %s",
+                       (tokens_digest(token),))
+    for customer in (world.customer, world.other_customer):
+        db.add_to_cart(customer, world.product, 1)
+    ids = {"product": world.product, "producer": world.producer, "order": world.order,
+           "collection": world.collection[world.producer],
+           "token": db.value("SELECT token_id FROM api_token ORDER BY token_id LIMIT 1")}
+    body = {name.format(**ids): value.format(**ids) for name, value in (data or {}).items()}
+    want = {"anonymous": anonymous, "expired token": 401, "revoked token": 401}.get(caller) or expected[caller]
+    before = db.snapshot()
+    response = getattr(client, method)(path.format(**ids), json=body if data else None, headers=headers)
+    assert response.status_code == want, response.get_data(as_text=True)
+    if want >= 400:
+        assert response.mimetype == "application/problem+json"
+        assert db.snapshot() == before, "a refused call changes nothing"
+
+
+def tokens_digest(token):
+    return tokens.digest(token)
+
+
+def test_the_example_client_signs_up_shops_and_lists_its_orders_on_a_live_server(live_server, db, world):
+    done = subprocess.run([sys.executable, str(pathlib.Path(__file__).parents[1] / "examples" / "client.py"),
+                           live_server, "eve@example.com", "correct horse 42"], capture_output=True, text=True,
+                          timeout=120)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sign up: 201 eve@example.com" in done.stdout and "check out: 201" in done.stdout
+    eve = db.value("SELECT customer_id FROM customer WHERE email = 'eve@example.com'")
+    placed = db.value("SELECT COUNT(*) FROM orders WHERE customer_id = %s", (eve,))
+    assert placed >= 1 and f"orders: {placed} -" in done.stdout
+
+
+def test_tokens_are_listed_and_revoked_from_the_account_page(client, auth, db, world):
+    token = token_for(client, "farm@example.com", "producer")
+    token_id = db.value("SELECT token_id FROM api_token")
+    auth.login_producer()
+    assert 'href="/account#tokens-heading"' in client.get("/dashboard").get_data(as_text=True)
+    page = client.get("/account").get_data(as_text=True)
+    assert "API token · made" in page and f'id="token-{token_id}"' in page
+    auth.login_producer("dairy@example.com")
+    with db.unchanged():
+        assert client.post(f"/account/tokens/{token_id}/revoke").status_code == 404, "not theirs"
+    auth.login_producer()
+    assert client.post(f"/account/tokens/{token_id}/revoke").status_code == 302
+    assert is_problem(client.get("/api/v1/me", headers=bearer(token)), 401)
+    assert "No API tokens" in client.get("/account").get_data(as_text=True)
+
+
+def test_the_api_s_own_500_and_503_are_problem_json(app, client, world):
+    from werkzeug.exceptions import InternalServerError
+    with app.test_request_context("/api/v1/products"):
+        response = app.handle_http_exception(InternalServerError())
+    assert is_problem(response, 500) and "Traceback" not in response.get_data(as_text=True)
+    app.config.update(MYSQL_HOST="localhost", MYSQL_UNIX_SOCKET="/nonexistent/mysql.sock")
+    response = client.get("/api/v1/products")
+    assert is_problem(response, 503) and response.headers["Retry-After"] == "30"

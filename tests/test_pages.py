@@ -17,7 +17,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                                                       "best-practice"]},
                "resultTypes": ["violations"]}
 # GET routes that are not pages: downloads, files, and the robots.txt text.
-NOT_PAGES = {"api.products", "api.product", "api.producers", "api.producer", "api.openapi", "api.me", "api.list_tokens", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
+NOT_PAGES = {"api.list_products", "api.get_product", "api.list_producers", "api.get_producer", "api.openapi", "api.me", "api.list_tokens", "api.cart", "api.list_orders", "api.get_order", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
              "invoice_pdf", "producer_statement_csv", "admin_statement_csv", "admin_ledger_csv", "admin_vat_csv",
              # The card step needs a Stripe server: test_cards.py drives it against localstripe.
              "pay_checkout", "admin_hub_day_csv"}
@@ -240,7 +240,7 @@ STATEMENTS = {
     'customer /orders/7': 8,
     'customer /baskets/1': 8,
     'customer /checkout/demo-checkout-jane-7': 5,
-    'customer /account': 1,
+    'customer /account': 2,
     'customer /account/balance': 4,
     'operator /admin/customers/1/balance': 5,
     'tom /cart': 2,
@@ -264,7 +264,7 @@ STATEMENTS = {
     'producer /dashboard/fulfilment/2/edit': 3,
     'producer /dashboard/schedule': 3,
     'producer /dashboard/schedule/{thursday}': 3,
-    'producer /account': 1,
+    'producer /account': 2,
     'willow /dashboard': 6,
     'operator /admin': 5,
     'operator /admin/producers': 3,
@@ -279,7 +279,7 @@ STATEMENTS = {
     'operator /admin/emails': 3,
     'operator /admin/operators': 3,
     'operator /admin/operators/1': 4,
-    'operator /account': 1,
+    'operator /account': 2,
     'customer /invoices/1': 2,
     'producer /dashboard/statement': 7,
     'bramble /dashboard/statement': 7,
