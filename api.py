@@ -148,6 +148,10 @@ def load_token_holder():
     if account is None or account["status"] in accounts.BLOCKED_STATES:
         raise Problem(401, "Unauthorized", "The token's account cannot use noeari now.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    now = fulfilment.utc_now()
+    if tokens.count_request(token_id, now) > current_app.config["API_RATE_PER_MINUTE"]:
+        raise Problem(429, "Too Many Requests", f"This token may make {current_app.config['API_RATE_PER_MINUTE']}"
+                      " requests a minute.", headers={"Retry-After": str(60 - now.second)})
     g.api_user = dict(account, role=role, token_id=token_id)
 
 
@@ -617,6 +621,74 @@ def change_order_line(order_id, product_id):
     except changes.ChangeRefused as refusal:
         raise Problem(409, "Conflict", refusal.problem) from None
     return jsonify(order_shape(own_order(order_id)))
+
+
+# --- The operator: producers and customers ----------------------------------------------
+
+def account_row_shape(kind, row):
+    return {"id": row[accounts.ROLES[kind].key], "name": row[accounts.ROLES[kind].name], "email": row["email"],
+            "status": row["status"], "joined_at": utc(row["date_joined"])}
+
+
+@bp.get("/v1/admin/producers")
+@requires("operator")
+def admin_producers():
+    """Every producer (?status= narrows them), by name, 25 a page."""
+    status = single("status")
+    if "status" in request.args and status not in accounts.ROLES["producer"].states:
+        raise Problem(400, "Bad Request", "Not one of the producers' states.",
+                      errors=[{"field": "status", "message": "Not one of the producers' states."}])
+    page = cursor_page()
+    rows, total = accounts.producer_page(status or None, page, site.LIST_PAGE_SIZE)
+    pages = max(1, -(-total // site.LIST_PAGE_SIZE))
+    return jsonify({"items": [account_row_shape("producer", row) for row in rows], "total": total,
+                    "next": next_link("api.admin_producers", page, pages)})
+
+
+@bp.get("/v1/admin/customers")
+@requires("operator")
+def admin_customers():
+    """The customers whose email or first name holds ?q= (all without it), by email, 25 a page."""
+    text = single("q")
+    if len(text) > 200:
+        raise Problem(400, "Bad Request", "At most 200 characters.",
+                      errors=[{"field": "q", "message": "At most 200 characters."}])
+    page = cursor_page()
+    rows, total = accounts.customer_page(text.strip(), page, site.LIST_PAGE_SIZE)
+    pages = max(1, -(-total // site.LIST_PAGE_SIZE))
+    return jsonify({"items": [account_row_shape("customer", row) for row in rows], "total": total,
+                    "next": next_link("api.admin_customers", page, pages)})
+
+
+def change_state(kind, account_id, action):
+    """As the operator, an action on an account (kept in the audit, as on their pages)."""
+    if action not in accounts.ROLES[kind].actions:
+        raise Problem(404, "Not Found", f"A {kind} can be {', '.join(accounts.ROLES[kind].actions)}d, nothing else.")
+    filled = form(site.NoteForm)
+    try:
+        account, changed = accounts.change_account_state(g.api_user["id"], kind, account_id, action,
+                                                         filled.note.data or "")
+    except accounts.AccountNotFound:
+        raise Problem(404, "Not Found", f"No {kind} has that id.") from None
+    if not changed:
+        raise Problem(409, "Conflict", f"{account['name']} is {accounts.ROLES[kind].states[account['status']].lower()},"
+                      f" so they cannot be {action}d.")
+    row = accounts.account_by_id(kind, account_id)
+    return jsonify({"id": account_id, "name": row["name"], "email": row["email"], "status": row["status"]})
+
+
+@bp.post("/v1/admin/producers/<int:producer_id>/<action>")
+@requires("operator")
+def admin_producer_action(producer_id, action):
+    """Approve, suspend or reinstate a producer; a suspension revokes their API tokens too."""
+    return change_state("producer", producer_id, action)
+
+
+@bp.post("/v1/admin/customers/<int:customer_id>/<action>")
+@requires("operator")
+def admin_customer_action(customer_id, action):
+    """Suspend or reinstate a customer."""
+    return change_state("customer", customer_id, action)
 
 
 # --- The producer's stock -----------------------------------------------------------

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1: every operation, parameter, body, answer and error. api.py serves it;
 tests hold it to the routes and check the answers against it."""
+import accounts
 import catalogue
 import orders
 
@@ -31,17 +32,18 @@ PROBLEMS = {
     403: "Not for this token's role, or the account may not act now.",
     404: "No such thing, or not yours.",
     409: "What is there now refuses it (sold out, closed, full, already done): nothing changed.",
-    429: "Too many tries: wait as Retry-After says.",
+    429: "Too many tries, or more requests than the token's rate: wait as Retry-After says.",
     503: "Busy, or the database cannot be reached: nothing changed; try again after Retry-After.",
 }
 
 
 def errors(*codes):
     """Problems an operation answers with (RFC 9457); any may answer 401 for a bearer token that is not live,
-    and 503 while the database cannot be reached or the change kept losing to others."""
+    429 for one past its rate, and 503 while the database cannot be reached or the change kept losing to
+    others."""
     return {str(code): {"description": PROBLEMS[code],
                         "content": {"application/problem+json": {"schema": ref("Problem")}}}
-            for code in sorted(set(codes) | {401, 503})}
+            for code in sorted(set(codes) | {401, 429, 503})}
 
 
 def body(schema):
@@ -59,6 +61,18 @@ def path_id(name):
 
 
 BEARER = [{"bearer": []}]
+
+
+def account_action(kind, verbs):
+    """An operator's action on an account of kind, as on their pages: POST .../{<kind>_id}/{action}."""
+    return {"post": {
+        "operationId": f"admin{kind.title()}Action", "summary": f"{verbs} a {kind} (operators)", "tags": ["Operators"],
+        "security": BEARER, "parameters": [
+            path_id(f"{kind}_id"),
+            {"name": "action", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": list(accounts.ROLES[kind].actions)}}],
+        "requestBody": {"required": False, "content": body(ref("Note"))["content"]},
+        "responses": {"200": answer(f"The {kind} now.", ref("AccountState")), **errors(400, 403, 404, 409)}}}
 CURSOR = query_parameter("cursor", TEXT, "The `next` link's cursor, for the following page.")
 CATALOGUE_PARAMETERS = [
     query_parameter("q", {"type": "string", "maxLength": 200}, "Words to search names, descriptions and producers."),
@@ -167,6 +181,15 @@ SCHEMAS = {
     "Placed": obj(["orders", "pay_url"], orders={"type": "array", "items": ref("Order")},
                   pay_url={"type": ["string", "null"], "format": "uri",
                            "description": "Orders paid by card wait for the card here."}),
+    "AccountRow": obj(["id", "name", "email", "status", "joined_at"], id=ID, name=TEXT,
+                      email={"type": "string", "format": "email"}, status=TEXT,
+                      joined_at={"type": ["string", "null"], "format": "date-time"}),
+    "AccountList": obj(["items", "total", "next"], items={"type": "array", "items": ref("AccountRow")},
+                       total={"type": "integer", "minimum": 0}, next={"type": ["string", "null"], "format": "uri"}),
+    "AccountState": obj(["id", "name", "email", "status"], id=ID, name=TEXT,
+                        email={"type": "string", "format": "email"}, status=TEXT),
+    "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 500,
+                                                       "description": "Why, for the audit (and a producer's email)."}}},
     "Problem": obj(["type", "title", "status"], type=TEXT, title=TEXT, status={"type": "integer"}, detail=TEXT,
                    errors={"type": "array", "items": obj(["field", "message"], field=TEXT, message=TEXT)}),
     "SignUp": obj(["name", "email", "password"], name={"type": "string", "maxLength": 100},
@@ -254,6 +277,19 @@ PATHS = {
         "tags": ["Orders"], "security": BEARER, "parameters": [path_id("order_id"), path_id("product_id")],
         "requestBody": body(ref("Quantity")),
         "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/admin/producers": {"get": {
+        "operationId": "adminProducers", "summary": "Every producer, by name (operators)", "tags": ["Operators"],
+        "security": BEARER, "parameters": [
+            query_parameter("status", {"type": "string", "enum": list(accounts.ROLES["producer"].states)},
+                            "Only producers in this state."), CURSOR],
+        "responses": {"200": answer("A page of producers.", ref("AccountList")), **errors(400, 403)}}},
+    "/api/v1/admin/producers/{producer_id}/{action}": account_action("producer", "Approve, suspend or reinstate"),
+    "/api/v1/admin/customers": {"get": {
+        "operationId": "adminCustomers", "summary": "Customers, by email (operators)", "tags": ["Operators"],
+        "security": BEARER, "parameters": [
+            query_parameter("q", {"type": "string", "maxLength": 200}, "Part of an email or first name."), CURSOR],
+        "responses": {"200": answer("A page of customers.", ref("AccountList")), **errors(400, 403)}}},
+    "/api/v1/admin/customers/{customer_id}/{action}": account_action("customer", "Suspend or reinstate"),
     "/api/v1/products/{product_id}/stock": {"put": {
         "operationId": "setStock", "summary": "Set a product's stock (producers)", "tags": ["Producers"],
         "security": BEARER, "parameters": [path_id("product_id")], "requestBody": body(ref("Quantity")),

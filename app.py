@@ -176,6 +176,7 @@ app.config.from_mapping(
     WORKER_POLL_SECONDS=5,
     PAGE_CACHE_MB=16,
     API_TOKEN_DAYS=30,
+    API_RATE_PER_MINUTE=600,
 )
 
 
@@ -241,6 +242,7 @@ ENV_SETTINGS = {
     "WORKER_POLL_SECONDS": int,
     "PAGE_CACHE_MB": float,
     "API_TOKEN_DAYS": int,
+    "API_RATE_PER_MINUTE": int,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name, "").strip():

@@ -944,3 +944,11 @@ CREATE TABLE api_token (
     KEY idx_api_token_account (role, account_id, revoked_at),
     CONSTRAINT chk_api_token_role CHECK (role IN ('customer', 'producer', 'operator'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Each API token's requests in the current minute, for its rate limit.
+CREATE TABLE api_rate (
+    token_id INT UNSIGNED NOT NULL PRIMARY KEY,
+    window_start DATETIME NOT NULL,
+    requests INT UNSIGNED NOT NULL DEFAULT 0,
+    CONSTRAINT fk_api_rate_token FOREIGN KEY (token_id) REFERENCES api_token (token_id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -64,3 +64,14 @@ def revoke_all(role, account_id):
     """Revoke every token of the account: its password changed, or it was suspended."""
     execute("UPDATE api_token SET revoked_at = UTC_TIMESTAMP() WHERE role = %s AND account_id = %s"
             " AND revoked_at IS NULL", (role, account_id))
+
+
+def count_request(token_id, now):
+    """Count a request by the token in now's minute; how many it has made in that minute, this one included.
+    One statement: the row's old window decides, in the update, whether the count goes on or starts again, and
+    LAST_INSERT_ID carries the count back with the statement's answer."""
+    window = now.replace(second=0, microsecond=0, tzinfo=None)
+    done = execute("INSERT INTO api_rate (token_id, window_start, requests) VALUES (%s, %s, 1)"
+                   " ON DUPLICATE KEY UPDATE requests = LAST_INSERT_ID(IF(window_start = VALUES(window_start),"
+                   " requests + 1, 1)), window_start = VALUES(window_start)", (token_id, window))
+    return done.lastrowid or 1

@@ -13,7 +13,8 @@ import bcrypt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import search  # noqa: E402
-from app import CATEGORIES, app  # noqa: E402
+from app import app  # noqa: E402
+from catalogue import CATEGORIES  # noqa: E402
 from db import create_schema, mysql  # noqa: E402
 
 SCALES = {

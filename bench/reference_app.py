@@ -10,7 +10,7 @@ import MySQLdb.cursors
 from flask import Flask
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from app import CATALOGUE_SELECT, CATALOGUE_SORTS, PRODUCTS_PER_PAGE  # noqa: E402  (the query, not the app)
+from catalogue import CATALOGUE_SELECT, CATALOGUE_SORTS, PRODUCTS_PER_PAGE  # noqa: E402  (the query, not the app)
 
 app = Flask(__name__)
 kept = threading.local()

@@ -34,8 +34,9 @@ TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", 
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
           "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event", "card_refund", "card_check", "hub", "hub_slot", "hub_basket", "hub_booking", "hub_closure", "hub_product_exclusion", "api_token"]
+# Not in the snapshot, as login_failure is not: api_rate meters every call with a token, refused ones too.
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["api_token", "card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "hub_basket", "card_payment", "hub_product_exclusion", "product", "slot_booking",
+DELETE_ORDER = ["api_rate", "api_token", "card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "hub_basket", "card_payment", "hub_product_exclusion", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "hub_booking", "hub_closure", "hub_slot", "hub", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]

@@ -219,7 +219,7 @@ def test_every_error_under_api_is_problem_json(client, db, world, method, path):
 # --- The document -----------------------------------------------------------------
 
 def test_the_document_names_every_operation_the_api_serves_and_nothing_else(app):
-    served = {(rule.rule.replace("<int:", "{").replace(">", "}"), method.lower())
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
               for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, operations in api_document.PATHS.items() for method in operations}
@@ -244,8 +244,9 @@ SCHEMATHESIS_CHECKS = ("not_a_server_error,status_code_conformance,content_type_
                        "missing_required_header,unsupported_method")
 
 
-def test_schemathesis_finds_every_operation_keeping_to_the_document(live_server, db, world, tmp_path):
+def test_schemathesis_finds_every_operation_keeping_to_the_document(app, live_server, db, world, tmp_path):
     import requests
+    app.config["API_RATE_PER_MINUTE"] = 1_000_000  # a thousand requests in seconds, each a fair one
     def token(email, role):
         return requests.post(f"{live_server}/api/v1/tokens", timeout=10,
                              json={"email": email, "password": PASSWORD, "role": role}).json()["token"]
@@ -432,6 +433,10 @@ MATRIX = [
      dict(only(200, "producer"), **{"another producer": 404}), 401),
     ("put", "/api/v1/orders/{order}/lines/{product}", {"quantity": "1"},
      dict(only(200, "customer"), **{"another customer": 404}), 401),
+    ("get", "/api/v1/admin/producers", None, only(200, "operator"), 401),
+    ("post", "/api/v1/admin/producers/{producer}/{action}", {"note": "Checks"}, only(200, "operator"), 401),
+    ("get", "/api/v1/admin/customers", None, only(200, "operator"), 401),
+    ("post", "/api/v1/admin/customers/{customer}/{action}", {"note": "Checks"}, only(200, "operator"), 401),
     ("put", "/api/v1/products/{product}/stock", {"quantity": "5"},
      dict(only(200, "producer"), **{"another producer": 404}), 401),
     ("post", "/api/v1/products/{product}/stock/adjustments", {"by": "1"},
@@ -441,8 +446,8 @@ MATRIX = [
 
 def test_the_matrix_covers_every_documented_operation():
     documented = {(method, path) for path, operations in api_document.PATHS.items() for method in operations}
-    covered = {(method, path.replace("{product}", "{product_id}").replace("{producer}", "{producer_id}")
-                .replace("{order}", "{order_id}").replace("{token}", "{token_id}")) for method, path, *_ in MATRIX}
+    covered = {(method, re.sub(r"\{(product|producer|order|token|customer)\}", r"{\1_id}", path))
+               for method, path, *_ in MATRIX}
     assert covered == documented
 
 
@@ -464,7 +469,8 @@ def test_every_operation_for_every_caller(client, db, world, operator, caller, m
                        (tokens_digest(token),))
     for customer in (world.customer, world.other_customer):
         db.add_to_cart(customer, world.product, 1)
-    ids = {"product": world.product, "producer": world.producer, "order": world.order,
+    ids = {"product": world.product, "producer": world.producer, "order": world.order, "action": "suspend",
+           "customer": world.other_customer,
            "collection": world.collection[world.producer],
            "token": db.value("SELECT token_id FROM api_token ORDER BY token_id LIMIT 1")}
     body = {name.format(**ids): value.format(**ids) for name, value in (data or {}).items()}
@@ -517,3 +523,34 @@ def test_the_api_s_own_500_and_503_are_problem_json(app, client, world):
     app.config.update(MYSQL_HOST="localhost", MYSQL_UNIX_SOCKET="/nonexistent/mysql.sock")
     response = client.get("/api/v1/products")
     assert is_problem(response, 503) and response.headers["Retry-After"] == "30"
+
+
+def test_the_operator_suspends_a_producer_through_the_api_and_their_tokens_stop(client, db, world, operator):
+    farm, op = token_for(client, "farm@example.com", "producer"), token_for(client, "op@example.com", "operator")
+    listed = client.get("/api/v1/admin/producers?status=approved", headers=bearer(op)).get_json()
+    assert {row["email"] for row in listed["items"]} >= {"farm@example.com", "dairy@example.com"}
+    response = client.post(f"/api/v1/admin/producers/{world.producer}/suspend", json={"note": "Health check"},
+                           headers=bearer(op))
+    assert response.status_code == 200 and response.get_json()["status"] == "suspended"
+    assert db.value("SELECT action FROM operator_audit ORDER BY audit_id DESC LIMIT 1") == "suspend"
+    assert is_problem(client.get("/api/v1/me", headers=bearer(farm)), 401)
+    with db.unchanged():
+        assert is_problem(client.post(f"/api/v1/admin/producers/{world.producer}/suspend", headers=bearer(op)), 409)
+        assert is_problem(client.post(f"/api/v1/admin/producers/{world.producer}/explode", headers=bearer(op)), 404)
+        assert is_problem(client.post("/api/v1/admin/producers/999999/approve", headers=bearer(op)), 404)
+        assert is_problem(client.post(f"/api/v1/admin/customers/{world.customer}/approve", headers=bearer(op)), 404)
+        assert is_problem(client.get("/api/v1/admin/producers?status=gone", headers=bearer(op)), 400)
+    found = client.get("/api/v1/admin/customers?q=tom", headers=bearer(op)).get_json()
+    assert [row["email"] for row in found["items"]] == ["tom@example.com"]
+
+
+def test_a_token_past_its_rate_gets_429_with_retry_after_and_others_do_not(app, client, db, world, clock):
+    clock(datetime.datetime(2099, 6, 1, 12, 0, 15, tzinfo=datetime.UTC))
+    app.config["API_RATE_PER_MINUTE"] = 3
+    token, other = token_for(client), token_for(client, "tom@example.com")  # each used once already
+    assert [client.get("/api/v1/products", headers=bearer(token)).status_code for _ in range(3)] == [200, 200, 429]
+    response = client.get("/api/v1/me", headers=bearer(token))
+    assert is_problem(response, 429) and response.headers["Retry-After"] == "45"
+    assert client.get("/api/v1/me", headers=bearer(other)).status_code == 200, "another token has its own count"
+    clock(datetime.datetime(2099, 6, 1, 12, 1, 0, tzinfo=datetime.UTC))
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200, "a new minute starts again"
