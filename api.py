@@ -691,6 +691,56 @@ def admin_customer_action(customer_id, action):
     return change_state("customer", customer_id, action)
 
 
+@bp.post("/v1/orders/<int:order_id>/when")
+@requires("customer")
+def move_order(order_id):
+    """Move the customer's order to another open time of its producer (a key of their open_times), until
+    ordering closes."""
+    key = body().get("when", "")
+    if not site.WHEN_VALUE.fullmatch(key):
+        raise Problem(400, "Bad Request", "Some fields are not valid.",
+                      errors=[{"field": "when", "message": "A key from the producer's open_times."}])
+    try:
+        changes.move(g.api_user["id"], order_id, key)
+    except changes.ChangeRefused as refusal:
+        raise Problem(409, "Conflict", refusal.problem) from None
+    return jsonify(order_shape(own_order(order_id)))
+
+
+class ShortageForm(site.ShortageForm):
+    product_id = site.id_field("Product")
+
+
+@bp.post("/v1/orders/<int:order_id>/shortages")
+@requires("producer")
+def record_shortage(order_id):
+    """Supply less of a line of one of the producer's orders than was ordered, saying why: the difference goes
+    back to stock, the customer is told, and any paid difference goes to their credit."""
+    filled = form(ShortageForm)
+    try:
+        changes.record_shortage(g.api_user["id"], order_id, filled.product_id.data, filled.quantity.data,
+                                filled.reason.data)
+    except changes.ChangeRefused as refusal:
+        raise Problem(409, "Conflict", refusal.problem) from None
+    return jsonify(order_shape(own_order(order_id)))
+
+
+@bp.get("/v1/packing-lists/<day>")
+@requires("producer")
+def packing_list(day):
+    """The producer's orders for a day with their lines, and how much of each product to pick across them."""
+    day = site.checked_date(day)  # after the token: a stranger learns nothing, not even that a date is bad
+    found = orders.packing_list(g.api_user["id"], day)
+    rows, picks, cancelled = found if found else ([], [], 0)
+    return jsonify({"date": day.isoformat(), "orders": [order_shape(dict(row, producer_id=g.api_user["id"],
+                                                                         business_name=g.api_user["name"]))
+                                                        for row in rows],
+                    "picks": [{"product_id": pick["product_id"], "name": pick["name"], "unit": pick["unit"],
+                               "quantity": measures.plain(pick["quantity"]),
+                               "line": measures.line_text(pick)} for pick in picks],
+                    "cancelled": cancelled})
+
+
 # --- The producer's stock -----------------------------------------------------------
 
 @bp.put("/v1/products/<int:product_id>/stock")

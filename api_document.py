@@ -190,6 +190,12 @@ SCHEMAS = {
                         email={"type": "string", "format": "email"}, status=TEXT),
     "Note": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 500,
                                                        "description": "Why, for the audit (and a producer's email)."}}},
+    "PackingList": obj(["date", "orders", "picks", "cancelled"], date={"type": "string", "format": "date"},
+                       orders={"type": "array", "items": ref("Order")},
+                       picks={"type": "array", "items": obj(["product_id", "name", "unit", "quantity", "line"],
+                                                            product_id=ID, name=TEXT, unit=TEXT, quantity=TEXT,
+                                                            line=TEXT)},
+                       cancelled={"type": "integer", "minimum": 0}),
     "Problem": obj(["type", "title", "status"], type=TEXT, title=TEXT, status={"type": "integer"}, detail=TEXT,
                    errors={"type": "array", "items": obj(["field", "message"], field=TEXT, message=TEXT)}),
     "SignUp": obj(["name", "email", "password"], name={"type": "string", "maxLength": 100},
@@ -290,6 +296,25 @@ PATHS = {
             query_parameter("q", {"type": "string", "maxLength": 200}, "Part of an email or first name."), CURSOR],
         "responses": {"200": answer("A page of customers.", ref("AccountList")), **errors(400, 403)}}},
     "/api/v1/admin/customers/{customer_id}/{action}": account_action("customer", "Suspend or reinstate"),
+    "/api/v1/orders/{order_id}/when": {"post": {
+        "operationId": "moveOrder", "summary": "Move your order to another open time until ordering closes",
+        "tags": ["Orders"], "security": BEARER, "parameters": [path_id("order_id")],
+        "requestBody": body(obj(["when"], when={"type": "string", "description": "A key of the producer's "
+                                                                                   "open_times."})),
+        "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/orders/{order_id}/shortages": {"post": {
+        "operationId": "recordShortage", "summary": "Supply less of a line than was ordered (producers)",
+        "tags": ["Producers"], "security": BEARER, "parameters": [path_id("order_id")],
+        "requestBody": body(obj(["product_id", "quantity", "reason"], product_id=ID, quantity=QUANTITY,
+                                reason={"type": "string", "minLength": 1, "maxLength": 200,
+                                        "description": "Why, for the customer."})),
+        "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/packing-lists/{day}": {"get": {
+        "operationId": "packingList", "summary": "Your orders for a day and what to pick (producers)",
+        "tags": ["Producers"], "security": BEARER,
+        "parameters": [{"name": "day", "in": "path", "required": True,
+                        "schema": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}}],
+        "responses": {"200": answer("The day's list.", ref("PackingList")), **errors(400, 403, 404)}}},
     "/api/v1/products/{product_id}/stock": {"put": {
         "operationId": "setStock", "summary": "Set a product's stock (producers)", "tags": ["Producers"],
         "security": BEARER, "parameters": [path_id("product_id")], "requestBody": body(ref("Quantity")),

@@ -368,7 +368,7 @@ def packing_list(producer_id, day, option_id=None, slot_start=None):
     if option_id is not None:
         where, args = where + " AND o.option_id = %s AND o.slot_start = %s", args + [option_id, slot_start]
     orders = query(
-        f"SELECT {ORDER_COLUMNS}, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
+        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.delivery_address, o.postcode, o.phone, c.first_name, c.email"
         f" FROM orders o JOIN customer c ON c.customer_id = o.customer_id WHERE {where}"
         " ORDER BY o.slot_start, o.fulfilment_name, o.order_id", args)
     if not orders:

@@ -433,6 +433,11 @@ MATRIX = [
      dict(only(200, "producer"), **{"another producer": 404}), 401),
     ("put", "/api/v1/orders/{order}/lines/{product}", {"quantity": "1"},
      dict(only(200, "customer"), **{"another customer": 404}), 401),
+    ("post", "/api/v1/orders/{order}/when", {"when": "{collection}@arranged"},
+     dict(only(200, "customer"), **{"another customer": 404}), 401),
+    ("post", "/api/v1/orders/{order}/shortages", {"product_id": "{product}", "quantity": "1", "reason": "Frost"},
+     dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("get", "/api/v1/packing-lists/{day}", None, only(200, "producer", "another producer"), 401),
     ("get", "/api/v1/admin/producers", None, only(200, "operator"), 401),
     ("post", "/api/v1/admin/producers/{producer}/{action}", {"note": "Checks"}, only(200, "operator"), 401),
     ("get", "/api/v1/admin/customers", None, only(200, "operator"), 401),
@@ -470,6 +475,7 @@ def test_every_operation_for_every_caller(client, db, world, operator, caller, m
     for customer in (world.customer, world.other_customer):
         db.add_to_cart(customer, world.product, 1)
     ids = {"product": world.product, "producer": world.producer, "order": world.order, "action": "suspend",
+           "day": "2099-06-06",
            "customer": world.other_customer,
            "collection": world.collection[world.producer],
            "token": db.value("SELECT token_id FROM api_token ORDER BY token_id LIMIT 1")}
@@ -554,3 +560,25 @@ def test_a_token_past_its_rate_gets_429_with_retry_after_and_others_do_not(app, 
     assert client.get("/api/v1/me", headers=bearer(other)).status_code == 200, "another token has its own count"
     clock(datetime.datetime(2099, 6, 1, 12, 1, 0, tzinfo=datetime.UTC))
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200, "a new minute starts again"
+
+
+def test_a_producer_records_a_shortage_and_reads_the_day_s_packing_list(client, db, world):
+    db.execute("UPDATE orders SET fulfilment_date = '2099-06-06', slot_start = '09:00', slot_end = '12:00'"
+               " WHERE order_id = %s", (world.order,))
+    token = token_for(client, "farm@example.com", "producer")
+    day = client.get("/api/v1/packing-lists/2099-06-06", headers=bearer(token)).get_json()
+    assert [order["id"] for order in day["orders"]] == [world.order]
+    assert day["picks"] == [{"product_id": world.product, "name": "Potatoes", "unit": "kg", "quantity": "2",
+                             "line": day["picks"][0]["line"]}]
+    response = client.post(f"/api/v1/orders/{world.order}/shortages", headers=bearer(token),
+                           data={"product_id": world.product, "quantity": "1", "reason": "Frost took some"})
+    assert response.status_code == 200 and response.get_json()["goods"]["amount"] == "1.80"
+    assert db.value("SELECT note FROM order_status_history WHERE kind = 'shortage'") == "Frost took some"
+    with db.unchanged():
+        for bad in [{"product_id": world.product, "quantity": "1"},
+                    {"product_id": world.product, "quantity": "5", "reason": "More"},
+                    {"product_id": world.other_product, "quantity": "0", "reason": "Not ours"}]:
+            assert client.post(f"/api/v1/orders/{world.order}/shortages", headers=bearer(token),
+                               data=bad).status_code in (400, 404, 409)
+        assert is_problem(client.get("/api/v1/packing-lists/2099-02-30", headers=bearer(token)), 400)
+    assert client.get("/api/v1/packing-lists/2099-06-13", headers=bearer(token)).get_json()["orders"] == []

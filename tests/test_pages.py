@@ -17,7 +17,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                                                       "best-practice"]},
                "resultTypes": ["violations"]}
 # GET routes that are not pages: downloads, files, and the robots.txt text.
-NOT_PAGES = {"api.list_products", "api.get_product", "api.list_producers", "api.get_producer", "api.openapi", "api.me", "api.list_tokens", "api.cart", "api.list_orders", "api.get_order", "api.admin_producers", "api.admin_customers", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
+NOT_PAGES = {"api.list_products", "api.get_product", "api.list_producers", "api.get_producer", "api.openapi", "api.me", "api.list_tokens", "api.cart", "api.list_orders", "api.get_order", "api.admin_producers", "api.admin_customers", "api.packing_list", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
              "invoice_pdf", "producer_statement_csv", "admin_statement_csv", "admin_ledger_csv", "admin_vat_csv",
              # The card step needs a Stripe server: test_cards.py drives it against localstripe.
              "pay_checkout", "admin_hub_day_csv"}
