@@ -171,9 +171,8 @@ def requires(*roles):
 
 
 @bp.after_request
-def no_session(response):
-    """An API answer never sets the browser's session cookie, and is not kept by shared caches."""
-    g.pop("csrf_token", None)
+def no_shared_cache(response):
+    """An API answer is not kept by shared caches (nor does it set a cookie: app.py's SessionInterface)."""
     response.headers.setdefault("Cache-Control", "no-store" if g.get("api_user") else "no-cache")
     return response
 
@@ -420,9 +419,9 @@ def decimal_field(fields, name, signed=False):
     # The size first: quantizing a number as large as 1e308 to 3 places fails.
     if (value is None or not value.is_finite() or abs(value) > measures.MAX_QUANTITY
             or value != value.quantize(Decimal("0.001")) or (value < 0 and not signed)):
-        limit = f"{'-' if signed else '0 to '}{measures.MAX_QUANTITY:,}" + (f" to {measures.MAX_QUANTITY:,}" if signed else "")
+        low = f"-{measures.MAX_QUANTITY:,}" if signed else "0"
         raise Problem(400, "Bad Request", "Some fields are not valid.", errors=[
-            {"field": name, "message": f"A number from {limit}, with at most 3 decimals."}])
+            {"field": name, "message": f"A number from {low} to {measures.MAX_QUANTITY:,}, with at most 3 decimals."}])
     return value
 
 
@@ -498,7 +497,7 @@ def place_cart():
                if re.fullmatch(r"when_\d{1,10}", name) and site.WHEN_VALUE.fullmatch(value)}
     groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
     if fields.get("hub_when"):
-        time = next((time for time in checkout.hub_times(groups) if time["key"] == fields["hub_when"]), None)
+        time = checkout.find_hub_time(groups, fields["hub_when"])
         if time is None:
             raise Problem(409, "Conflict", "That pick-up time has just filled up or is no longer open.")
         choices = {**choices, **time["keys"]}

@@ -1435,7 +1435,7 @@ def submitted_hub_time(groups):
     key = request.form.get("hub_when") or ""
     if not key:
         return None
-    return next((time for time in checkout.hub_times(groups) if time["key"] == key), False)
+    return checkout.find_hub_time(groups, key) or False
 
 
 def render_cart(form=None, groups=None, http_status=200):

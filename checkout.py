@@ -231,6 +231,11 @@ def hub_times(groups):
     return [found[key] for key in sorted(found, key=lambda key: (key[1], key[0]))]
 
 
+def find_hub_time(groups, key):
+    """The hub time of hub_times(groups) with this key (<hub_slot_id>@<date>), or None when it is not on offer."""
+    return next((time for time in hub_times(groups) if time["key"] == key), None)
+
+
 def book_baskets(customer_id, ordering):
     """Put each hub time's groups in one basket, the customer's open one there or a new one, which takes a
     place of the hub's capacity; sets each group's basket_id."""

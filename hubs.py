@@ -408,11 +408,10 @@ def move_basket(customer_id, basket_id, key, now=None):
         raise BasketRefused("That pick-up time is no longer open for everything in your basket: choose another.")
     if time["current"]:
         return basket
-    hub_slot_id, day = next(iter(time["occurrences"].values())).slot["hub_slot_id"], datetime.date.fromisoformat(
-        key.split("@")[1])
+    first = next(iter(time["occurrences"].values()))
+    hub_slot_id, day = checkout.hub_key(first)
     execute("UPDATE hub_booking SET booked = booked - 1 WHERE hub_slot_id = %s AND booking_date = %s AND booked > 0",
             (basket["hub_slot_id"], basket["basket_date"]))
-    first = next(iter(time["occurrences"].values()))
     try:
         checkout.book_hub_place(hub_slot_id, day, first.option["capacity"], first)
     except checkout.CheckoutRefused as refusal:
