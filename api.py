@@ -23,12 +23,16 @@ import catalogue
 import changes
 import checkout
 import db
+import dfc
 import fulfilment
+import images
 import mail
 import measures
 import orders
 import producers
+import shapes
 import tokens
+import webhooks
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 PROBLEM_TYPE = "about:blank"
@@ -179,23 +183,9 @@ def no_shared_cache(response):
 
 # --- Shapes -------------------------------------------------------------------
 
-def money(amount):
-    return {"amount": str(amount), "currency": current_app.config["CURRENCY"].upper()}
-
-
-def utc(value):
-    """A stored UTC DATETIME as ISO 8601 with its zone."""
-    return value.isoformat() + "Z" if value is not None else None
-
-
-def instant(value):
-    """An aware datetime as UTC ISO 8601."""
-    return value.astimezone(fulfilment.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def product_shape(row):
     return {"id": row["product_id"], "name": row["name"], "description": row["description"],
-            "category": row["category"], "price": money(row["price"]), "unit": row["unit"],
+            "category": row["category"], "price": shapes.money(row["price"]), "unit": row["unit"],
             "unit_price": measures.unit_price(row), "sold_by": row["sold_by"], "measure": row["measure"],
             "quantity_available": measures.plain(row["quantity_available"]),
             "in_stock": row["quantity_available"] > 0,
@@ -209,12 +199,12 @@ def occurrence_shape(occurrence):
             "start": f"{occurrence.start:%H:%M}" if occurrence.start else None,
             "end": f"{occurrence.end:%H:%M}" if occurrence.end else None,
             "timezone": current_app.config["TIMEZONE"],
-            "ordering_closes_at": instant(occurrence.cutoff), "hub": occurrence.option["hub_id"] is not None}
+            "ordering_closes_at": shapes.instant(occurrence.cutoff), "hub": occurrence.option["hub_id"] is not None}
 
 
 def token_shape(row):
-    return {"id": row["token_id"], "name": row["name"], "created_at": utc(row["created_at"]),
-            "expires_at": utc(row["expires_at"]), "last_used_at": utc(row["last_used_at"])}
+    return {"id": row["token_id"], "name": row["name"], "created_at": shapes.utc(row["created_at"]),
+            "expires_at": shapes.utc(row["expires_at"]), "last_used_at": shapes.utc(row["last_used_at"])}
 
 
 def account_shape(account):
@@ -400,8 +390,8 @@ def get_producer(producer_id):
         "id": producer_id, "name": found["business_name"], "description": found["description"],
         "town": found["town"], "website": found["website"], "payment_info": found["payment_info"],
         "options": [{"id": option["option_id"], "kind": option["kind"], "name": option["name"],
-                     "summary": option["summary"], "fee": money(option["fee"]),
-                     "minimum_order": money(option["minimum_order"]), "payment_method": option["payment_method"],
+                     "summary": option["summary"], "fee": shapes.money(option["fee"]),
+                     "minimum_order": shapes.money(option["minimum_order"]), "payment_method": option["payment_method"],
                      "hub": option["hub_id"] is not None} for option in offer.options if option["is_active"]],
         "open_times": [occurrence_shape(occurrence) for occurrence in offer.occurrences]})
 
@@ -434,12 +424,12 @@ def cart_shape(customer_id):
         "producer": {"id": group["producer_id"], "name": group["business_name"]},
         "lines": [{"product_id": line["product_id"], "name": line["name"],
                    "quantity": measures.plain(line["quantity"]), "unit_price": measures.unit_price(line),
-                   "line_total": money(line["line_total"]), "estimated": measures.is_estimate(line),
+                   "line_total": shapes.money(line["line_total"]), "estimated": measures.is_estimate(line),
                    "problem": line["problem"].message if line["problem"] else None} for line in group["lines"]],
-        "goods": money(group["goods"]),
+        "goods": shapes.money(group["goods"]),
         "open_times": [occurrence_shape(occurrence) for occurrence in group["offer"].occurrences]}
-        for group in groups], "total": money(total), "fees_to_choose": fees_unknown,
-        "hub_times": [{"key": time["key"], "place": time["name"], "when": time["when"], "fee": money(time["fee"]),
+        for group in groups], "total": shapes.money(total), "fees_to_choose": fees_unknown,
+        "hub_times": [{"key": time["key"], "place": time["name"], "when": time["when"], "fee": shapes.money(time["fee"]),
                        "producers": time["at"]} for time in checkout.hub_times(groups)]}
 
 
@@ -522,33 +512,12 @@ def place_cart():
 
 def placed_answer(customer_id, key):
     placed = orders.checkout_orders(customer_id, key)
-    return jsonify({"orders": [order_shape(order) for order in placed],
+    return jsonify({"orders": [orders.order_json(order) for order in placed],
                     "pay_url": url_for("pay_checkout", key=key, _external=True)
                     if any(order["status"] == "awaiting_payment" for order in placed) else None}), 201
 
 
 # --- Orders, for each role its own ---------------------------------------------------
-
-def order_shape(order):
-    when = orders.order_when(order)
-    shape = {"id": order["order_id"], "status": order["status"], "type": order["order_type"],
-             "placed_at": utc(order["placed_at"]),
-             "producer": {"id": order["producer_id"], "name": order["business_name"]},
-             "customer": {"id": order["customer_id"], "name": order["first_name"]},
-             "place": order["fulfilment_name"], "when": when,
-             "date": order["fulfilment_date"].isoformat() if order["fulfilment_date"] else None,
-             "ordering_closes_at": instant(orders.order_cutoff(order)),
-             "goods": money(order["goods_total"]), "fee": money(order["fee"]), "total": money(order["total"]),
-             "payment": {"method": order["payment_method"], "status": order["payment_status"]},
-             "basket_id": order["basket_id"]}
-    if "lines" in order:
-        shape["lines"] = [{"product_id": line["product_id"], "name": line["name"],
-                           "quantity": measures.plain(line["quantity"]), "unit_price": money(line["unit_price"]),
-                           "line_total": money(line["line_total"]),
-                           "weight": measures.plain(line["weight"]) if line.get("weight") is not None else None}
-                          for line in order["lines"]]
-    return shape
-
 
 def own_order(order_id):
     """The caller's order (an operator's: any), whole; Problem 404 when it is not theirs."""
@@ -574,14 +543,14 @@ def list_orders():
     else:
         rows, total = orders.order_page(user["role"], user["id"], page, site.LIST_PAGE_SIZE, status or None)
     pages = max(1, -(-total // site.LIST_PAGE_SIZE))
-    return jsonify({"items": [order_shape(row) for row in rows],
+    return jsonify({"items": [orders.order_json(row) for row in rows],
                     "total": total, "next": next_link("api.list_orders", page, pages)})
 
 
 @bp.get("/v1/orders/<int:order_id>")
 @requires("customer", "producer", "operator")
 def get_order(order_id):
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 @bp.post("/v1/orders/<int:order_id>/cancel")
@@ -593,7 +562,7 @@ def cancel_order(order_id):
     if not changed:
         raise Problem(409, "Conflict", f"Order #{order_id} is {orders.status_label(order['status']).lower()}"
                       " and can no longer be cancelled here.")
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 @bp.post("/v1/orders/<int:order_id>/status")
@@ -607,7 +576,7 @@ def set_order_status(order_id):
     order, changed = orders.change_order_status("producer", g.api_user["id"], order_id, status)
     if not changed:
         raise Problem(409, "Conflict", f"Order #{order_id} cannot go from {order['status']} to {status}.")
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 @bp.put("/v1/orders/<int:order_id>/lines/<int:product_id>")
@@ -619,14 +588,14 @@ def change_order_line(order_id, product_id):
         changes.change_line(g.api_user["id"], order_id, product_id, quantity)
     except changes.ChangeRefused as refusal:
         raise Problem(409, "Conflict", refusal.problem) from None
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 # --- The operator: producers and customers ----------------------------------------------
 
 def account_row_shape(kind, row):
     return {"id": row[accounts.ROLES[kind].key], "name": row[accounts.ROLES[kind].name], "email": row["email"],
-            "status": row["status"], "joined_at": utc(row["date_joined"])}
+            "status": row["status"], "joined_at": shapes.utc(row["date_joined"])}
 
 
 @bp.get("/v1/admin/producers")
@@ -703,7 +672,7 @@ def move_order(order_id):
         changes.move(g.api_user["id"], order_id, key)
     except changes.ChangeRefused as refusal:
         raise Problem(409, "Conflict", refusal.problem) from None
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 class ShortageForm(site.ShortageForm):
@@ -721,7 +690,7 @@ def record_shortage(order_id):
                                 filled.reason.data)
     except changes.ChangeRefused as refusal:
         raise Problem(409, "Conflict", refusal.problem) from None
-    return jsonify(order_shape(own_order(order_id)))
+    return jsonify(orders.order_json(own_order(order_id)))
 
 
 @bp.get("/v1/packing-lists/<day>")
@@ -731,7 +700,7 @@ def packing_list(day):
     day = site.checked_date(day)  # after the token: a stranger learns nothing, not even that a date is bad
     found = orders.packing_list(g.api_user["id"], day)
     rows, picks, cancelled = found if found else ([], [], 0)
-    return jsonify({"date": day.isoformat(), "orders": [order_shape(dict(row, producer_id=g.api_user["id"],
+    return jsonify({"date": day.isoformat(), "orders": [orders.order_json(dict(row, producer_id=g.api_user["id"],
                                                                          business_name=g.api_user["name"]))
                                                         for row in rows],
                     "picks": [{"product_id": pick["product_id"], "name": pick["name"], "unit": pick["unit"],
@@ -766,6 +735,176 @@ def adjust_stock(product_id):
     if now is None:
         raise Problem(404, "Not Found", "You have no product with that id.")
     return jsonify({"product_id": product_id, "quantity_available": measures.plain(now)})
+
+
+# --- The producer's products ----------------------------------------------------------
+
+def own_product_shape(row):
+    return {"id": row["product_id"], "name": row["name"], "description": row["description"],
+            "category": row["category"], "price": shapes.money(row["price"]), "unit": row["unit"],
+            "sold_by": row["sold_by"], "measure": row["measure"], "step": measures.plain(row["step"]),
+            "min_quantity": measures.plain(row["min_quantity"]) if row["min_quantity"] is not None else None,
+            "max_quantity": measures.plain(row["max_quantity"]) if row["max_quantity"] is not None else None,
+            "estimated_weight": measures.plain(row["estimated_weight"]) if row["estimated_weight"] else None,
+            "tolerance_percent": measures.plain(row["tolerance_percent"]), "vat_rate": row["vat_rate"],
+            "quantity_available": measures.plain(row["quantity_available"]),
+            "reorder_threshold": measures.plain(row["reorder_threshold"]), "is_available": bool(row["is_available"]),
+            "image_url": row["image_url"]}
+
+
+def own_product(product_id):
+    found = producers.own_product(g.api_user["id"], product_id)
+    if found is None:
+        raise Problem(404, "Not Found", "You have no product with that id.")
+    return found
+
+
+NEW_PRODUCT = {"is_available": "true", "reorder_threshold": "5", "quantity_available": "0", "sold_by": "unit",
+               "measure": "kg", "tolerance_percent": "10", "vat_rate": "zero", "description": ""}
+
+
+def product_form(current=None):
+    """The product's fields from the body over current's (or a new product's defaults), checked as the
+    dashboard's form checks them."""
+    if current is None:
+        defaults = NEW_PRODUCT
+    else:
+        defaults = {name: ("true" if value else "false") if name == "is_available" else
+                    measures.plain(value) if isinstance(value, Decimal) else value
+                    for name, value in current.items() if name in site.PRODUCT_FIELDS and value is not None}
+    return form(site.ProductForm, **defaults)
+
+
+@bp.post("/v1/products")
+@requires("producer")
+def create_product():
+    """Add a product to the producer's shop, with its stock (a photo: PUT .../photo)."""
+    filled = product_form()
+    product_id = producers.add_product(g.api_user, site.product_fields(filled))
+    return jsonify(own_product_shape(own_product(product_id))), 201
+
+
+@bp.patch("/v1/products/<int:product_id>")
+@requires("producer")
+def update_product(product_id):
+    """Change some of a product's fields; those not given stay as they are."""
+    current = own_product(product_id)
+    filled = product_form(current)
+    producers.save_product(g.api_user, current, site.product_fields(filled),
+                           measures.plain(current["quantity_available"]))
+    return jsonify(own_product_shape(own_product(product_id)))
+
+
+@bp.delete("/v1/products/<int:product_id>")
+@requires("producer")
+def archive_product(product_id):
+    """Take a product out of the shop: archived when it was ever ordered (order history keeps it), else
+    deleted."""
+    found = producers.delete_or_archive(g.api_user["id"], "product", product_id)
+    if found is None:
+        raise Problem(404, "Not Found", "You have no product with that id.")
+    return jsonify({"id": product_id, "archived": bool(found[1])})
+
+
+@bp.put("/v1/products/<int:product_id>/photo")
+@requires("producer")
+def upload_photo(product_id):
+    """Replace a product's photo: the body is the image (JPEG, PNG or WebP, up to 5 MB), or form data with it
+    as image."""
+    current = own_product(product_id)
+    upload = request.files.get("image")
+    data = upload.read(images.MAX_IMAGE_BYTES + 1) if upload else request.get_data(cache=False)
+    if not data:
+        raise Problem(400, "Bad Request", "Send the image as the body, or as the form field image.",
+                      errors=[{"field": "image", "message": "No image."}])
+    try:
+        encoded = images.reencode(data)
+    except images.ImageRefused as refusal:
+        raise Problem(400, "Bad Request", refusal.args[0],
+                      errors=[{"field": "image", "message": refusal.args[0]}]) from None
+    producers.replace_photo(g.api_user["id"], current, encoded)
+    return jsonify(own_product_shape(own_product(product_id)))
+
+
+class WeightForm(site.Form):
+    product_id = site.id_field("Product")
+    weight = site.quantity_field("Weight (kg)", 0)
+    confirm = site.BooleanField("Confirm a weight over the tolerance")
+
+
+@bp.post("/v1/orders/<int:order_id>/weights")
+@requires("producer")
+def record_weight(order_id):
+    """Record the final weight of a weighed line of one of the producer's orders: it is repriced (never above
+    its estimate plus tolerance) and, once all its lines are weighed, the customer is emailed the total."""
+    filled = form(WeightForm)
+    key = (order_id, filled.product_id.data)
+    try:
+        changes.record_weights(g.api_user["id"], {key: filled.weight.data}, {key} if filled.confirm.data else set())
+    except changes.WeightsRefused as refused:
+        check = refused.problems[key]
+        raise Problem(409 if check.needs_confirming else 400, "Conflict" if check.needs_confirming else "Bad Request",
+                      check.problem + (" Send confirm=true to record it." if check.needs_confirming else ""),
+                      errors=[{"field": "weight", "message": check.problem}]) from None
+    except changes.ChangeRefused as refusal:
+        raise Problem(409, "Conflict", refusal.problem) from None
+    return jsonify(orders.order_json(own_order(order_id)))
+
+
+# --- Webhooks --------------------------------------------------------------------------
+
+def endpoint_shape(row):
+    events = row["events"] if isinstance(row["events"], list) else row["events"].split(",")
+    return {"id": row["endpoint_id"], "url": row["url"], "events": events, "created_at": shapes.utc(row["created_at"])}
+
+
+@bp.get("/v1/webhooks")
+@requires("producer", "operator")
+def list_webhooks():
+    """Your webhook endpoints."""
+    return jsonify({"items": [endpoint_shape(row) for row in webhooks.endpoints(g.api_user["role"], g.api_user["id"])]})
+
+
+@bp.post("/v1/webhooks")
+@requires("producer", "operator")
+def create_webhook():
+    """Register an endpoint for some events: 201 with its signing secret (made for you when none is given)."""
+    fields = body()
+    secret = fields.get("secret", "").strip()
+    if secret and not re.fullmatch(r"[\x21-\x7e]{16,100}", secret):
+        raise Problem(400, "Bad Request", "Some fields are not valid.", errors=[
+            {"field": "secret", "message": "16 to 100 letters, digits or symbols, no spaces."}])
+    try:
+        added = webhooks.register(g.api_user["role"], g.api_user["id"], fields.get("url", ""),
+                                  fields.getlist("events"), secret or None)
+    except webhooks.EndpointRefused as refusal:
+        raise Problem(400, "Bad Request", refusal.message,
+                      errors=[{"field": refusal.field, "message": refusal.message}]) from None
+    return jsonify(dict(endpoint_shape(added), secret=added["secret"])), 201
+
+
+@bp.delete("/v1/webhooks/<int:endpoint_id>")
+@requires("producer", "operator")
+def remove_webhook(endpoint_id):
+    """Remove one of your endpoints; events not yet sent to it are dropped."""
+    if not webhooks.remove(g.api_user["role"], g.api_user["id"], endpoint_id):
+        raise Problem(404, "Not Found", "You have no endpoint with that id.")
+    return "", 204
+
+
+# --- The DFC catalogue ------------------------------------------------------------------
+
+@bp.get("/dfc/producers/<int:producer_id>/catalog")
+def dfc_catalog(producer_id):
+    """A producer's catalogue in the Data Food Consortium ontology (JSON-LD): for other food platforms."""
+    found = dfc.catalog(producer_id, request.base_url,
+                        lambda product_id: url_for("product_page", product_id=product_id, _external=True),
+                        lambda path: path if "://" in path else request.host_url.rstrip("/") + path)
+    if found is None:
+        raise Problem(404, "Not Found", "No approved producer has that id.")
+    response = conditional(found)
+    response.mimetype = "application/ld+json"
+    return response
 
 
 # --- The document ---------------------------------------------------------------------

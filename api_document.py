@@ -2,7 +2,9 @@
 tests hold it to the routes and check the answers against it."""
 import accounts
 import catalogue
+import measures
 import orders
+import webhooks
 
 TEXT = {"type": "string"}
 ID = {"type": "integer", "minimum": 1}
@@ -87,6 +89,7 @@ ETAG = {"ETag": {"schema": TEXT, "description": "Send it back in If-None-Match: 
 
 MONEY = {"$ref": "#/components/schemas/Money"}
 QUANTITY = {"type": ["string", "number"], "description": "A decimal, with at most 3 places."}
+PRICE = {"type": ["string", "number"], "description": "A decimal, from 0.01 to 9999.99."}
 STATUS = {"type": "string", "enum": orders.ORDER_STATUSES}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,43}$"},
@@ -196,6 +199,45 @@ SCHEMAS = {
                                                             product_id=ID, name=TEXT, unit=TEXT, quantity=TEXT,
                                                             line=TEXT)},
                        cancelled={"type": "integer", "minimum": 0}),
+    "ProductFields": {"type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 255}, "description": {"type": "string", "maxLength": 5000},
+        "category": {"type": "string", "enum": catalogue.CATEGORIES}, "price": PRICE,
+        "unit": {"type": "string", "minLength": 1, "maxLength": 30, "description": "Like jar, dozen, loaf."},
+        "sold_by": {"type": "string", "enum": list(measures.SOLD_BY)},
+        "measure": {"type": "string", "enum": list(measures.MEASURES), "description": "When sold by measure."},
+        "step": QUANTITY, "min_quantity": QUANTITY, "max_quantity": QUANTITY, "estimated_weight": QUANTITY,
+        "tolerance_percent": QUANTITY, "vat_rate": {"type": "string", "enum": ["zero", "reduced", "standard"]},
+        "quantity_available": QUANTITY, "reorder_threshold": QUANTITY,
+        "is_available": {"type": ["boolean", "string"], "description": "Shown in the catalogue."}}},
+    "NewProduct": {"allOf": [ref("ProductFields"), {"required": ["name", "category", "price", "unit"]}]},
+    "OwnProduct": obj(["id", "name", "category", "price", "unit", "sold_by", "quantity_available",
+                       "reorder_threshold", "is_available"],
+                      id=ID, name=TEXT, description=NULLABLE_TEXT, category=TEXT, price=MONEY, unit=TEXT,
+                      sold_by={"type": "string", "enum": list(measures.SOLD_BY)}, measure=NULLABLE_TEXT, step=TEXT,
+                      min_quantity=NULLABLE_TEXT, max_quantity=NULLABLE_TEXT, estimated_weight=NULLABLE_TEXT,
+                      tolerance_percent=TEXT, vat_rate=TEXT, quantity_available=TEXT, reorder_threshold=TEXT,
+                      is_available={"type": "boolean"}, image_url=NULLABLE_TEXT),
+    "Removed": obj(["id", "archived"], id=ID, archived={"type": "boolean", "description": "Archived, as it was "
+                                                                                         "ordered before; else deleted."}),
+    "Weight": obj(["product_id", "weight"], product_id=ID, weight=QUANTITY,
+                  confirm={"type": ["boolean", "string"], "description": "Record a weight over the tolerance."}),
+    "WebhookEndpoint": obj(["id", "url", "events", "created_at"], id=ID, url=TEXT,
+                           events={"type": "array", "items": {"type": "string", "enum": list(webhooks.EVENTS)}},
+                           created_at={"type": "string", "format": "date-time"}),
+    "NewWebhookEndpoint": {"allOf": [ref("WebhookEndpoint"), obj(["secret"], secret={
+        "type": "string", "description": "Signs each delivery: keep it."})]},
+    "WebhookList": obj(["items"], items={"type": "array", "items": ref("WebhookEndpoint")}),
+    "WebhookRequest": obj(["url", "events"], url={"type": "string", "maxLength": 500},
+                          events={"type": "array", "minItems": 1,
+                                  "items": {"type": "string", "enum": list(webhooks.EVENTS)}},
+                          secret={"type": "string", "pattern": "^[!-~]{16,100}$",
+                                  "description": "Your own; one is made for you without it."}),
+    "WebhookEvent": obj(["id", "type", "created_at", "data"], id={"type": "string", "format": "uuid",
+                                                                  "description": "Also the Noeari-Event-Id header."},
+                        type={"type": "string", "enum": list(webhooks.EVENTS)},
+                        created_at={"type": "string", "format": "date-time"},
+                        data={"type": "object", "description": "An order (order.*), the order and an amount "
+                                                               "(payment.*), or a product's stock (stock.low)."}),
     "Problem": obj(["type", "title", "status"], type=TEXT, title=TEXT, status={"type": "integer"}, detail=TEXT,
                    errors={"type": "array", "items": obj(["field", "message"], field=TEXT, message=TEXT)}),
     "SignUp": obj(["name", "email", "password"], name={"type": "string", "maxLength": 100},
@@ -225,16 +267,27 @@ PATHS = {
     "/api/v1/me": {"get": {
         "operationId": "me", "summary": "The account of the token", "tags": ["Accounts"], "security": BEARER,
         "responses": {"200": answer("Your account.", ref("Account")), **errors(401)}}},
-    "/api/v1/products": {"get": {
-        "operationId": "listProducts", "summary": "Products on sale", "tags": ["Catalogue"],
-        "parameters": CATALOGUE_PARAMETERS,
-        "responses": {"200": answer("A page of products.", ref("ProductList"), ETAG), "304": answer("Not modified."),
-                      **errors(400)}}},
-    "/api/v1/products/{product_id}": {"get": {
-        "operationId": "getProduct", "summary": "A product on sale", "tags": ["Catalogue"],
-        "parameters": [path_id("product_id")],
-        "responses": {"200": answer("The product.", ref("Product"), ETAG), "304": answer("Not modified."),
-                      **errors(404)}}},
+    "/api/v1/products": {
+        "get": {"operationId": "listProducts", "summary": "Products on sale", "tags": ["Catalogue"],
+                "parameters": CATALOGUE_PARAMETERS,
+                "responses": {"200": answer("A page of products.", ref("ProductList"), ETAG),
+                              "304": answer("Not modified."), **errors(400)}},
+        "post": {"operationId": "createProduct", "summary": "Add a product to your shop (producers)",
+                 "tags": ["Producers"], "security": BEARER,
+                 "requestBody": body(ref("NewProduct")),
+                 "responses": {"201": answer("The product.", ref("OwnProduct")), **errors(400, 403)}}},
+    "/api/v1/products/{product_id}": {
+        "get": {"operationId": "getProduct", "summary": "A product on sale", "tags": ["Catalogue"],
+                "parameters": [path_id("product_id")],
+                "responses": {"200": answer("The product.", ref("Product"), ETAG), "304": answer("Not modified."),
+                              **errors(404)}},
+        "patch": {"operationId": "updateProduct", "summary": "Change some of your product's fields (producers)",
+                  "tags": ["Producers"], "security": BEARER, "parameters": [path_id("product_id")],
+                  "requestBody": body(ref("ProductFields")),
+                  "responses": {"200": answer("The product now.", ref("OwnProduct")), **errors(400, 403, 404)}},
+        "delete": {"operationId": "archiveProduct", "summary": "Take your product out of the shop (producers)",
+                   "tags": ["Producers"], "security": BEARER, "parameters": [path_id("product_id")],
+                   "responses": {"200": answer("Archived or deleted.", ref("Removed")), **errors(403, 404)}}},
     "/api/v1/producers": {"get": {
         "operationId": "listProducers", "summary": "The co-op's producers", "tags": ["Catalogue"],
         "parameters": [CURSOR],
@@ -324,6 +377,40 @@ PATHS = {
         "tags": ["Producers"], "security": BEARER, "parameters": [path_id("product_id")],
         "requestBody": body(ref("Adjustment")),
         "responses": {"200": answer("The stock now.", ref("StockLevel")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/orders/{order_id}/weights": {"post": {
+        "operationId": "recordWeight", "summary": "Record a weighed line's final weight (producers)",
+        "tags": ["Producers"], "security": BEARER, "parameters": [path_id("order_id")],
+        "requestBody": body(ref("Weight")),
+        "responses": {"200": answer("The order now.", ref("Order")), **errors(400, 403, 404, 409)}}},
+    "/api/v1/products/{product_id}/photo": {"put": {
+        "operationId": "uploadPhoto", "summary": "Replace a product's photo (producers)", "tags": ["Producers"],
+        "security": BEARER, "parameters": [path_id("product_id")],
+        "requestBody": {"required": True, "content": {
+            **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("image/jpeg", "image/png",
+                                                                                    "image/webp")},
+            "multipart/form-data": {"schema": obj(["image"], image={"type": "string", "format": "binary"})}}},
+        "responses": {"200": answer("The product now.", ref("OwnProduct")), **errors(400, 403, 404)}}},
+    "/api/v1/webhooks": {
+        "get": {"operationId": "listWebhooks", "summary": "Your webhook endpoints (producers, operators)",
+                "tags": ["Webhooks"], "security": BEARER,
+                "responses": {"200": answer("Your endpoints.", ref("WebhookList")), **errors(403)}},
+        "post": {"operationId": "createWebhook", "summary": "Register a webhook endpoint (producers, operators)",
+                 "tags": ["Webhooks"], "security": BEARER, "requestBody": body(ref("WebhookRequest")),
+                 "responses": {"201": answer("The endpoint, with its secret.", ref("NewWebhookEndpoint")),
+                               **errors(400, 403)}}},
+    "/api/v1/webhooks/{endpoint_id}": {"delete": {
+        "operationId": "removeWebhook", "summary": "Remove one of your webhook endpoints", "tags": ["Webhooks"],
+        "security": BEARER, "parameters": [path_id("endpoint_id")],
+        "responses": {"204": answer("Removed."), **errors(403, 404)}}},
+    "/api/dfc/producers/{producer_id}/catalog": {"get": {
+        "operationId": "dfcCatalog", "summary": "A producer's catalogue in the DFC ontology (JSON-LD)",
+        "tags": ["Catalogue"], "parameters": [path_id("producer_id")],
+        "responses": {"200": {"description": "The enterprise, its supplied products, catalogue items and offers; "
+                                             "its context is the DFC's (a copy: /static/dfc/context.jsonld).",
+                              "headers": ETAG, "content": {"application/ld+json": {"schema": obj(
+                                  ["@context", "@graph"], **{"@context": TEXT,
+                                                             "@graph": {"type": "array", "items": {"type": "object"}}})}}},
+                      "304": answer("Not modified."), **errors(404)}}},
     "/api/v1/openapi.json": {"get": {
         "operationId": "openapi", "summary": "This document", "tags": ["Meta"],
         "responses": {"200": answer("The OpenAPI 3.1 document.", {"type": "object"}, ETAG),
@@ -341,6 +428,15 @@ def build(base_url):
                                 "its zone. /api/v1 only grows: a breaking change would be /api/v2."},
         "servers": [{"url": base_url}],
         "paths": PATHS,
+        "webhooks": {name: {"post": {
+            "operationId": f"event_{name.replace('.', '_')}", "summary": description, "tags": ["Webhooks"],
+            "parameters": [{"name": "Noeari-Signature", "in": "header", "required": True, "schema": TEXT,
+                            "description": "t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the secret>"},
+                           {"name": "Noeari-Event-Id", "in": "header", "required": True, "schema": TEXT,
+                            "description": "The same on every try: drop a repeat."}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("WebhookEvent")}}},
+            "responses": {"200": {"description": "Any 2xx: received. Anything else is tried again later."}}}}
+            for name, description in webhooks.EVENTS.items()},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",

@@ -36,6 +36,8 @@ response. Its sections, top to bottom, with the URLs each serves and the tests t
 - Email and jobs: the worker, given the jobs of jobs.py. Tests: test_outbox.py.
 - Health: `/healthz`, and `flask write-unavailable-page` for nginx. Tests: test_reliability.py,
   test_seams.py.
+- Webhooks: a producer's `/dashboard/webhooks*` and the operator's `/admin/webhooks*`, the endpoints events
+  are signed and sent to. Tests: test_webhooks.py.
 - The JSON API: registers api.py's blueprint (`/api/v1/*`, bearer tokens, problem+json) and serves its
   readable document, `/api/docs`. Tests: test_api.py.
 
@@ -44,7 +46,7 @@ browser at two widths: test_pages.py and test_browser.py.
 
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
 their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
-images.py, pagecache.py, backup.py, mail.py, tokens.py, catalogue.py, orders.py, payments.py, accounts.py,
+images.py, pagecache.py, backup.py, mail.py, tokens.py, shapes.py, webhooks.py, catalogue.py, orders.py, payments.py, accounts.py,
 checkout.py, changes.py, producers.py, hubs.py, worker.py and jobs.py (the README's Layout says what each
 holds). The JSON API's face is api.py, with its OpenAPI document in api_document.py.
 """
@@ -106,6 +108,7 @@ import producers
 import search
 import statements
 import tokens
+import webhooks
 import worker
 
 
@@ -177,6 +180,10 @@ app.config.from_mapping(
     PAGE_CACHE_MB=16,
     API_TOKEN_DAYS=30,
     API_RATE_PER_MINUTE=600,
+    WEBHOOK_ALLOW_PRIVATE=False,
+    WEBHOOK_TIMEOUT_SECONDS=10,
+    WEBHOOK_MAX_ATTEMPTS=8,
+    WEBHOOK_RETRY_SECONDS=60,
 )
 
 
@@ -243,6 +250,10 @@ ENV_SETTINGS = {
     "PAGE_CACHE_MB": float,
     "API_TOKEN_DAYS": int,
     "API_RATE_PER_MINUTE": int,
+    "WEBHOOK_ALLOW_PRIVATE": env_flag,
+    "WEBHOOK_TIMEOUT_SECONDS": int,
+    "WEBHOOK_MAX_ATTEMPTS": int,
+    "WEBHOOK_RETRY_SECONDS": int,
 }
 for _name, _convert in ENV_SETTINGS.items():
     if os.environ.get(_name, "").strip():
@@ -3505,6 +3516,75 @@ def write_unavailable_page_command(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
+
+
+# --- Webhooks -----------------------------------------------------------------
+# A producer's endpoints at /dashboard/webhooks, the operator's at /admin/webhooks: one page and form for both.
+
+class WebhookForm(Form):
+    url = StringField("Endpoint URL", filters=[strip_text], validators=[InputRequired(), Length(max=500)],
+                      description="Where noeari POSTs each event as JSON: an http:// or https:// address on the "
+                                  "public internet.")
+    events = SelectMultipleField("Events to send",
+                                 choices=[SelectChoice(name, text) for name, text in webhooks.EVENTS.items()],
+                                 validators=[InputRequired("Choose at least one event.")])
+    secret = StringField("Signing secret (optional)", filters=[strip_text],
+                         validators=[Optional(), Regexp(r"[\x21-\x7e]{16,100}", message="16 to 100 letters, "
+                                                        "digits or symbols, no spaces.")],
+                         description="Each delivery is signed with it. Leave it empty and noeari makes one.")
+
+
+WEBHOOK_PAGES = {"producer": ("dashboard/webhooks.html", "producer_webhooks"),
+                 "operator": ("admin/webhooks.html", "operator_webhooks")}
+
+
+def webhooks_page(role):
+    """The account's webhook endpoints with their recent deliveries, and the form to add one."""
+    template, endpoint = WEBHOOK_PAGES[role]
+    form = WebhookForm() if request.method == "POST" else WebhookForm(formdata=None)
+    if request.method == "POST" and form.validate():
+        try:
+            added = webhooks.register(role, g.user["id"], form.url.data, form.events.data, form.secret.data or None)
+        except webhooks.EndpointRefused as refusal:
+            form[refusal.field].errors.append(refusal.message)
+        else:
+            flash(f"Events now go to {added['url']}, signed with the secret shown under it.", "success")
+            return redirect(url_for(endpoint))
+    return render_template(template, form=form, endpoints=webhooks.endpoints(role, g.user["id"]),
+                           events=webhooks.EVENTS), form_http_status(form)
+
+
+def remove_webhook(role, endpoint_id):
+    if not webhooks.remove(role, g.user["id"], endpoint_id):
+        abort(404)
+    flash("That endpoint is removed: no more events go to it.", "success")
+    return redirect(url_for(WEBHOOK_PAGES[role][1]))
+
+
+@app.route("/dashboard/webhooks", methods=["GET", "POST"])
+@producer_login_required
+def producer_webhooks():
+    """The producer's webhook endpoints: events about their own orders and products."""
+    return webhooks_page("producer")
+
+
+@app.route("/dashboard/webhooks/<int:endpoint_id>/delete", methods=["POST"])
+@producer_login_required
+def remove_producer_webhook(endpoint_id):
+    return remove_webhook("producer", endpoint_id)
+
+
+@app.route("/admin/webhooks", methods=["GET", "POST"])
+@operator_login_required
+def operator_webhooks():
+    """The operator's webhook endpoints: events about every producer's orders and products."""
+    return webhooks_page("operator")
+
+
+@app.route("/admin/webhooks/<int:endpoint_id>/delete", methods=["POST"])
+@operator_login_required
+def remove_operator_webhook(endpoint_id):
+    return remove_webhook("operator", endpoint_id)
 
 
 # --- The JSON API -------------------------------------------------------------

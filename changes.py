@@ -14,6 +14,7 @@ import ledger
 import mail
 import measures
 import orders
+import webhooks
 from db import execute, query, transactional
 from measures import LINE_COLUMNS
 
@@ -89,6 +90,7 @@ def take_stock(product, quantity):
             left = left["quantity_available"] if left else 0
             raise ChangeRefused(f"Only {measures.how_much(product, left)} more of {product['name']} "
                                 f"{'is' if left == 1 else 'are'} in stock.")
+        webhooks.stock_taken(product["product_id"], quantity)
     elif quantity < 0:
         execute("UPDATE stock SET quantity_available = quantity_available + %s WHERE product_id = %s",
                 (-quantity, product["product_id"]))
@@ -162,6 +164,7 @@ def record(order, role, account_id, kind, product_id, before, after, note=None, 
                             f"{fulfilment.format_money(short.needed)} more this change costs: top up first.") from None
     if tell_them:
         tell(order["order_id"], OTHER_PARTY[role], history_id)
+    orders.order_event("order.changed", order["order_id"], history_id)
     return history_id
 
 

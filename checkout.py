@@ -17,6 +17,7 @@ import ledger
 import measures
 import orders
 import payments
+import webhooks
 from db import execute, query, transactional
 from measures import SELLING_COLUMNS
 
@@ -342,6 +343,7 @@ def place_orders(customer_id, choices, details, key=None):
                    " WHERE product_id = %s AND quantity_available >= %s",
                    (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
             raise CheckoutRefused([f"{line['name']} has just sold out."])
+        webhooks.stock_taken(line["product_id"], line["quantity"])
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
     book_baskets(customer_id, ordering)

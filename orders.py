@@ -11,6 +11,8 @@ import invoices
 import ledger
 import mail
 import measures
+import shapes
+import webhooks
 from db import execute, query, transactional
 from measures import LINE_COLUMNS
 
@@ -330,9 +332,40 @@ def announce_checkout(order_ids):
     mail.send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
          f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
     for order in orders:
+        order_event("order.placed", order["order_id"], order["order_id"])
         mail.send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
              f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
              order=order)
+
+
+def order_json(order):
+    """The order as the API answers it and webhooks send it (with its lines when it was loaded whole)."""
+    when = order_when(order)
+    shape = {"id": order["order_id"], "status": order["status"], "type": order["order_type"],
+             "placed_at": shapes.utc(order["placed_at"]),
+             "producer": {"id": order["producer_id"], "name": order["business_name"]},
+             "customer": {"id": order["customer_id"], "name": order["first_name"]},
+             "place": order["fulfilment_name"], "when": when,
+             "date": order["fulfilment_date"].isoformat() if order["fulfilment_date"] else None,
+             "ordering_closes_at": shapes.instant(order_cutoff(order)),
+             "goods": shapes.money(order["goods_total"]), "fee": shapes.money(order["fee"]), "total": shapes.money(order["total"]),
+             "payment": {"method": order["payment_method"], "status": order["payment_status"]},
+             "basket_id": order["basket_id"]}
+    if "lines" in order:
+        shape["lines"] = [{"product_id": line["product_id"], "name": line["name"],
+                           "quantity": measures.plain(line["quantity"]), "unit_price": shapes.money(line["unit_price"]),
+                           "line_total": shapes.money(line["line_total"]),
+                           "weight": measures.plain(line["weight"]) if line.get("weight") is not None else None}
+                          for line in order["lines"]]
+    return shape
+
+
+def order_event(event_type, order_id, key, amount=None):
+    """A webhook event about an order, in the current transaction: the order as order_json gives it, or for
+    a payment event the order and the amount paid or refunded. key names the change, so it is sent once."""
+    order = load_order(order_id)
+    data = order_json(order) if amount is None else {"amount": shapes.money(amount), "order": order_json(order)}
+    return webhooks.emit(event_type, f"{event_type}:{key}", order["producer_id"], data)
 
 
 STATUS_SUBJECTS = {
@@ -346,7 +379,9 @@ STATUS_SUBJECTS = {
 
 def announce_status(order_id, new_status, role):
     """Tell the customer when the producer confirms, readies, sends out or cancels their order; tell the
-    producer when the customer cancels."""
+    producer when the customer cancels; and the webhooks that want it."""
+    order_event("order.cancelled" if new_status == "cancelled" else "order.status_changed", order_id,
+                         f"{order_id}:{new_status}")
     if role == "customer" and new_status == "cancelled":
         order = load_order(order_id)
         mail.send("order_cancelled", f"order-cancelled:{order_id}", order["producer_account_email"],

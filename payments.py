@@ -197,6 +197,7 @@ def post_card_payment(order_id, customer_id, intent_id):
     ledger.post("payment", [Leg("card", 0, -due), Leg("receivable", customer_id, due)], order_id,
                 f"Paid by card ({intent_id})", ("customer", customer_id))
     execute("UPDATE orders SET payment_status = 'paid', paid_at = UTC_TIMESTAMP() WHERE order_id = %s", (order_id,))
+    orders.order_event("payment.succeeded", order_id, f"{order_id}:{intent_id}", due)
 
 
 # --- Capturing weighed goods ------------------------------------------------------------
@@ -296,6 +297,7 @@ def send_refund(refund_id):
             "metadata": {"noeari_refund": str(refund_id)}}, options={"idempotency_key": f"noeari-refund-{refund_id}"})]
     execute("UPDATE card_refund SET status = 'done', stripe_refund_id = %s, done_at = UTC_TIMESTAMP()"
             " WHERE refund_id = %s", (made[0].id, refund_id))
+    orders.order_event("payment.refunded", refund["order_id"], refund_id, refund["amount"])
     return True
 
 

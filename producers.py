@@ -9,6 +9,7 @@ import images
 import orders
 import measures
 import search
+import webhooks
 from db import execute, query, transactional
 from measures import SELLING_COLUMNS
 
@@ -110,6 +111,14 @@ def save_product(producer, current, product, stock_seen, encoded_photo=None):
     with_photo(encoded_photo, current, write)
 
 
+def replace_photo(producer_id, current, encoded_photo):
+    """Put a new photo on one of the producer's products (current, as own_product gave it)."""
+    def write(image_url, thumbnail_url):
+        execute("UPDATE product SET image_url = %s, thumbnail_url = %s WHERE product_id = %s AND producer_id = %s",
+                (image_url, thumbnail_url, current["product_id"], producer_id))
+    with_photo(encoded_photo, current, write)
+
+
 # What an order refers to is never deleted: it is archived, so order history keeps it.
 ARCHIVABLE = {
     "product": {
@@ -151,10 +160,14 @@ def toggle_availability(producer_id, product_id):
             (product_id, producer_id))
 
 
+@transactional
 def set_stock(product_id, quantity):
     """Set how many of a product are in stock, once own_product has shown it is the producer's. A plain
     UPDATE of stock alone, so the stock trigger may touch the product row."""
+    before = query("SELECT quantity_available FROM stock WHERE product_id = %s FOR UPDATE", (product_id,), one=True)
     execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s", (quantity, product_id))
+    if before:
+        webhooks.stock_taken(product_id, before["quantity_available"] - quantity)
 
 
 class StockTooLow(Exception):
@@ -178,6 +191,7 @@ def adjust_stock(producer_id, product_id, by):
                (by, product_id, by, measures.MAX_QUANTITY)).rowcount != 1:
         raise StockTooLow(query("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,),
                                 one=True)["quantity_available"])
+    webhooks.stock_taken(product_id, -by)
     return query("SELECT quantity_available FROM stock WHERE product_id = %s", (product_id,), one=True)[
         "quantity_available"]
 

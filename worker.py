@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 
 import db
 import mail
+import webhooks
 
 
 def init_app(app, jobs):
@@ -69,6 +70,7 @@ def run_round(worker_id, stopping=lambda: False):
             if stopping():
                 break
             job()
+        webhooks.deliver_due(worker_id, stopping)
         return mail.deliver_due(worker_id, stopping, lambda: heartbeat(worker_id))
 
 

@@ -1,6 +1,7 @@
 """Fixtures: a throwaway MariaDB database built from schema.sql, and app, client, auth and db helpers."""
 import contextlib
 import email
+import http.server
 import os
 import secrets
 import socket
@@ -33,10 +34,11 @@ SELLING = {"sold_by", "measure", "step", "min_quantity", "max_quantity", "estima
 TABLES = ["cart_item", "order_status_history", "order_item", "orders", "stock", "product", "slot_booking",
           "fulfilment_slot", "fulfilment_option", "producer_closure", "customer", "producer", "operator",
           "operator_audit", "email_outbox", "occurrence_close", "photo", "checkout_key", "ledger_account",
-          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event", "card_refund", "card_check", "hub", "hub_slot", "hub_basket", "hub_booking", "hub_closure", "hub_product_exclusion", "api_token"]
+          "ledger_entry", "ledger_leg", "bank_import", "bank_line", "invoice", "invoice_sequence", "card_payment", "card_attempt", "stripe_event", "card_refund", "card_check", "hub", "hub_slot", "hub_basket", "hub_booking", "hub_closure", "hub_product_exclusion", "api_token",
+          "webhook_endpoint", "webhook_event", "webhook_delivery"]
 # Not in the snapshot, as login_failure is not: api_rate meters every call with a token, refused ones too.
 # The order rows can be deleted in; a product's stock row goes with it, by cascade.
-DELETE_ORDER = ["api_rate", "api_token", "card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "hub_basket", "card_payment", "hub_product_exclusion", "product", "slot_booking",
+DELETE_ORDER = ["webhook_delivery", "webhook_event", "webhook_endpoint", "api_rate", "api_token", "card_check", "card_refund", "stripe_event", "card_attempt", "bank_line", "bank_import", "invoice", "invoice_sequence", "ledger_leg", "ledger_entry", "ledger_account", "cart_item", "order_status_history", "order_item", "orders", "hub_basket", "card_payment", "hub_product_exclusion", "product", "slot_booking",
                 "fulfilment_slot", "fulfilment_option", "hub_booking", "hub_closure", "hub_slot", "hub", "producer_closure", "checkout_key", "customer", "producer", "operator_audit",
                 "operator", "email_outbox", "occurrence_close", "worker_heartbeat", "login_failure",
                 "password_reset_request", "signup_attempt", "photo"]
@@ -446,6 +448,38 @@ class Inbox:
 
     def to(self, address):
         return [message for message in self.messages if message["To"] == address]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint on a local port: keeps each request (headers and raw body) and answers the next of
+    its scripted statuses (200 once they run out)."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append({"headers": dict(self.headers), "body": body, "path": self.path})
+        status = self.server.script.pop(0) if self.server.script else 200
+        self.send_response(status)
+        if status in (301, 302, 307):
+            self.send_header("Location", self.server.redirect_to)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP server for webhooks: .url, .received, .script (statuses to answer, in turn)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.received, server.script, server.redirect_to = [], [], "http://127.0.0.1:9/"
+    server.url = f"http://127.0.0.1:{server.server_port}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 def free_port():

@@ -1,6 +1,7 @@
 """The JSON API, /api/v1: signing up and tokens, the catalogue's reads, problem+json for everything that goes
 wrong, and the OpenAPI document, which schemathesis holds every operation to."""
 import datetime
+import io
 import pathlib
 import re
 import subprocess
@@ -8,6 +9,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 
 import api_document
 import tokens
@@ -209,7 +211,7 @@ def test_a_producer_comes_with_their_options_and_open_times(client, db, world, g
     assert is_problem(client.get("/api/v1/producers/999999"), 404)
 
 
-@pytest.mark.parametrize("method, path", [("get", "/api/v1/nothing-here"), ("post", "/api/v1/products"),
+@pytest.mark.parametrize("method, path", [("get", "/api/v1/nothing-here"), ("post", "/api/v1/producers"),
                                           ("put", "/api/v1/me"), ("get", "/api/v2/products")])
 def test_every_error_under_api_is_problem_json(client, db, world, method, path):
     response = getattr(client, method)(path)
@@ -220,7 +222,7 @@ def test_every_error_under_api_is_problem_json(client, db, world, method, path):
 
 def test_the_document_names_every_operation_the_api_serves_and_nothing_else(app):
     served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
-              for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+              for rule in app.url_map.iter_rules() if rule.rule.startswith(("/api/v1/", "/api/dfc/"))
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, operations in api_document.PATHS.items() for method in operations}
     assert served == documented
@@ -407,6 +409,15 @@ def only(status, *callers, others=403):
 # Each operation (method, path, body) with what each caller with a live token gets; anonymous callers get
 # 401 where a token is needed, and an expired or revoked token always gets 401. The world's order is Jane's
 # from the farm; "another" customer and producer are Tom and the dairy.
+PHOTO = {"image": "a PNG"}
+
+
+def photo_bytes(colour=(200, 120, 40)):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 MATRIX = [
     ("get", "/api/v1/products", None, OK, 200),
     ("get", "/api/v1/products/{product}", None, OK, 200),
@@ -446,12 +457,27 @@ MATRIX = [
      dict(only(200, "producer"), **{"another producer": 404}), 401),
     ("post", "/api/v1/products/{product}/stock/adjustments", {"by": "1"},
      dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("post", "/api/v1/products", {"name": "Rye loaf", "category": "Bakery", "price": "3.50", "unit": "loaf"},
+     only(201, "producer", "another producer"), 401),
+    ("patch", "/api/v1/products/{product}", {"price": "2.10"}, dict(only(200, "producer"), **{"another producer": 404}),
+     401),
+    ("delete", "/api/v1/products/{product}", None, dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("put", "/api/v1/products/{product}/photo", PHOTO, dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("post", "/api/v1/orders/{weighed_order}/weights", {"product_id": "{weighed}", "weight": "1.9"},
+     dict(only(200, "producer"), **{"another producer": 404}), 401),
+    ("get", "/api/v1/webhooks", None, only(200, "producer", "another producer", "operator"), 401),
+    ("post", "/api/v1/webhooks", {"url": "https://93.184.215.14/noeari", "events": ["order.placed"]},
+     only(201, "producer", "another producer", "operator"), 401),
+    ("delete", "/api/v1/webhooks/{endpoint}", None, dict(only(204, "producer"), **{"another producer": 404,
+                                                                                   "operator": 404}), 401),
+    ("get", "/api/dfc/producers/{producer}/catalog", None, OK, 200),
 ]
 
 
 def test_the_matrix_covers_every_documented_operation():
     documented = {(method, path) for path, operations in api_document.PATHS.items() for method in operations}
-    covered = {(method, re.sub(r"\{(product|producer|order|token|customer)\}", r"{\1_id}", path))
+    covered = {(method, re.sub(r"\{(product|producer|order|token|customer|endpoint)\}", r"{\1_id}",
+                               path.replace("{weighed_order}", "{order}")))
                for method, path, *_ in MATRIX}
     assert covered == documented
 
@@ -479,10 +505,23 @@ def test_every_operation_for_every_caller(client, db, world, operator, caller, m
            "customer": world.other_customer,
            "collection": world.collection[world.producer],
            "token": db.value("SELECT token_id FROM api_token ORDER BY token_id LIMIT 1")}
-    body = {name.format(**ids): value.format(**ids) for name, value in (data or {}).items()}
+    if "weighed" in path:
+        ids["weighed"] = db.add_product(world.producer, "Chicken", "9.00", 5, sold_by="weighed",
+                                        estimated_weight="1.800", tolerance_percent="10")
+        ids["weighed_order"] = db.add_order(world.customer, [(ids["weighed"], 1, "9.00")])
+    if "{endpoint}" in path:
+        ids["endpoint"] = db.execute("INSERT INTO webhook_endpoint (role, account_id, url, events, secret) VALUES"
+                                     " ('producer', %s, 'https://hooks.example.com/x', 'order.placed', 'whsec_x')",
+                                     (world.producer,))
+    if data is PHOTO:
+        payload = {"data": photo_bytes(), "content_type": "image/png"}
+    else:
+        body = {name.format(**ids): [item.format(**ids) for item in value] if isinstance(value, list)
+                else value.format(**ids) for name, value in (data or {}).items()}
+        payload = {"json": body if data else None}
     want = {"anonymous": anonymous, "expired token": 401, "revoked token": 401}.get(caller) or expected[caller]
     before = db.snapshot()
-    response = getattr(client, method)(path.format(**ids), json=body if data else None, headers=headers)
+    response = getattr(client, method)(path.format(**ids), headers=headers, **payload)
     assert response.status_code == want, response.get_data(as_text=True)
     if want >= 400:
         assert response.mimetype == "application/problem+json"
