@@ -84,13 +84,17 @@ def endpoints(role, account_id):
     """The account's endpoints, each with its events as a list and its last few deliveries."""
     rows = query("SELECT endpoint_id, url, events, secret, created_at FROM webhook_endpoint"
                  " WHERE role = %s AND account_id = %s ORDER BY endpoint_id", (role, account_id))
+    if not rows:
+        return rows
+    recent = query(
+        "SELECT * FROM (SELECT d.endpoint_id, d.delivery_id, e.event_type, e.created_at, d.attempts, d.delivered_at,"
+        " d.failed_at, d.last_error, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.delivery_id DESC) AS n"
+        " FROM webhook_delivery d JOIN webhook_event e ON e.event_id = d.event_id"
+        " JOIN webhook_endpoint w ON w.endpoint_id = d.endpoint_id WHERE w.role = %s AND w.account_id = %s) recent"
+        " WHERE n <= %s ORDER BY delivery_id DESC", (role, account_id, RECENT_DELIVERIES))
     for row in rows:
         row["events"] = row["events"].split(",")
-        row["deliveries"] = query(
-            "SELECT d.delivery_id, d.event_id, e.event_type, e.created_at, d.attempts, d.delivered_at, d.failed_at,"
-            " d.last_status, d.last_error FROM webhook_delivery d JOIN webhook_event e ON e.event_id = d.event_id"
-            " WHERE d.endpoint_id = %s ORDER BY d.delivery_id DESC LIMIT %s",
-            (row["endpoint_id"], RECENT_DELIVERIES))
+        row["deliveries"] = [delivery for delivery in recent if delivery["endpoint_id"] == row["endpoint_id"]]
     return rows
 
 

@@ -17,7 +17,7 @@ AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag2
                                                       "best-practice"]},
                "resultTypes": ["violations"]}
 # GET routes that are not pages: downloads, files, and the robots.txt text.
-NOT_PAGES = {"api.list_products", "api.get_product", "api.list_producers", "api.get_producer", "api.openapi", "api.me", "api.list_tokens", "api.cart", "api.list_orders", "api.get_order", "api.admin_producers", "api.admin_customers", "api.packing_list", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
+NOT_PAGES = {"api.list_webhooks", "api.dfc_catalog", "api.list_products", "api.get_product", "api.list_producers", "api.get_producer", "api.openapi", "api.me", "api.list_tokens", "api.cart", "api.list_orders", "api.get_order", "api.admin_producers", "api.admin_customers", "api.packing_list", "static", "uploaded_file", "orders_csv", "schedule_day_csv", "admin_orders_csv", "robots_txt", "healthz",
              "invoice_pdf", "producer_statement_csv", "admin_statement_csv", "admin_ledger_csv", "admin_vat_csv",
              # The card step needs a Stripe server: test_cards.py drives it against localstripe.
              "pay_checkout", "admin_hub_day_csv"}
@@ -129,6 +129,8 @@ PAGES = [
     ("producer", "/dashboard/schedule/{saturday}", fill_and_submit({"#weight-8-13": "0"}, "Save the weights")),
     ("producer", "/dashboard/products/13/edit", None),
     ("producer", "/dashboard/profile", None),
+    ("producer", "/dashboard/webhooks", None),
+    ("producer", "/dashboard/webhooks", fill_and_submit({"Endpoint URL": "http://127.0.0.1/hooks"}, "Add endpoint")),
     ("producer", "/dashboard/fulfilment", None),
     ("producer", "/dashboard/hubs/1/products", None),
     ("producer", "/dashboard/fulfilment", fill_and_submit({"First closed day": next_weekday(3).isoformat(),
@@ -168,6 +170,7 @@ PAGES = [
     ("operator", "/admin/orders", None),
     ("operator", "/admin/orders/7", None),
     ("operator", "/admin/emails", None),
+    ("operator", "/admin/webhooks", None),
     ("operator", "/admin/emails?failed=1", None),
     ("operator", "/admin/operators", None),
     ("operator", "/admin/operators/1", None),
@@ -258,6 +261,7 @@ STATEMENTS = {
     'anonymous /products/20': 4,
     'anonymous /products?category=Meat+%26+Fish': 1,
     'producer /dashboard/profile': 2,
+    'producer /dashboard/webhooks': 2,
     'producer /dashboard/fulfilment': 9,
     'producer /dashboard/hubs/1/products': 3,
     'producer /dashboard/fulfilment/new': 1,
@@ -277,6 +281,7 @@ STATEMENTS = {
     'operator /admin/emails?failed=1': 3,
     'willow /producers/5': 7,
     'operator /admin/emails': 3,
+    'operator /admin/webhooks': 2,
     'operator /admin/operators': 3,
     'operator /admin/operators/1': 4,
     'operator /account': 2,

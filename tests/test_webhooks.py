@@ -10,7 +10,7 @@ import pytest
 
 import orders
 import webhooks
-from conftest import run_worker
+from conftest import round_trips, run_worker
 from db import transactional
 from test_api import bearer, is_problem, token_for
 
@@ -76,6 +76,7 @@ def test_an_endpoint_that_fails_twice_gets_the_event_on_the_third_try_once_and_s
     auth.login_producer()
     page = client.get("/dashboard/webhooks").get_data(as_text=True)
     assert receiver.url in page and "Delivered" in page and secret in page
+    assert round_trips(client, "/dashboard/webhooks") == 3, "the user, the endpoints, their last deliveries"
 
 
 def test_retries_wait_longer_each_time_and_give_up_after_the_last_try(db, world, app, receiver):
