@@ -46,7 +46,7 @@ browser at two widths: test_pages.py and test_browser.py.
 
 Beside it, knowing nothing of requests (the acting account comes in as an argument), each owning its rules and
 their SQL: db.py, fulfilment.py, measures.py, invoices.py, ledger.py, bank.py, statements.py, search.py,
-images.py, pagecache.py, backup.py, mail.py, tokens.py, shapes.py, webhooks.py, catalogue.py, orders.py, payments.py, accounts.py,
+images.py, pagecache.py, backup.py, outbox.py, mail.py, tokens.py, shapes.py, webhooks.py, catalogue.py, orders.py, payments.py, accounts.py,
 checkout.py, changes.py, producers.py, hubs.py, worker.py and jobs.py (the README's Layout says what each
 holds). The JSON API's face is api.py, with its OpenAPI document in api_document.py.
 """

@@ -12,10 +12,10 @@ from email.utils import formatdate
 from flask import current_app, render_template
 
 import db
+import outbox
 
 CLAIM_SECONDS = 600  # a claimed batch is another worker's to take only after this long
 BATCH = 20
-MAX_BACKOFF_SECONDS = 6 * 3600
 
 
 def enqueue(dedupe_key, to, subject, text, html=None, delay_seconds=0):
@@ -91,51 +91,17 @@ def deliver(email):
         smtp.send_message(email)
 
 
-@db.transactional
-def claim(worker_id, limit=BATCH):
-    """Take up to limit due messages for worker_id, committed before any is sent.
-
-    SKIP LOCKED lets workers claim side by side; on a cluster, two nodes' claims of one row
-    conflict at commit, and the loser's whole claim is rolled back and made again.
-    """
-    due = db.query("SELECT email_id FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
-                   " AND send_after <= UTC_TIMESTAMP(6) AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(6))"
-                   " ORDER BY send_after, email_id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
-    if not due:
-        return []
-    ids = [row["email_id"] for row in due]
-    among = ", ".join(["%s"] * len(ids))
-    db.execute("UPDATE email_outbox SET claimed_by = %s, claimed_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND,"
-               f" attempts = attempts + 1 WHERE email_id IN ({among})", [worker_id, CLAIM_SECONDS] + ids)
-    return db.query("SELECT email_id, dedupe_key, recipient, subject, body_text, body_html, attempts"
-                    f" FROM email_outbox WHERE email_id IN ({among}) ORDER BY email_id", ids)
+EMAILS = outbox.Queue("email_outbox", "email_id", "sent_at",
+                      "SELECT email_id, dedupe_key, recipient, subject, body_text, body_html, attempts"
+                      " FROM email_outbox WHERE email_id IN ({among}) ORDER BY email_id")
 
 
 def deliver_due(worker_id, stopping=lambda: False, alive=lambda: None):
     """Deliver every due message, a claimed batch at a time, until none is due or stopping() says to stop;
     return (sent, failed). A message that cannot be built or sent, for whatever reason, is that message's
-    failure alone. Claims this worker has not acted on are released when it stops or a round breaks off,
-    so no message waits out CLAIM_SECONDS behind a stopped worker. alive() is called before each claim."""
-    sent = failed = 0
-    while not stopping():
-        alive()
-        batch = claim(worker_id)
-        if not batch:
-            break
-        done = 0
-        try:
-            for row in batch:
-                if stopping():
-                    break
-                if send_one(row, worker_id):
-                    sent += 1
-                else:
-                    failed += 1
-                done += 1
-        finally:
-            if done < len(batch):
-                release(worker_id, [row["email_id"] for row in batch[done:]])
-    return sent, failed
+    failure alone. alive() is called before each claim."""
+    return outbox.drain(EMAILS, worker_id, lambda row: send_one(row, worker_id), BATCH, CLAIM_SECONDS, stopping,
+                        alive)
 
 
 def send_one(row, worker_id):
@@ -153,19 +119,6 @@ def send_one(row, worker_id):
     return True
 
 
-def release(worker_id, email_ids):
-    """Give back claimed messages that were not attempted, as if never claimed; best effort, as the
-    database may be what broke the round (the claim then runs out by itself)."""
-    among = ", ".join(["%s"] * len(email_ids))
-    try:
-        db.execute("UPDATE email_outbox SET claimed_until = NULL, attempts = attempts - 1"
-                   f" WHERE email_id IN ({among}) AND claimed_by = %s AND sent_at IS NULL AND failed_at IS NULL",
-                   [*email_ids, worker_id])
-    except db.MySQLdb.Error:
-        current_app.logger.warning("Could not release %d claimed emails; they wait for their claim to run out.",
-                                   len(email_ids))
-
-
 def record_failure(row, worker_id, exc):
     """Try again later, each time waiting longer, or after MAIL_MAX_ATTEMPTS give up and leave it for the operator."""
     config = current_app.config
@@ -176,7 +129,7 @@ def record_failure(row, worker_id, exc):
         db.execute("UPDATE email_outbox SET failed_at = UTC_TIMESTAMP(6), claimed_until = NULL, last_error = %s"
                    " WHERE email_id = %s AND claimed_by = %s", (error, row["email_id"], worker_id))
         return
-    wait = min(config["MAIL_RETRY_SECONDS"] * 4 ** (row["attempts"] - 1), MAX_BACKOFF_SECONDS)
+    wait = outbox.backoff(config["MAIL_RETRY_SECONDS"], row["attempts"])
     db.execute("UPDATE email_outbox SET send_after = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, claimed_until = NULL,"
                " last_error = %s WHERE email_id = %s AND claimed_by = %s", (wait, error, row["email_id"], worker_id))
 

@@ -363,9 +363,12 @@ def order_json(order):
 def order_event(event_type, order_id, key, amount=None):
     """A webhook event about an order, in the current transaction: the order as order_json gives it, or for
     a payment event the order and the amount paid or refunded. key names the change, so it is sent once."""
+    wanted = webhooks.wanting_order(event_type, order_id)
+    if not wanted:
+        return None
     order = load_order(order_id)
     data = order_json(order) if amount is None else {"amount": shapes.money(amount), "order": order_json(order)}
-    return webhooks.emit(event_type, f"{event_type}:{key}", order["producer_id"], data)
+    return webhooks.emit(event_type, f"{event_type}:{key}", wanted, data)
 
 
 STATUS_SUBJECTS = {

@@ -22,6 +22,7 @@ from flask import current_app
 import db
 import fulfilment
 import measures
+import outbox
 import shapes
 from db import execute, query
 
@@ -38,7 +39,6 @@ ROLES = ("producer", "operator")
 MAX_ENDPOINTS = 20
 CLAIM_SECONDS = 300
 BATCH = 20
-MAX_BACKOFF_SECONDS = 6 * 3600
 RECENT_DELIVERIES = 5
 
 
@@ -134,12 +134,22 @@ def remove(role, account_id, endpoint_id):
 
 # --- Events, in the transaction of their change -------------------------------------------
 
-def emit(event_type, key, producer_id, data):
-    """Write an event and a delivery for each endpoint that wants it (the producer's and the operator's), in
-    the current transaction: sent once that commits, never if it rolls back. key names the change, so writing
-    it again (a repeated request) adds nothing. Nothing is written when no endpoint wants it."""
-    wanted = query("SELECT endpoint_id FROM webhook_endpoint WHERE FIND_IN_SET(%s, events)"
-                   " AND (role = 'operator' OR (role = 'producer' AND account_id = %s))", (event_type, producer_id))
+# Endpoints hear of their own producer's orders and products; the operator's, of everyone's.
+WANTS = "FIND_IN_SET(%s, w.events) AND (w.role = 'operator' OR (w.role = 'producer' AND w.account_id = {producer}))"
+
+
+def wanting_order(event_type, order_id):
+    """The endpoints that want event_type about an order: one statement, so an order no one listens for costs
+    no more."""
+    return [row["endpoint_id"] for row in query(
+        "SELECT w.endpoint_id FROM webhook_endpoint w JOIN orders o ON o.order_id = %s WHERE "
+        + WANTS.format(producer="o.producer_id"), (order_id, event_type))]
+
+
+def emit(event_type, key, wanted, data):
+    """Write an event and a delivery for each endpoint of wanted, in the current transaction: sent once that
+    commits, never if it rolls back. key names the change, so writing it again (a repeated request) adds
+    nothing. Returns the event's id, or None when nothing was written."""
     if not wanted:
         return None
     event_id = str(uuid.uuid4())
@@ -149,20 +159,25 @@ def emit(event_type, key, producer_id, data):
                " ON DUPLICATE KEY UPDATE event_id = event_id", (event_id, key[:190], event_type, payload)).rowcount != 1:
         return None
     execute("INSERT INTO webhook_delivery (event_id, endpoint_id) VALUES " + ", ".join(["(%s, %s)"] * len(wanted)),
-            [value for row in wanted for value in (event_id, row["endpoint_id"])])
+            [value for endpoint_id in wanted for value in (event_id, endpoint_id)])
     return event_id
 
 
 def stock_taken(product_id, taken):
     """After taking taken from a product's stock in the current transaction (its row locked by the UPDATE):
-    stock.low when this took it from above its low-stock level to at or below it, so once per fall."""
-    row = query("SELECT s.quantity_available, s.reorder_threshold, p.producer_id, p.name, p.unit FROM stock s"
-                " JOIN product p ON p.product_id = s.product_id WHERE s.product_id = %s", (product_id,), one=True)
-    if row is None or taken <= 0:
+    stock.low when this took it from above its low-stock level to at or below it, so once per fall. One
+    statement when it did not, or when no endpoint wants to know."""
+    if taken <= 0:
         return None
-    if not row["quantity_available"] <= row["reorder_threshold"] < row["quantity_available"] + taken:
+    row = query("SELECT s.quantity_available, s.reorder_threshold, p.producer_id, p.name, p.unit,"
+                " (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w WHERE "
+                + WANTS.format(producer="p.producer_id") + ") AS wanted"
+                " FROM stock s JOIN product p ON p.product_id = s.product_id WHERE s.product_id = %s"
+                " AND s.quantity_available <= s.reorder_threshold AND s.quantity_available + %s > s.reorder_threshold",
+                ("stock.low", product_id, taken), one=True)
+    if row is None or not row["wanted"]:
         return None
-    return emit("stock.low", f"stock.low:{product_id}:{uuid.uuid4()}", row["producer_id"], {
+    return emit("stock.low", f"stock.low:{product_id}:{uuid.uuid4()}", [int(n) for n in row["wanted"].split(",")], {
         "product_id": product_id, "name": row["name"], "unit": row["unit"],
         "quantity_available": measures.plain(row["quantity_available"]),
         "low_stock_level": measures.plain(row["reorder_threshold"])})
@@ -176,47 +191,19 @@ def signature(secret, timestamp, body):
     return f"t={timestamp},v1={mac}"
 
 
-@db.transactional
-def claim(worker_id, limit=BATCH):
-    """Take up to limit due deliveries for worker_id, committed before any is sent (SKIP LOCKED: workers
-    claim side by side)."""
-    due = query("SELECT delivery_id FROM webhook_delivery WHERE delivered_at IS NULL AND failed_at IS NULL"
-                " AND send_after <= UTC_TIMESTAMP(6) AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(6))"
-                " ORDER BY send_after, delivery_id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
-    if not due:
-        return []
-    ids = [row["delivery_id"] for row in due]
-    among = ", ".join(["%s"] * len(ids))
-    execute("UPDATE webhook_delivery SET claimed_by = %s, claimed_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND,"
-            f" attempts = attempts + 1 WHERE delivery_id IN ({among})", [worker_id, CLAIM_SECONDS] + ids)
-    return query("SELECT d.delivery_id, d.attempts, e.event_id, e.event_type, e.payload, w.url, w.secret"
-                 " FROM webhook_delivery d JOIN webhook_event e ON e.event_id = d.event_id"
-                 f" JOIN webhook_endpoint w ON w.endpoint_id = d.endpoint_id WHERE d.delivery_id IN ({among})"
-                 " ORDER BY d.delivery_id", ids)
+DELIVERIES = outbox.Queue(
+    "webhook_delivery", "delivery_id", "delivered_at",
+    "SELECT d.delivery_id, d.attempts, e.event_id, e.event_type, e.payload, w.url, w.secret"
+    " FROM webhook_delivery d JOIN webhook_event e ON e.event_id = d.event_id"
+    " JOIN webhook_endpoint w ON w.endpoint_id = d.endpoint_id WHERE d.delivery_id IN ({among})"
+    " ORDER BY d.delivery_id")
 
 
 def deliver_due(worker_id, stopping=lambda: False):
     """Send every due delivery, a claimed batch at a time, until none is due or stopping() says stop; return
-    (delivered, failed). Deliveries claimed but not tried are given back."""
-    delivered = failed = 0
-    while not stopping():
-        batch = claim(worker_id)
-        if not batch:
-            break
-        done = 0
-        try:
-            for row in batch:
-                if stopping():
-                    break
-                if send_one(row, worker_id):
-                    delivered += 1
-                else:
-                    failed += 1
-                done += 1
-        finally:
-            if done < len(batch):
-                release(worker_id, [row["delivery_id"] for row in batch[done:]])
-    return delivered, failed
+    (delivered, failed)."""
+    return outbox.drain(DELIVERIES, worker_id, lambda row: send_one(row, worker_id), BATCH, CLAIM_SECONDS,
+                        stopping)
 
 
 def post(row):
@@ -254,17 +241,6 @@ def send_one(row, worker_id):
     return True
 
 
-def release(worker_id, delivery_ids):
-    """Give back claimed deliveries that were not tried; best effort (the claim otherwise runs out)."""
-    among = ", ".join(["%s"] * len(delivery_ids))
-    try:
-        execute("UPDATE webhook_delivery SET claimed_until = NULL, attempts = attempts - 1"
-                f" WHERE delivery_id IN ({among}) AND claimed_by = %s AND delivered_at IS NULL AND failed_at IS NULL",
-                [*delivery_ids, worker_id])
-    except db.MySQLdb.Error:
-        current_app.logger.warning("Could not release %d claimed webhook deliveries.", len(delivery_ids))
-
-
 def record_failure(row, worker_id, status, error):
     """Try again later, each time waiting longer, or after WEBHOOK_MAX_ATTEMPTS give up."""
     config = current_app.config
@@ -275,7 +251,7 @@ def record_failure(row, worker_id, status, error):
                 " last_error = %s WHERE delivery_id = %s AND claimed_by = %s",
                 (status, error[:1000], row["delivery_id"], worker_id))
         return
-    wait = min(config["WEBHOOK_RETRY_SECONDS"] * 4 ** (row["attempts"] - 1), MAX_BACKOFF_SECONDS)
+    wait = outbox.backoff(config["WEBHOOK_RETRY_SECONDS"], row["attempts"])
     execute("UPDATE webhook_delivery SET send_after = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, claimed_until = NULL,"
             " last_status = %s, last_error = %s WHERE delivery_id = %s AND claimed_by = %s",
             (wait, status, error[:1000], row["delivery_id"], worker_id))

@@ -14,7 +14,7 @@ import producers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Each module beside app.py, lowest first: a module may import only modules before it in this list.
-LAYERS = ["db", "fulfilment", "measures", "invoices", "ledger", "bank", "statements", "search", "images", "pagecache", "backup", "mail", "tokens", "shapes", "webhooks", "catalogue",
+LAYERS = ["db", "outbox", "fulfilment", "measures", "invoices", "ledger", "bank", "statements", "search", "images", "pagecache", "backup", "mail", "tokens", "shapes", "webhooks", "catalogue",
           "orders", "payments", "accounts", "checkout", "changes", "producers", "hubs", "dfc", "worker", "jobs"]
 REQUEST_NAMES = {"request", "g", "session", "url_for", "flash", "abort", "redirect", "make_response",
                  "after_this_request"}
