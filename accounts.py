@@ -212,6 +212,15 @@ def set_reminders(customer_id, wanted):
     execute("UPDATE customer SET reminders = %s WHERE customer_id = %s", (int(wanted), customer_id))
 
 
+@transactional
+def change_profile(role, account_id, name=None, reminders=None):
+    """A new name and (a customer's) reminders, either or both, together."""
+    if name is not None:
+        rename_account(role, account_id, name)
+    if reminders is not None:
+        set_reminders(account_id, reminders)
+
+
 # --- Throttles --------------------------------------------------------------
 
 def login_failure_counts(email, client, ip):

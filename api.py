@@ -7,6 +7,7 @@ POST /api/v1/tokens: no cookie, no session and no CSRF token counts here. Bodies
 data alike. Money is a decimal string with its currency; times are UTC, ISO 8601.
 """
 import base64
+import datetime
 import functools
 import json
 import re
@@ -107,16 +108,41 @@ def invalid(form):
 
 # --- Request bodies and tokens -----------------------------------------------------
 
+JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+              (dict, "object"), (type(None), "null"))
+
+
+def json_type(value):
+    return next(name for kind, name in JSON_TYPES if isinstance(value, kind))
+
+
+@functools.lru_cache(maxsize=None)
+def documented_types(rule, method):
+    """The JSON types the OpenAPI document allows for each field of this operation's body."""
+    path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+    operation = api_document.PATHS.get(path, {}).get(method.lower(), {})
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    return {name: set(field["type"]) if isinstance(field["type"], list) else {field["type"]}
+            for name, field in api_document.properties(schema).items() if "type" in field} if schema else {}
+
+
 def body():
-    """The request's fields as a MultiDict, from a JSON object or form data alike."""
+    """The request's fields as a MultiDict, from a JSON object or form data alike. A JSON field of a type the
+    document does not allow it (a name that is false, a quantity that is an object) is refused."""
     if request.mimetype == "application/json":
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise Problem(400, "Bad Request", "The body must be a JSON object.")
+        types = documented_types(request.url_rule.rule, request.method) if request.url_rule else {}
+        wrong = [{"field": name, "message": f"One of: {', '.join(sorted(types[name] - {'null'}))}."}
+                 for name, value in data.items() if name in types and json_type(value) not in types[name]
+                 and not (json_type(value) == "integer" and "number" in types[name])]
+        if wrong:
+            raise Problem(400, "Bad Request", "Some fields are not of the type the document gives them.", errors=wrong)
         fields = MultiDict()
         for name, value in data.items():
             for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, (dict, list)):
+                if isinstance(item, (dict, list)) or (item is None and isinstance(value, list)):
                     raise Problem(400, "Bad Request", f"{name} must be a string or a number.")
                 if item is not None:
                     fields.add(name, str(item).lower() if isinstance(item, bool) else str(item))
@@ -208,8 +234,11 @@ def token_shape(row):
 
 
 def account_shape(account):
-    return {"id": account["id"], "role": account["role"], "name": account["name"], "email": account["email"],
-            "status": account["status"]}
+    shape = {"id": account["id"], "role": account["role"], "name": account["name"], "email": account["email"],
+             "status": account["status"]}
+    if account["role"] == "customer":
+        shape["reminders"] = bool(account["reminders"])
+    return shape
 
 
 def conditional(payload, status=200):
@@ -318,6 +347,41 @@ def me():
     return jsonify(account_shape(g.api_user))
 
 
+@bp.patch("/v1/me")
+@requires("customer", "producer", "operator")
+def change_me():
+    """Change the account's name (a producer's: the business name) and a customer's day-before reminders; the
+    email and password change on the account page, which asks for the current password."""
+    user, fields = g.api_user, body()
+    if not fields:
+        raise Problem(400, "Bad Request", "Send name or reminders, or both.")
+    wrong = [{"field": name, "message": "Change it on the account page, which asks for your current password."
+              if name in ("email", "password") else "Not a field this takes."}
+             for name in fields if name not in ("name", "reminders")]
+    wrong += [{"field": name, "message": "Give it once."} for name in ("name", "reminders")
+              if len(fields.getlist(name)) > 1]
+    if "reminders" in fields and user["role"] != "customer":
+        wrong.append({"field": "reminders", "message": "Only customers get reminders."})
+    if wrong:
+        raise Problem(400, "Bad Request", "Some fields are not valid.", errors=wrong)
+    pages = site.ROLE_PAGES[user["role"]]
+    named = reminded = None
+    if "name" in fields:
+        named = pages.name_form(formdata=MultiDict({pages.name_field: fields["name"]}), meta={"csrf": False})
+        if not named.validate():
+            raise Problem(400, "Bad Request", "Some fields are not valid.", errors=[
+                {"field": "name", "message": message} for message in named[pages.name_field].errors])
+    if "reminders" in fields:
+        reminded = site.RemindersForm(formdata=MultiDict({"reminders": fields["reminders"]}), meta={"csrf": False})
+        if fields["reminders"] not in ("true", "false", "1", "0"):
+            raise Problem(400, "Bad Request", "Some fields are not valid.",
+                          errors=[{"field": "reminders", "message": "true or false."}])
+        reminded.validate()
+    accounts.change_profile(user["role"], user["id"], named[pages.name_field].data if named else None,
+                            (fields["reminders"] in ("true", "1")) if reminded else None)
+    return jsonify(account_shape(dict(accounts.account_by_id(user["role"], user["id"]), role=user["role"])))
+
+
 # --- The catalogue, for anyone ------------------------------------------------------
 
 def single(name):
@@ -326,6 +390,17 @@ def single(name):
     if len(values) > 1:
         raise Problem(400, "Bad Request", f"Give {name} once.", errors=[{"field": name, "message": "Given twice."}])
     return values[0] if values else ""
+
+
+def query_date(name, value):
+    """A YYYY-MM-DD query parameter as a date; Problem when it is not one."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise Problem(400, "Bad Request", "Some query parameters are not valid.",
+                      errors=[{"field": name, "message": "A date, YYYY-MM-DD."}]) from None
 
 
 def catalogue_filters():
@@ -532,16 +607,18 @@ def own_order(order_id):
 @bp.get("/v1/orders")
 @requires("customer", "producer", "operator")
 def list_orders():
-    """The caller's orders (an operator's: everyone's), newest first, 25 a page; ?status= narrows them."""
-    status = single("status")
+    """The caller's orders (an operator's: everyone's), newest first, 25 a page; ?status= and ?date= (the day
+    they are collected or delivered) narrow them."""
+    status, day = single("status"), single("date")
     if "status" in request.args and status not in orders.STATUS_LABELS:
         raise Problem(400, "Bad Request", "Not one of the statuses.", errors=[{"field": "status",
                                                                             "message": "Not one of the statuses."}])
+    day = query_date("date", day) if "date" in request.args else None
     page, user = cursor_page(), g.api_user
     if user["role"] == "operator":
-        rows, total = orders.all_orders_page(page, site.LIST_PAGE_SIZE, status=status or None)
+        rows, total = orders.all_orders_page(page, site.LIST_PAGE_SIZE, status=status or None, day=day)
     else:
-        rows, total = orders.order_page(user["role"], user["id"], page, site.LIST_PAGE_SIZE, status or None)
+        rows, total = orders.order_page(user["role"], user["id"], page, site.LIST_PAGE_SIZE, status or None, day)
     pages = max(1, -(-total // site.LIST_PAGE_SIZE))
     return jsonify({"items": [orders.order_json(row) for row in rows],
                     "total": total, "next": next_link("api.list_orders", page, pages)})
@@ -789,6 +866,8 @@ def create_product():
 def update_product(product_id):
     """Change some of a product's fields; those not given stay as they are."""
     current = own_product(product_id)
+    if not body():
+        raise Problem(400, "Bad Request", "Send the fields to change.")
     filled = product_form(current)
     producers.save_product(g.api_user, current, site.product_fields(filled),
                            measures.plain(current["quantity_available"]))

@@ -133,7 +133,14 @@ SCHEMAS = {
                     open_times={"type": "array", "items": ref("OpenTime")}),
     "Account": obj(["id", "role", "name", "email", "status"], id=ID,
                    role={"type": "string", "enum": ["customer", "producer", "operator"]}, name=TEXT,
-                   email={"type": "string", "format": "email"}, status=TEXT),
+                   email={"type": "string", "format": "email"}, status=TEXT,
+                   reminders={"type": "boolean", "description": "Customers: a reminder the day before."}),
+    "ProfileChange": {"type": "object", "additionalProperties": False,
+                      "description": "A field sent as null is left as it is.", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100,
+                 "description": "Your name; a producer's business name."},
+        "reminders": {"type": ["boolean", "string", "integer"], "enum": [True, False, "true", "false", "1", "0", 1, 0],
+                      "description": "Customers: email a reminder the day before an order."}}},
     "Token": obj(["id", "name", "created_at", "expires_at", "last_used_at"], id=ID, name=TEXT,
                  created_at={"type": "string", "format": "date-time"},
                  expires_at={"type": "string", "format": "date-time"},
@@ -199,7 +206,7 @@ SCHEMAS = {
                                                             product_id=ID, name=TEXT, unit=TEXT, quantity=TEXT,
                                                             line=TEXT)},
                        cancelled={"type": "integer", "minimum": 0}),
-    "ProductFields": {"type": "object", "properties": {
+    "ProductFields": {"type": "object", "description": "A field sent as null is left as it is.", "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 255}, "description": {"type": "string", "maxLength": 5000},
         "category": {"type": "string", "enum": catalogue.CATEGORIES}, "price": PRICE,
         "unit": {"type": "string", "minLength": 1, "maxLength": 30, "description": "Like jar, dozen, loaf."},
@@ -248,6 +255,30 @@ SCHEMAS = {
                         name={"type": "string", "maxLength": 100, "description": "To tell your tokens apart."}),
 }
 
+
+
+def properties(schema):
+    """A body schema's fields by name, through $ref and allOf."""
+    if "$ref" in schema:
+        return properties(SCHEMAS[schema["$ref"].rsplit("/", 1)[1]])
+    found = dict(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        found.update(properties(part))
+    return found
+
+
+def nullable(schema):
+    """schema, or null: on a change, a field sent as null is left as it is."""
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    found = dict(schema, type=types + ["null"])
+    if "enum" in schema:
+        found["enum"] = schema["enum"] + [None]
+    return found
+
+
+for _name in ("ProductFields", "ProfileChange"):
+    SCHEMAS[_name]["properties"] = {field: nullable(schema) for field, schema in SCHEMAS[_name]["properties"].items()}
+
 PATHS = {
     "/api/v1/customers": {"post": {
         "operationId": "signUp", "summary": "Sign a customer up", "tags": ["Accounts"],
@@ -264,9 +295,12 @@ PATHS = {
         "operationId": "revokeToken", "summary": "Revoke one of your tokens", "tags": ["Accounts"],
         "security": BEARER, "parameters": [path_id("token_id")],
         "responses": {"204": answer("Revoked."), **errors(401, 404)}}},
-    "/api/v1/me": {"get": {
-        "operationId": "me", "summary": "The account of the token", "tags": ["Accounts"], "security": BEARER,
-        "responses": {"200": answer("Your account.", ref("Account")), **errors(401)}}},
+    "/api/v1/me": {
+        "get": {"operationId": "me", "summary": "The account of the token", "tags": ["Accounts"], "security": BEARER,
+                "responses": {"200": answer("Your account.", ref("Account")), **errors(401)}},
+        "patch": {"operationId": "changeMe", "summary": "Change your name, or a customer's reminders",
+                  "tags": ["Accounts"], "security": BEARER, "requestBody": body(ref("ProfileChange")),
+                  "responses": {"200": answer("Your account now.", ref("Account")), **errors(400, 401)}}},
     "/api/v1/products": {
         "get": {"operationId": "listProducts", "summary": "Products on sale", "tags": ["Catalogue"],
                 "parameters": CATALOGUE_PARAMETERS,
@@ -317,7 +351,9 @@ PATHS = {
     "/api/v1/orders": {"get": {
         "operationId": "listOrders", "summary": "Your orders (an operator: everyone's), newest first",
         "tags": ["Orders"], "security": BEARER,
-        "parameters": [query_parameter("status", STATUS, "Only orders in this status."), CURSOR],
+        "parameters": [query_parameter("status", STATUS, "Only orders in this status."),
+                       query_parameter("date", {"type": "string", "format": "date"},
+                                       "Only orders collected or delivered on this day (YYYY-MM-DD)."), CURSOR],
         "responses": {"200": answer("A page of orders.", ref("OrderList")), **errors(400)}}},
     "/api/v1/orders/{order_id}": {"get": {
         "operationId": "getOrder", "summary": "One of your orders, with its lines", "tags": ["Orders"],

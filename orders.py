@@ -90,13 +90,16 @@ ORDER_COLUMNS = ("o.order_id, o.status, o.order_type, o.placed_at, o.item_count,
                  " o.hub_fee")
 
 
-def own_orders_condition(role, account_id, status=None):
-    """The WHERE clause (on alias o) and its arguments for a customer's or a producer's own orders."""
+def own_orders_condition(role, account_id, status=None, day=None):
+    """The WHERE clause (on alias o) and its arguments for a customer's or a producer's own orders, narrowed to
+    a status and to the day they are collected or delivered when given."""
     where, args = f"{ORDER_OWNER_COLUMN[role]} = %s", [account_id]
     if role == "producer":  # a card-paid order reaches its producer once it is paid
         where += " AND o.status <> 'awaiting_payment'"
     if status:
         where, args = where + " AND o.status = %s", args + [status]
+    if day:
+        where, args = where + " AND o.fulfilment_date = %s", args + [day]
     return where, args
 
 
@@ -131,9 +134,9 @@ def load_own_order(role, account_id, order_id):
     return load_order(order_id, *own_orders_condition(role, account_id))
 
 
-def newest_orders(role, account_id, page, per_page, status=None):
+def newest_orders(role, account_id, page, per_page, status=None, day=None):
     """A customer's or producer's orders, newest first, page by page, each with its item count and total."""
-    where, args = own_orders_condition(role, account_id, status)
+    where, args = own_orders_condition(role, account_id, status, day)
     return query(
         f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, c.first_name, pr.business_name"
         f" FROM (SELECT o.* FROM orders o WHERE {where}"
@@ -144,15 +147,16 @@ def newest_orders(role, account_id, page, per_page, status=None):
         args + [per_page, (page - 1) * per_page])
 
 
-def order_page(role, account_id, page, per_page=ORDERS_PER_PAGE, status=None):
-    """One page of a customer's or producer's orders, newest first, with totals; and how many orders there are."""
-    where, args = own_orders_condition(role, account_id, status)
-    if role == "producer":
+def order_page(role, account_id, page, per_page=ORDERS_PER_PAGE, status=None, day=None):
+    """One page of a customer's or producer's orders (of a status, for a day), newest first, with totals; and
+    how many orders there are."""
+    where, args = own_orders_condition(role, account_id, status, day)
+    if role == "producer" and day is None:
         total = query("SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) AS n FROM order_count o WHERE " + where,
                       args, one=True)["n"]
     else:
         total = query(f"SELECT COUNT(*) AS n FROM orders o WHERE {where}", args, one=True)["n"]
-    return newest_orders(role, account_id, page, per_page, status), total
+    return newest_orders(role, account_id, page, per_page, status, day), total
 
 
 def lock_own_order(role, account_id, order_id):
@@ -435,10 +439,11 @@ def packing_list(producer_id, day, option_id=None, slot_start=None):
 
 # --- Lists and spreadsheets across orders, and the operator's figures --------
 
-def order_filter(where, args, status=None, placed_from=None, placed_to=None, producer_id=None):
+def order_filter(where, args, status=None, placed_from=None, placed_to=None, producer_id=None, day=None):
     """where (SQL conditions on alias o) and args, narrowed to a status, to orders placed from one local day
-    to another (both included), and to one producer; each only when given."""
-    narrowing = [("o.status = %s", status),
+    to another (both included), to one producer, and to the day orders are collected or delivered; each only
+    when given."""
+    narrowing = [("o.status = %s", status), ("o.fulfilment_date = %s", day),
                  ("o.placed_at >= %s", placed_from and fulfilment.stored_day_start(placed_from)),
                  ("o.placed_at < %s", placed_to and fulfilment.stored_day_start(placed_to + datetime.timedelta(days=1))),
                  ("o.producer_id = %s", producer_id)]

@@ -419,6 +419,22 @@ def checkout_in_threads(app, customers, barrier_size, data):
     return results
 
 
+def workers_at_once(app, work, count=2):
+    """Run work(name) for count workers, each in a thread and an app context of its own, all starting together."""
+    barrier = threading.Barrier(count)
+
+    def run(name):
+        with app.app_context():
+            barrier.wait()
+            work(name)
+
+    threads = [threading.Thread(target=run, args=(f"worker-{n}",)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def run_worker(app):
     """One round of the real worker command, as cron or `make run` would run it: jobs, then due email."""
     result = app.test_cli_runner().invoke(args=["worker", "--once"])

@@ -45,7 +45,7 @@ def test_a_script_signs_up_and_logs_in_with_json_or_form_data(client, db, world,
     assert response.status_code == 201
     created = response.get_json()
     assert created == {"id": created["id"], "role": "customer", "name": "Eve", "email": "eve@example.com",
-                       "status": "active"}
+                       "status": "active", "reminders": True}
     assert "Set-Cookie" not in response.headers
     row = db.row("SELECT first_name, password_hash FROM customer WHERE email = 'eve@example.com'")
     assert row["first_name"] == "Eve" and row["password_hash"].startswith("$2b$")
@@ -431,6 +431,7 @@ MATRIX = [
     ("post", "/api/v1/tokens", {"email": "jane@example.com", "password": PASSWORD, "role": "customer"},
      dict.fromkeys(OK, 201), 201),
     ("get", "/api/v1/me", None, OK, 401),
+    ("patch", "/api/v1/me", {"name": "Sam"}, OK, 401),
     ("get", "/api/v1/tokens", None, OK, 401),
     ("delete", "/api/v1/tokens/{token}", None, only(204, "customer", others=404), 401),
     ("get", "/api/v1/cart", None, only(200, "customer", "another customer"), 401),
@@ -519,7 +520,8 @@ def test_every_operation_for_every_caller(client, db, world, operator, caller, m
         payload = {"data": photo_bytes(), "content_type": "image/png"}
     else:
         body = {name.format(**ids): [item.format(**ids) for item in value] if isinstance(value, list)
-                else value.format(**ids) for name, value in (data or {}).items()}
+                else ids[value[1:-1]] if value in ("{product}", "{weighed}") else value.format(**ids)
+                for name, value in (data or {}).items()}
         payload = {"json": body if data else None}
     want = {"anonymous": anonymous, "expired token": 401, "revoked token": 401}.get(caller) or expected[caller]
     before = db.snapshot()
@@ -623,3 +625,52 @@ def test_a_producer_records_a_shortage_and_reads_the_day_s_packing_list(client, 
                                data=bad).status_code in (400, 404, 409)
         assert is_problem(client.get("/api/v1/packing-lists/2099-02-30", headers=bearer(token)), 400)
     assert client.get("/api/v1/packing-lists/2099-06-13", headers=bearer(token)).get_json()["orders"] == []
+
+
+# --- The account, and orders by day ------------------------------------------------------
+
+def test_an_account_changes_its_name_and_a_customer_their_reminders(client, db, world):
+    token = token_for(client)
+    response = client.patch("/api/v1/me", headers=bearer(token), json={"name": " Janey ", "reminders": False})
+    assert response.status_code == 200 and response.get_json()["name"] == "Janey"
+    assert response.get_json()["reminders"] is False
+    assert db.row("SELECT first_name, reminders FROM customer WHERE customer_id = %s", (world.customer,)) == {
+        "first_name": "Janey", "reminders": 0}
+    farm = token_for(client, "farm@example.com", "producer")
+    assert client.patch("/api/v1/me", headers=bearer(farm), data={"name": "Hartley Farms"}).status_code == 200
+    assert db.value("SELECT business_name FROM producer WHERE producer_id = %s", (world.producer,)) == "Hartley Farms"
+
+
+@pytest.mark.parametrize("role, fields, field", [
+    ("customer", {"name": ""}, "name"), ("customer", {"name": "x" * 101}, "name"),
+    ("customer", {"reminders": "maybe"}, "reminders"), ("customer", {"email": "new@example.com"}, "email"),
+    ("customer", {"password": "another long one"}, "password"), ("producer", {"reminders": True}, "reminders"),
+    ("customer", {"name": "Jo", "nickname": "J"}, "nickname"), ("customer", {}, None),
+    ("customer", {"name": False}, "name"), ("customer", {"name": ["Jo", "Jay"]}, "name"),
+    ("customer", {"reminders": [None, None]}, None), ("customer", {"reminders": {"on": 1}}, "reminders"),
+])
+def test_an_account_change_that_is_not_allowed_says_why_and_changes_nothing(client, db, world, role, fields,
+                                                                           field):
+    email = "jane@example.com" if role == "customer" else "farm@example.com"
+    token = token_for(client, email, role)
+    with db.unchanged():
+        response = client.patch("/api/v1/me", headers=bearer(token), json=fields)
+    assert is_problem(response, 400)
+    assert field is None or field in {error["field"] for error in response.get_json()["errors"]}
+
+
+def test_orders_are_listed_by_the_day_they_are_collected(client, db, world, operator):
+    saturday = datetime.date(2099, 6, 6)
+    db.execute("UPDATE orders SET fulfilment_date = %s, slot_start = '09:00', slot_end = '12:00'"
+               " WHERE order_id IN (%s, %s)",
+               (saturday, world.order, world.other_order))
+    later = db.add_order(world.customer, [(world.product, 1, "1.80")])
+    for email, role, expected in [("farm@example.com", "producer", [world.order]),
+                                  ("jane@example.com", "customer", [world.order]),
+                                  ("op@example.com", "operator", [world.other_order, world.order])]:
+        token = token_for(client, email, role)
+        listed = client.get("/api/v1/orders?date=2099-06-06", headers=bearer(token)).get_json()
+        assert [order["id"] for order in listed["items"]] == expected and listed["total"] == len(expected)
+        assert later not in {order["id"] for order in listed["items"]}
+    for bad in ("2099-13-01", "tomorrow", "0000-01-01", "2099-6-6"):
+        assert is_problem(client.get(f"/api/v1/orders?date={bad}", headers=bearer(token)), 400)

@@ -13,7 +13,7 @@ import pytest
 import app as app_module
 import jobs
 import worker
-from conftest import PASSWORD, run_worker
+from conftest import PASSWORD, run_worker, workers_at_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTC = datetime.timezone.utc
@@ -119,18 +119,7 @@ def test_two_workers_at_once_deliver_each_message_exactly_once(app, db, smtp, ro
     with app.app_context():
         for n in range(30):
             app_module.mail.enqueue(f"bulk:{round_}:{n}", f"person{n}@example.com", f"Message {n}", "Hello.")
-    barrier = threading.Barrier(2)
-
-    def work(name):
-        with app.app_context():
-            barrier.wait()
-            worker.run_round(name)
-
-    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    workers_at_once(app, worker.run_round)
     deadline = time.monotonic() + 10
     while len(smtp.messages) < 30 and time.monotonic() < deadline:
         time.sleep(0.02)

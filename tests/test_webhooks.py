@@ -4,13 +4,12 @@ own network unless a setting allows it."""
 import hashlib
 import hmac
 import json
-import threading
 
 import pytest
 
 import orders
 import webhooks
-from conftest import round_trips, run_worker
+from conftest import round_trips, run_worker, workers_at_once
 from db import transactional
 from test_api import bearer, is_problem, token_for
 
@@ -213,18 +212,7 @@ def test_two_workers_at_once_send_each_event_once(db, world, private_allowed, re
     endpoint(db, "producer", world.producer, receiver.url, "order.cancelled")
     for n in range(30):
         cancelled_event(private_allowed, world.order, f"n{n}")
-    barrier = threading.Barrier(2)
-
-    def work(name):
-        with private_allowed.app_context():
-            barrier.wait()
-            webhooks.deliver_due(name)
-
-    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    workers_at_once(private_allowed, webhooks.deliver_due)
     ids = [got["headers"]["Noeari-Event-Id"] for got in receiver.received]
     assert len(ids) == 30 and len(set(ids)) == 30
     assert db.value("SELECT COUNT(*) FROM webhook_delivery WHERE delivered_at IS NOT NULL AND attempts = 1") == 30
