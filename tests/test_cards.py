@@ -511,3 +511,30 @@ def test_an_authorization_about_to_lapse_is_captured_at_what_is_known(app, clien
         assert payments.capture_ready(payments.utc_now() + datetime.timedelta(days=7)) == [
             db.value("SELECT payment_id FROM card_payment")]
     assert db.value("SELECT captured_amount FROM card_payment") == Decimal("16.20"), "the estimate, 1.8 kg"
+
+
+def test_webhooks_hear_of_a_card_order_once_it_is_paid_and_of_its_refund(app, client, auth, db, world, cards,
+                                                                          operator):
+    db.execute("INSERT INTO webhook_endpoint (role, account_id, url, events, secret) VALUES ('operator', %s,"
+               " 'https://93.184.215.14/hooks', 'order.placed,order.changed,payment.succeeded,payment.refunded',"
+               " 'whsec_test_secret_0123456789')", (operator,))
+    key = card_checkout(client, auth, db, world)
+    assert db.value("SELECT COUNT(*) FROM webhook_event") == 0, "an order awaiting its payment is not placed yet"
+    assert client.post(f"/checkout/{key}/pay", data={"card_token": card_token(cards)}).status_code == 302
+    events = [(row["event_type"], json.loads(row["payload"])["data"]) for row in db.rows(
+        "SELECT event_type, payload FROM webhook_event ORDER BY created_at, event_type")]
+    placed = sorted(data["id"] for kind, data in events if kind == "order.placed")
+    paid = sorted((data["order"]["id"], data["amount"]["amount"]) for kind, data in events
+                  if kind == "payment.succeeded")
+    assert placed == [order["order_id"] for order in waiting(db)]
+    assert paid == [(placed[0], "5.40"), (placed[1], "2.80")]
+    auth.login_producer()
+    assert client.post(f"/dashboard/orders/{placed[0]}/lines/{world.product}",
+                       data={"quantity": "1", "reason": "Blight"}).status_code == 302
+    with app.app_context():
+        payments.send_refunds()
+    refunded = [json.loads(row["payload"])["data"] for row in db.rows(
+        "SELECT payload FROM webhook_event WHERE event_type = 'payment.refunded'")]
+    assert [(data["order"]["id"], data["amount"]["amount"]) for data in refunded] == [(placed[0], "3.60")]
+    assert db.value("SELECT COUNT(*) FROM webhook_event WHERE event_type = 'order.changed'") == 1
+    assert db.value("SELECT COUNT(*) FROM webhook_delivery") == db.value("SELECT COUNT(*) FROM webhook_event")
