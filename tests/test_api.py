@@ -239,14 +239,16 @@ def test_the_docs_page_shows_every_operation(client, db):
 
 
 # Schemathesis, its own command as a person would run it, reads the document a live server serves, then sends
-# every operation generated requests, valid and not (with a customer's token): no answer may be a server
-# error, and each must match the document (status, content type, headers, schema).
+# every operation generated requests, valid and not (with a customer's token, then each role's own operations
+# with that role's token): no answer may be a server error, and each must match the document (status, content
+# type, headers, schema).
 SCHEMATHESIS_CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
                        "response_headers_conformance,response_schema_conformance,negative_data_rejection,"
                        "missing_required_header,unsupported_method")
 
 
-def test_schemathesis_finds_every_operation_keeping_to_the_document(app, live_server, db, world, tmp_path):
+def test_schemathesis_finds_every_operation_keeping_to_the_document(app, live_server, db, world, operator,
+                                                                     tmp_path):
     import requests
     app.config["API_RATE_PER_MINUTE"] = 1_000_000  # a thousand requests in seconds, each a fair one
     def token(email, role):
@@ -254,6 +256,7 @@ def test_schemathesis_finds_every_operation_keeping_to_the_document(app, live_se
                              json={"email": email, "password": PASSWORD, "role": role}).json()["token"]
 
     customer, producer = token("jane@example.com", "customer"), token("farm@example.com", "producer")
+    coop = token("op@example.com", "operator")
 
     def run(*selection, bearer=customer):
         done = subprocess.run([str(pathlib.Path(sys.executable).parent / "schemathesis"), "run",
@@ -274,9 +277,12 @@ def test_schemathesis_finds_every_operation_keeping_to_the_document(app, live_se
     stock, _, _ = run("--include-tag", "Producers", bearer=producer)
     hooks, _, _ = run("--include-tag", "Webhooks", bearer=producer)
     last, revoked, _ = run("--include-operation-id", "revokeToken")
-    (pathlib.Path(sys.executable).parents[2] / "var" / "schemathesis.txt").write_text(first + stock + hooks + last)
-    for own in (stock, hooks):
-        assert "401 Unauthorized (" not in own and "403 Forbidden (" not in own, "a producer's own operations"
+    # The operator's own operations after that: a suspension among them may revoke the customer's token.
+    admin, _, _ = run("--include-tag", "Operators", bearer=coop)
+    (pathlib.Path(sys.executable).parents[2] / "var" / "schemathesis.txt").write_text(
+        first + stock + hooks + last + admin)
+    for own in (stock, hooks, admin):
+        assert "401 Unauthorized (" not in own and "403 Forbidden (" not in own, "each role's own operations"
     print(first[first.find("SUMMARY"):])
     # It counts every operation but the one serving the document itself.
     documented = sum(len(operations) for operations in api_document.PATHS.values())
