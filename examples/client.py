@@ -29,17 +29,23 @@ def main(base, email, password):
         print("add to cart:", product["name"], line.status_code, line.json().get("quantity"))
 
     cart = session.get(f"{api}/cart", timeout=10).json()
-    choices = {f"when_{group['producer']['id']}": group["open_times"][0]["key"]
-               for group in cart["groups"] if group["open_times"]}
+    choices = {}
     for group in cart["groups"]:
-        if group["open_times"]:
-            time = group["open_times"][0]
-            print("choose:", group["producer"]["name"], "->", time["place"], time["date"] or "by arrangement",
-                  time["start"] or "")
+        # Collect where a producer offers it; a delivery needs the address it goes to.
+        times = sorted(group["open_times"], key=lambda time: time["kind"] != "collection")
+        if times:
+            time = times[0]
+            choices[f"when_{group['producer']['id']}"] = time["key"]
+            if time["kind"] == "delivery":
+                choices.update(delivery_address="12 Orchard Row", postcode="BS1 4DJ")
+            print("choose:", group["producer"]["name"], "->", time["kind"], time["place"],
+                  time["date"] or "by arrangement", time["start"] or "")
     placed = session.post(f"{api}/checkout", data=choices, headers={"Idempotency-Key": uuid.uuid4().hex}, timeout=30)
+    answer = placed.json()
     print("check out:", placed.status_code,
           ", ".join(f"#{o['id']} {o['producer']['name']} {o['total']['amount']} {o['total']['currency']}"
-                    for o in placed.json().get("orders", [])) or placed.json().get("detail"))
+                    for o in answer.get("orders", []))
+          or f"{answer.get('detail')} {answer.get('errors', '')}")
 
     orders = session.get(f"{api}/orders", timeout=10).json()
     print("orders:", orders["total"], "-", ", ".join(f"#{o['id']} {o['status']}" for o in orders["items"]))
