@@ -17,6 +17,7 @@ import urllib.parse
 import uuid
 
 import requests
+import requests.adapters
 from flask import current_app
 
 import db
@@ -52,30 +53,53 @@ class EndpointRefused(Exception):
 
 # --- Where a webhook may go ---------------------------------------------------------------
 
-def url_problem(url, allow_private):
-    """Why a webhook may not be sent to url, in words, or None: only http(s), and (unless allow_private) only
-    to a host all of whose addresses are public, so no one aims the server at its own network."""
+def destination(url, allow_private):
+    """Where a webhook to url goes: (the URL's parts, the address to connect to). Only http(s), and (unless
+    allow_private) only to a host all of whose addresses are public, so no one aims the server at its own
+    network. EndpointRefused says why not, in words."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
-        return "That is not a URL."
+        raise EndpointRefused("url", "That is not a URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Give an http:// or https:// URL."
+        raise EndpointRefused("url", "Give an http:// or https:// URL.")
     if parts.username or parts.password:
-        return "Leave the user name and password out of the URL: the signature proves it is noeari."
-    if allow_private:
-        return None
+        raise EndpointRefused("url", "Leave the user name and password out of the URL: the signature proves it is "
+                                     "noeari.")
     try:
         found = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
                                    proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
-        return f"{parts.hostname} cannot be found: check the host name."
-    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found}
-    if not all(address.is_global for address in addresses):
-        return (f"{parts.hostname} is a private, loopback or reserved address: webhooks go only to the public "
-                "internet.")
+        raise EndpointRefused("url", f"{parts.hostname} cannot be found: check the host name.") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
+    if not allow_private and not all(address.is_global for address in addresses):
+        raise EndpointRefused("url", f"{parts.hostname} is a private, loopback or reserved address: webhooks go "
+                                     "only to the public internet.")
+    return parts, addresses[0]
+
+
+def url_problem(url, allow_private):
+    """Why a webhook may not be sent to url, in words, or None."""
+    try:
+        destination(url, allow_private)
+    except EndpointRefused as refusal:
+        return refusal.message
     return None
+
+
+class PinnedAdapter(requests.adapters.HTTPAdapter):
+    """Connects to the address that was checked, whatever the host name resolves to by then (a DNS answer
+    that changes between the check and the connection cannot aim a delivery inward); TLS still checks the
+    certificate against the host name."""
+
+    def __init__(self, hostname):
+        self.hostname = hostname
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs.update(server_hostname=self.hostname, assert_hostname=self.hostname)
+        super().init_poolmanager(*args, **kwargs)
 
 
 # --- Endpoints ----------------------------------------------------------------------------
@@ -207,19 +231,21 @@ def deliver_due(worker_id, stopping=lambda: False):
 
 
 def post(row):
-    """POST one delivery, signed; the answer's status code. Raises when the endpoint is refused or unreachable.
-    No redirect is followed: it could lead anywhere."""
+    """POST one delivery, signed, to the address its URL was checked at; the answer's status code. Raises when
+    the endpoint is refused or unreachable. No redirect is followed: it could lead anywhere."""
     config = current_app.config
-    problem = url_problem(row["url"], config["WEBHOOK_ALLOW_PRIVATE"])
-    if problem:
-        raise EndpointRefused("url", problem)
+    parts, address = destination(row["url"], config["WEBHOOK_ALLOW_PRIVATE"])
+    host = f"[{address}]" if address.version == 6 else str(address)
+    pinned = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host).geturl()
     body = row["payload"].encode()
     timestamp = int(time.time())
-    response = requests.post(row["url"], data=body, timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
-                             allow_redirects=False, headers={
-                                 "Content-Type": "application/json", "User-Agent": "noeari-webhooks/1",
-                                 "Noeari-Event": row["event_type"], "Noeari-Event-Id": row["event_id"],
-                                 "Noeari-Signature": signature(row["secret"], timestamp, body)})
+    with requests.Session() as session:
+        session.mount(f"{parts.scheme}://", PinnedAdapter(parts.hostname))
+        response = session.post(pinned, data=body, timeout=config["WEBHOOK_TIMEOUT_SECONDS"], allow_redirects=False,
+                                headers={"Host": parts.netloc, "Content-Type": "application/json",
+                                         "User-Agent": "noeari-webhooks/1", "Noeari-Event": row["event_type"],
+                                         "Noeari-Event-Id": row["event_id"],
+                                         "Noeari-Signature": signature(row["secret"], timestamp, body)})
     return response.status_code
 
 

@@ -4,6 +4,7 @@ own network unless a setting allows it."""
 import hashlib
 import hmac
 import json
+import socket
 
 import pytest
 
@@ -266,3 +267,31 @@ def test_an_account_may_have_at_most_twenty_endpoints(client, auth, db, world):
         response = client.post("/dashboard/webhooks", data={"url": "https://93.184.215.14/x",
                                                             "events": ["order.placed"]})
     assert response.status_code == 400 and "remove one first" in response.get_data(as_text=True)
+
+
+def test_a_delivery_goes_to_the_address_checked_keeping_the_host_name(db, world, private_allowed, receiver):
+    endpoint(db, "producer", world.producer, receiver.url.replace("127.0.0.1", "localhost"), "order.cancelled")
+    cancelled_event(private_allowed, world.order, "t")
+    run_worker(private_allowed)
+    assert receiver.received[0]["headers"]["Host"] == f"localhost:{receiver.server_port}"
+
+
+def test_a_host_name_that_turns_inward_after_the_check_is_not_followed(db, world, app, receiver, monkeypatch):
+    """A hostile DNS server answers a public address for the check, then loopback: the delivery still goes to
+    the public address (unreachable here), never to the server's own network."""
+    app.config.update(WEBHOOK_TIMEOUT_SECONDS=2, WEBHOOK_MAX_ATTEMPTS=1)
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, receiver.server_port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    endpoint(db, "producer", world.producer, f"http://rebind.example:{receiver.server_port}/hooks", "order.cancelled")
+    cancelled_event(app, world.order, "t")
+    with app.app_context():
+        assert webhooks.deliver_due("worker-1") == (0, 1)
+    assert receiver.received == [] and asked == ["rebind.example"]
