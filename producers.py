@@ -106,8 +106,7 @@ def save_product(producer, current, product, stock_seen, encoded_photo=None):
         execute("UPDATE stock SET reorder_threshold = %s WHERE product_id = %s",
                 (product["reorder_threshold"], product_id))
         if measures.plain(product["quantity_available"]) != stock_seen:
-            execute("UPDATE stock SET quantity_available = %s WHERE product_id = %s",
-                    (product["quantity_available"], product_id))
+            set_stock(product_id, product["quantity_available"])
     with_photo(encoded_photo, current, write)
 
 

@@ -198,6 +198,11 @@ def test_stock_low_is_sent_once_as_stock_falls_to_its_level(client, db, world, p
     assert client.put(f"/api/v1/products/{world.product}/stock", headers=bearer(token),
                       json={"quantity": "2"}).status_code == 200
     assert db.value("SELECT COUNT(*) FROM webhook_event WHERE event_type = 'stock.low'") == 2, "a new fall"
+    assert client.patch(f"/api/v1/products/{world.product}", headers=bearer(token),
+                        json={"quantity_available": "30"}).status_code == 200
+    assert client.patch(f"/api/v1/products/{world.product}", headers=bearer(token),
+                        json={"quantity_available": "4"}).status_code == 200
+    assert db.value("SELECT COUNT(*) FROM webhook_event WHERE event_type = 'stock.low'") == 3, "the product's own form"
 
 
 def test_a_refused_change_writes_no_event(client, auth, db, world, private_allowed):
