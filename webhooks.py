@@ -104,10 +104,13 @@ class PinnedAdapter(requests.adapters.HTTPAdapter):
 
 # --- Endpoints ----------------------------------------------------------------------------
 
+ENDPOINT_COLUMNS = "endpoint_id, url, events, secret, created_at"
+
+
 def endpoints(role, account_id):
     """The account's endpoints, each with its events as a list and its last few deliveries."""
-    rows = query("SELECT endpoint_id, url, events, secret, created_at FROM webhook_endpoint"
-                 " WHERE role = %s AND account_id = %s ORDER BY endpoint_id", (role, account_id))
+    rows = query(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoint WHERE role = %s AND account_id = %s"
+                 " ORDER BY endpoint_id", (role, account_id))
     if not rows:
         return rows
     recent = query(
@@ -145,8 +148,8 @@ def register(role, account_id, url, events, secret=None):
     chosen = ",".join(event for event in EVENTS if event in events)
     endpoint_id = execute("INSERT INTO webhook_endpoint (role, account_id, url, events, secret)"
                           " VALUES (%s, %s, %s, %s, %s)", (role, account_id, url, chosen, secret)).lastrowid
-    return query("SELECT endpoint_id, url, events, secret, created_at FROM webhook_endpoint WHERE endpoint_id = %s",
-                 (endpoint_id,), one=True)
+    added = query(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoint WHERE endpoint_id = %s", (endpoint_id,), one=True)
+    return dict(added, events=added["events"].split(","))
 
 
 def remove(role, account_id, endpoint_id):
