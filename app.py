@@ -522,6 +522,28 @@ def keep_cached_page(response):
     return response
 
 
+# The catalogue's card grid is the same for everyone who sees the same cards at a catalogue version and URL, so
+# logged-in people (and visitors with a guest cart) get it from the same cache; only the page around it (the
+# header, the cart count, messages) is rendered for them. The cards differ only by who may add to what: a
+# customer's cart, a visitor's basket, or (producers, operators) nothing. Nothing personal is in a grid: no
+# name, no count, no CSRF token.
+GRID_VARIANTS = {None: "basket", "customer": "cart", "producer": "none", "operator": "none"}
+
+
+def shared_grid(render):
+    """This URL's card grid from the cache at the catalogue version, or render() it and keep it (canonical URLs
+    only, as for whole pages)."""
+    if not app.config["PAGE_CACHE_MB"] or not canonical_url():
+        return Markup(render())
+    version = g.get("page_cache_version") or catalogue.version()
+    key = f"grid:{GRID_VARIANTS[g.user['role'] if g.user else None]}:{request.full_path}"
+    body = page_cache.get(version, key, fulfilment.utc_now().timestamp())
+    if body is None:
+        body = render()
+        page_cache.put(version, key, body, g.get("page_expires"))
+    return Markup(body)
+
+
 ERROR_PAGES = {
     400: ("Bad request", "Something in that request was not right. Go back and try again."),
     403: ("Forbidden", "You do not have access to this page."),
@@ -1202,20 +1224,25 @@ def catalogue_filters():
     }
 
 
-def render_catalogue(template, filters, in_path=(), **context):
-    """Render a catalogue page; page links keep every filter that is not already in the path."""
-    rows, total, page = catalogue.catalogue_page(filters, page_number())
-    link_args = {key: value for key, value in filters.items()
-                 if value and key not in in_path and not (key == "sort" and value == "relevance")}
-    return render_template(template, products=rows, total=total, **paginate(total, catalogue.PRODUCTS_PER_PAGE, page),
-                           filters=filters, link_args=link_args,
-                           categories=catalogue.CATEGORIES, sorts=catalogue.CATALOGUE_SORTS, **context)
+def render_catalogue(template, filters, endpoint, in_path=(), grid_args=None, **context):
+    """Render a catalogue page around its card grid, which comes from the shared cache when it can; page links
+    keep every filter that is not already in the path."""
+    def grid():
+        rows, total, page = catalogue.catalogue_page(filters, page_number())
+        link_args = {key: value for key, value in filters.items()
+                     if value and key not in in_path and not (key == "sort" and value == "relevance")}
+        return render_template("shop/_catalogue.html", products=rows, total=total, filters=filters,
+                               **paginate(total, catalogue.PRODUCTS_PER_PAGE, page), endpoint=endpoint,
+                               link_args=dict(link_args, **(grid_args or {})),
+                               card_level=3 if in_path else 2, show_producer=not in_path)
+    return render_template(template, grid=shared_grid(grid), filters=filters, categories=catalogue.CATEGORIES,
+                           sorts=catalogue.CATALOGUE_SORTS, **context)
 
 
 @app.route("/products")
 def products():
     """The catalogue: search, filter by category or producer, sort, 24 a page."""
-    return render_catalogue("shop/products.html", catalogue_filters())
+    return render_catalogue("shop/products.html", catalogue_filters(), "products")
 
 
 @app.route("/producers", endpoint="producers")
@@ -1232,7 +1259,8 @@ def producer_page(producer_id):
     if producer is None:
         return producer_preview(producer_id)
     filters = dict(catalogue_filters(), q="", category="", producer=producer_id)
-    return render_catalogue("shop/producer.html", filters, in_path=("producer",), producer=producer,
+    return render_catalogue("shop/producer.html", filters, "producer_page", in_path=("producer",),
+                            grid_args={"producer_id": producer_id}, producer=producer,
                             offer=load_offers([producer_id])[producer_id])
 
 

@@ -356,3 +356,64 @@ def test_a_canonical_url_is_kept(client, world, path):
 def test_the_host_header_does_not_make_a_new_cache_entry(client, world):
     get(client, "/products")
     assert client.get("/products", headers={"Host": "made-up.example"}).headers["X-Page-Cache"] == "hit"
+
+
+# --- The shared card grid, for logged-in people too ------------------------------------------
+
+def grid_entries():
+    return {key: body for key, (body, _) in app_module.page_cache.entries.items() if key.startswith("grid:")}
+
+
+def test_customers_share_the_card_grid_and_each_sees_their_own_page_around_it(client, auth, db, world, two_workers):
+    db.add_to_cart(world.customer, world.low_product, 1)
+    auth.login_customer()
+    jane = client.get("/products").get_data(as_text=True)
+    assert list(grid_entries()) == ["grid:cart:/products?"]
+    auth.login_customer("tom@example.com")
+    assert round_trips(client, "/products") == 2, "the account, and the catalogue version: no catalogue query"
+    tom = client.get("/products").get_data(as_text=True)
+    assert "Tom" in tom and "Jane" not in tom and "Jane" in jane
+    grid = grid_entries()["grid:cart:/products?"]
+    assert "Potatoes" in grid and "to cart" in grid and grid in tom and grid in jane
+    for personal in ("Jane", "Tom", "jane@example.com", "csrf", 'class="count"', "Log out"):
+        assert personal not in grid, f"{personal} in a shared grid"
+
+
+@pytest.mark.parametrize("role, variant, adds", [("customer", "cart", "to cart"), ("producer", "none", None),
+                                                 ("operator", "none", None)])
+def test_each_role_gets_the_grid_made_for_what_it_may_do(client, auth, db, world, operator, two_workers, role,
+                                                          variant, adds):
+    getattr(auth, f"login_{role}")()
+    page = client.get(f"/products?category=Vegetables").get_data(as_text=True)
+    [(key, grid)] = grid_entries().items()
+    assert key == f"grid:{variant}:/products?category=Vegetables"
+    assert (adds in grid) if adds else ("card-add" not in grid), "only those who may add see the button"
+    assert grid in page
+
+
+SHARED_GRID_CHANGES = [(change, path, before, after, gone) for change, path, before, after, gone in CHANGES
+                       if path in ("/products", "/products?category=Vegetables", "/producers/{producer}")
+                       and change not in (add_option, add_slot, add_closure, fill_slot, edit_profile)]
+
+
+@pytest.mark.parametrize("change, path, before, after, gone", SHARED_GRID_CHANGES,
+                         ids=[f"{c[0].__name__}:{c[1]}" for c in SHARED_GRID_CHANGES])
+def test_a_change_shows_in_the_shared_grid_on_the_very_next_request_on_every_worker(
+        client, auth, db, world, clock, two_workers, change, path, before, after, gone):
+    clock(datetime.datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    path = path.format(product=world.product, producer=world.producer)
+    customer = app_module.app.test_client()
+    assert customer.post("/login/customer", data={"email": "tom@example.com",
+                                                  "password": PASSWORD}).status_code == 302
+    for worker in (0, 1):
+        two_workers(worker)
+        customer.get(path)
+        page = customer.get(path).get_data(as_text=True)
+        assert before in page and (after is None or after not in page)
+        assert any(before in grid for grid in grid_entries().values()), "served from the shared grid"
+    two_workers(0)
+    change(client, auth, db, world)
+    for worker in (0, 1):
+        two_workers(worker)
+        page = customer.get(path).get_data(as_text=True)
+        assert (after is None or after in page) and (gone is None or gone not in page), f"worker {worker}"
