@@ -429,10 +429,38 @@ def list_products():
     """Products on sale, as the catalogue: ?q=, ?category=, ?producer=, ?sort=, ?in_stock=1; 24 a page."""
     filters = catalogue_filters()
     page = cursor_page()
-    rows, total, shown = catalogue.catalogue_page(filters, page)
-    pages = max(1, -(-total // PAGE_SIZE))
-    return conditional({"items": [product_shape(row) for row in rows], "total": total,
-                        "next": next_link("api.list_products", shown, pages) if shown == page else None})
+
+    def answer():
+        rows, total, shown = catalogue.catalogue_page(filters, page)
+        pages = max(1, -(-total // PAGE_SIZE))
+        return json.dumps({"items": [product_shape(row) for row in rows], "total": total,
+                           "next": next_link("api.list_products", shown, pages) if shown == page else None},
+                          separators=(",", ":"))
+    return conditional_text(shared_answer(answer))
+
+
+CATALOGUE_PARAMETERS = {"q", "category", "producer", "sort", "in_stock", "cursor"}
+
+
+def shared_answer(render):
+    """A catalogue read's JSON, the same for every caller: from the site's shared cache at the catalogue
+    version, keyed by the host (its links name it) and the full URL, or render() it and keep it."""
+    if not current_app.config["PAGE_CACHE_MB"] or set(request.args) - CATALOGUE_PARAMETERS:
+        return render()
+    version = catalogue.version()
+    key = f"api:{request.host_url}{request.full_path}"
+    body = site.page_cache.get(version, key, fulfilment.utc_now().timestamp())
+    if body is None:
+        body = render()
+        site.page_cache.put(version, key, body)
+    return body
+
+
+def conditional_text(body):
+    """A JSON text as an answer with an ETag, and 304 when the caller has it already."""
+    response = current_app.response_class(body, mimetype="application/json")
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/v1/products/<int:product_id>")

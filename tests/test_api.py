@@ -13,7 +13,7 @@ from PIL import Image
 
 import api_document
 import tokens
-from conftest import PASSWORD
+from conftest import PASSWORD, round_trips
 
 
 def token_for(client, email="jane@example.com", role="customer", password=PASSWORD):
@@ -680,3 +680,16 @@ def test_orders_are_listed_by_the_day_they_are_collected(client, db, world, oper
         assert later not in {order["id"] for order in listed["items"]}
     for bad in ("2099-13-01", "tomorrow", "0000-01-01", "2099-6-6"):
         assert is_problem(client.get(f"/api/v1/orders?date={bad}", headers=bearer(token)), 400)
+
+
+def test_the_product_list_comes_from_the_shared_cache_and_a_change_shows_at_once(client, db, world):
+    token = token_for(client)
+    first = client.get("/api/v1/products?category=Vegetables", headers=bearer(token))
+    assert [item["name"] for item in first.get_json()["items"]] == ["Kale", "Potatoes"]
+    assert round_trips(client, "/api/v1/products?category=Vegetables") == 1, "the catalogue version, nothing else"
+    farm = token_for(client, "farm@example.com", "producer")
+    assert client.patch(f"/api/v1/products/{world.product}", headers=bearer(farm),
+                        json={"name": "Pink fir potatoes"}).status_code == 200
+    again = client.get("/api/v1/products?category=Vegetables", headers=bearer(token))
+    assert [item["name"] for item in again.get_json()["items"]] == ["Kale", "Pink fir potatoes"]
+    assert again.headers["ETag"] != first.headers["ETag"]
