@@ -161,6 +161,9 @@ def form(form_class, **defaults):
     return filled
 
 
+RATE = tokens.RateMeter()
+
+
 @bp.before_request
 def load_token_holder():
     """Put the account of the request's bearer token, if it is live, on g.api_user; a browser's session never
@@ -179,7 +182,7 @@ def load_token_holder():
         raise Problem(401, "Unauthorized", "The token's account cannot use noeari now.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     now = fulfilment.utc_now()
-    if tokens.count_request(token_id, now) > current_app.config["API_RATE_PER_MINUTE"]:
+    if RATE.count(token_id, now, current_app.config["API_RATE_BATCH"]) > current_app.config["API_RATE_PER_MINUTE"]:
         raise Problem(429, "Too Many Requests", f"This token may make {current_app.config['API_RATE_PER_MINUTE']}"
                       " requests a minute.", headers={"Retry-After": str(60 - now.second)})
     g.api_user = dict(account, role=role, token_id=token_id)

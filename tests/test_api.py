@@ -693,3 +693,16 @@ def test_the_product_list_comes_from_the_shared_cache_and_a_change_shows_at_once
     again = client.get("/api/v1/products?category=Vegetables", headers=bearer(token))
     assert [item["name"] for item in again.get_json()["items"]] == ["Kale", "Pink fir potatoes"]
     assert again.headers["ETag"] != first.headers["ETag"]
+
+
+def test_a_busy_token_s_count_is_written_a_batch_at_a_time_and_every_process_sees_it(app, client, db, world):
+    token_for(client)
+    token_id = db.value("SELECT token_id FROM api_token")
+    now = datetime.datetime(2099, 6, 1, 12, 0, 15, tzinfo=datetime.UTC)
+    one, other = tokens.RateMeter(), tokens.RateMeter()  # two processes
+    with app.app_context():
+        counts = [one.count(token_id, now, 10) for _ in range(25)]
+        assert counts == list(range(1, 26)), "exact within a process"
+        assert db.value("SELECT requests FROM api_rate WHERE token_id = %s", (token_id,)) == 21, "1, then 10, then 10"
+        assert other.count(token_id, now, 10) == 22, "another process starts from what is written"
+        assert one.count(token_id, now + datetime.timedelta(minutes=1), 10) == 1, "a new minute starts again"
