@@ -12,7 +12,6 @@ from decimal import Decimal
 import catalogue
 import db
 import fulfilment
-import invoices
 import ledger
 import measures
 import orders
@@ -52,13 +51,16 @@ def line_problem(line):
 
 
 def cart_lines(customer_id, product_id=None):
-    """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem."""
+    """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem,
+    and what an order of it keeps: its producer's fee rate (fee_percent) and its VAT rate (vat_percent)."""
     sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
                  f" {SELLING_COLUMNS}, p.is_listed AS is_available,"
-                 " pr.producer_id, pr.business_name, pr.payment_info, s.quantity_available"
+                 " pr.producer_id, pr.business_name, pr.payment_info, pr.fee_percent, s.quantity_available,"
+                 " COALESCE(v.percent, 0) AS vat_percent"
                  " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
                  " JOIN producer pr ON pr.producer_id = p.producer_id"
                  " JOIN stock s ON s.product_id = p.product_id"
+                 " LEFT JOIN vat_rate v ON v.code = p.vat_rate"
                  " WHERE ci.customer_id = %s"), [customer_id]
     if product_id is not None:
         sql, args = sql + " AND ci.product_id = %s", args + [product_id]
@@ -338,12 +340,14 @@ def place_orders(customer_id, choices, details, key=None):
     if not lines:
         raise CheckoutRefused(["Your cart is empty."])
     ordering, held = orderable_groups(cart_groups(lines, choices, customer_id), choices, details["postcode"])
+    taken = {}
     for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
         if execute("UPDATE stock SET quantity_available = quantity_available - %s"
                    " WHERE product_id = %s AND quantity_available >= %s",
                    (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
             raise CheckoutRefused([f"{line['name']} has just sold out."])
-        webhooks.stock_taken(line["product_id"], line["quantity"])
+        taken[line["product_id"]] = line["quantity"]
+    webhooks.stocks_taken(taken)
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
     book_baskets(customer_id, ordering)
@@ -354,8 +358,13 @@ def place_orders(customer_id, choices, details, key=None):
     weighed = any(line["sold_by"] == "weighed" for group in by_card for line in group["lines"])
     payment_id = payments.open_payment(customer_id, key, sum((group_most(group) for group in by_card), Decimal("0.00")),
                                        "manual" if weighed else "automatic") if by_card else None
+    in_order = sorted(ordering, key=lambda group: group["producer_id"])
     order_ids = [insert_order(customer_id, group, details, key, payment_id if group in by_card else None)
-                 for group in sorted(ordering, key=lambda group: group["producer_id"])]
+                 for group in in_order]
+    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
+            " VALUES (%s, NULL, %s, 'customer', %s)",
+            [(order_id, "awaiting_payment" if group in by_card else "pending", customer_id)
+             for order_id, group in zip(order_ids, in_order)], many=True)
     # A card-paid group's lines stay in the cart until its payment goes through.
     ordered = [line["product_id"] for group in ordering if group not in by_card for line in group["lines"]]
     if ordered:
@@ -437,8 +446,9 @@ def book_occurrence(occurrence):
 
 
 def insert_order(customer_id, group, details, key, payment_id=None):
-    """One order for a group, with what the customer was promised as it is now; return its id. An order paid by
-    card (payment_id) waits for its payment: it is not posted to the ledger until then."""
+    """One order for a group, with what the customer was promised as it is now, and the VAT rate of each line;
+    return its id. An order paid by card (payment_id) waits for its payment: it is not posted to the ledger until
+    then. Its first status is for the caller to write, for all of a checkout's orders at once."""
     occurrence, option = group["choice"], group["choice"].option
     delivery = option["kind"] == "delivery"
     order_id = execute(
@@ -452,20 +462,16 @@ def insert_order(customer_id, group, details, key, payment_id=None):
          occurrence.slot["slot_id"] if occurrence.slot else None, option["name"], option["address"],
          option["instructions"], occurrence.day, occurrence.start, occurrence.end,
          option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"],
-         ledger.fee_percent(group["producer_id"]), "awaiting_payment" if payment_id else "pending",
+         ledger.fee_rate(group["lines"][0]["fee_percent"]), "awaiting_payment" if payment_id else "pending",
          payment_id, group.get("basket_id"), group["hub_fee"])).lastrowid
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
-            " tolerance_percent, line_total) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " tolerance_percent, line_total, vat_percent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
-              line["line_total"]) for line in group["lines"]], many=True)
-    invoices.keep_vat_rates(order_id)
-    execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, NULL, %s, 'customer', %s)", (order_id, "awaiting_payment" if payment_id else "pending",
-                                                       customer_id))
+              line["line_total"], line["vat_percent"]) for line in group["lines"]], many=True)
     if payment_id:
         return order_id
     try:
-        ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True)
+        ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True, new=True)
     except ledger.CreditShort as short:
         raise CheckoutRefused([f"Your credit of {fulfilment.format_money(short.available)} does not cover the "
                                f"{fulfilment.format_money(short.needed)} from {group['business_name']}: top up your "

@@ -91,8 +91,11 @@ def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, 
                        (kind, order_id, note[:500], reference, *actor, reverses, at)).lastrowid
     execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES (%s, %s, %s)",
             [(entry_id, account, amount) for account, amount in ids], many=True)
-    for account, amount in ids:
-        execute("UPDATE ledger_account SET balance = balance + %s WHERE account_id = %s", (amount, account))
+    # One statement for every account's balance; it updates (and locks) them in id order.
+    execute("UPDATE ledger_account SET balance = balance + CASE account_id"
+            + " WHEN %s THEN %s" * len(ids) + " END"
+            f" WHERE account_id IN ({', '.join(['%s'] * len(ids))})",
+            [value for pair in ids for value in pair] + [account for account, _ in ids])
     return entry_id
 
 
@@ -132,19 +135,22 @@ def posted_value(order_id):
     return row["value"], row["fee"]
 
 
-def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
+def sync_order(order_id, note, actor=(None, None), strict=False, at=None, new=False):
     """Post the change in an order's value since the ledger last saw it (placed, changed, weighed, moved,
     cancelled): the customer owes the difference, and the co-op owes it to the producer. A credit-paid order is
     then settled from credit (pay_from_credit; strict for what the customer does). Called in the transaction
-    of the change, after it, with the order's row locked; returns the entry's id, or None when nothing moved."""
+    of the change, after it, with the order's row locked; returns the entry's id, or None when nothing moved.
+    new: the order was inserted in this transaction, so the ledger holds nothing of it yet."""
     row, value, fee = order_value(order_id)
-    posted, posted_fee = posted_value(order_id)
+    posted, posted_fee = (ZERO, ZERO) if new else posted_value(order_id)
     change, fee_change = value - posted, fee - posted_fee
     entry = post("order", [Leg("receivable", row["customer_id"], -change),
                            Leg("producer", row["producer_id"], change - fee_change), Leg("fees", 0, fee_change)],
                  order_id, note, actor, at=at)
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
+    elif new:
+        owed = value  # nothing is paid of an order yet to be committed
     else:
         owed = refund_overpaid(order_id, row["customer_id"], to_card=row["payment_method"] == "card")
     if row["payment_method"] in PAID_THROUGH_COOP:
@@ -158,9 +164,12 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None):
 def fee_percent(producer_id):
     """The co-op's fee rate on a producer's new orders: their own, else COOP_FEE_PERCENT."""
     own = query("SELECT fee_percent FROM producer WHERE producer_id = %s", (producer_id,), one=True)
-    if own and own["fee_percent"] is not None:
-        return own["fee_percent"]
-    return Decimal(str(current_app.config["COOP_FEE_PERCENT"]))
+    return fee_rate(own["fee_percent"] if own else None)
+
+
+def fee_rate(own):
+    """A producer's fee rate from their own setting (None for the co-op's, COOP_FEE_PERCENT)."""
+    return Decimal(str(current_app.config["COOP_FEE_PERCENT"])) if own is None else own
 
 
 def order_fee(order):

@@ -192,22 +192,29 @@ def emit(event_type, key, wanted, data):
 
 def stock_taken(product_id, taken):
     """After taking taken from a product's stock in the current transaction (its row locked by the UPDATE):
-    stock.low when this took it from above its low-stock level to at or below it, so once per fall. One
-    statement when it did not, or when no endpoint wants to know."""
-    if taken <= 0:
-        return None
-    row = query("SELECT s.quantity_available, s.reorder_threshold, p.producer_id, p.name, p.unit,"
-                " (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w WHERE "
-                + WANTS.format(producer="p.producer_id") + ") AS wanted"
-                " FROM stock s JOIN product p ON p.product_id = s.product_id WHERE s.product_id = %s"
-                " AND s.quantity_available <= s.reorder_threshold AND s.quantity_available + %s > s.reorder_threshold",
-                ("stock.low", product_id, taken), one=True)
-    if row is None or not row["wanted"]:
-        return None
-    return emit("stock.low", f"stock.low:{product_id}:{uuid.uuid4()}", [int(n) for n in row["wanted"].split(",")], {
-        "product_id": product_id, "name": row["name"], "unit": row["unit"],
-        "quantity_available": measures.plain(row["quantity_available"]),
-        "low_stock_level": measures.plain(row["reorder_threshold"])})
+    stock.low when this took it from above its low-stock level to at or below it, so once per fall."""
+    events = stocks_taken({product_id: taken})
+    return events[0] if events else None
+
+
+def stocks_taken(taken):
+    """stock_taken for each product of taken ({product_id: amount taken}), in one statement when none of them
+    fell to its low-stock level or no endpoint wants to know."""
+    taken = {product_id: amount for product_id, amount in taken.items() if amount > 0}
+    if not taken:
+        return []
+    rows = query("SELECT s.product_id, s.quantity_available, s.reorder_threshold, p.producer_id, p.name, p.unit,"
+                 " (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w WHERE "
+                 + WANTS.format(producer="p.producer_id") + ") AS wanted"
+                 " FROM stock s JOIN product p ON p.product_id = s.product_id"
+                 f" WHERE s.product_id IN ({', '.join(['%s'] * len(taken))})"
+                 " AND s.quantity_available <= s.reorder_threshold", ["stock.low", *taken])
+    return [emit("stock.low", f"stock.low:{row['product_id']}:{uuid.uuid4()}",
+                 [int(n) for n in row["wanted"].split(",")], {
+                     "product_id": row["product_id"], "name": row["name"], "unit": row["unit"],
+                     "quantity_available": measures.plain(row["quantity_available"]),
+                     "low_stock_level": measures.plain(row["reorder_threshold"])})
+            for row in rows if row["wanted"] and row["quantity_available"] + taken[row["product_id"]] > row["reorder_threshold"]]
 
 
 # --- Delivering ---------------------------------------------------------------------------

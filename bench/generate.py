@@ -21,6 +21,10 @@ SCALES = {
     "small": {"producers": 10, "products": 1_000, "customers": 400, "orders": 6_000},
     "large": {"producers": 500, "products": 50_000, "customers": 20_000, "orders": 200_000},
 }
+# The growth table's points: products grown at 10,000 orders, orders grown at 10,000 products.
+GROWTH = [{"products": 1_000, "orders": 10_000}, {"products": 10_000, "orders": 10_000},
+          {"products": 50_000, "orders": 10_000}, {"products": 10_000, "orders": 1_000},
+          {"products": 10_000, "orders": 100_000}]
 BENCH_PASSWORD = "bench-password"
 BENCH_PRODUCER_ORDERS = 5_000
 BENCH_CUSTOMER_ORDERS = 100
@@ -51,8 +55,13 @@ def insert(cur, table, columns, rows, batch=5_000, suffix=""):
         cur.executemany(sql, rows[start:start + batch])
 
 
-def generate(scale):
-    sizes = SCALES[scale]
+def growth_sizes(products, orders):
+    """A growth point's sizes: 100 products a producer, and at least 400 customers."""
+    return {"producers": max(10, products // 100), "products": products, "customers": max(400, orders // 10),
+            "orders": orders}
+
+
+def generate(sizes):
     rng = random.Random(42)
     now = datetime.datetime.now().replace(microsecond=0)
     password_hash = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
@@ -78,16 +87,17 @@ def generate(scale):
                  for n in range(1, sizes["customers"] + 1)]
 
     orders, lines = [], []
+    producer_orders = min(BENCH_PRODUCER_ORDERS, sizes["orders"] // 2)  # producer 1's, the dashboards' producer
     for order_id in range(1, sizes["orders"] + 1):
-        if order_id <= BENCH_PRODUCER_ORDERS:
+        if order_id <= producer_orders:
             producer_id, customer_id = 1, rng.randrange(2, sizes["customers"] + 1)
-        elif order_id <= BENCH_PRODUCER_ORDERS + BENCH_CUSTOMER_ORDERS:
+        elif order_id <= producer_orders + BENCH_CUSTOMER_ORDERS:
             producer_id, customer_id = rng.randrange(2, sizes["producers"] + 1), 1
         else:
             producer_id, customer_id = rng.randrange(2, sizes["producers"] + 1), rng.randrange(2, sizes["customers"] + 1)
         order_type = rng.choice(["collection", "delivery"])
         # Producer 1's orders are for its Saturday-morning collection, about 33 a day over the days ahead.
-        dated = order_id <= BENCH_PRODUCER_ORDERS
+        dated = order_id <= producer_orders
         status, placed = rng.choice(STATUSES), now - datetime.timedelta(minutes=rng.randrange(365 * 24 * 60))
         # Producers record payment as they are paid: only the last fortnight's completed orders are unpaid.
         paid = status == "completed" and placed < now - datetime.timedelta(days=14)
@@ -134,8 +144,8 @@ def generate(scale):
             "orders": len(orders), "order lines": len(lines)}
 
 
-def build(scale, database="noeari_bench"):
-    """Drop and rebuild database at scale from schema.sql; return (row counts, seconds taken)."""
+def build(sizes, database="noeari_bench"):
+    """Drop and rebuild database with sizes (a SCALES entry) from schema.sql; return (row counts, seconds taken)."""
     if database == os.environ.get("MYSQL_DB", "noeari") or not database.startswith("noeari_bench"):
         raise SystemExit(f"refusing to build the benchmark in {database!r}: it must be a noeari_bench database")
     started = time.monotonic()
@@ -147,10 +157,10 @@ def build(scale, database="noeari_bench"):
         server.close()
         app.config["MYSQL_DB"] = database
         create_schema()
-        counts = generate(scale)
+        counts = generate(sizes)
     return counts, time.monotonic() - started
 
 
 if __name__ == "__main__":
-    counts, seconds = build(sys.argv[1], *sys.argv[2:])
+    counts, seconds = build(SCALES[sys.argv[1]], *sys.argv[2:])
     print(f"built {counts} in {seconds:.1f} s")

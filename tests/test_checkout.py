@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import PASSWORD, checkout_in_threads
+from conftest import PASSWORD, checkout_in_threads, round_trips_of
 
 
 def order_rows(db, customer_id):
@@ -45,6 +45,29 @@ def test_full_journey_two_producers_collection(client, auth, db, world):
     history = db.rows("SELECT from_status, to_status, changed_by_role FROM order_status_history WHERE order_id = %s",
                       (farm_order,))
     assert history == ({"from_status": None, "to_status": "pending", "changed_by_role": "customer"},)
+
+
+def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, auth, db, world):
+    """Checkout's statements, pinned: the session, the cart with its producers' offers read once to check the form
+    and once locked in its transaction; per order its row, lines, ledger entry (one statement for the balances);
+    one status history write and one low-stock check for the whole checkout; the emails."""
+    db.execute("UPDATE vat_rate SET percent = 5 WHERE code = 'reduced'")
+    db.execute("UPDATE product SET vat_rate = 'reduced' WHERE product_id = %s", (world.product,))
+    db.execute("UPDATE producer SET fee_percent = 7.5 WHERE producer_id = %s", (world.producer,))
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    auth.login_customer()
+    client.get("/cart")
+    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 47
+    orders = {row["producer_id"]: row for row in order_rows(db, world.customer)}
+    assert orders[world.producer]["coop_fee_percent"] == Decimal("7.50")
+    assert orders[world.other_producer]["coop_fee_percent"] == Decimal("0")  # COOP_FEE_PERCENT
+    assert {row["product_id"]: row["vat_percent"] for row in db.rows(
+        "SELECT product_id, vat_percent FROM order_item WHERE order_id IN (%s, %s)",
+        tuple(order["order_id"] for order in orders.values()))} == {
+        world.product: Decimal("5.00"), world.other_product: Decimal("0.00")}
+    assert db.rows("SELECT COUNT(*) AS n FROM order_status_history WHERE to_status = 'pending' AND order_id IN (%s, %s)",
+                   tuple(orders[p]["order_id"] for p in orders)) == ({"n": 2},)
 
 
 def test_single_producer_checkout_lands_on_its_confirmation_with_address(client, auth, db, world):
