@@ -1175,14 +1175,17 @@ MAX_STOCK = measures.MAX_QUANTITY
 
 @app.template_global()
 def item_url(endpoint, item_id):
-    """url_for(endpoint, <its one id>=item_id), exactly, for the links on every card: the path up to the id
-    is built by url_for once per request, then each link only appends its id."""
-    prefixes = g.setdefault("item_url_prefixes", {})
-    prefix = prefixes.get(endpoint)
-    if prefix is None:
+    """url_for(endpoint, <its one id>=item_id), exactly, for the links on every card and row: the path around
+    the id is built by url_for once per request, then each link only puts its id in."""
+    parts = g.setdefault("item_url_parts", {})
+    around = parts.get(endpoint)
+    if around is None:
         [argument] = next(app.url_map.iter_rules(endpoint)).arguments
-        prefix = prefixes[endpoint] = url_for(endpoint, **{argument: 0})[:-1]
-    return prefix + str(int(item_id))
+        around = parts[endpoint] = url_for(endpoint, **{argument: ITEM_URL_MARK}).split(str(ITEM_URL_MARK))
+    return str(int(item_id)).join(around)
+
+
+ITEM_URL_MARK = 987654321987  # an id no path holds otherwise
 
 
 def load_offers(producer_ids, now=None):
