@@ -450,13 +450,8 @@ def shared_answer(render):
     version, keyed by the host (its links name it) and the full URL, or render() it and keep it."""
     if not current_app.config["PAGE_CACHE_MB"] or set(request.args) - CATALOGUE_PARAMETERS:
         return render()
-    version = catalogue.version()
-    key = f"api:{request.host_url}{request.full_path}"
-    body = site.page_cache.get(version, key, fulfilment.utc_now().timestamp())
-    if body is None:
-        body = render()
-        site.page_cache.put(version, key, body)
-    return body
+    return site.page_cache.get_or_keep(catalogue.version(), f"api:{request.host_url}{request.full_path}",
+                                       fulfilment.utc_now().timestamp(), lambda: (render(), None))
 
 
 def conditional_text(body):

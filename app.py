@@ -537,13 +537,9 @@ def shared_grid(render):
     only, as for whole pages)."""
     if not app.config["PAGE_CACHE_MB"] or not canonical_url():
         return Markup(render())
-    version = g.get("page_cache_version") or catalogue.version()
     key = f"grid:{GRID_VARIANTS[g.user['role'] if g.user else None]}:{request.full_path}"
-    body = page_cache.get(version, key, fulfilment.utc_now().timestamp())
-    if body is None:
-        body = render()
-        page_cache.put(version, key, body, g.get("page_expires"))
-    return Markup(body)
+    return Markup(page_cache.get_or_keep(g.get("page_cache_version") or catalogue.version(), key,
+                                         fulfilment.utc_now().timestamp(), lambda: (render(), g.get("page_expires"))))
 
 
 ERROR_PAGES = {

@@ -161,14 +161,8 @@ def sync_order(order_id, note, actor=(None, None), strict=False, at=None, new=Fa
     return entry
 
 
-def fee_percent(producer_id):
-    """The co-op's fee rate on a producer's new orders: their own, else COOP_FEE_PERCENT."""
-    own = query("SELECT fee_percent FROM producer WHERE producer_id = %s", (producer_id,), one=True)
-    return fee_rate(own["fee_percent"] if own else None)
-
-
 def fee_rate(own):
-    """A producer's fee rate from their own setting (None for the co-op's, COOP_FEE_PERCENT)."""
+    """The co-op's fee rate on a producer's new orders from their own setting (None: COOP_FEE_PERCENT)."""
     return Decimal(str(current_app.config["COOP_FEE_PERCENT"])) if own is None else own
 
 

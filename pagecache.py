@@ -61,6 +61,14 @@ class PageCache:
             while self.size > self.max_bytes:
                 self._drop(next(iter(self.entries)))
 
+    def get_or_keep(self, version, key, now, render):
+        """The body stored for key at this version, or render() one, as (body, expires), and keep it."""
+        body = self.get(version, key, now)
+        if body is None:
+            body, expires = render()
+            self.put(version, key, body, expires)
+        return body
+
     def _drop(self, key):
         body, _ = self.entries.pop(key)
         self.size -= entry_cost(key, body)
