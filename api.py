@@ -586,13 +586,15 @@ def place_cart():
     fields, customer_id = body(), g.api_user["id"]
     choices = {int(name[5:]): value for name, value in fields.items()
                if re.fullmatch(r"when_\d{1,10}", name) and site.WHEN_VALUE.fullmatch(value)}
-    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    lines = checkout.cart_lines(customer_id)
+    offers = checkout.offers_for(lines)
+    groups = checkout.cart_groups(lines, choices, customer_id, offers)
     if fields.get("hub_when"):
         time = checkout.find_hub_time(groups, fields["hub_when"])
         if time is None:
             raise Problem(409, "Conflict", "That pick-up time has just filled up or is no longer open.")
         choices = {**choices, **time["keys"]}
-        groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+        groups = checkout.cart_groups(lines, choices, customer_id, offers)
     if orders.checkout_order_ids(customer_id, key):
         return placed_answer(customer_id, key)
     details = site.CheckoutForm(formdata=fields, meta={"csrf": False})
@@ -605,7 +607,7 @@ def place_cart():
     try:
         checkout.place_orders(customer_id, choices, {
             "delivery_address": mail.address_lines(details.delivery_address.data) or None,
-            "postcode": checkout.tidy_postcode(details.postcode.data), "phone": details.phone.data}, key)
+            "postcode": checkout.tidy_postcode(details.postcode.data), "phone": details.phone.data}, key, offers)
     except checkout.CheckoutRefused as refusal:
         raise Problem(409, "Conflict", " ".join(refusal.problems) + " Nothing was ordered.") from None
     return placed_answer(customer_id, key)

@@ -1633,11 +1633,13 @@ def add_pending_to_cart(customer_id, pending):
 def place_cart():
     """Place the cart as one order per producer, each for the collection or delivery time chosen for it."""
     customer_id, choices = g.user["id"], submitted_choices()
-    groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+    lines = checkout.cart_lines(customer_id)
+    offers = checkout.offers_for(lines)
+    groups = checkout.cart_groups(lines, choices, customer_id, offers)
     hub_time = submitted_hub_time(groups)
     if hub_time:
         choices = {**choices, **hub_time["keys"]}
-        groups = checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id)
+        groups = checkout.cart_groups(lines, choices, customer_id, offers)
     form = checkout_form(groups, hub_time)
     valid = form.validate()
     if hub_time is False:
@@ -1654,7 +1656,7 @@ def place_cart():
     details = {"delivery_address": mail.address_lines(form.delivery_address.data) or None,
                "postcode": checkout.tidy_postcode(form.postcode.data), "phone": form.phone.data}
     try:
-        placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data)
+        placed = checkout.place_orders(customer_id, choices, details, form.checkout_key.data, offers)
     except checkout.CheckoutRefused as refusal:
         form.form_errors.extend(refusal.problems + ["Nothing was ordered. Change your cart and try again."])
         return render_cart(form, checkout.cart_groups(checkout.cart_lines(customer_id), choices, customer_id),

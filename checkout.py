@@ -146,11 +146,20 @@ def cart_line(customer_id, product_id):
     return lines[0] if lines else None
 
 
-def cart_groups(lines, choices=None, customer_id=None):
+def offers_for(lines, known=None):
+    """{producer_id: Offer} for the producers of the cart's lines: those known already, the others read now."""
+    offers = dict(known or {})
+    missing = {line["producer_id"] for line in lines} - set(offers)
+    if missing:
+        offers.update(catalogue.load_offers(missing)[0])
+    return offers
+
+
+def cart_groups(lines, choices=None, customer_id=None, offers=None):
     """The cart's lines per producer, each group with its goods total, its producer's offer, and the chosen
     occurrence with its fee and total: the one chosen in choices ({producer_id: key}), else the only one. A hub
-    time's fee is charged once per basket (add_hub_fees)."""
-    offers, _ = catalogue.load_offers(line["producer_id"] for line in lines)
+    time's fee is charged once per basket (add_hub_fees). offers: the producers' offers when read already."""
+    offers = offers_for(lines, offers)
     groups = []
     for (producer_id, business_name), rows in itertools.groupby(
             lines, key=lambda line: (line["producer_id"], line["business_name"])):
@@ -317,39 +326,31 @@ def new_checkout_key():
 
 
 @transactional
-def place_orders(customer_id, choices, details, key=None):
+def place_orders(customer_id, choices, details, key=None, offers=None):
     """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction,
     under the checkout's one-time key; return Placed(order_ids, key, repeated). Groups of producers not taking
-    orders stay in the cart.
+    orders stay in the cart. offers: the producers' offers as the checkout form was read with (else read now).
 
     A key submitted before (a double tap, a resubmit, a retried request) places nothing: its first checkout's
     orders come back, with repeated set. The second submit waits on the first's key row until that commits.
-    details holds the delivery_address, postcode and phone. The cart's rows and their stock rows are locked
-    first, in product order, so concurrent checkouts queue on the products they share and never deadlock; the
-    lines read after that see the latest stock. Stock is decremented only while enough is left, and a slot's
-    bookings only up to its capacity, so nothing is ever oversold or overbooked.
+    details holds the delivery_address, postcode and phone. The customer's row is locked first, so their cart
+    cannot change under the checkout. Rows that every checkout of a popular product or time shares (its stock,
+    the slot's bookings, the producer's ledger balance) are changed last, just before the commit, so concurrent
+    checkouts queue on them only that long: stock is decremented only while enough is left, and when a line's
+    stock sold since the cart was read, the whole checkout runs again on what is left (db.ReadAgain), so it
+    holds back that producer's order as a checkout read after the sale would. A slot's bookings count only up to
+    its capacity. So nothing is ever oversold or overbooked.
     """
     key = key or new_checkout_key()
     if not claim_checkout_key(customer_id, key):
         waiting = payments.checkout_payment(customer_id, key)
         return Placed(orders.checkout_order_ids(customer_id, key), key, True, [],
                       bool(waiting and waiting["status"] == "awaiting"))
-    query("SELECT ci.product_id FROM cart_item ci JOIN stock s ON s.product_id = ci.product_id"
-          " WHERE ci.customer_id = %s ORDER BY ci.product_id FOR UPDATE", (customer_id,))
+    lock_cart(customer_id)
     lines = cart_lines(customer_id)
     if not lines:
         raise CheckoutRefused(["Your cart is empty."])
-    ordering, held = orderable_groups(cart_groups(lines, choices, customer_id), choices, details["postcode"])
-    taken = {}
-    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
-        if execute("UPDATE stock SET quantity_available = quantity_available - %s"
-                   " WHERE product_id = %s AND quantity_available >= %s",
-                   (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
-            raise CheckoutRefused([f"{line['name']} has just sold out."])
-        taken[line["product_id"]] = line["quantity"]
-    webhooks.stocks_taken(taken)
-    for group in sorted(ordering, key=lambda group: group["choice"].key):
-        book_occurrence(group["choice"])
+    ordering, held = orderable_groups(cart_groups(lines, choices, customer_id, offers), choices, details["postcode"])
     book_baskets(customer_id, ordering)
     by_card = [group for group in ordering if group["choice"].option["payment_method"] == "card"]
     if by_card and not payments.enabled():
@@ -359,12 +360,12 @@ def place_orders(customer_id, choices, details, key=None):
     payment_id = payments.open_payment(customer_id, key, sum((group_most(group) for group in by_card), Decimal("0.00")),
                                        "manual" if weighed else "automatic") if by_card else None
     in_order = sorted(ordering, key=lambda group: group["producer_id"])
-    order_ids = [insert_order(customer_id, group, details, key, payment_id if group in by_card else None)
-                 for group in in_order]
+    postings = ledger.Postings()
+    order_ids = insert_orders(customer_id, in_order, details, key, by_card, payment_id, postings)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES (%s, NULL, %s, 'customer', %s)",
-            [(order_id, "awaiting_payment" if group in by_card else "pending", customer_id)
-             for order_id, group in zip(order_ids, in_order)], many=True)
+            " VALUES " + ", ".join(["(%s, NULL, %s, 'customer', %s)"] * len(order_ids)),
+            [value for order_id, group in zip(order_ids, in_order)
+             for value in (order_id, "awaiting_payment" if group in by_card else "pending", customer_id)])
     # A card-paid group's lines stay in the cart until its payment goes through.
     ordered = [line["product_id"] for group in ordering if group not in by_card for line in group["lines"]]
     if ordered:
@@ -373,7 +374,23 @@ def place_orders(customer_id, choices, details, key=None):
     placed = [order_id for order_id in order_ids if order_id not in payments.waiting_orders(payment_id)]
     if placed:
         orders.announce_checkout(placed)
+    take_stock(ordering)
+    for group in sorted(ordering, key=lambda group: group["choice"].key):
+        book_occurrence(group["choice"])
+    postings.write()
     return Placed(order_ids, key, False, held, bool(by_card))
+
+
+def take_stock(ordering):
+    """Take the ordered lines from stock, in product order; db.ReadAgain when one has sold since it was read."""
+    taken = {}
+    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
+        if execute("UPDATE stock SET quantity_available = quantity_available - %s"
+                   " WHERE product_id = %s AND quantity_available >= %s",
+                   (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
+            raise db.ReadAgain(f"{line['name']} has sold since the cart was read")
+        taken[line["product_id"]] = line["quantity"]
+    webhooks.stocks_taken(taken)
 
 
 def group_most(group):
@@ -445,13 +462,30 @@ def book_occurrence(occurrence):
                                "choose another time."])
 
 
+def insert_orders(customer_id, groups, details, key, by_card, payment_id, postings):
+    """One order for each group, with what the customer was promised as it is now and the VAT rate of each line;
+    their ids. An order paid by card (its group in by_card) waits for payment_id: it is not posted to the ledger
+    until then; the others' entries go to postings. Their first statuses are for the caller to write."""
+    order_ids = [insert_order(customer_id, group, details, key, payment_id if group in by_card else None)
+                 for group in groups]
+    lines = [(order_id, line) for order_id, group in zip(order_ids, groups) for line in group["lines"]]
+    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
+            " tolerance_percent, line_total, vat_percent) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(lines)),
+            [value for order_id, line in lines for value in (
+                order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
+                line["line_total"], line["vat_percent"])])
+    for order_id, group in zip(order_ids, groups):
+        if group not in by_card:
+            post_placed(customer_id, order_id, group, postings)
+    return order_ids
+
+
 def insert_order(customer_id, group, details, key, payment_id=None):
-    """One order for a group, with what the customer was promised as it is now, and the VAT rate of each line;
-    return its id. An order paid by card (payment_id) waits for its payment: it is not posted to the ledger until
-    then. Its first status is for the caller to write, for all of a checkout's orders at once."""
+    """A group's order row (its lines are insert_orders' to write); its id."""
     occurrence, option = group["choice"], group["choice"].option
     delivery = option["kind"] == "delivery"
-    order_id = execute(
+    return execute(
         "INSERT INTO orders (customer_id, producer_id, order_type, delivery_address, postcode, phone, option_id,"
         " slot_id, fulfilment_name, fulfilment_address, fulfilment_instructions, fulfilment_date, slot_start,"
         " slot_end, cutoff_hours, fee, checkout_key, payment_method, coop_fee_percent, status, card_payment_id,"
@@ -464,19 +498,22 @@ def insert_order(customer_id, group, details, key, payment_id=None):
          option["cutoff_hours"] if occurrence.slot else None, group["fee"], key, option["payment_method"],
          ledger.fee_rate(group["lines"][0]["fee_percent"]), "awaiting_payment" if payment_id else "pending",
          payment_id, group.get("basket_id"), group["hub_fee"])).lastrowid
-    execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
-            " tolerance_percent, line_total, vat_percent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
-              line["line_total"], line["vat_percent"]) for line in group["lines"]], many=True)
-    if payment_id:
-        return order_id
+
+
+def post_placed(customer_id, order_id, group, postings):
+    """Post a new order's value to the ledger (and pay it from credit when that is how it is paid), from the
+    row as insert_order wrote it and its lines' totals."""
+    row = {"customer_id": customer_id, "producer_id": group["producer_id"], "status": "pending",
+           "payment_method": group["choice"].option["payment_method"], "payment_status": "unpaid",
+           "goods_total": group["goods"], "hub_fee": group["hub_fee"], "total": group["goods"] + group["fee"],
+           "coop_fee_percent": ledger.fee_rate(group["lines"][0]["fee_percent"])}
     try:
-        ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True, new=True)
+        ledger.sync_order(order_id, "Order placed", ("customer", customer_id), strict=True, new=row,
+                          postings=postings)
     except ledger.CreditShort as short:
         raise CheckoutRefused([f"Your credit of {fulfilment.format_money(short.available)} does not cover the "
                                f"{fulfilment.format_money(short.needed)} from {group['business_name']}: top up your "
                                "credit, or choose a way to get your order that is paid on collection."]) from None
-    return order_id
 
 
 def order_line_selling(product):

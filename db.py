@@ -164,6 +164,12 @@ Written = namedtuple("Written", "rowcount lastrowid")
 # Lock wait timeout; deadlock, which is also how Galera reports a transaction that lost, at commit or
 # before, to a conflicting one committed on another node.
 RETRYABLE_ERRORS = {1205, 1213}
+READ_AGAIN_ATTEMPTS = 10
+
+
+class ReadAgain(Exception):
+    """Raised by a unit of work when a row it read without locking has changed under it (stock sold since the
+    cart was read): the transaction rolls back and runs again, its reads included, as after a deadlock."""
 
 
 class Busy(Exception):
@@ -239,24 +245,34 @@ def transactional(unit):
     """Run unit as one transaction: all of it commits, or on any error none of it does.
 
     A deadlock, a lock wait timeout or a Galera certification conflict rolls it back and runs the whole
-    unit again, its reads included, up to MYSQL_TRANSACTION_ATTEMPTS times, then raises Busy. A unit
-    called inside another joins the outer one.
+    unit again, its reads included, up to MYSQL_TRANSACTION_ATTEMPTS times, then raises Busy. ReadAgain (what
+    it read has just changed) runs it again at once, up to READ_AGAIN_ATTEMPTS times: each time means another
+    transaction committed the change, so it is not a collision to back off from. A unit called inside another
+    joins the outer one.
     """
     @functools.wraps(unit)
     def run(*args, **kwargs):
         if g.get("in_transaction"):
             return unit(*args, **kwargs)
-        attempts = current_app.config["MYSQL_TRANSACTION_ATTEMPTS"]
-        for attempt in range(1, attempts + 1):
+        attempts, collisions, read_agains = current_app.config["MYSQL_TRANSACTION_ATTEMPTS"], 0, 0
+        while True:
             try:
                 with _transaction():
                     return unit(*args, **kwargs)
+            except ReadAgain as exc:
+                read_agains += 1
+                current_app.logger.info("%s: read %d of %d again: %s", unit.__name__, read_agains,
+                                        READ_AGAIN_ATTEMPTS, exc)
+                if read_agains == READ_AGAIN_ATTEMPTS:
+                    raise Busy(unit.__name__) from exc
             except MySQLdb.OperationalError as exc:
                 if exc.args[0] not in RETRYABLE_ERRORS:
                     raise
-                current_app.logger.warning("%s: attempt %d of %d hit %s", unit.__name__, attempt, attempts, exc)
-                time.sleep(random.uniform(0, 0.02 * attempt))
-        raise Busy(unit.__name__)
+                collisions += 1
+                current_app.logger.warning("%s: attempt %d of %d hit %s", unit.__name__, collisions, attempts, exc)
+                if collisions == attempts:
+                    raise Busy(unit.__name__) from exc
+                time.sleep(random.uniform(0, 0.02 * collisions))
     return run
 
 

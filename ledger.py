@@ -69,10 +69,44 @@ def account_id(kind, owner_id=0):
                    " ON DUPLICATE KEY UPDATE account_id = LAST_INSERT_ID(account_id)", (kind, owner_id)).lastrowid
 
 
-def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None, at=None):
+def account_ids(keys):
+    """{(kind, owner_id): account_id} for each key, in one statement when every account is made already (each
+    missing one is made as account_id makes it)."""
+    keys = sorted(set(keys))
+    if any(kind not in ACCOUNTS for kind, _ in keys):
+        raise ValueError(keys)
+    found = {(row["kind"], row["owner_id"]): row["account_id"] for row in query(
+        "SELECT account_id, kind, owner_id FROM ledger_account WHERE "
+        + " OR ".join(["(kind = %s AND owner_id = %s)"] * len(keys)), [value for key in keys for value in key])}
+    for key in keys:
+        if key not in found:
+            found[key] = account_id(*key)
+    return found
+
+
+class Postings:
+    """Entries' legs kept to be written at the end of a transaction (write), and the ids of the accounts they
+    name: a checkout posts each order's entry as it goes and holds its producers' busy rows only as it commits."""
+
+    def __init__(self):
+        self.legs, self.accounts = [], {}
+
+    def account_ids(self, keys):
+        missing = [key for key in keys if key not in self.accounts]
+        if missing:
+            self.accounts.update(account_ids(missing))
+        return self.accounts
+
+    def write(self):
+        write_legs(self.legs)
+        self.legs = []
+
+
+def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None, at=None,
+         postings=None):
     """Write one entry of legs [Leg(kind, owner_id, amount)], in the caller's transaction, and keep each
-    account's balance; legs of 0 are left out. The accounts are locked in id order, so concurrent entries
-    queue and never deadlock on them. Returns the entry's id, or None when nothing moved."""
+    account's balance; legs of 0 are left out. Returns the entry's id, or None when nothing moved. With
+    postings (Postings), the entry's legs wait there for postings.write()."""
     if kind not in ENTRY_KINDS:
         raise ValueError(kind)
     amounts = {}
@@ -84,19 +118,35 @@ def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, 
     moving = {key: amount for key, amount in amounts.items() if amount != 0}
     if not moving:
         return None
-    ids = sorted((account_id(*key), amount) for key, amount in moving.items())
+    accounts = account_ids(moving) if postings is None else postings.account_ids(moving)
     entry_id = execute("INSERT INTO ledger_entry (kind, order_id, note, reference, actor_role, actor_id,"
                        " reverses_entry_id, created_at)"
                        " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s, UTC_TIMESTAMP(6)))",
                        (kind, order_id, note[:500], reference, *actor, reverses, at)).lastrowid
-    execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES (%s, %s, %s)",
-            [(entry_id, account, amount) for account, amount in ids], many=True)
-    # One statement for every account's balance; it updates (and locks) them in id order.
+    written = [(entry_id, accounts[key], amount) for key, amount in moving.items()]
+    if postings is None:
+        write_legs(written)
+    else:
+        postings.legs.extend(written)
+    return entry_id
+
+
+def write_legs(legs):
+    """Write legs [(entry_id, account_id, amount)] and add them to their accounts' balances, in two statements.
+    The balances go first, in one statement that updates (and locks) the accounts in id order: so concurrent
+    entries queue on them and never deadlock, as they would if the legs' foreign keys share-locked them first."""
+    if not legs:
+        return
+    balances = {}
+    for _, account, amount in legs:
+        balances[account] = balances.get(account, ZERO) + amount
+    ids = sorted(balances.items())
     execute("UPDATE ledger_account SET balance = balance + CASE account_id"
             + " WHEN %s THEN %s" * len(ids) + " END"
             f" WHERE account_id IN ({', '.join(['%s'] * len(ids))})",
             [value for pair in ids for value in pair] + [account for account, _ in ids])
-    return entry_id
+    execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES " + ", ".join(["(%s, %s, %s)"] * len(legs)),
+            [value for leg in sorted(legs) for value in leg])
 
 
 def reverse(entry_id, note, actor=(None, None)):
@@ -110,12 +160,13 @@ def reverse(entry_id, note, actor=(None, None)):
 
 # --- Orders ----------------------------------------------------------------------
 
-def order_value(order_id):
+def order_value(order_id, row=None):
     """An order's row, what it is worth to its customer now (its goods and fee) and the co-op's fee on it (its
     rate of the goods, rounded once, half up, and a hub's fee the order carries); both nothing once it is
-    cancelled."""
-    row = query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total, hub_fee,"
-                " goods_total + fee AS total, coop_fee_percent FROM orders WHERE order_id = %s", (order_id,), one=True)
+    cancelled. row: the order's row (these columns) when the caller has it."""
+    row = row or query("SELECT customer_id, producer_id, status, payment_method, payment_status, goods_total, hub_fee,"
+                       " goods_total + fee AS total, coop_fee_percent FROM orders WHERE order_id = %s", (order_id,),
+                       one=True)
     if row["status"] == "cancelled":
         return row, ZERO, ZERO
     return row, row["total"], coop_fee(row["goods_total"], row["coop_fee_percent"]) + row["hub_fee"]
@@ -135,18 +186,19 @@ def posted_value(order_id):
     return row["value"], row["fee"]
 
 
-def sync_order(order_id, note, actor=(None, None), strict=False, at=None, new=False):
+def sync_order(order_id, note, actor=(None, None), strict=False, at=None, new=None, postings=None):
     """Post the change in an order's value since the ledger last saw it (placed, changed, weighed, moved,
     cancelled): the customer owes the difference, and the co-op owes it to the producer. A credit-paid order is
     then settled from credit (pay_from_credit; strict for what the customer does). Called in the transaction
     of the change, after it, with the order's row locked; returns the entry's id, or None when nothing moved.
-    new: the order was inserted in this transaction, so the ledger holds nothing of it yet."""
-    row, value, fee = order_value(order_id)
+    new: the order's row (order_value's columns) as it was inserted in this transaction, so the ledger holds
+    nothing of it yet. postings: as post's, for an order not paid from credit (whose payment reads balances)."""
+    row, value, fee = order_value(order_id, new)
     posted, posted_fee = (ZERO, ZERO) if new else posted_value(order_id)
     change, fee_change = value - posted, fee - posted_fee
     entry = post("order", [Leg("receivable", row["customer_id"], -change),
                            Leg("producer", row["producer_id"], change - fee_change), Leg("fees", 0, fee_change)],
-                 order_id, note, actor, at=at)
+                 order_id, note, actor, at=at, postings=None if row["payment_method"] == "credit" else postings)
     if row["payment_method"] == "credit":
         owed = pay_from_credit(order_id, row["customer_id"], overdraft_limit(), strict and change > 0)
     elif new:

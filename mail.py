@@ -22,10 +22,17 @@ def enqueue(dedupe_key, to, subject, text, html=None, delay_seconds=0):
     """Write a message to the outbox in the current unit of work: it is sent once that commits (and
     delay_seconds have passed), and never if it rolls back. A second message with the same dedupe_key is not
     written."""
-    db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html, send_after)"
-               " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)"
-               " ON DUPLICATE KEY UPDATE email_id = email_id",
-               (dedupe_key[:190], to, subject[:255], text, html, delay_seconds))
+    enqueue_all([(dedupe_key, to, subject, text, html, delay_seconds)])
+
+
+def enqueue_all(messages):
+    """enqueue for each (dedupe_key, to, subject, text, html, delay_seconds) of messages, in one statement."""
+    if messages:
+        db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html, send_after)"
+                   " VALUES " + ", ".join(["(%s, %s, %s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)"] * len(messages))
+                   + " ON DUPLICATE KEY UPDATE email_id = email_id",
+                   [value for key, to, subject, text, html, delay in messages
+                    for value in (key[:190], to, subject[:255], text, html, delay)])
 
 
 def address_lines(text, indent=0):
@@ -42,7 +49,12 @@ def render(template, **context):
 def send(template, key, to, subject, **context):
     """Write an email rendered from templates/email/<template>.txt to the outbox, in the current unit of work:
     it goes out once that commits, and never if it rolls back; key makes it once only."""
-    enqueue(key, to, subject, render(template, **context))
+    send_all([(template, key, to, subject, context)])
+
+
+def send_all(emails):
+    """send for each (template, key, to, subject, context) of emails, written in one statement."""
+    enqueue_all([(key, to, subject, render(template, **context), None, 0) for template, key, to, subject, context in emails])
 
 
 def site_url(endpoint, **values):

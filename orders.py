@@ -105,28 +105,42 @@ def own_orders_condition(role, account_id, status=None, day=None):
 
 def load_order(order_id, where="TRUE", args=()):
     """An order with both parties' details, its lines, history and cutoff; None unless it meets where (on alias o)."""
-    order = query(
+    found = load_orders([order_id], where, args)
+    return found[0] if found else None
+
+
+def load_orders(order_ids, where="TRUE", args=(), history=True):
+    """The orders of order_ids that meet where, each as load_order gives it (without its history unless
+    history), in order_ids' order: three statements for any number of orders."""
+    if not order_ids:
+        return []
+    among = ", ".join(["%s"] * len(order_ids))
+    found = {order["order_id"]: dict(order, lines=[], **({"history": []} if history else {})) for order in query(
         f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
         " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
         " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
         " pr.public_email AS producer_email, pr.payment_info"
         " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id = %s AND {where}",
-        [order_id, *args], one=True)
-    if order is None:
-        return None
-    order["lines"] = query(
-        f"SELECT oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price, {LINE_COLUMNS}, p.step, p.min_quantity,"
-        " p.max_quantity FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
-        " WHERE oi.order_id = %s ORDER BY p.name", (order_id,))
-    order["history"] = query(
-        "SELECT h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at, h.quantity_before,"
-        " h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure FROM order_status_history h"
-        " LEFT JOIN product p ON p.product_id = h.product_id WHERE h.order_id = %s ORDER BY h.history_id",
-        (order_id,))
-    order["cutoff"] = order_cutoff(order)
-    order["documents"] = invoices.for_order(order_id) if order["status"] == "completed" else []
-    return order
+        f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id IN ({among}) AND {where}",
+        [*order_ids, *args])}
+    if not found:
+        return []
+    among = ", ".join(["%s"] * len(found))
+    for line in query(
+            f"SELECT oi.order_id, oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price, {LINE_COLUMNS}, p.step,"
+            " p.min_quantity, p.max_quantity FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
+            f" WHERE oi.order_id IN ({among}) ORDER BY oi.order_id, p.name", list(found)):
+        found[line.pop("order_id")]["lines"].append(line)
+    for change in () if not history else query(
+            "SELECT h.order_id, h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at,"
+            " h.quantity_before, h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure"
+            " FROM order_status_history h LEFT JOIN product p ON p.product_id = h.product_id"
+            f" WHERE h.order_id IN ({among}) ORDER BY h.history_id", list(found)):
+        found[change.pop("order_id")]["history"].append(change)
+    for order in found.values():
+        order["cutoff"] = order_cutoff(order)
+        order["documents"] = invoices.for_order(order["order_id"]) if order["status"] == "completed" else []
+    return [found[order_id] for order_id in order_ids if order_id in found]
 
 
 def load_own_order(role, account_id, order_id):
@@ -326,20 +340,22 @@ def checkout_order_ids(customer_id, key):
 
 def checkout_orders(customer_id, key):
     """The customer's orders of one checkout, each whole, as its confirmation page shows them."""
-    return [load_order(order_id) for order_id in checkout_order_ids(customer_id, key)]
+    return load_orders(checkout_order_ids(customer_id, key))
 
 
 def announce_checkout(order_ids):
     """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
-    orders = [load_order(order_id) for order_id in order_ids]
+    orders = load_orders(order_ids, history=False)
     numbers = ", ".join(f"#{order['order_id']}" for order in orders)
-    mail.send("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
-         f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", orders=orders)
+    mail.send_all([("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
+                    f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", {"orders": orders})] + [
+        ("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
+         f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
+         {"order": order}) for order in orders])
+    wanted = webhooks.wanting_orders("order.placed", order_ids)
     for order in orders:
-        order_event("order.placed", order["order_id"], order["order_id"])
-        mail.send("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
-             f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
-             order=order)
+        webhooks.emit("order.placed", f"order.placed:{order['order_id']}", wanted[order["order_id"]],
+                      order_json(order))
 
 
 def order_json(order):

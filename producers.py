@@ -30,7 +30,8 @@ def overview(producer_id, page, per_page):
     """The dashboard: order counts by status, figures, the newest pending orders, products to restock, and a
     page of the producer's products."""
     counts = {row["status"]: row["n"] for row in query(
-        "SELECT status, n FROM order_count WHERE producer_id = %s", (producer_id,))}
+        "SELECT status, CAST(SUM(n) AS SIGNED) AS n FROM order_count WHERE producer_id = %s GROUP BY status",
+        (producer_id,))}
     figures = query(
         "SELECT (SELECT COUNT(*) FROM product WHERE producer_id = %s AND is_archived = 0) AS products,"
         " EXISTS (SELECT 1 FROM fulfilment_option WHERE producer_id = %s AND is_active = 1 AND is_archived = 0)"

@@ -511,26 +511,35 @@ CREATE TRIGGER product_count_delete AFTER DELETE ON product FOR EACH ROW
     WHERE category = OLD.category;
 
 -- Each producer's orders per status, kept exact by the triggers below, so dashboards count
--- without scanning a busy producer's orders. Statuses only move forward, so the update
--- trigger always locks its two rows in the same order and cannot deadlock with another.
+-- without scanning a busy producer's orders. A count is the sum of its shards: each connection
+-- counts in its own row (as catalogue_version), so concurrent checkouts for one producer do not
+-- queue on one row until they commit. An update that keeps the status and producer counts nothing.
 CREATE TABLE order_count (
     producer_id INT UNSIGNED NOT NULL,
     status VARCHAR(20) NOT NULL,
+    shard TINYINT UNSIGNED NOT NULL DEFAULT 0,
     n INT NOT NULL DEFAULT 0,
-    PRIMARY KEY (producer_id, status)
+    PRIMARY KEY (producer_id, status, shard)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TRIGGER order_count_insert AFTER INSERT ON orders FOR EACH ROW
-    INSERT INTO order_count (producer_id, status, n) VALUES (NEW.producer_id, NEW.status, 1)
+    INSERT INTO order_count (producer_id, status, shard, n)
+    VALUES (NEW.producer_id, NEW.status, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16, 1)
     ON DUPLICATE KEY UPDATE n = n + 1;
 
 CREATE TRIGGER order_count_update AFTER UPDATE ON orders FOR EACH ROW
-    INSERT INTO order_count (producer_id, status, n)
-    VALUES (OLD.producer_id, OLD.status, -1), (NEW.producer_id, NEW.status, 1)
+    INSERT INTO order_count (producer_id, status, shard, n)
+    SELECT OLD.producer_id, OLD.status, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16, -1
+    FROM DUAL WHERE NOT (OLD.status <=> NEW.status AND OLD.producer_id <=> NEW.producer_id)
+    UNION ALL
+    SELECT NEW.producer_id, NEW.status, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16, 1
+    FROM DUAL WHERE NOT (OLD.status <=> NEW.status AND OLD.producer_id <=> NEW.producer_id)
     ON DUPLICATE KEY UPDATE n = n + VALUES(n);
 
 CREATE TRIGGER order_count_delete AFTER DELETE ON orders FOR EACH ROW
-    UPDATE order_count SET n = n - 1 WHERE producer_id = OLD.producer_id AND status = OLD.status;
+    INSERT INTO order_count (producer_id, status, shard, n)
+    VALUES (OLD.producer_id, OLD.status, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16, -1)
+    ON DUPLICATE KEY UPDATE n = n - 1;
 
 -- Every product has exactly one stock row: uq_stock_product allows at most one, and these
 -- triggers make it as the product is inserted and refuse to delete it on its own. Deleting the
@@ -735,6 +744,48 @@ CREATE TRIGGER producer_changes_catalogue_update AFTER UPDATE ON producer FOR EA
         AND OLD.date_joined <=> NEW.date_joined);
 
 CREATE TRIGGER producer_changes_catalogue_delete AFTER DELETE ON producer FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+-- A hub's closed days, bookings, capacity and fee, and the products it does not take, change what the
+-- catalogue offers as a producer's own do.
+CREATE TRIGGER hub_changes_catalogue_update AFTER UPDATE ON hub FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_closure_changes_catalogue_insert AFTER INSERT ON hub_closure FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_closure_changes_catalogue_update AFTER UPDATE ON hub_closure FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_closure_changes_catalogue_delete AFTER DELETE ON hub_closure FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_booking_changes_catalogue_insert AFTER INSERT ON hub_booking FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_booking_changes_catalogue_update AFTER UPDATE ON hub_booking FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_booking_changes_catalogue_delete AFTER DELETE ON hub_booking FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_product_exclusion_changes_catalogue_insert AFTER INSERT ON hub_product_exclusion FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_product_exclusion_changes_catalogue_update AFTER UPDATE ON hub_product_exclusion FOR EACH ROW
+    UPDATE catalogue_version SET version = version + 1
+    WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
+
+CREATE TRIGGER hub_product_exclusion_changes_catalogue_delete AFTER DELETE ON hub_product_exclusion FOR EACH ROW
     UPDATE catalogue_version SET version = version + 1
     WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 

@@ -609,3 +609,30 @@ def test_products_at_a_hub_take_only_the_producer_s_own_ids(client, auth, db, wo
     assert client.post(f"/dashboard/hubs/{hub_for_two}/leave").status_code == 302
     with db.unchanged():
         assert client.get(f"/dashboard/hubs/{hub_for_two}/products").status_code == 404
+
+
+HUB_CHANGES = {
+    "closed": lambda db, hub_id: db.execute(
+        "INSERT INTO hub_closure (hub_id, start_date, end_date, note) VALUES (%s, %s, %s, 'Hall booked')",
+        (hub_id, SATURDAY, SATURDAY)),
+    "filled": lambda db, hub_id: [
+        db.execute("UPDATE hub SET capacity = 1 WHERE hub_id = %s", (hub_id,)),
+        db.execute("INSERT INTO hub_booking (hub_slot_id, booking_date, booked) SELECT MIN(hub_slot_id), %s, 1"
+                   " FROM hub_slot WHERE hub_id = %s", (SATURDAY, hub_id))],
+}
+
+
+@pytest.mark.parametrize("change", HUB_CHANGES)
+def test_a_hub_time_closed_or_filled_leaves_the_cached_pages_at_once(client, db, world, hub_for_two, change):
+    """Hub closures and bookings change what the catalogue's pages offer: they raise its version as the
+    producers' own closures and bookings do, so no cached page offers the time after."""
+    path = f"/producers/{world.producer}"
+    with client.session_transaction() as session:
+        session.clear()  # a visitor, who gets the cached page
+    client.get(path)
+    page = client.get(path)
+    assert page.headers["X-Page-Cache"] == "hit" and "Sat 6 Jun 2099" in page.get_data(as_text=True)
+    HUB_CHANGES[change](db, hub_for_two)
+    page = client.get(path)
+    assert page.headers["X-Page-Cache"] == "miss"
+    assert "Sat 6 Jun 2099" not in page.get_data(as_text=True), page.get_data(as_text=True)
