@@ -176,50 +176,33 @@ def load_offers(producer_ids, now=None):
     horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
     among = ", ".join(["%s"] * len(ids))
     rows = query(f"SELECT {OPTION_COLUMNS}, h.capacity AS hub_capacity, h.fee AS hub_fee, s.slot_id, s.weekday,"
-                 " s.start_time, s.end_time, s.hub_slot_id, (SELECT GROUP_CONCAT(e.product_id) FROM"
-                 " hub_product_exclusion e WHERE e.option_id = o.option_id) AS excluded FROM fulfilment_option o"
+                 " s.start_time, s.end_time, s.hub_slot_id FROM fulfilment_option o"
                  " LEFT JOIN hub h ON h.hub_id = o.hub_id LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
                  f" WHERE o.producer_id IN ({among}) AND o.is_archived = 0"
                  " ORDER BY o.kind, o.name, o.option_id, s.weekday, s.start_time, s.slot_id", ids)
-    # A producer's closed days close all their options; a hub's, every producer's option there.
-    closures = query(f"SELECT producer_id, NULL AS hub_id, start_date, end_date FROM producer_closure"
-                     f" WHERE producer_id IN ({among}) AND end_date >= %s AND start_date < %s"
-                     " UNION ALL SELECT NULL, c.hub_id, c.start_date, c.end_date FROM hub_closure c"
-                     " WHERE c.hub_id IN (SELECT hub_id FROM fulfilment_option WHERE producer_id IN"
-                     f" ({among}) AND hub_id IS NOT NULL) AND c.end_date >= %s AND c.start_date < %s",
-                     (ids + [today, horizon]) * 2)
-    # A time at a hub is full when the hub's baskets fill it, whoever's orders are in them.
-    booked = query("SELECT b.slot_id, b.slot_date, b.booked FROM slot_booking b"
-                   " JOIN fulfilment_slot s ON s.slot_id = b.slot_id JOIN fulfilment_option o ON o.option_id = s.option_id"
-                   f" WHERE o.producer_id IN ({among}) AND s.hub_slot_id IS NULL AND b.slot_date >= %s"
-                   " AND b.slot_date < %s UNION ALL SELECT s.slot_id, b.booking_date, b.booked FROM hub_booking b"
-                   " JOIN fulfilment_slot s ON s.hub_slot_id = b.hub_slot_id"
-                   " JOIN fulfilment_option o ON o.option_id = s.option_id"
-                   f" WHERE o.producer_id IN ({among}) AND b.booking_date >= %s AND b.booking_date < %s",
-                   (ids + [today, horizon]) * 2)
     options, slots = {}, []
     for row in rows:
         option = options.setdefault(row["option_id"], {key: row[key] for key in row if key not in (
             "slot_id", "weekday", "start_time", "end_time", "hub_slot_id", "hub_capacity")} | {"slots": []})
         if option["hub_id"] is not None:
             option["capacity"] = row["hub_capacity"]
-        option["excluded"] = {int(n) for n in row["excluded"].split(",")} if row["excluded"] else set()
+        option["excluded"] = set()
         if row["slot_id"] is not None:
             slot = {key: row[key] for key in ("slot_id", "option_id", "weekday", "start_time", "end_time",
                                                "hub_slot_id")}
             option["slots"].append(slot)
             slots.append(slot)
+    # Only an option at a hub leaves products out; most producers have none, and skip the statement.
+    at_hubs = [option_id for option_id, option in options.items() if option["hub_id"] is not None]
+    if at_hubs:
+        for row in query("SELECT option_id, product_id FROM hub_product_exclusion"
+                         f" WHERE option_id IN ({', '.join(['%s'] * len(at_hubs))})", at_hubs):
+            options[row["option_id"]]["excluded"].add(row["product_id"])
     for option in options.values():
         option["postcode_list"] = fulfilment.parse_postcodes(option["postcodes"]) if option["postcodes"] else []
         option["areas"] = fulfilment.postcodes_summary(option["postcode_list"])
         option["summary"] = option_summary(option)
-    closed = {}
-    for closure in closures:
-        day = max(closure["start_date"], today)
-        while day <= closure["end_date"] and day < horizon:
-            closed.setdefault(closure["producer_id"] or ("hub", closure["hub_id"]), set()).add(day)
-            day += datetime.timedelta(days=1)
-    bookings = {(row["slot_id"], row["slot_date"]): row["booked"] for row in booked}
+    closed, bookings = closed_days(slots, options, today, horizon), slot_bookings(slots, today, horizon)
     offers = {}
     for producer_id in ids:
         own = [option for option in options.values() if option["producer_id"] == producer_id]
@@ -229,6 +212,54 @@ def load_offers(producer_ids, now=None):
     # What is on offer changes by itself when a cutoff passes, or a new day comes into view at midnight.
     cutoffs = [o.cutoff for offer in offers.values() for o in offer.occurrences if o.cutoff]
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
+
+
+def closed_days(slots, options, today, horizon):
+    """{producer_id or ("hub", hub_id): the closed days before horizon} of the producers and hubs of slots
+    (a closure closes dated times; an option without slots is arranged, and never closed)."""
+    if not slots:
+        return {}
+    producers = sorted({options[slot["option_id"]]["producer_id"] for slot in slots})
+    hubs = sorted({options[slot["option_id"]]["hub_id"] for slot in slots} - {None})
+    sql = (f"SELECT producer_id, NULL AS hub_id, start_date, end_date FROM producer_closure"
+           f" WHERE producer_id IN ({', '.join(['%s'] * len(producers))}) AND end_date >= %s AND start_date < %s")
+    args = producers + [today, horizon]
+    if hubs:
+        sql += (" UNION ALL SELECT NULL, hub_id, start_date, end_date FROM hub_closure"
+                f" WHERE hub_id IN ({', '.join(['%s'] * len(hubs))}) AND end_date >= %s AND start_date < %s")
+        args += hubs + [today, horizon]
+    closed = {}
+    for closure in query(sql, args):
+        day = max(closure["start_date"], today)
+        while day <= closure["end_date"] and day < horizon:
+            closed.setdefault(closure["producer_id"] or ("hub", closure["hub_id"]), set()).add(day)
+            day += datetime.timedelta(days=1)
+    return closed
+
+
+def slot_bookings(slots, today, horizon):
+    """{(slot_id, date): orders booked} for slots before horizon; a time at a hub is full when the hub's
+    baskets fill it, whoever's orders are in them."""
+    own = [slot["slot_id"] for slot in slots if slot["hub_slot_id"] is None]
+    at_hubs = {}
+    for slot in slots:
+        if slot["hub_slot_id"] is not None:
+            at_hubs.setdefault(slot["hub_slot_id"], []).append(slot["slot_id"])
+    parts, args = [], []
+    if own:
+        parts.append("SELECT slot_id, NULL AS hub_slot_id, slot_date, booked FROM slot_booking"
+                     f" WHERE slot_id IN ({', '.join(['%s'] * len(own))}) AND slot_date >= %s AND slot_date < %s")
+        args += own + [today, horizon]
+    if at_hubs:
+        parts.append("SELECT NULL AS slot_id, hub_slot_id, booking_date AS slot_date, booked FROM hub_booking"
+                     f" WHERE hub_slot_id IN ({', '.join(['%s'] * len(at_hubs))}) AND booking_date >= %s"
+                     " AND booking_date < %s")
+        args += sorted(at_hubs) + [today, horizon]
+    bookings = {}
+    for row in query(" UNION ALL ".join(parts), args) if parts else ():
+        for slot_id in [row["slot_id"]] if row["hub_slot_id"] is None else at_hubs[row["hub_slot_id"]]:
+            bookings[(slot_id, row["slot_date"])] = row["booked"]
+    return bookings
 
 
 def producer_listing(producer_id, limit=200):

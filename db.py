@@ -73,10 +73,12 @@ class MySQL(FlaskMySQL):
 
     @property
     def connection(self):
+        conn = g.get("mysql_db")
+        if conn is not None:
+            return conn
         if not current_app.config["MYSQL_REUSE_CONNECTIONS"]:
             return super().connection
-        if "mysql_db" not in g:
-            g.mysql_db = self.kept_connection()
+        g.mysql_db = self.kept_connection()
         return g.mysql_db
 
     def kept_connection(self):
@@ -177,23 +179,23 @@ class Busy(Exception):
 
 
 def with_reconnect(run):
-    """Run a request's statement; when it is the first on a kept connection that was not pinged, and it
-    fails at once because the server had dropped the connection, run it once more on a new one."""
-    mysql.connection
+    """Run a request's statement, run(connection); when it is the first on a kept connection that was not
+    pinged, and it fails at once because the server had dropped the connection, run it once more on a new one."""
+    conn = mysql.connection
     unverified = g.pop("mysql_unverified", False)
-    started = time.monotonic()
+    started = time.monotonic() if unverified else None
     try:
-        return run()
+        return run(conn)
     except MySQLdb.OperationalError as exc:
         if not (unverified and exc.args and exc.args[0] in GONE_AWAY
                 and time.monotonic() - started < STALLED_AFTER_SECONDS):
             raise
         mysql.discard(g.pop("mysql_db"))
-        return run()
+        return run(mysql.connection)
 
 
-def _query(sql, args):
-    cur = mysql.connection.cursor()
+def _query(conn, sql, args):
+    cur = conn.cursor()
     try:
         cur.execute(sql, args)
         return cur.fetchall()
@@ -203,7 +205,7 @@ def _query(sql, args):
 
 def query(sql, args=(), one=False):
     """Run one statement; return all rows as dicts, or with one=True the first row or None."""
-    rows = with_reconnect(lambda: _query(sql, args))
+    rows = with_reconnect(lambda conn: _query(conn, sql, args))
     if one:
         return rows[0] if rows else None
     return rows
@@ -227,7 +229,7 @@ def execute(sql, args=(), many=False):
 
 @contextmanager
 def _transaction():
-    with_reconnect(lambda: _query("START TRANSACTION", ()))
+    with_reconnect(lambda conn: _query(conn, "START TRANSACTION", ()))
     conn = mysql.connection
     g.in_transaction = True
     try:

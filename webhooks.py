@@ -207,23 +207,28 @@ def stock_taken(product_id, taken):
 
 
 def stocks_taken(taken):
-    """stock_taken for each product of taken ({product_id: amount taken}), in one statement when none of them
-    fell to its low-stock level or no endpoint wants to know."""
+    """stock_taken for each product of taken ({product_id: amount taken}): one statement when none of them fell
+    to its low-stock level, another for the endpoints that want to know of those that did."""
     taken = {product_id: amount for product_id, amount in taken.items() if amount > 0}
     if not taken:
         return []
-    rows = query("SELECT s.product_id, s.quantity_available, s.reorder_threshold, p.producer_id, p.name, p.unit,"
-                 " (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w WHERE "
-                 + WANTS.format(producer="p.producer_id") + ") AS wanted"
-                 " FROM stock s JOIN product p ON p.product_id = s.product_id"
-                 f" WHERE s.product_id IN ({', '.join(['%s'] * len(taken))})"
-                 " AND s.quantity_available <= s.reorder_threshold", ["stock.low", *taken])
+    fell = [row for row in query(
+        "SELECT s.product_id, s.quantity_available, s.reorder_threshold FROM stock s"
+        f" WHERE s.product_id IN ({', '.join(['%s'] * len(taken))}) AND s.quantity_available <= s.reorder_threshold",
+        list(taken)) if row["quantity_available"] + taken[row["product_id"]] > row["reorder_threshold"]]
+    if not fell:
+        return []
+    rows = query("SELECT p.product_id, p.name, p.unit, (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w"
+                 " WHERE " + WANTS.format(producer="p.producer_id") + ") AS wanted FROM product p"
+                 f" WHERE p.product_id IN ({', '.join(['%s'] * len(fell))}) ORDER BY p.product_id",
+                 ["stock.low", *(row["product_id"] for row in fell)])
+    levels = {row["product_id"]: row for row in fell}
     return [emit("stock.low", f"stock.low:{row['product_id']}:{uuid.uuid4()}",
                  [int(n) for n in row["wanted"].split(",")], {
                      "product_id": row["product_id"], "name": row["name"], "unit": row["unit"],
-                     "quantity_available": measures.plain(row["quantity_available"]),
-                     "low_stock_level": measures.plain(row["reorder_threshold"])})
-            for row in rows if row["wanted"] and row["quantity_available"] + taken[row["product_id"]] > row["reorder_threshold"]]
+                     "quantity_available": measures.plain(levels[row["product_id"]]["quantity_available"]),
+                     "low_stock_level": measures.plain(levels[row["product_id"]]["reorder_threshold"])})
+            for row in rows if row["wanted"]]
 
 
 # --- Delivering ---------------------------------------------------------------------------
