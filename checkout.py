@@ -387,14 +387,17 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
 
 
 def take_stock(ordering):
-    """Take the ordered lines from stock, in product order; db.ReadAgain when one has sold since it was read."""
+    """Take the ordered lines from stock, in one statement that locks their rows in product order, each only while
+    enough is left; db.ReadAgain when one has sold since it was read."""
     taken = {}
-    for line in sorted((line for group in ordering for line in group["lines"]), key=lambda line: line["product_id"]):
-        if execute("UPDATE stock SET quantity_available = quantity_available - %s"
-                   " WHERE product_id = %s AND quantity_available >= %s",
-                   (line["quantity"], line["product_id"], line["quantity"])).rowcount != 1:
-            raise db.ReadAgain(f"{line['name']} has sold since the cart was read")
-        taken[line["product_id"]] = line["quantity"]
+    for line in (line for group in ordering for line in group["lines"]):
+        taken[line["product_id"]] = taken.get(line["product_id"], 0) + line["quantity"]
+    amounts = [value for pair in sorted(taken.items()) for value in pair]
+    each = " WHEN %s THEN %s" * len(taken)
+    if execute(f"UPDATE stock SET quantity_available = quantity_available - CASE product_id{each} END"
+               f" WHERE product_id IN ({', '.join(['%s'] * len(taken))}) AND quantity_available >= CASE product_id{each} END",
+               amounts + sorted(taken) + amounts).rowcount != len(taken):
+        raise db.ReadAgain("a line has sold since the cart was read")
     webhooks.stocks_taken(taken)
 
 

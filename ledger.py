@@ -392,9 +392,10 @@ class PayoutRefused(Exception):
 def to_collect(producer_id):
     """What customers still owe for the producer's orders paid on collection: the producer takes it at the
     gate, so it is in their balance but not the co-op's to pay out."""
+    # From the producer's orders: left to itself, the planner would read the whole co-op's receivable legs.
     return query("SELECT COALESCE(-SUM(l.amount), 0) AS owed FROM orders o"
-                 " JOIN ledger_entry e ON e.order_id = o.order_id JOIN ledger_leg l ON l.entry_id = e.entry_id"
-                 " JOIN ledger_account a ON a.account_id = l.account_id AND a.kind = 'receivable'"
+                 " STRAIGHT_JOIN ledger_entry e ON e.order_id = o.order_id STRAIGHT_JOIN ledger_leg l ON l.entry_id = e.entry_id"
+                 " STRAIGHT_JOIN ledger_account a ON a.account_id = l.account_id AND a.kind = 'receivable'"
                  " WHERE o.producer_id = %s AND o.payment_method = 'collection'", (producer_id,), one=True)["owed"]
 
 

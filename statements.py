@@ -69,8 +69,10 @@ def order_lines(producer_id, span):
         " SUM(IF(a.kind = 'receivable', GREATEST(-l.amount, 0), 0)) AS sales,"
         " SUM(IF(a.kind = 'receivable', GREATEST(l.amount, 0), 0)) AS refunds,"
         " SUM(IF(a.kind = 'fees', l.amount, 0)) AS fees, SUM(IF(a.kind = 'producer', l.amount, 0)) AS net"
-        " FROM ledger_entry e JOIN orders o ON o.order_id = e.order_id JOIN customer c ON c.customer_id = o.customer_id"
-        " JOIN ledger_leg l ON l.entry_id = e.entry_id JOIN ledger_account a ON a.account_id = l.account_id"
+        # From the producer's orders: left to itself, the planner would read the whole co-op's ledger.
+        " FROM orders o STRAIGHT_JOIN ledger_entry e ON e.order_id = o.order_id"
+        " STRAIGHT_JOIN customer c ON c.customer_id = o.customer_id"
+        " STRAIGHT_JOIN ledger_leg l ON l.entry_id = e.entry_id STRAIGHT_JOIN ledger_account a ON a.account_id = l.account_id"
         " WHERE o.producer_id = %s AND e.kind = 'order' AND e.created_at >= %s AND e.created_at < %s"
         " GROUP BY e.order_id ORDER BY e.order_id", (producer_id, span.start, span.end))
 

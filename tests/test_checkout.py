@@ -53,9 +53,9 @@ def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, aut
     """Checkout's statements, pinned: the session, the cart and its producers' offers read once to check the form,
     the cart again in its transaction; per order its row and ledger entry; for the whole checkout the ledger's
     accounts, the lines, one status history write, the orders read once for the emails (written in one
-    statement) and webhooks, then the stock, one low-stock check, and the ledger's legs with their balances.
-    The ledger takes each order's value from what checkout wrote, not from reading it back: it must be what the
-    row says."""
+    statement) and webhooks, then the stock in one statement, one low-stock check, and the ledger's legs with
+    their balances. The ledger takes each order's value from what checkout wrote, not from reading it back: it
+    must be what the row says."""
     db.execute("UPDATE vat_rate SET percent = 5 WHERE code = 'reduced'")
     db.execute("UPDATE product SET vat_rate = 'reduced' WHERE product_id = %s", (world.product,))
     db.execute("UPDATE producer SET fee_percent = 7.5 WHERE producer_id = %s", (world.producer,))
@@ -63,7 +63,7 @@ def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, aut
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
     client.get("/cart")
-    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 27
+    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 26
     orders = {row["producer_id"]: row for row in order_rows(db, world.customer)}
     assert orders[world.producer]["coop_fee_percent"] == Decimal("7.50")
     assert orders[world.other_producer]["coop_fee_percent"] == Decimal("0")  # COOP_FEE_PERCENT
