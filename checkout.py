@@ -338,10 +338,11 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
     details holds the delivery_address, postcode and phone. The customer's row is locked first, so their cart
     cannot change under the checkout. Rows that every checkout of a popular product or time shares (its stock,
     the slot's bookings, the producer's ledger balance) are changed last, just before the commit, so concurrent
-    checkouts queue on them only that long: stock is decremented only while enough is left, and when a line's
-    stock sold since the cart was read, the whole checkout runs again on what is left (db.ReadAgain), so it
-    holds back that producer's order as a checkout read after the sale would. A slot's bookings count only up to
-    its capacity. So nothing is ever oversold or overbooked.
+    checkouts queue on them only that long (a line that sells its product out takes its stock first). Stock is
+    decremented only while enough is left, and when a line's stock sold since the cart was read, the whole
+    checkout runs again on what is left (db.ReadAgain), so it holds back that producer's order as a checkout read
+    after the sale would. A slot's bookings count only up to its capacity. So nothing is ever oversold or
+    overbooked.
     """
     key = key or new_checkout_key()
     if not claim_checkout_key(customer_id, key):
@@ -354,6 +355,11 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
         raise CheckoutRefused(["Your cart is empty."])
     ordering, held = orderable_groups(cart_groups(lines, choices, customer_id, offers), choices, details["postcode"])
     book_baskets(customer_id, ordering)
+    # A line that sells its product out takes its stock first: selling out marks the product row, which the other
+    # checkouts' order lines share-lock as they go, so taking it last would deadlock with each of them.
+    ordered_lines = [line for group in ordering for line in group["lines"]]
+    selling_out = [line for line in ordered_lines if line["quantity"] >= line["quantity_available"]]
+    take_stock(selling_out)
     by_card = [group for group in ordering if group["choice"].option["payment_method"] == "card"]
     if by_card and not payments.enabled():
         raise CheckoutRefused([f"{by_card[0]['business_name']} takes cards, and card payments are not available "
@@ -379,19 +385,21 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
     placed = [order_id for order_id in order_ids if order_id not in payments.waiting_orders(payment_id)]
     if placed:
         orders.announce_checkout(placed)
-    take_stock(ordering)
+    take_stock([line for line in ordered_lines if line not in selling_out])
     for group in sorted(ordering, key=lambda group: group["choice"].key):
         book_occurrence(group["choice"])
     postings.write()
     return Placed(order_ids, key, False, held, bool(by_card))
 
 
-def take_stock(ordering):
-    """Take the ordered lines from stock, in one statement that locks their rows in product order, each only while
-    enough is left; db.ReadAgain when one has sold since it was read."""
+def take_stock(lines):
+    """Take lines from stock, in one statement that locks their rows in product order, each only while enough is
+    left; db.ReadAgain when one has sold since it was read."""
     taken = {}
-    for line in (line for group in ordering for line in group["lines"]):
+    for line in lines:
         taken[line["product_id"]] = taken.get(line["product_id"], 0) + line["quantity"]
+    if not taken:
+        return
     amounts = [value for pair in sorted(taken.items()) for value in pair]
     each = " WHEN %s THEN %s" * len(taken)
     if execute(f"UPDATE stock SET quantity_available = quantity_available - CASE product_id{each} END"

@@ -109,33 +109,40 @@ def load_order(order_id, where="TRUE", args=()):
     return found[0] if found else None
 
 
+# An order's lines, read beside it: (table alias, column) of each, named line_<column> in the statement.
+LINE_SOURCES = ([("oi", "product_id"), ("p", "name"), ("p", "unit"), ("oi", "quantity"), ("oi", "unit_price")]
+                + [tuple(column.strip().split(".")) for column in LINE_COLUMNS.split(",")]
+                + [("p", "step"), ("p", "min_quantity"), ("p", "max_quantity")])
+
+
 def load_orders(order_ids, where="TRUE", args=(), history=True):
     """The orders of order_ids that meet where, each as load_order gives it (without its history unless
-    history), in order_ids' order: three statements for any number of orders."""
+    history), in order_ids' order: the orders with their lines in one statement, their history in another."""
     if not order_ids:
         return []
-    among = ", ".join(["%s"] * len(order_ids))
-    found = {order["order_id"]: dict(order, lines=[], **({"history": []} if history else {})) for order in query(
-        f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
-        " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
-        " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
-        " pr.public_email AS producer_email, pr.payment_info"
-        " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
-        f" JOIN producer pr ON pr.producer_id = o.producer_id WHERE o.order_id IN ({among}) AND {where}",
-        [*order_ids, *args])}
+    found = {}
+    for row in query(
+            f"SELECT {ORDER_COLUMNS}, o.customer_id, o.producer_id, o.delivery_address, o.postcode, o.phone,"
+            " o.fulfilment_address, o.fulfilment_instructions, o.paid_at, c.first_name, c.email,"
+            " pr.business_name, pr.email AS producer_account_email, pr.phone AS producer_phone,"
+            " pr.public_email AS producer_email, pr.payment_info, "
+            + ", ".join(f"{table}.{column} AS line_{column}" for table, column in LINE_SOURCES)
+            + " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
+            " JOIN producer pr ON pr.producer_id = o.producer_id"
+            " LEFT JOIN order_item oi ON oi.order_id = o.order_id LEFT JOIN product p ON p.product_id = oi.product_id"
+            f" WHERE o.order_id IN ({', '.join(['%s'] * len(order_ids))}) AND {where} ORDER BY o.order_id, p.name",
+            [*order_ids, *args]):
+        line = {column: row.pop(f"line_{column}") for _, column in LINE_SOURCES}
+        order = found.setdefault(row["order_id"], dict(row, lines=[], **({"history": []} if history else {})))
+        if line["product_id"] is not None:
+            order["lines"].append(line)
     if not found:
         return []
-    among = ", ".join(["%s"] * len(found))
-    for line in query(
-            f"SELECT oi.order_id, oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price, {LINE_COLUMNS}, p.step,"
-            " p.min_quantity, p.max_quantity FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
-            f" WHERE oi.order_id IN ({among}) ORDER BY oi.order_id, p.name", list(found)):
-        found[line.pop("order_id")]["lines"].append(line)
     for change in () if not history else query(
             "SELECT h.order_id, h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at,"
             " h.quantity_before, h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure"
             " FROM order_status_history h LEFT JOIN product p ON p.product_id = h.product_id"
-            f" WHERE h.order_id IN ({among}) ORDER BY h.history_id", list(found)):
+            f" WHERE h.order_id IN ({', '.join(['%s'] * len(found))}) ORDER BY h.history_id", list(found)):
         found[change.pop("order_id")]["history"].append(change)
     for order in found.values():
         order["cutoff"] = order_cutoff(order)

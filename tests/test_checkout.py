@@ -52,10 +52,10 @@ def test_full_journey_two_producers_collection(client, auth, db, world):
 def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, auth, db, world):
     """Checkout's statements, pinned: the session, the cart and its producers' offers read once to check the form,
     the cart again in its transaction; per order its row and ledger entry; for the whole checkout the ledger's
-    accounts, the lines, one status history write, the orders read once for the emails (written in one
-    statement) and webhooks, then the stock in one statement, one low-stock check, and the ledger's legs with
-    their balances. The ledger takes each order's value from what checkout wrote, not from reading it back: it
-    must be what the row says."""
+    accounts, the lines, one status history write, the orders with their lines read once for the emails
+    (written in one statement) and webhooks, then the stock in one statement, one low-stock check, and the
+    ledger's legs with their balances. The ledger takes each order's value from what checkout wrote, not from
+    reading it back: it must be what the row says."""
     db.execute("UPDATE vat_rate SET percent = 5 WHERE code = 'reduced'")
     db.execute("UPDATE product SET vat_rate = 'reduced' WHERE product_id = %s", (world.product,))
     db.execute("UPDATE producer SET fee_percent = 7.5 WHERE producer_id = %s", (world.producer,))
@@ -63,7 +63,7 @@ def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, aut
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
     client.get("/cart")
-    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 26
+    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 25
     orders = {row["producer_id"]: row for row in order_rows(db, world.customer)}
     assert orders[world.producer]["coop_fee_percent"] == Decimal("7.50")
     assert orders[world.other_producer]["coop_fee_percent"] == Decimal("0")  # COOP_FEE_PERCENT
@@ -311,23 +311,49 @@ def test_stock_sold_during_a_checkout_runs_it_again_on_what_is_left(app, client,
     db.add_to_cart(world.customer, world.other_product, 1)
     take_stock, calls = checkout.take_stock, []
 
-    def sold_meanwhile(ordering):
-        calls.append(len(ordering))
-        if len(calls) == 1:
+    def sold_meanwhile(lines):
+        calls.append(sorted(line["product_id"] for line in lines))
+        if world.product in calls[-1] and len(calls) == 2:
             db.execute("UPDATE stock SET quantity_available = 1 WHERE product_id = %s", (world.product,))
-        return take_stock(ordering)
+        return take_stock(lines)
 
     monkeypatch.setattr(checkout, "take_stock", sold_meanwhile)
     auth.login_customer()
     before, entries = order_rows(db, world.customer), db.value("SELECT COUNT(*) FROM ledger_entry")
     response = client.post("/checkout", data=world.choose())
-    assert response.status_code == 302 and calls == [2, 1]
+    assert response.status_code == 302
+    assert calls == [[], sorted([world.product, world.other_product]), [], [world.other_product]]
     placed = order_rows(db, world.customer)[len(before):]
     assert [order["producer_id"] for order in placed] == [world.other_producer]
     assert db.stock(world.product) == 1 and db.stock(world.other_product) == 29
     assert db.cart(world.customer) == {world.product: 2}
     assert db.value("SELECT COUNT(*) FROM ledger_entry") == entries + 1
     assert "Not ordered yet, and still in your cart" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_line_that_sells_its_product_out_takes_its_stock_first(app, client, auth, db, world, monkeypatch):
+    """Selling out marks the product row, which other checkouts' order lines share-lock: that line's stock is
+    taken before the orders are written, the rest just before the commit."""
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+    db.add_to_cart(world.customer, world.product, 2)
+    db.add_to_cart(world.customer, world.other_product, 1)
+    take_stock, insert_orders, steps = checkout.take_stock, checkout.insert_orders, []
+
+    def noted_stock(lines):
+        steps.append([line["product_id"] for line in lines])
+        return take_stock(lines)
+
+    def noted_orders(*args):
+        steps.append("orders")
+        return insert_orders(*args)
+
+    monkeypatch.setattr(checkout, "take_stock", noted_stock)
+    monkeypatch.setattr(checkout, "insert_orders", noted_orders)
+    auth.login_customer()
+    assert client.post("/checkout", data=world.choose()).status_code == 302
+    assert steps == [[world.product], "orders", [world.other_product]]
+    assert db.stock(world.product) == 0
+    assert db.value("SELECT out_of_stock FROM product WHERE product_id = %s", (world.product,)) == 1
 
 
 def test_two_racing_cancels_restock_once(app, db, world):
