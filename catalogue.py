@@ -5,7 +5,7 @@ import datetime
 
 import fulfilment
 import search
-from db import query
+from db import placeholders, query
 from measures import SELLING_COLUMNS
 
 # A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
@@ -174,7 +174,7 @@ def load_offers(producer_ids, now=None):
     now = now or fulfilment.utc_now()
     today = fulfilment.local_today(now)
     horizon = today + datetime.timedelta(days=fulfilment.DAYS_AHEAD)
-    among = ", ".join(["%s"] * len(ids))
+    among = placeholders(ids)
     rows = query(f"SELECT {OPTION_COLUMNS}, h.capacity AS hub_capacity, h.fee AS hub_fee, s.slot_id, s.weekday,"
                  " s.start_time, s.end_time, s.hub_slot_id FROM fulfilment_option o"
                  " LEFT JOIN hub h ON h.hub_id = o.hub_id LEFT JOIN fulfilment_slot s ON s.option_id = o.option_id"
@@ -196,7 +196,7 @@ def load_offers(producer_ids, now=None):
     at_hubs = [option_id for option_id, option in options.items() if option["hub_id"] is not None]
     if at_hubs:
         for row in query("SELECT option_id, product_id FROM hub_product_exclusion"
-                         f" WHERE option_id IN ({', '.join(['%s'] * len(at_hubs))})", at_hubs):
+                         f" WHERE option_id IN ({placeholders(at_hubs)})", at_hubs):
             options[row["option_id"]]["excluded"].add(row["product_id"])
     for option in options.values():
         option["postcode_list"] = fulfilment.parse_postcodes(option["postcodes"]) if option["postcodes"] else []
@@ -222,11 +222,11 @@ def closed_days(slots, options, today, horizon):
     producers = sorted({options[slot["option_id"]]["producer_id"] for slot in slots})
     hubs = sorted({options[slot["option_id"]]["hub_id"] for slot in slots} - {None})
     sql = (f"SELECT producer_id, NULL AS hub_id, start_date, end_date FROM producer_closure"
-           f" WHERE producer_id IN ({', '.join(['%s'] * len(producers))}) AND end_date >= %s AND start_date < %s")
+           f" WHERE producer_id IN ({placeholders(producers)}) AND end_date >= %s AND start_date < %s")
     args = producers + [today, horizon]
     if hubs:
         sql += (" UNION ALL SELECT NULL, hub_id, start_date, end_date FROM hub_closure"
-                f" WHERE hub_id IN ({', '.join(['%s'] * len(hubs))}) AND end_date >= %s AND start_date < %s")
+                f" WHERE hub_id IN ({placeholders(hubs)}) AND end_date >= %s AND start_date < %s")
         args += hubs + [today, horizon]
     closed = {}
     for closure in query(sql, args):
@@ -248,11 +248,11 @@ def slot_bookings(slots, today, horizon):
     parts, args = [], []
     if own:
         parts.append("SELECT slot_id, NULL AS hub_slot_id, slot_date, booked FROM slot_booking"
-                     f" WHERE slot_id IN ({', '.join(['%s'] * len(own))}) AND slot_date >= %s AND slot_date < %s")
+                     f" WHERE slot_id IN ({placeholders(own)}) AND slot_date >= %s AND slot_date < %s")
         args += own + [today, horizon]
     if at_hubs:
         parts.append("SELECT NULL AS slot_id, hub_slot_id, booking_date AS slot_date, booked FROM hub_booking"
-                     f" WHERE hub_slot_id IN ({', '.join(['%s'] * len(at_hubs))}) AND booking_date >= %s"
+                     f" WHERE hub_slot_id IN ({placeholders(at_hubs)}) AND booking_date >= %s"
                      " AND booking_date < %s")
         args += sorted(at_hubs) + [today, horizon]
     bookings = {}

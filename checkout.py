@@ -17,7 +17,7 @@ import measures
 import orders
 import payments
 import webhooks
-from db import execute, query, transactional
+from db import case_when, execute, placeholders, query, transactional
 from measures import SELLING_COLUMNS
 
 
@@ -89,7 +89,7 @@ def basket_lines(basket):
     lines = query(f"SELECT p.product_id, p.name, p.unit, p.price, p.price AS price_when_added, {SELLING_COLUMNS},"
                   " p.is_listed AS is_available, pr.producer_id, pr.business_name, pr.payment_info,"
                   " s.quantity_available FROM product p JOIN producer pr ON pr.producer_id = p.producer_id"
-                  f" JOIN stock s ON s.product_id = p.product_id WHERE p.product_id IN ({', '.join(['%s'] * len(ids))})"
+                  f" JOIN stock s ON s.product_id = p.product_id WHERE p.product_id IN ({placeholders(ids)})"
                   " ORDER BY pr.business_name, pr.producer_id, p.name", ids)
     for line in lines:
         line["quantity"] = Decimal(str(basket[str(line["product_id"])]))
@@ -369,18 +369,15 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
                                        "manual" if weighed else "automatic") if by_card else None
     in_order = sorted(ordering, key=lambda group: group["producer_id"])
     postings = ledger.Postings()
-    posting = [group for group in in_order if group not in by_card]
-    if posting:
-        postings.account_ids([("receivable", customer_id)] + [("producer", group["producer_id"]) for group in posting])
     order_ids = insert_orders(customer_id, in_order, details, key, by_card, payment_id, postings)
     execute("INSERT INTO order_status_history (order_id, from_status, to_status, changed_by_role, changed_by_id)"
-            " VALUES " + ", ".join(["(%s, NULL, %s, 'customer', %s)"] * len(order_ids)),
+            " VALUES " + placeholders(order_ids, "(%s, NULL, %s, 'customer', %s)"),
             [value for order_id, group in zip(order_ids, in_order)
              for value in (order_id, "awaiting_payment" if group in by_card else "pending", customer_id)])
     # A card-paid group's lines stay in the cart until its payment goes through.
     ordered = [line["product_id"] for group in ordering if group not in by_card for line in group["lines"]]
     if ordered:
-        execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({', '.join(['%s'] * len(ordered))})",
+        execute(f"DELETE FROM cart_item WHERE customer_id = %s AND product_id IN ({placeholders(ordered)})",
                 [customer_id] + ordered)
     placed = [order_id for order_id in order_ids if order_id not in payments.waiting_orders(payment_id)]
     if placed:
@@ -400,11 +397,10 @@ def take_stock(lines):
         taken[line["product_id"]] = taken.get(line["product_id"], 0) + line["quantity"]
     if not taken:
         return
-    amounts = [value for pair in sorted(taken.items()) for value in pair]
-    each = " WHEN %s THEN %s" * len(taken)
-    if execute(f"UPDATE stock SET quantity_available = quantity_available - CASE product_id{each} END"
-               f" WHERE product_id IN ({', '.join(['%s'] * len(taken))}) AND quantity_available >= CASE product_id{each} END",
-               amounts + sorted(taken) + amounts).rowcount != len(taken):
+    amount, amount_args = case_when("product_id", sorted(taken.items()))
+    if execute(f"UPDATE stock SET quantity_available = quantity_available - {amount}"
+               f" WHERE product_id IN ({placeholders(taken)}) AND quantity_available >= {amount}",
+               amount_args + sorted(taken) + amount_args).rowcount != len(taken):
         raise db.ReadAgain("a line has sold since the cart was read")
     webhooks.stocks_taken(taken)
 
@@ -487,13 +483,15 @@ def insert_orders(customer_id, groups, details, key, by_card, payment_id, postin
     lines = [(order_id, line) for order_id, group in zip(order_ids, groups) for line in group["lines"]]
     execute("INSERT INTO order_item (order_id, product_id, quantity, unit_price, sold_by, measure, estimated_weight,"
             " tolerance_percent, line_total, vat_percent) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(lines)),
+            + placeholders(lines, "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"),
             [value for order_id, line in lines for value in (
                 order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
                 line["line_total"], line["vat_percent"])])
-    for order_id, group in zip(order_ids, groups):
-        if group not in by_card:
-            post_placed(customer_id, order_id, group, postings)
+    posting = [(order_id, group) for order_id, group in zip(order_ids, groups) if group not in by_card]
+    if posting:  # every account these entries name, in one statement
+        postings.account_ids([("receivable", customer_id)] + [("producer", group["producer_id"]) for _, group in posting])
+    for order_id, group in posting:
+        post_placed(customer_id, order_id, group, postings)
     return order_ids
 
 

@@ -203,6 +203,16 @@ def _query(conn, sql, args):
         cur.close()
 
 
+def placeholders(values, each="%s"):
+    """One placeholder (or each, a row of them) per value, comma-separated: for IN (...) and VALUES lists."""
+    return ", ".join([each] * len(values))
+
+
+def case_when(column, pairs):
+    """(sql, args) of a CASE on column giving each key of pairs ([(key, value)]) its value."""
+    return f"CASE {column}" + " WHEN %s THEN %s" * len(pairs) + " END", [item for pair in pairs for item in pair]
+
+
 def query(sql, args=(), one=False):
     """Run one statement; return all rows as dicts, or with one=True the first row or None."""
     rows = with_reconnect(lambda conn: _query(conn, sql, args))

@@ -14,7 +14,7 @@ import checkout
 import fulfilment
 import measures
 import orders
-from db import execute, query, transactional
+from db import execute, placeholders, query, transactional
 from measures import LINE_COLUMNS
 
 HUB_FIELDS = ("name", "address", "instructions", "contact", "cutoff_hours", "capacity", "fee", "is_active")
@@ -40,7 +40,7 @@ def slots_of(hub_ids):
     found = {}
     if hub_ids:
         for slot in query("SELECT hub_slot_id, hub_id, weekday, start_time, end_time FROM hub_slot"
-                          f" WHERE hub_id IN ({', '.join(['%s'] * len(hub_ids))}) ORDER BY weekday, start_time",
+                          f" WHERE hub_id IN ({placeholders(hub_ids)}) ORDER BY weekday, start_time",
                           list(hub_ids)):
             found.setdefault(slot["hub_id"], []).append(slot)
     return found
@@ -62,7 +62,7 @@ def create_hub(values):
     """A new hub from values (a dict of HUB_FIELDS); its id. HubNameTaken when the name is in use."""
     if query("SELECT 1 AS found FROM hub WHERE name = %s", (values["name"],), one=True):
         raise HubNameTaken(values["name"])
-    return execute(f"INSERT INTO hub ({', '.join(HUB_FIELDS)}) VALUES ({', '.join(['%s'] * len(HUB_FIELDS))})",
+    return execute(f"INSERT INTO hub ({', '.join(HUB_FIELDS)}) VALUES ({placeholders(HUB_FIELDS)})",
                    [values[field] for field in HUB_FIELDS]).lastrowid
 
 
@@ -248,7 +248,7 @@ def hub_day(hub_id, day):
         ids = [order["order_id"] for order in found]
         for line in query(f"SELECT oi.order_id, p.product_id, p.name, p.unit, oi.quantity, {LINE_COLUMNS}"
                           " FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
-                          f" WHERE oi.order_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY p.name", ids):
+                          f" WHERE oi.order_id IN ({placeholders(ids)}) ORDER BY p.name", ids):
             lines.setdefault(line["order_id"], []).append(line)
     bags, drops = OrderedDict(), OrderedDict()
     for order in found:
@@ -326,7 +326,7 @@ def basket_orders(basket_id):
     lines, history = {}, {}
     if found:
         ids = [order["order_id"] for order in found]
-        among = ", ".join(["%s"] * len(ids))
+        among = placeholders(ids)
         for line in query(f"SELECT oi.order_id, oi.product_id, p.name, p.unit, oi.quantity, oi.unit_price,"
                           f" {LINE_COLUMNS} FROM order_item oi JOIN product p ON p.product_id = oi.product_id"
                           f" WHERE oi.order_id IN ({among}) ORDER BY p.name", ids):

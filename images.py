@@ -136,7 +136,7 @@ def remove(*names):
     """Delete stored photos by name, once nothing refers to them."""
     names = [name for name in names if name]
     if names:
-        db.execute(f"DELETE FROM photo WHERE name IN ({', '.join(['%s'] * len(names))})", names)
+        db.execute(f"DELETE FROM photo WHERE name IN ({db.placeholders(names)})", names)
 
 
 def fetch(name):

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from flask import current_app
 
-from db import IntegrityError, database_tables, execute, query, transactional
+from db import IntegrityError, case_when, database_tables, execute, placeholders, query, transactional
 from measures import round_money
 
 # kind: (what it is, whose it is). owner_id is the customer's or producer's id, or 0 for the co-op's own.
@@ -140,12 +140,10 @@ def write_legs(legs):
     balances = {}
     for _, account, amount in legs:
         balances[account] = balances.get(account, ZERO) + amount
-    ids = sorted(balances.items())
-    execute("UPDATE ledger_account SET balance = balance + CASE account_id"
-            + " WHEN %s THEN %s" * len(ids) + " END"
-            f" WHERE account_id IN ({', '.join(['%s'] * len(ids))})",
-            [value for pair in ids for value in pair] + [account for account, _ in ids])
-    execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES " + ", ".join(["(%s, %s, %s)"] * len(legs)),
+    change, change_args = case_when("account_id", sorted(balances.items()))
+    execute(f"UPDATE ledger_account SET balance = balance + {change} WHERE account_id IN ({placeholders(balances)})",
+            change_args + sorted(balances))
+    execute("INSERT INTO ledger_leg (entry_id, account_id, amount) VALUES " + placeholders(legs, "(%s, %s, %s)"),
             [value for leg in sorted(legs) for value in leg])
 
 

@@ -29,7 +29,7 @@ def enqueue_all(messages):
     """enqueue for each (dedupe_key, to, subject, text, html, delay_seconds) of messages, in one statement."""
     if messages:
         db.execute("INSERT INTO email_outbox (dedupe_key, recipient, subject, body_text, body_html, send_after)"
-                   " VALUES " + ", ".join(["(%s, %s, %s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)"] * len(messages))
+                   " VALUES " + db.placeholders(messages, "(%s, %s, %s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)")
                    + " ON DUPLICATE KEY UPDATE email_id = email_id",
                    [value for key, to, subject, text, html, delay in messages
                     for value in (key[:190], to, subject[:255], text, html, delay)])

@@ -13,7 +13,7 @@ import mail
 import measures
 import shapes
 import webhooks
-from db import execute, query, transactional
+from db import execute, placeholders, query, transactional
 from measures import LINE_COLUMNS
 
 
@@ -130,7 +130,7 @@ def load_orders(order_ids, where="TRUE", args=(), history=True):
             + " FROM orders o JOIN customer c ON c.customer_id = o.customer_id"
             " JOIN producer pr ON pr.producer_id = o.producer_id"
             " LEFT JOIN order_item oi ON oi.order_id = o.order_id LEFT JOIN product p ON p.product_id = oi.product_id"
-            f" WHERE o.order_id IN ({', '.join(['%s'] * len(order_ids))}) AND {where} ORDER BY o.order_id, p.name",
+            f" WHERE o.order_id IN ({placeholders(order_ids)}) AND {where} ORDER BY o.order_id, p.name",
             [*order_ids, *args]):
         line = {column: row.pop(f"line_{column}") for _, column in LINE_SOURCES}
         order = found.setdefault(row["order_id"], dict(row, lines=[], **({"history": []} if history else {})))
@@ -142,7 +142,7 @@ def load_orders(order_ids, where="TRUE", args=(), history=True):
             "SELECT h.order_id, h.kind, h.from_status, h.to_status, h.changed_by_role, h.changed_at,"
             " h.quantity_before, h.quantity_after, h.note, p.name, p.unit, p.sold_by, p.measure"
             " FROM order_status_history h LEFT JOIN product p ON p.product_id = h.product_id"
-            f" WHERE h.order_id IN ({', '.join(['%s'] * len(found))}) ORDER BY h.history_id", list(found)):
+            f" WHERE h.order_id IN ({placeholders(found)}) ORDER BY h.history_id", list(found)):
         found[change.pop("order_id")]["history"].append(change)
     for order in found.values():
         order["cutoff"] = order_cutoff(order)
@@ -361,8 +361,7 @@ def announce_checkout(order_ids):
          {"order": order}) for order in orders])
     wanted = webhooks.wanting_orders("order.placed", order_ids)
     for order in orders:
-        webhooks.emit("order.placed", f"order.placed:{order['order_id']}", wanted[order["order_id"]],
-                      order_json(order))
+        emit_order_event("order.placed", order["order_id"], wanted[order["order_id"]], order)
 
 
 def order_json(order):
@@ -391,9 +390,11 @@ def order_event(event_type, order_id, key, amount=None):
     """A webhook event about an order, in the current transaction: the order as order_json gives it, or for
     a payment event the order and the amount paid or refunded. key names the change, so it is sent once."""
     wanted = webhooks.wanting_order(event_type, order_id)
-    if not wanted:
-        return None
-    order = load_order(order_id)
+    return emit_order_event(event_type, key, wanted, load_order(order_id), amount) if wanted else None
+
+
+def emit_order_event(event_type, key, wanted, order, amount=None):
+    """order_event for an order loaded already, to the endpoints of wanted."""
     data = order_json(order) if amount is None else {"amount": shapes.money(amount), "order": order_json(order)}
     return webhooks.emit(event_type, f"{event_type}:{key}", wanted, data)
 

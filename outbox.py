@@ -31,7 +31,7 @@ def claim(queue, worker_id, limit, claim_seconds):
     if not due:
         return []
     ids = [row[queue.key] for row in due]
-    among = ", ".join(["%s"] * len(ids))
+    among = db.placeholders(ids)
     db.execute(f"UPDATE {queue.table} SET claimed_by = %s, claimed_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND,"
                f" attempts = attempts + 1 WHERE {queue.key} IN ({among})", [worker_id, claim_seconds] + ids)
     return db.query(queue.claimed.format(among=among), ids)
@@ -67,7 +67,7 @@ def drain(queue, worker_id, send_one, limit, claim_seconds, stopping=lambda: Fal
 def release(queue, worker_id, ids):
     """Give back claimed rows that were not tried, as if never claimed; best effort, as the database may be
     what broke the round (the claim then runs out by itself)."""
-    among = ", ".join(["%s"] * len(ids))
+    among = db.placeholders(ids)
     try:
         db.execute(f"UPDATE {queue.table} SET claimed_until = NULL, attempts = attempts - 1"
                    f" WHERE {queue.key} IN ({among}) AND claimed_by = %s AND {queue.done} IS NULL"

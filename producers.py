@@ -10,7 +10,7 @@ import orders
 import measures
 import search
 import webhooks
-from db import execute, query, transactional
+from db import execute, placeholders, query, transactional
 from measures import SELLING_COLUMNS
 
 
@@ -235,7 +235,7 @@ def own_option(producer_id, option_id):
 def add_option(producer_id, values):
     """A new option from values (a dict of OPTION_FIELDS); its id."""
     return execute(f"INSERT INTO fulfilment_option (producer_id, {', '.join(OPTION_FIELDS)})"
-                   f" VALUES (%s, {', '.join(['%s'] * len(OPTION_FIELDS))})",
+                   f" VALUES (%s, {placeholders(OPTION_FIELDS)})",
                    [producer_id] + [values[field] for field in OPTION_FIELDS]).lastrowid
 
 

@@ -25,7 +25,7 @@ import fulfilment
 import measures
 import outbox
 import shapes
-from db import execute, query
+from db import execute, placeholders, query
 
 EVENTS = {
     "order.placed": "An order was placed (a card order: once it is paid or authorized).",
@@ -175,7 +175,7 @@ def wanting_orders(event_type, order_ids):
     """{order_id: the endpoints that want event_type about it} for each of order_ids, in one statement."""
     wanted = {order_id: [] for order_id in order_ids}
     for row in query("SELECT o.order_id, w.endpoint_id FROM webhook_endpoint w JOIN orders o"
-                     f" ON o.order_id IN ({', '.join(['%s'] * len(order_ids))}) WHERE "
+                     f" ON o.order_id IN ({placeholders(order_ids)}) WHERE "
                      + WANTS.format(producer="o.producer_id") + " ORDER BY o.order_id, w.endpoint_id",
                      (*order_ids, event_type)):
         wanted[row["order_id"]].append(row["endpoint_id"])
@@ -194,7 +194,7 @@ def emit(event_type, key, wanted, data):
     if execute("INSERT INTO webhook_event (event_id, dedupe_key, event_type, payload) VALUES (%s, %s, %s, %s)"
                " ON DUPLICATE KEY UPDATE event_id = event_id", (event_id, key[:190], event_type, payload)).rowcount != 1:
         return None
-    execute("INSERT INTO webhook_delivery (event_id, endpoint_id) VALUES " + ", ".join(["(%s, %s)"] * len(wanted)),
+    execute("INSERT INTO webhook_delivery (event_id, endpoint_id) VALUES " + placeholders(wanted, "(%s, %s)"),
             [value for endpoint_id in wanted for value in (event_id, endpoint_id)])
     return event_id
 
@@ -214,13 +214,13 @@ def stocks_taken(taken):
         return []
     fell = [row for row in query(
         "SELECT s.product_id, s.quantity_available, s.reorder_threshold FROM stock s"
-        f" WHERE s.product_id IN ({', '.join(['%s'] * len(taken))}) AND s.quantity_available <= s.reorder_threshold",
+        f" WHERE s.product_id IN ({placeholders(taken)}) AND s.quantity_available <= s.reorder_threshold",
         list(taken)) if row["quantity_available"] + taken[row["product_id"]] > row["reorder_threshold"]]
     if not fell:
         return []
     rows = query("SELECT p.product_id, p.name, p.unit, (SELECT GROUP_CONCAT(w.endpoint_id) FROM webhook_endpoint w"
                  " WHERE " + WANTS.format(producer="p.producer_id") + ") AS wanted FROM product p"
-                 f" WHERE p.product_id IN ({', '.join(['%s'] * len(fell))}) ORDER BY p.product_id",
+                 f" WHERE p.product_id IN ({placeholders(fell)}) ORDER BY p.product_id",
                  ["stock.low", *(row["product_id"] for row in fell)])
     levels = {row["product_id"]: row for row in fell}
     return [emit("stock.low", f"stock.low:{row['product_id']}:{uuid.uuid4()}",

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 import checkout
+import db as dbmodule
 from conftest import PASSWORD, checkout_in_threads, round_trips_of
 from measures import round_money
 
@@ -329,6 +330,26 @@ def test_stock_sold_during_a_checkout_runs_it_again_on_what_is_left(app, client,
     assert db.cart(world.customer) == {world.product: 2}
     assert db.value("SELECT COUNT(*) FROM ledger_entry") == entries + 1
     assert "Not ordered yet, and still in your cart" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_checkout_whose_stock_keeps_selling_under_it_gives_up_and_changes_nothing(
+        app, client, auth, db, world, monkeypatch):
+    """Each run again reads afresh; one that never finds its stock where it read it stops after
+    READ_AGAIN_ATTEMPTS runs and asks the customer to try again, with nothing ordered."""
+    db.add_to_cart(world.customer, world.product, 2)
+    runs = []
+
+    def always_sold(lines):
+        runs.append(lines)
+        raise dbmodule.ReadAgain("sold again")
+
+    monkeypatch.setattr(checkout, "take_stock", always_sold)
+    auth.login_customer()
+    client.get("/cart")
+    with db.unchanged():
+        response = client.post("/checkout", data=world.choose())
+    assert response.status_code == 503 and len(runs) == dbmodule.READ_AGAIN_ATTEMPTS
+    assert "Checkout is very busy right now and nothing was ordered" in response.get_data(as_text=True)
 
 
 def test_a_line_that_sells_its_product_out_takes_its_stock_first(app, client, auth, db, world, monkeypatch):

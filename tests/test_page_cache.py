@@ -384,7 +384,7 @@ def test_customers_share_the_card_grid_and_each_sees_their_own_page_around_it(cl
 def test_each_role_gets_the_grid_made_for_what_it_may_do(client, auth, db, world, operator, two_workers, role,
                                                           variant, adds):
     getattr(auth, f"login_{role}")()
-    page = client.get(f"/products?category=Vegetables").get_data(as_text=True)
+    page = client.get("/products?category=Vegetables").get_data(as_text=True)
     [(key, grid)] = grid_entries().items()
     assert key == f"grid:{variant}:/products?category=Vegetables"
     assert (adds in grid) if adds else ("card-add" not in grid), "only those who may add see the button"
