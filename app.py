@@ -72,10 +72,10 @@ from flask import (Flask, Response, abort, after_this_request, flash, g, make_re
                    request, session, url_for)
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from flask_wtf.file import FileField
 from itsdangerous import BadData, URLSafeSerializer
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
@@ -178,6 +178,7 @@ app.config.from_mapping(
     MAIL_RETRY_SECONDS=60,
     WORKER_POLL_SECONDS=5,
     PAGE_CACHE_MB=16,
+    ROW_CACHE_MB=16,
     API_TOKEN_DAYS=30,
     API_RATE_PER_MINUTE=600,
     API_RATE_BATCH=10,
@@ -249,6 +250,7 @@ ENV_SETTINGS = {
     "MAIL_RETRY_SECONDS": int,
     "WORKER_POLL_SECONDS": int,
     "PAGE_CACHE_MB": float,
+    "ROW_CACHE_MB": float,
     "API_TOKEN_DAYS": int,
     "API_RATE_PER_MINUTE": int,
     "API_RATE_BATCH": int,
@@ -540,6 +542,49 @@ def shared_grid(render):
     key = f"grid:{GRID_VARIANTS[g.user['role'] if g.user else None]}:{request.full_path}"
     return Markup(page_cache.get_or_keep(g.get("page_cache_version") or catalogue.version(), key,
                                          fulfilment.utc_now().timestamp(), lambda: (render(), g.get("page_expires"))))
+
+
+# Rows and cards render the same for the same values, so each is kept rendered under a key made of everything
+# it reads, its values as the database gave them among them: a changed value is a new key, so a change shows on
+# the next request. A personal page's row (a product's stock row on the dashboard) is keyed by its account and
+# URL too, and only ever given back to them; its CSRF token, signed afresh for each request, is kept as a mark
+# and the request's own token put in its place. A catalogue card is the same for everyone who may do the same
+# with it (GRID_VARIANTS), so it is shared across searches and pages; the URL it returns to is put in afterwards.
+row_cache = pagecache.PageCache(int(app.config["ROW_CACHE_MB"] * 1024 * 1024))
+TOKEN_MARK, NEXT_MARK = "\x00csrf-token\x00", "\x00next-url\x00"
+
+
+def kept(key, render, fill):
+    """render()'s text from the row cache under key (kept the first time), with fill(text) applied on the way out."""
+    body = row_cache.get(0, key)
+    if body is None:
+        body = render()
+        row_cache.put(0, key, body)
+    return Markup(fill(body))
+
+
+@app.template_global()
+def kept_row(macro, *args):
+    """macro(*args) as rendered for this account at this URL, from the row cache when these values were."""
+    if not app.config["ROW_CACHE_MB"]:
+        return macro(*args)
+    code = macro._func.__code__
+    key = repr((code.co_filename, code.co_firstlineno, g.user["role"], g.user["id"], request.full_path, args))
+    token = generate_csrf()
+    return kept(key, lambda: str(macro(*args)).replace(token, TOKEN_MARK), lambda body: body.replace(TOKEN_MARK, token))
+
+
+@app.template_global()
+def kept_card(macro, product, level, show_producer):
+    """A catalogue card, macro(product, level, show_producer, next_url), from the row cache when this product's
+    values were rendered for the same variant; the per-query total is not one of its values."""
+    next_url = request.full_path.rstrip("?")
+    if not app.config["ROW_CACHE_MB"]:
+        return macro(product, level, show_producer, next_url)
+    values = [(name, value) for name, value in product.items() if name != "total"]
+    key = repr(("card", GRID_VARIANTS[g.user["role"] if g.user else None], level, show_producer, values))
+    return kept(key, lambda: str(macro(product, level, show_producer, NEXT_MARK)),
+                lambda body: body.replace(NEXT_MARK, str(escape(next_url))))
 
 
 ERROR_PAGES = {

@@ -26,16 +26,37 @@ CATALOGUE_SELECT = (
 
 # Every sort lists what is in stock before what is not, in the order of an index. Price sorts by what the least
 # a shopper can buy costs (sort_price), so a £24/kg cheese bought from 0.25 kg sorts at £6. The default, best match,
-# ranks a search's name matches first, then by full-text relevance; with no search it is by name.
+# ranks a search's matches by how many of its terms their names hold, then as they were added; with no search it
+# is by name.
 CATALOGUE_SORTS = {
-    "relevance": ("Best match", "p.out_of_stock, name_rank DESC, text_rank DESC, p.product_id"),
+    "relevance": ("Best match", "p.out_of_stock, name_rank DESC, p.product_id"),
     "name": ("Name", "p.out_of_stock, p.name, p.product_id"),
     "price_asc": ("Price, low to high", "p.out_of_stock, p.sort_price, p.product_id"),
     "price_desc": ("Price, high to low", "p.out_of_stock, p.sort_price DESC, p.product_id DESC"),
     "newest": ("Newest", "p.out_of_stock, p.created_at DESC, p.product_id DESC"),
 }
-SEARCH_MATCH = "MATCH (p.search_name, p.search_text, p.search_producer) AGAINST (%s IN BOOLEAN MODE)"
-SEARCH_RANKS = (f"MATCH (p.search_name) AGAINST (%s IN BOOLEAN MODE) AS name_rank, {SEARCH_MATCH} AS text_rank")
+
+
+def search_matches(terms, in_stock):
+    """The statement reading the listed (and in stock, if asked) products that hold every one of terms (stems, each
+    matching as a prefix) from search_term alone, with their stock, how many of the terms their names hold
+    (name_rank) and how many they are (total); and its arguments. One term needs no check that each was found."""
+    patterns = [term + "%" for term in terms]
+    where = ("t.is_listed = 1" + (" AND t.out_of_stock = 0" if in_stock else "")
+             + " AND (" + " OR ".join(["t.term LIKE %s"] * len(terms)) + ")")
+    if len(terms) == 1:
+        return ("SELECT t.product_id, MAX(t.out_of_stock) AS out_of_stock, MAX(t.in_name) AS name_rank,"
+                f" COUNT(*) OVER () AS total FROM search_term t WHERE {where} GROUP BY t.product_id", patterns)
+    return ("SELECT t.product_id, MAX(t.out_of_stock) AS out_of_stock, "
+            + " + ".join(["MAX(t.in_name AND t.term LIKE %s)"] * len(terms)) + " AS name_rank,"
+            f" COUNT(*) OVER () AS total FROM search_term t WHERE {where} GROUP BY t.product_id"
+            " HAVING " + " AND ".join(["MAX(t.term LIKE %s)"] * len(terms)), patterns * 3)
+
+
+def reads_products(filters):
+    """Whether a search's page needs the products' rows to pick its matches (a filter or sort on their columns);
+    by best match, the matches alone order it."""
+    return bool(filters["category"] or filters["producer"] or filters["sort"] != "relevance")
 
 
 def catalogue_page(filters, page):
@@ -70,13 +91,18 @@ def catalogue_statement(filters, page):
     order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
     limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
     if filters["q"]:
-        terms = search.boolean_terms(filters["q"])
+        terms = search.terms(filters["q"])
         if terms is None:
             return None
-        every, anyone = terms
-        ids = (f"SELECT p.product_id, {SEARCH_RANKS}, COUNT(*) OVER () AS total FROM product p"
-               f" WHERE {SEARCH_MATCH} AND {conditions} ORDER BY {order} LIMIT %s OFFSET %s")
-        args = [anyone, every, every] + args + limit
+        matches, match_args = search_matches(terms, filters["in_stock"])
+        if reads_products(filters):
+            ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
+                   f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
+                   f" ORDER BY {order} LIMIT %s OFFSET %s")
+            args = match_args + args + limit
+        else:
+            ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
+            args = match_args + limit
         total = "page_ids.total"
     else:
         ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"

@@ -3,6 +3,8 @@ collection points and delivery zones with their weekly slots, closed days, and t
 
 Request-free: the acting producer comes in as producer_id, and every statement is narrowed to their rows.
 """
+import json
+
 import catalogue
 import fulfilment
 import images
@@ -26,30 +28,36 @@ def own_product(producer_id, product_id):
         (product_id, producer_id), one=True)
 
 
+DASHBOARD_PRODUCT_COLUMNS = ("p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
+                             f" {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold")
+
+
 def overview(producer_id, page, per_page):
     """The dashboard: order counts by status, figures, the newest pending orders, products to restock, and a
     page of the producer's products."""
-    counts = {row["status"]: row["n"] for row in query(
-        "SELECT status, CAST(SUM(n) AS SIGNED) AS n FROM order_count WHERE producer_id = %s GROUP BY status",
-        (producer_id,))}
     figures = query(
         "SELECT (SELECT COUNT(*) FROM product WHERE producer_id = %s AND is_archived = 0) AS products,"
         " EXISTS (SELECT 1 FROM fulfilment_option WHERE producer_id = %s AND is_active = 1 AND is_archived = 0)"
-        " AS taking_orders, COUNT(*) AS unpaid_orders, COALESCE(SUM(goods_total + fee), 0) AS unpaid_amount"
+        " AS taking_orders, COUNT(*) AS unpaid_orders, COALESCE(SUM(goods_total + fee), 0) AS unpaid_amount,"
+        " (SELECT JSON_OBJECTAGG(status, n) FROM (SELECT status, CAST(SUM(n) AS SIGNED) AS n FROM order_count"
+        "  WHERE producer_id = %s GROUP BY status) c) AS counts"
         " FROM orders WHERE producer_id = %s AND status = 'completed' AND payment_status = 'unpaid'",
-        (producer_id, producer_id, producer_id), one=True)
+        (producer_id,) * 4, one=True)
+    counts = json.loads(figures.pop("counts") or "{}")
     pending = orders.newest_orders("producer", producer_id, 1, per_page=5, status="pending")
-    restock = query(
-        f"SELECT p.product_id, p.name, p.unit, {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
-        " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        f" WHERE p.producer_id = %s AND {catalogue.RESTOCK_CONDITION}"
-        " ORDER BY s.quantity_available, p.name", (producer_id,))
-    products = query(
-        "SELECT p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
-        f" {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold"
-        " FROM product p JOIN stock s ON s.product_id = p.product_id"
-        " WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s",
-        (producer_id, per_page, (page - 1) * per_page))
+    # The products to restock and the page of products, in one statement: the restock list first.
+    rows = query(
+        f"(SELECT 1 AS restock, {DASHBOARD_PRODUCT_COLUMNS}"
+        "  FROM product p JOIN stock s ON s.product_id = p.product_id"
+        f"  WHERE p.producer_id = %s AND {catalogue.RESTOCK_CONDITION})"
+        f" UNION ALL (SELECT 0 AS restock, {DASHBOARD_PRODUCT_COLUMNS}"
+        "  FROM product p JOIN stock s ON s.product_id = p.product_id"
+        "  WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s)"
+        " ORDER BY restock DESC, IF(restock, quantity_available, 0), name, product_id",
+        (producer_id, producer_id, per_page, (page - 1) * per_page))
+    restock, products = [], []
+    for row in rows:
+        (restock if row.pop("restock") else products).append(row)
     return {"counts": counts, "figures": figures, "pending": pending, "restock": restock, "products": products}
 
 

@@ -92,7 +92,8 @@ CREATE TABLE product (
     is_listed TINYINT(1) AS (is_available AND producer_ok) STORED,
     -- Follows the stock row (a trigger keeps it), so every sort lists what can be bought first.
     out_of_stock TINYINT(1) NOT NULL DEFAULT 1,
-    -- The stems of the name, of the description and category, and of the producer's name (search.py).
+    -- The stems of the name, of the description and category, and of the producer's name (search.py), which
+    -- triggers copy into search_term for searches to read.
     search_name VARCHAR(400) NULL,
     search_text TEXT NULL,
     search_producer VARCHAR(300) NULL,
@@ -107,8 +108,6 @@ CREATE TABLE product (
     KEY idx_product_listed_category_price_desc (is_listed, category, out_of_stock, sort_price DESC, product_id DESC),
     KEY idx_product_listed_category_created (is_listed, category, out_of_stock, created_at DESC, product_id DESC),
     KEY idx_product_producer_listed_name (producer_id, is_listed, out_of_stock, name),
-    FULLTEXT KEY ft_product_search (search_name, search_text, search_producer),
-    FULLTEXT KEY ft_product_search_name (search_name),
     CONSTRAINT fk_product_producer FOREIGN KEY (producer_id) REFERENCES producer (producer_id),
     CONSTRAINT fk_product_vat_rate FOREIGN KEY (vat_rate) REFERENCES vat_rate (code),
     CONSTRAINT chk_product_price CHECK (price >= 0),
@@ -576,6 +575,49 @@ CREATE TRIGGER product_listing_insert BEFORE INSERT ON product FOR EACH ROW
 CREATE TRIGGER producer_listing_update AFTER UPDATE ON producer FOR EACH ROW
     UPDATE product SET producer_ok = (NEW.status = 'approved')
     WHERE producer_id = NEW.producer_id AND OLD.status <> NEW.status;
+
+-- Search's index: each stem (of at least 3 letters, as every search term is) of a product's three search
+-- columns, one row each, with whether it is in the name, and the product's listing and stock as the sorts
+-- read them; a search reads ranges of the primary key (a term as typed is a prefix of its stems), not the
+-- products. Triggers keep it as the product's search columns, listing and stock change.
+CREATE TABLE search_term (
+    term VARCHAR(84) NOT NULL,
+    product_id INT UNSIGNED NOT NULL,
+    in_name TINYINT(1) NOT NULL,
+    is_listed TINYINT(1) NOT NULL,
+    out_of_stock TINYINT(1) NOT NULL,
+    PRIMARY KEY (term, product_id),
+    KEY idx_search_term_product (product_id),
+    CONSTRAINT fk_search_term_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TRIGGER product_terms_insert AFTER INSERT ON product FOR EACH ROW
+    INSERT IGNORE INTO search_term (term, product_id, in_name, is_listed, out_of_stock)
+    SELECT LEFT(w.term, 84), NEW.product_id, FIND_IN_SET(w.term, REPLACE(NEW.search_name, ' ', ',')) > 0,
+           NEW.is_listed, NEW.out_of_stock
+    FROM JSON_TABLE(CONCAT('["', REPLACE(CONCAT_WS(' ', NEW.search_name, NEW.search_text, NEW.search_producer),
+                                         ' ', '","'), '"]'), '$[*]' COLUMNS (term VARCHAR(400) PATH '$')) w
+    WHERE CHAR_LENGTH(w.term) >= 3;
+
+CREATE TRIGGER product_terms_update AFTER UPDATE ON product FOR EACH ROW
+    DELETE FROM search_term
+    WHERE product_id = NEW.product_id AND NOT (OLD.search_name <=> NEW.search_name
+                                               AND OLD.search_text <=> NEW.search_text
+                                               AND OLD.search_producer <=> NEW.search_producer);
+
+CREATE TRIGGER product_terms_reindex AFTER UPDATE ON product FOR EACH ROW FOLLOWS product_terms_update
+    INSERT IGNORE INTO search_term (term, product_id, in_name, is_listed, out_of_stock)
+    SELECT LEFT(w.term, 84), NEW.product_id, FIND_IN_SET(w.term, REPLACE(NEW.search_name, ' ', ',')) > 0,
+           NEW.is_listed, NEW.out_of_stock
+    FROM JSON_TABLE(CONCAT('["', REPLACE(CONCAT_WS(' ', NEW.search_name, NEW.search_text, NEW.search_producer),
+                                         ' ', '","'), '"]'), '$[*]' COLUMNS (term VARCHAR(400) PATH '$')) w
+    WHERE CHAR_LENGTH(w.term) >= 3 AND NOT (OLD.search_name <=> NEW.search_name
+                                           AND OLD.search_text <=> NEW.search_text
+                                           AND OLD.search_producer <=> NEW.search_producer);
+
+CREATE TRIGGER product_terms_listing AFTER UPDATE ON product FOR EACH ROW FOLLOWS product_terms_reindex
+    UPDATE search_term SET is_listed = NEW.is_listed, out_of_stock = NEW.out_of_stock
+    WHERE product_id = NEW.product_id AND (OLD.is_listed <> NEW.is_listed OR OLD.out_of_stock <> NEW.out_of_stock);
 
 CREATE TABLE operator (
     operator_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,

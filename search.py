@@ -1,9 +1,9 @@
 """Word forms for catalogue search: every text is stored and searched as the stems of its words.
 
-A product keeps three stemmed columns beside its text, each behind a FULLTEXT index: search_name
-(its name), search_text (its description and category) and search_producer (its producer's name).
-Whatever writes those texts writes the stems in the same statement; `index_products` fills in any
-row written without them (the demo data, a migration, a hand-made INSERT).
+A product keeps three stemmed columns beside its text: search_name (its name), search_text (its
+description and category) and search_producer (its producer's name). Whatever writes those texts writes
+the stems in the same statement; `index_products` fills in any row written without them (the demo data,
+a migration, a hand-made INSERT). Triggers copy each stem into search_term, which searches read.
 """
 import functools
 import re
@@ -17,11 +17,12 @@ _stemmer = snowballstemmer.stemmer("english")
 IRREGULAR = {"loaves": "loaf", "leaves": "leaf", "halves": "half", "calves": "calf", "knives": "knife",
              "shelves": "shelf", "wolves": "wolf", "lives": "life", "wives": "wife", "thieves": "thief",
              "geese": "goose", "mice": "mouse", "teeth": "tooth", "feet": "foot", "oxen": "ox"}
-# InnoDB's default full-text stopwords, and its shortest indexed word: terms it would never match.
-FULLTEXT_STOPWORDS = frozenset(
+# Words too common to narrow a search (InnoDB's full-text stopwords, which searches have always skipped), and the
+# shortest term searched for: search_term keeps stems of at least this length.
+STOPWORDS = frozenset(
     "a about an are as at be by com de en for from how i in is it la of on or that the this to was what when "
     "where who will with und www".split())
-FULLTEXT_MIN_LENGTH = 3
+MIN_TERM_LENGTH = 3
 MAX_TERMS = 8
 
 
@@ -40,15 +41,12 @@ def stems(*texts):
     return " ".join(stem(word) for text in texts for word in words(text))
 
 
-def boolean_terms(text):
-    """FULLTEXT boolean queries for text: (every term must match, any term may match), or None if no word is usable.
-
-    Each term is a stem matched as a prefix, so a word half typed still finds its products."""
+def terms(text):
+    """The stems of text's words that a search looks for, each as a prefix of the stems it matches, so a word half
+    typed still finds its products; None if no word is usable (too short, or a word every text holds)."""
     usable = [s for s in dict.fromkeys(stem(w) for w in words(text))
-              if len(s) >= FULLTEXT_MIN_LENGTH and s not in FULLTEXT_STOPWORDS][:MAX_TERMS]
-    if not usable:
-        return None
-    return " ".join(f"+{s}*" for s in usable), " ".join(f"{s}*" for s in usable)
+              if len(s) >= MIN_TERM_LENGTH and s not in STOPWORDS][:MAX_TERMS]
+    return usable or None
 
 
 def product_columns(name, description, category, producer_name):

@@ -123,14 +123,16 @@ def generate(sizes):
            [(n, n, "collection", "Farm gate", f"{n} Farm Lane") for n, *_ in producers])
     insert(cur, "fulfilment_slot", ["slot_id", "option_id", "weekday", "start_time", "end_time"],
            [(1, 1, 5, "09:00", "12:00")])
+    # Products and their stock with every check on: MariaDB loads an empty table in bulk when both are off, and
+    # then the rows its triggers write (each product's stock row and search terms, and the stock figures marking
+    # what is in stock) are not all kept.
+    cur.execute("SET unique_checks = 1, foreign_key_checks = 1")
     insert(cur, "product", ["product_id", "producer_id", "name", "description", "category", "price", "unit",
                             "is_available", "created_at", "search_name", "search_text", "search_producer"], products)
-    # A trigger gave each product its stock row; unique checks stay on while its figures are set.
-    cur.execute("SET unique_checks = 1")
     insert(cur, "stock", ["product_id", "quantity_available", "reorder_threshold"], stock,
            suffix=" ON DUPLICATE KEY UPDATE quantity_available = VALUES(quantity_available),"
                   " reorder_threshold = VALUES(reorder_threshold)")
-    cur.execute("SET unique_checks = 0")
+    cur.execute("SET unique_checks = 0, foreign_key_checks = 0")
     insert(cur, "orders", ["order_id", "customer_id", "producer_id", "status", "order_type", "delivery_address",
                            "placed_at", "payment_status", "paid_at", "option_id", "slot_id", "fulfilment_name", "fulfilment_date", "slot_start",
                            "slot_end"], orders)

@@ -1,5 +1,6 @@
 """The page cache for anonymous visitors: exact invalidation by the catalogue version, never a logged-in
-page, never anyone's data or token, and bounded memory."""
+page, never anyone's data or token, and bounded memory; the card grid shared by logged-in people; and the rows
+and cards kept rendered by their values."""
 import datetime
 import re
 
@@ -30,9 +31,11 @@ def warm(client, path):
 def two_workers(monkeypatch):
     """Two processes' caches: requests alternate between them as a load balancer would send them."""
     caches = [pagecache.PageCache(16 * 1024 * 1024), pagecache.PageCache(16 * 1024 * 1024)]
+    rows = [pagecache.PageCache(16 * 1024 * 1024), pagecache.PageCache(16 * 1024 * 1024)]
 
     def use(n):
         monkeypatch.setattr(app_module, "page_cache", caches[n])
+        monkeypatch.setattr(app_module, "row_cache", rows[n])
     use(0)
     return use
 
@@ -417,3 +420,72 @@ def test_a_change_shows_in_the_shared_grid_on_the_very_next_request_on_every_wor
         two_workers(worker)
         page = customer.get(path).get_data(as_text=True)
         assert (after is None or after in page) and (gone is None or gone not in page), f"worker {worker}"
+
+
+# --- Rows and cards kept rendered by their values ----------------------------------------------
+
+def kept(fragment):
+    """The row cache's bodies holding fragment."""
+    return [body for body, _ in app_module.row_cache.entries.values() if fragment in body]
+
+
+def stock_row(page, product_id):
+    return re.search(rf'<tr[^>]*id="product-{product_id}".*?</tr>', page, re.S).group(0)
+
+
+def test_a_dashboard_row_is_kept_and_a_change_to_its_values_shows_on_the_next_request_on_every_worker(
+        client, auth, db, world, two_workers):
+    auth.login_producer()
+    for worker in (0, 1):
+        two_workers(worker)
+        client.get("/dashboard")
+        row = stock_row(client.get("/dashboard").get_data(as_text=True), world.product)
+        assert 'class="stock-level">50<' in row and kept(f'id="product-{world.product}"'), "kept on this worker"
+    two_workers(0)
+    db.execute("UPDATE stock SET quantity_available = 4321 WHERE product_id = %s", (world.product,))
+    db.execute("UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (world.product,))
+    for worker in (0, 1):
+        two_workers(worker)
+        row = stock_row(client.get("/dashboard").get_data(as_text=True), world.product)
+        assert 'class="stock-level">4321<' in row and "Maris Piper" in row and "Potatoes" not in row
+
+
+def csrf_tokens(page):
+    return set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page))
+
+
+def test_a_kept_row_carries_each_request_s_own_csrf_token_and_keeps_none(app, client, auth, db, world):
+    app.config["WTF_CSRF_ENABLED"] = True
+
+    def log_in():
+        page = client.get("/login/producer").get_data(as_text=True)
+        client.post("/login/producer", data={"email": "farm@example.com", "password": PASSWORD,
+                                             "csrf_token": csrf_tokens(page).pop()})
+        return client.get("/dashboard").get_data(as_text=True)
+    first = log_in()
+    client.post("/logout", data={"csrf_token": csrf_tokens(first).pop()})
+    second = log_in()
+    row = stock_row(second, world.product)
+    assert kept(f'id="product-{world.product}"'), "the second session's row came from the row cache"
+    [token] = csrf_tokens(row)
+    assert token in csrf_tokens(second) and token not in csrf_tokens(first), "this session's token, not the last"
+    for body, _ in app_module.row_cache.entries.values():
+        assert not csrf_tokens(body) - {app_module.TOKEN_MARK}, "no token is kept"
+    response = client.post("/dashboard/update-stock", data={"product_id": world.product, "quantity": "12",
+                                                            "csrf_token": token})
+    assert response.status_code == 302
+    assert db.value("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,)) == 12
+
+
+def test_a_card_is_shared_across_searches_and_returns_to_each_page_s_own_url(client, auth, world):
+    auth.login_customer()
+    client.get("/products?q=potato")
+    page = client.get("/products?sort=price_asc&q=potatoes").get_data(as_text=True)
+    [card] = kept(f"/products/{world.product}\"")
+    assert app_module.NEXT_MARK in card and "q=potato" not in card, "kept without the page it was made on"
+    assert 'name="next" value="/products?sort=price_asc&amp;q=potatoes"' in page
+    assert "to cart" in card and "to basket" not in card
+    auth.logout()
+    visitor = client.get("/products?q=potatoes&sort=name").get_data(as_text=True)
+    assert "to basket" in visitor and 'name="next" value="/products?q=potatoes&amp;sort=name"' in visitor
+    assert len(kept(f"/products/{world.product}\"")) == 2, "a visitor's card is another variant"

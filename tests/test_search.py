@@ -123,6 +123,34 @@ def test_word_forms_find_each_other(client, db, world, query, stored):
     assert product in ids
 
 
+def test_a_search_follows_each_change_of_listing_and_stock_in_the_same_transaction(client, db, world, market):
+    first = min(market["cheese"] - {market["oatcakes"]})
+    assert found(client, "cheese")[1][0] == first
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (first,))
+    count, ids = found(client, "cheese")
+    assert count == 27 and ids[-1] == first, "what is out of stock comes last"
+    assert found(client, "cheese", in_stock="1")[0] == 26
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (first,))
+    assert found(client, "cheese")[0] == 26 and first not in found(client, "cheese")[1]
+    db.execute("UPDATE producer SET status = 'suspended' WHERE producer_id = %s", (world.other_producer,))
+    assert found(client, "cheese") == (1, [market["oatcakes"]])
+    db.execute("UPDATE producer SET status = 'approved' WHERE producer_id = %s", (world.other_producer,))
+    assert found(client, "cheese")[0] == 26
+    db.execute("DELETE FROM product WHERE product_id = %s", (first,))
+    assert db.value("SELECT COUNT(*) FROM search_term WHERE product_id = %s", (first,)) == 0
+
+
+def test_every_word_must_match_and_names_holding_more_of_them_come_first(client, db, world, market):
+    both = db.add_product(world.producer, "Tomato cheese tart", category="Bakery")
+    one = db.add_product(world.producer, "Cheese scones", category="Bakery")
+    db.execute("UPDATE product SET description = 'With tomato.' WHERE product_id = %s", (one,))
+    db.index_search("p.product_id = %s", (one,))
+    count, ids = found(client, "cheese tomatoes")
+    assert count == 2 and ids == [both, one], "both words in the name first, then one"
+    assert found(client, "cheese tomatoes marmalade") == (0, [])
+    assert found(client, "chee toma")[1] == [both, one], "half-typed words are prefixes"
+
+
 def test_a_word_that_is_not_there_finds_nothing(client, market):
     assert found(client, "marmalade") == (0, [])
     assert found(client, "tomato marmalade") == (0, [])
@@ -166,5 +194,5 @@ def test_migrating_fills_in_the_stems_of_products_written_without_them(app, db, 
 
 def test_stems_are_words_only():
     assert search.stems("Loaves & cheeses: 2 for £5!") == "loaf chees 2 for 5"
-    assert search.boolean_terms("+cheese -\"loaves\" (the)") == ("+chees* +loaf*", "chees* loaf*")
-    assert search.boolean_terms("of the a") is None
+    assert search.terms("+cheese -\"loaves\" (the)") == ["chees", "loaf"]
+    assert search.terms("of the a") is None
