@@ -53,6 +53,17 @@ def search_matches(terms, in_stock):
             " HAVING " + " AND ".join(["MAX(t.term LIKE %s)"] * len(terms)), patterns * 3)
 
 
+def stems_with_prefix(term):
+    """(the first stem in search_term that term is a prefix of, or None; whether there are more): the stems
+    holding a prefix sit together in the index's order, from the first at or after the term."""
+    pattern = term + "%"
+    row = query("SELECT IF(s.stem LIKE %s, s.stem, NULL) AS stem,"
+                " COALESCE((SELECT MIN(term) FROM search_term WHERE term > s.stem) LIKE %s, FALSE) AS more"
+                " FROM (SELECT MIN(term) AS stem FROM search_term WHERE term >= %s) s",
+                (pattern, pattern, term), one=True)
+    return row["stem"], bool(row["stem"] and row["more"])
+
+
 def reads_products(filters):
     """Whether a search's page needs the products' rows to pick its matches (a filter or sort on their columns);
     by best match, the matches alone order it."""
@@ -64,7 +75,8 @@ def catalogue_page(filters, page):
 
     One statement: page ids come from an inner query, which reads index entries, not rows, for a deep
     page; the total rides along, from catalogue_count's kept figures when that is exact, or else counted
-    beside the page (COUNT(*) OVER () over the matches of a search). A page past the end shows page 1.
+    beside the page (over the matches of a search). A page past the end shows page 1. A search for one word
+    asks first whether its prefix covers one stem only: then its page is read in rank order, not ranked.
     """
     statement = catalogue_statement(filters, page)
     if statement is None:
@@ -77,7 +89,8 @@ def catalogue_page(filters, page):
 
 
 def catalogue_statement(filters, page):
-    """The one statement of catalogue_page, with its arguments; None for a search with no usable term."""
+    """The one statement of catalogue_page, with its arguments; None for a search with no usable term, or for
+    one word that no stem begins with."""
     where, args = ["p.is_listed = 1"], []
     if filters["category"]:
         where.append("p.category = %s")
@@ -94,13 +107,27 @@ def catalogue_statement(filters, page):
         terms = search.terms(filters["q"])
         if terms is None:
             return None
-        matches, match_args = search_matches(terms, filters["in_stock"])
-        if reads_products(filters):
+        one_stem = None
+        if len(terms) == 1 and not reads_products(filters):
+            stem, more = stems_with_prefix(terms[0])
+            if stem is None:
+                return None
+            one_stem = None if more else stem
+        if one_stem is not None:
+            in_stock = " AND out_of_stock = 0" if filters["in_stock"] else ""
+            ids = ("SELECT t.product_id, t.in_name AS name_rank, (SELECT COUNT(*) FROM search_term"
+                   f" WHERE term = %s AND is_listed = 1{in_stock}) AS total"
+                   f" FROM search_term t WHERE t.term = %s AND t.is_listed = 1{in_stock}"
+                   " ORDER BY t.out_of_stock, t.in_name DESC, t.product_id LIMIT %s OFFSET %s")
+            args = [one_stem, one_stem] + limit
+        elif reads_products(filters):
+            matches, match_args = search_matches(terms, filters["in_stock"])
             ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
                    f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
                    f" ORDER BY {order} LIMIT %s OFFSET %s")
             args = match_args + args + limit
         else:
+            matches, match_args = search_matches(terms, filters["in_stock"])
             ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
             args = match_args + limit
         total = "page_ids.total"

@@ -203,13 +203,21 @@ def by_hub_time(groups):
 
 
 def open_basket(customer_id, hub_slot_id, day, lock=False):
-    """The customer's basket at a hub time that still has an order in it, or None."""
+    """The customer's basket at a hub time that still has an order in it, or None; with lock, its row locked.
+
+    It is found by a plain read and then locked by its id: a locking read of a basket that does not exist
+    would take a gap lock, and two customers' checkouts with gap locks deadlock at their inserts. The
+    customer's row, which checkout and moving a basket lock first, keeps their own baskets from changing
+    meanwhile; a basket released since (its last order cancelled) is None."""
     if customer_id is None:
         return None
-    return query("SELECT b.basket_id, b.hub_id, b.fee FROM hub_basket b WHERE b.customer_id = %s"
-                 " AND b.hub_slot_id = %s AND b.basket_date = %s AND b.is_released = 0"
-                 " ORDER BY b.basket_id LIMIT 1" + (" FOR UPDATE" if lock else ""),
-                 (customer_id, hub_slot_id, day), one=True)
+    basket = query("SELECT b.basket_id, b.hub_id, b.fee FROM hub_basket b WHERE b.customer_id = %s"
+                   " AND b.hub_slot_id = %s AND b.basket_date = %s AND b.is_released = 0"
+                   " ORDER BY b.basket_id LIMIT 1", (customer_id, hub_slot_id, day), one=True)
+    if basket is None or not lock:
+        return basket
+    return query("SELECT b.basket_id, b.hub_id, b.fee FROM hub_basket b WHERE b.basket_id = %s"
+                 " AND b.is_released = 0 FOR UPDATE", (basket["basket_id"],), one=True)
 
 
 def add_hub_fees(customer_id, groups):

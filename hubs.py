@@ -392,7 +392,9 @@ def basket_times(basket, now=None):
 def move_basket(customer_id, basket_id, key, now=None):
     """As the customer, move their basket to another time at its hub (key, <hub_slot_id>@<date>), before
     ordering closes: every order in it moves, each producer is told, the basket's place at the hub moves
-    within its capacity, all in one transaction. Returns the basket as it is now; None when it is not theirs."""
+    within its capacity, all in one transaction. Returns the basket as it is now; None when it is not theirs.
+    The customer's row is locked first, as checkout locks it, so a checkout of theirs never sees a basket half moved."""
+    checkout.lock_cart(customer_id)
     if query("SELECT basket_id FROM hub_basket WHERE basket_id = %s AND customer_id = %s FOR UPDATE",
              (basket_id, customer_id), one=True) is None:
         return None

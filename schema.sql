@@ -578,8 +578,9 @@ CREATE TRIGGER producer_listing_update AFTER UPDATE ON producer FOR EACH ROW
 
 -- Search's index: each stem (of at least 3 letters, as every search term is) of a product's three search
 -- columns, one row each, with whether it is in the name, and the product's listing and stock as the sorts
--- read them; a search reads ranges of the primary key (a term as typed is a prefix of its stems), not the
--- products. Triggers keep it as the product's search columns, listing and stock change.
+-- read them. A search reads ranges of the primary key (a term as typed is a prefix of its stems), not the
+-- products; a word that is the prefix of one stem only reads its page in rank order from idx_search_term_rank.
+-- Triggers keep it as the product's search columns, listing and stock change.
 CREATE TABLE search_term (
     term VARCHAR(84) NOT NULL,
     product_id INT UNSIGNED NOT NULL,
@@ -588,6 +589,7 @@ CREATE TABLE search_term (
     out_of_stock TINYINT(1) NOT NULL,
     PRIMARY KEY (term, product_id),
     KEY idx_search_term_product (product_id),
+    KEY idx_search_term_rank (term, is_listed, out_of_stock, in_name DESC, product_id),
     CONSTRAINT fk_search_term_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

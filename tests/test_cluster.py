@@ -248,7 +248,7 @@ def test_triggers_fulltext_and_the_page_cache_carry_a_change_to_every_node(fresh
                        (product,))[0]["quantity_available"] == 12
     for guest in guests:
         assert all("Quince jelly" in guest.get("/products").text for _ in range(4)), "no process kept the old page"
-        assert "Quince jelly" in guest.get("/products?q=quinces").text, "FULLTEXT found it on this node"
+        assert "Quince jelly" in guest.get("/products?q=quinces").text, "the search index found it on this node"
 
 
 def test_two_nodes_claiming_one_email_conflict_and_only_one_claim_commits(fresh, nodes, test_database):

@@ -219,7 +219,7 @@ STATEMENTS = {
     'anonymous /': 1,
     'anonymous /api/docs': 0,
     'anonymous /products': 1,
-    'anonymous /products?q=honey': 1,
+    'anonymous /products?q=honey': 2,
     'anonymous /products?q=zzzz': 1,
     'anonymous /products?category=Bakery&sort=price_desc&in_stock=1': 1,
     'anonymous /products/1': 5,

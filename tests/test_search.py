@@ -151,6 +151,16 @@ def test_every_word_must_match_and_names_holding_more_of_them_come_first(client,
     assert found(client, "chee toma")[1] == [both, one], "half-typed words are prefixes"
 
 
+def test_a_word_read_in_rank_order_finds_what_ranking_every_match_finds(client, db, world, market):
+    one_stem = found(client, "cheese")
+    cake = db.add_product(world.producer, "Cheesecake", category="Bakery")
+    count, ids = found(client, "cheese")
+    assert count == one_stem[0] + 1, "chees and cheesecak both begin with the word now"
+    assert ids == one_stem[1][:-1] + [cake] + one_stem[1][-1:], "the same order, the new name match among them"
+    assert found(client, "cheesecakes") == (1, [cake])
+    assert found(client, "cheese", in_stock="1")[0] == count
+
+
 def test_a_word_that_is_not_there_finds_nothing(client, market):
     assert found(client, "marmalade") == (0, [])
     assert found(client, "tomato marmalade") == (0, [])
