@@ -8,6 +8,7 @@ BENCH_SCALE=small runs at 1,000 products instead, for a quick look, without the 
 adds it; BENCH_GROWTH=0 leaves it out at the large scale). BENCH_SECONDS and BENCH_CONNECTIONS
 set wrk's duration and concurrency. The report is printed and written to bench/RESULTS.md.
 """
+import contextlib
 import datetime
 import http.cookiejar
 import json
@@ -63,7 +64,28 @@ def sql(statement, args=(), database=DATABASE):
 
 # --- Servers ------------------------------------------------------------------
 
+def answers(port):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=2).read()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serving(target, port, args=(), **env):
+    """A gunicorn serving target on port for the with block, stopped however the block ends."""
+    server = serve(target, port, args, **env)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
 def serve(target, port, args=(), **env):
+    # A server left from an interrupted run would answer in this one's place, measuring old code and data.
+    if answers(port):
+        raise SystemExit(f"port {port} already answers: stop the server left there before benchmarking")
     run_dir = os.path.join(LOGS, str(port))  # its own gunicorn control socket, beside any `make run`
     os.makedirs(run_dir, exist_ok=True)
     log = open(os.path.join(LOGS, f"{port}.log"), "ab")
@@ -71,12 +93,10 @@ def serve(target, port, args=(), **env):
     server = subprocess.Popen([GUNICORN, "-c", os.path.join(ROOT, "gunicorn.conf.py"), *args, target],
                               cwd=ROOT, env=environment, stdout=log, stderr=log)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/products", timeout=2).read()
+    while time.monotonic() < deadline and server.poll() is None:
+        if answers(port):
             return server
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     server.terminate()
     raise SystemExit(f"{target} did not start on port {port}; see {log.name}")
 
@@ -321,7 +341,8 @@ def plans(paths):
         for statement in statements:
             if not statement.lstrip().upper().startswith("SELECT") or "general_log" in statement:
                 continue
-            plan = json.loads(sql("ANALYZE FORMAT=JSON " + statement)[0]["ANALYZE"])
+            # The statement as sent, values in place: no arguments, so a % in it (a LIKE pattern) is only text.
+            plan = json.loads(sql("ANALYZE FORMAT=JSON " + statement, None)[0]["ANALYZE"])
             accesses = list(tables_in(plan))
             examined = sum(int(t.get("r_loops", 1) * (t.get("r_rows") or 0)) for t in accesses)
             steps = ", ".join(f"{t['table_name']}:{t.get('access_type')}"
@@ -346,20 +367,18 @@ def headers_for(port):
 def run_setup(setup, todo):
     """Every scenario, and the reference, under one server set-up."""
     config = SETUPS[setup]
-    reference = serve("bench.reference_app:app", REFERENCE_PORT, config["args"], PYTHONPATH=ROOT)
-    wrk(f"http://127.0.0.1:{REFERENCE_PORT}/products", seconds=2, close=config["close"])
-    found = {"reference": measure(f"http://127.0.0.1:{REFERENCE_PORT}/products", config)}
-    stop(reference)
+    with serving("bench.reference_app:app", REFERENCE_PORT, config["args"], PYTHONPATH=ROOT):
+        wrk(f"http://127.0.0.1:{REFERENCE_PORT}/products", seconds=2, close=config["close"])
+        found = {"reference": measure(f"http://127.0.0.1:{REFERENCE_PORT}/products", config)}
     print(f"   [{setup}] reference /products: {found['reference']['rps']:.0f} req/s", flush=True)
     # A token's rate limit is counted as ever, set past what wrk sends.
-    server = serve("app:app", APP_PORT, config["args"], API_RATE_PER_MINUTE=str(10**9))
-    headers = headers_for(APP_PORT)
-    wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=2, close=config["close"])
-    for name, path, role in todo:
-        found[name] = measure(f"http://127.0.0.1:{APP_PORT}{path}", config, headers.get(role))
-        print(f"   [{setup}] {name}: {found[name]}", flush=True)
-    found["memory"] = worker_memory(server)
-    stop(server)
+    with serving("app:app", APP_PORT, config["args"], API_RATE_PER_MINUTE=str(10**9)) as server:
+        headers = headers_for(APP_PORT)
+        wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=2, close=config["close"])
+        for name, path, role in todo:
+            found[name] = measure(f"http://127.0.0.1:{APP_PORT}{path}", config, headers.get(role))
+            print(f"   [{setup}] {name}: {found[name]}", flush=True)
+        found["memory"] = worker_memory(server)
     return found
 
 
@@ -377,17 +396,16 @@ def run_scale(scale):
     result = {"scale": scale, "counts": counts, "build_seconds": build_seconds, "data": data_notes(),
               "setups": {setup: run_setup(setup, todo) for setup in SETUPS}}
 
-    server = serve("app:app", APP_PORT)
-    customer = Browser(APP_PORT).log_in("customer", "customer1@bench.noeari")
-    producer = Browser(APP_PORT).log_in("producer", "producer1@bench.noeari")
-    result["search"] = search_is_complete(customer)
-    print(f"   search: {result['search']}", flush=True)
-    anonymous = Browser(APP_PORT)
-    result["plans"] = plans([(name, path, {"customer": customer, "producer": producer}.get(role, anonymous))
-                             for name, path, role in todo])
-    result["checkout"] = [checkout_throughput(contested) for contested in (True, False)]
-    print(f"   checkout: {result['checkout']}", flush=True)
-    stop(server)
+    with serving("app:app", APP_PORT):
+        customer = Browser(APP_PORT).log_in("customer", "customer1@bench.noeari")
+        producer = Browser(APP_PORT).log_in("producer", "producer1@bench.noeari")
+        result["search"] = search_is_complete(customer)
+        print(f"   search: {result['search']}", flush=True)
+        anonymous = Browser(APP_PORT)
+        result["plans"] = plans([(name, path, {"customer": customer, "producer": producer}.get(role, anonymous))
+                                 for name, path, role in todo])
+        result["checkout"] = [checkout_throughput(contested) for contested in (True, False)]
+        print(f"   checkout: {result['checkout']}", flush=True)
     return result
 
 
@@ -402,14 +420,13 @@ def run_growth():
         print(f"\n== growth: building {DATABASE} with {sizes}", flush=True)
         generate.build(sizes, DATABASE)
         todo = [(name, path, role) for name, path, role in scenarios() if name in GROWN]
-        server = serve("app:app", APP_PORT, API_RATE_PER_MINUTE=str(10**9))
-        headers = headers_for(APP_PORT)
-        wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=1, connections=1)
-        p50 = {name: wrk(f"http://127.0.0.1:{APP_PORT}{path}", headers.get(role), seconds=ALONE_SECONDS,
-                         connections=1)["p50"] for name, path, role in todo}
+        with serving("app:app", APP_PORT, API_RATE_PER_MINUTE=str(10**9)):
+            headers = headers_for(APP_PORT)
+            wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=1, connections=1)
+            p50 = {name: wrk(f"http://127.0.0.1:{APP_PORT}{path}", headers.get(role), seconds=ALONE_SECONDS,
+                             connections=1)["p50"] for name, path, role in todo}
         points.append(dict(point, p50=p50, **data_notes()))
         print(f"   {points[-1]}", flush=True)
-        stop(server)
     return points
 
 
