@@ -120,16 +120,16 @@ def catalogue_statement(filters, page):
                    f" FROM search_term t WHERE t.term = %s AND t.is_listed = 1{in_stock}"
                    " ORDER BY t.out_of_stock, t.in_name DESC, t.product_id LIMIT %s OFFSET %s")
             args = [one_stem, one_stem] + limit
-        elif reads_products(filters):
-            matches, match_args = search_matches(terms, filters["in_stock"])
-            ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
-                   f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
-                   f" ORDER BY {order} LIMIT %s OFFSET %s")
-            args = match_args + args + limit
         else:
             matches, match_args = search_matches(terms, filters["in_stock"])
-            ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
-            args = match_args + limit
+            if reads_products(filters):
+                ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
+                       f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
+                       f" ORDER BY {order} LIMIT %s OFFSET %s")
+                args = match_args + args + limit
+            else:
+                ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
+                args = match_args + limit
         total = "page_ids.total"
     else:
         ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"
