@@ -45,8 +45,8 @@ ROLES = {
                 " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"),
     "producer": Role(
         "producer", "producer_id", "business_name",
-        badges=", (SELECT COUNT(*) FROM product p JOIN stock s ON s.product_id = p.product_id"
-               f" WHERE p.producer_id = a.producer_id AND {catalogue.RESTOCK_CONDITION}) AS restock_count",
+        badges=", (SELECT COUNT(*) FROM stock s JOIN product p ON p.product_id = s.product_id"
+               f" WHERE s.producer_id = a.producer_id AND {catalogue.RESTOCK_CONDITION}) AS restock_count",
         states={"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"},
         actions={"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
                  "reinstate": ({"suspended"}, "approved")},

@@ -548,8 +548,10 @@ def shared_grid(render):
 # it reads, its values as the database gave them among them: a changed value is a new key, so a change shows on
 # the next request. A personal page's row (a product's stock row on the dashboard) is keyed by its account and
 # URL too, and only ever given back to them; its CSRF token, signed afresh for each request, is kept as a mark
-# and the request's own token put in its place. A catalogue card is the same for everyone who may do the same
-# with it (GRID_VARIANTS), so it is shared across searches and pages; the URL it returns to is put in afterwards.
+# and the request's own token put in its place (a kept form, the cart's checkout form, keeps its hidden fields
+# so). A guest has no account to key them by, so a guest's rows are rendered afresh. A catalogue card is the
+# same for everyone who may do the same with it (GRID_VARIANTS), so it is shared across searches and pages; the
+# URL it returns to is put in afterwards.
 row_cache = pagecache.PageCache(int(app.config["ROW_CACHE_MB"] * 1024 * 1024))
 TOKEN_MARK, NEXT_MARK = "\x00csrf-token\x00", "\x00next-url\x00"
 
@@ -563,15 +565,49 @@ def kept(key, render, fill):
     return Markup(fill(body))
 
 
+def kept_fresh(key, render, fresh):
+    """kept() for a body holding values that differ on every request (fresh, {mark: value}): kept as their marks,
+    given back with this request's values in their places."""
+    def marked(body):
+        for mark, value in fresh.items():
+            body = body.replace(value, mark)
+        return body
+
+    def filled(body):
+        for mark, value in fresh.items():
+            body = body.replace(mark, value)
+        return body
+    return kept(key, lambda: marked(render()), filled)
+
+
+def personal_key(macro, values):
+    """The row cache's key for macro rendered from values on this account's page at this URL."""
+    code = macro._func.__code__
+    return repr((code.co_filename, code.co_firstlineno, g.user["role"], g.user["id"], request.full_path, values))
+
+
 @app.template_global()
 def kept_row(macro, *args):
-    """macro(*args) as rendered for this account at this URL, from the row cache when these values were."""
-    if not app.config["ROW_CACHE_MB"]:
+    """macro(*args) as rendered for this account at this URL, from the row cache when these values were; a
+    guest's rows are rendered afresh, as they have no account to key them by."""
+    if not app.config["ROW_CACHE_MB"] or g.user is None:
         return macro(*args)
-    code = macro._func.__code__
-    key = repr((code.co_filename, code.co_firstlineno, g.user["role"], g.user["id"], request.full_path, args))
-    token = generate_csrf()
-    return kept(key, lambda: str(macro(*args)).replace(token, TOKEN_MARK), lambda body: body.replace(TOKEN_MARK, token))
+    if "kept_token" not in g:
+        g.kept_token = generate_csrf()
+    return kept_fresh(personal_key(macro, args), lambda: str(macro(*args)), {TOKEN_MARK: g.kept_token})
+
+
+@app.template_global()
+def kept_form(macro, form):
+    """macro(form) as kept_row keeps it, keyed by the values and errors of the form's fields; its hidden fields
+    (the CSRF token, a checkout's key) are new on every request, so their values are marks in what is kept."""
+    if not app.config["ROW_CACHE_MB"] or g.user is None:
+        return macro(form)
+    hidden = [f for f in form if f.type in ("HiddenField", "CSRFTokenField")]
+    shown = [(f.name, f.data, f.errors) for f in form if f not in hidden]
+    fresh = {TOKEN_MARK if f.type == "CSRFTokenField" else f"\x00field:{f.name}\x00": str(escape(f._value()))
+             for f in hidden if f._value()}
+    return kept_fresh(personal_key(macro, (shown, list(fresh))), lambda: str(macro(form)), fresh)
 
 
 @app.template_global()
@@ -2778,7 +2814,8 @@ def schedule_day(day):
 def render_day(day, bulk_form, weight_problems=None, http_status=200):
     rows, picks, cancelled = day_packing_list(day)
     return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
-                           groups=itertools.groupby(rows, key=orders.order_when), bulk_form=bulk_form,
+                           groups=[(when, list(same)) for when, same in itertools.groupby(rows, key=orders.order_when)],
+                           bulk_form=bulk_form,
                            weighable=changes.WEIGHABLE, weight_problems=weight_problems or {},
                            entered=request.form if weight_problems else {}), http_status
 

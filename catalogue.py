@@ -8,8 +8,9 @@ import search
 from db import placeholders, query
 from measures import SELLING_COLUMNS
 
-# A product needs restocking (the producer must order more) once its stock is down to its reorder threshold.
-RESTOCK_CONDITION = "p.is_archived = 0 AND p.is_available = 1 AND s.quantity_available <= s.reorder_threshold"
+# A product needs restocking (the producer must order more) once its stock is down to its reorder threshold:
+# read through the index of a producer's stock rows that are low (is_low), with s.producer_id given.
+RESTOCK_CONDITION = "s.is_low = 1 AND p.is_archived = 0 AND p.is_available = 1"
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24

@@ -3,6 +3,7 @@ dated occurrences in the TIMEZONE setting's zone; an occurrence can be ordered u
 unless its date is closed, its option inactive or its capacity full. Fees, minimums and postcode
 areas are here too. It knows nothing of requests or of the database's tables."""
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,7 +65,13 @@ def cutoff_instant(day, start, cutoff_hours):
 
 def format_window(day, start, end):
     """'Sat 29 Nov 2026, 09:00–12:00 GMT': the date, the window, and the zone in force that day."""
-    starts = local_instant(day, start).astimezone(zone())
+    return zoned_window(day, start, end, zone())
+
+
+@functools.lru_cache(maxsize=4096)
+def zoned_window(day, start, end, in_zone):
+    """format_window in a given zone; a list of orders repeats a few windows many times, so each is kept."""
+    starts = datetime.datetime.combine(day, as_time(start), in_zone).astimezone(UTC).astimezone(in_zone)
     return f"{day:%a %-d %b %Y}, {as_time(start):%H:%M}–{as_time(end):%H:%M} {starts.tzname()}"
 
 

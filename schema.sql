@@ -97,7 +97,7 @@ CREATE TABLE product (
     search_name VARCHAR(400) NULL,
     search_text TEXT NULL,
     search_producer VARCHAR(300) NULL,
-    KEY idx_product_producer (producer_id),
+    KEY idx_product_producer_own (producer_id, is_archived, name),
     KEY idx_product_category (category),
     KEY idx_product_listed_name (is_listed, out_of_stock, name),
     KEY idx_product_listed_price (is_listed, out_of_stock, sort_price),
@@ -123,10 +123,16 @@ CREATE TABLE product (
 CREATE TABLE stock (
     stock_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     product_id INT UNSIGNED NOT NULL,
+    -- The product's producer, set by a trigger as the row is made (a product never changes producer), so a
+    -- producer's products to restock are read from idx_stock_producer_low. The default is never kept: it lets
+    -- an INSERT ... SELECT that leaves the column out reach the trigger.
+    producer_id INT UNSIGNED NOT NULL DEFAULT 0,
     -- In the product's selling measure: 12.5 (kg) of cheddar, 8 chickens.
     quantity_available DECIMAL(12,3) NOT NULL DEFAULT 0,
     reorder_threshold DECIMAL(12,3) NOT NULL DEFAULT 5,
+    is_low TINYINT(1) AS (quantity_available <= reorder_threshold) STORED,
     UNIQUE KEY uq_stock_product (product_id),
+    KEY idx_stock_producer_low (producer_id, is_low),
     CONSTRAINT fk_stock_product FOREIGN KEY (product_id) REFERENCES product (product_id) ON DELETE CASCADE,
     CONSTRAINT chk_stock_quantity CHECK (quantity_available >= 0),
     CONSTRAINT chk_stock_threshold CHECK (reorder_threshold >= 0)
@@ -545,6 +551,9 @@ CREATE TRIGGER order_count_delete AFTER DELETE ON orders FOR EACH ROW
 -- product removes it by ON DELETE CASCADE, which fires no trigger.
 CREATE TRIGGER product_stock_insert AFTER INSERT ON product FOR EACH ROW
     INSERT INTO stock (product_id) VALUES (NEW.product_id);
+
+CREATE TRIGGER stock_producer BEFORE INSERT ON stock FOR EACH ROW
+    SET NEW.producer_id = (SELECT producer_id FROM product WHERE product_id = NEW.product_id);
 
 CREATE TRIGGER stock_delete_guard BEFORE DELETE ON stock FOR EACH ROW
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'A stock row goes only with its product: delete the product instead.';

@@ -86,6 +86,7 @@ def test_a_unit_that_keeps_losing_gives_up_with_busy_and_changes_nothing(app, db
 def test_every_product_has_exactly_one_stock_row(db, world):
     product = db.add_product(world.producer, "Chard")
     assert db.value("SELECT COUNT(*) FROM stock WHERE product_id = %s", (product,)) == 1
+    assert db.value("SELECT producer_id FROM stock WHERE product_id = %s", (product,)) == world.producer
     with pytest.raises(MySQLdb.IntegrityError):
         db.execute("INSERT INTO stock (product_id) VALUES (%s)", (product,))
     with pytest.raises(MySQLdb.OperationalError, match="goes only with its product"):
@@ -118,4 +119,32 @@ def test_the_stock_row_migration_gives_a_product_without_one_an_empty_stock_row(
     cur = conn.cursor()
     cur.execute("SELECT product_id, quantity_available, reorder_threshold FROM stock ORDER BY product_id")
     assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 9, 2), (2, 0, 0)]
+    conn.close()
+
+
+def test_the_restock_index_migration_gives_every_stock_row_its_products_producer(app, scratch_databases):
+    name = scratch_databases()
+
+    def build_before_0038_with_products_then_migrate():
+        cur = database.mysql.connection.cursor()
+        files = database.migration_files()
+        for filename in files[:files.index("0038_producer_restock_index.sql")]:
+            database.run_sql_file(cur, os.path.join(ROOT, "migrations", filename))
+            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (filename,))
+        cur.execute("INSERT INTO producer (producer_id, business_name, email, password_hash)"
+                    " VALUES (1, 'F', 'f@x', 'h'), (2, 'G', 'g@x', 'h')")
+        cur.execute("INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"
+                    " VALUES (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 2, 'Kale', '', 'Vegetables', 1, 'bag')")
+        cur.execute("UPDATE stock SET quantity_available = 3, reorder_threshold = 5 WHERE product_id = 2")
+        cur.close()
+        database.apply_migrations()
+
+    make_database(name, build_before_0038_with_products_then_migrate)
+    conn = connect(name)
+    cur = conn.cursor()
+    cur.execute("SELECT product_id, producer_id, quantity_available, is_low FROM stock ORDER BY product_id")
+    assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 1, 0, 1), (2, 2, 3, 1)]
+    cur.execute("UPDATE stock SET quantity_available = 9 WHERE product_id = 2")
+    cur.execute("SELECT is_low FROM stock WHERE product_id = 2")
+    assert cur.fetchone()["is_low"] == 0
     conn.close()

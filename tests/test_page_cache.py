@@ -489,3 +489,89 @@ def test_a_card_is_shared_across_searches_and_returns_to_each_page_s_own_url(cli
     visitor = client.get("/products?q=potatoes&sort=name").get_data(as_text=True)
     assert "to basket" in visitor and 'name="next" value="/products?q=potatoes&amp;sort=name"' in visitor
     assert len(kept(f"/products/{world.product}\"")) == 2, "a visitor's card is another variant"
+
+
+def cart_line(page, product_id):
+    return re.search(rf'<tr[^>]*id="cart-line-{product_id}".*?</tr>', page, re.S).group(0)
+
+
+def test_a_cart_line_is_kept_and_a_change_to_its_values_shows_on_the_next_request_on_every_worker(
+        client, auth, db, world, two_workers):
+    db.add_to_cart(world.customer, world.product, 3)
+    auth.login_customer()
+    for worker in (0, 1):
+        two_workers(worker)
+        client.get("/cart")
+        line = cart_line(client.get("/cart").get_data(as_text=True), world.product)
+        assert 'value="3"' in line and kept(f'id="cart-line-{world.product}"'), "kept on this worker"
+    two_workers(0)
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+    db.execute("UPDATE product SET price = 2.10 WHERE product_id = %s", (world.product,))
+    for worker in (0, 1):
+        two_workers(worker)
+        line = cart_line(client.get("/cart").get_data(as_text=True), world.product)
+        assert "Only 2" in line and "Reduce to 2" in line and "Price changed from £1.80 to £2.10" in line
+
+
+def test_a_guest_s_basket_lines_are_never_kept(client, db, world, two_workers):
+    client.post("/cart/add", data={"product_id": world.product, "quantity": "2"}, headers={"Origin": "http://localhost"})
+    page = client.get("/cart").get_data(as_text=True)
+    assert 'value="2"' in cart_line(page, world.product)
+    assert not kept(f'id="cart-line-{world.product}"')
+
+
+def checkout_keys(page):
+    return re.findall(r'name="checkout_key"[^>]*value="([^"]+)"', page)
+
+
+def test_the_kept_checkout_form_carries_each_request_s_own_key_and_token_and_keeps_neither(
+        app, client, auth, db, world, two_workers):
+    app.config["WTF_CSRF_ENABLED"] = True
+    db.add_to_cart(world.customer, world.product, 1)
+    page = client.get("/login/customer").get_data(as_text=True)
+    client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD,
+                                         "csrf_token": csrf_tokens(page).pop()})
+    first, second = (client.get("/cart").get_data(as_text=True) for _ in range(2))
+    [section] = kept('id="checkout-form"')
+    assert not set(checkout_keys(first) + checkout_keys(second)) & set(checkout_keys(section)), "no key is kept"
+    assert csrf_tokens(section) == {app_module.TOKEN_MARK}, "no token is kept"
+    assert "\x00" not in second and len(set(checkout_keys(first) + checkout_keys(second))) == 2, "a new key each time"
+    [key], [token] = checkout_keys(second), csrf_tokens(re.search(r'<form[^>]*id="checkout-form".*?</form>', second,
+                                                                   re.S).group(0))
+    response = client.post("/checkout", data=world.choose(checkout_key=key, csrf_token=token))
+    assert response.status_code == 302
+    assert db.value("SELECT checkout_key FROM orders WHERE customer_id = %s ORDER BY order_id DESC LIMIT 1",
+                    (world.customer,)) == key
+
+
+def test_the_checkout_form_s_errors_and_values_show_on_a_kept_form(client, auth, db, world):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.get("/cart")
+    client.get("/cart")
+    response = client.post("/checkout", data=world.choose("delivery", delivery_address="", postcode="BS1 4DJ"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Enter a delivery address" in page and 'value="BS1 4DJ"' in page
+    assert "Enter a delivery address" not in client.get("/cart").get_data(as_text=True)
+
+
+def test_a_day_s_list_is_kept_and_a_change_shows_on_the_next_request_on_every_worker(
+        client, auth, db, world, two_workers):
+    day = db.value("SELECT CURDATE() + INTERVAL 1 DAY")
+    db.execute("UPDATE orders SET fulfilment_date = %s, slot_start = '09:00', slot_end = '12:00' WHERE order_id = %s",
+               (day, world.order))
+    auth.login_producer()
+    path = f"/dashboard/schedule/{day.isoformat()}"
+    for worker in (0, 1):
+        two_workers(worker)
+        client.get(path)
+        page = client.get(path).get_data(as_text=True)
+        assert "Jane" in page and "2 x Potatoes (kg)" in page and kept(f'id="packing-{world.order}"'), "kept on this worker"
+    two_workers(0)
+    db.execute("UPDATE customer SET first_name = 'Janet' WHERE customer_id = %s", (world.customer,))
+    db.execute("UPDATE order_item SET quantity = 5 WHERE order_id = %s", (world.order,))
+    db.execute("UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (world.product,))
+    for worker in (0, 1):
+        two_workers(worker)
+        page = client.get(path).get_data(as_text=True)
+        assert "Janet" in page and "5 x Maris Piper (kg)" in page and "Potatoes" not in page, f"worker {worker}"
