@@ -398,17 +398,31 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
 
 
 def take_stock(lines):
-    """Take lines from stock, in one statement that locks their rows in product order, each only while enough is
-    left; db.ReadAgain when one has sold since it was read."""
-    taken = {}
+    """Take lines from stock, in one statement that locks their rows in product order; db.ReadAgain when one has
+    sold since it was read.
+
+    Selling a product out marks its product row, which the other checkouts of it share-lock as they write their
+    order lines, before they wait for its stock row. So a line read as selling its product out locks the product
+    row first (then the others wait there, holding nothing it needs) and may take the last of the stock; any other
+    line is taken only while more is left than it needs, since selling out unexpectedly, holding the stock row,
+    would wait on those share locks while their holders wait on it. Its run again reads it as selling out."""
+    taken, selling_out = {}, set()
     for line in lines:
         taken[line["product_id"]] = taken.get(line["product_id"], 0) + line["quantity"]
+        if line["quantity"] >= line["quantity_available"]:
+            selling_out.add(line["product_id"])
     if not taken:
         return
+    if selling_out:
+        query(f"SELECT product_id FROM product WHERE product_id IN ({placeholders(selling_out)}) FOR UPDATE",
+              sorted(selling_out))
     amount, amount_args = case_when("product_id", sorted(taken.items()))
+    last, last_args = ((f" OR product_id IN ({placeholders(selling_out)})", sorted(selling_out)) if selling_out
+                       else ("", []))
     if execute(f"UPDATE stock SET quantity_available = quantity_available - {amount}"
-               f" WHERE product_id IN ({placeholders(taken)}) AND quantity_available >= {amount}",
-               amount_args + sorted(taken) + amount_args).rowcount != len(taken):
+               f" WHERE product_id IN ({placeholders(taken)}) AND quantity_available >= {amount}"
+               f" AND (quantity_available > {amount}{last})",
+               amount_args + sorted(taken) + amount_args + amount_args + last_args).rowcount != len(taken):
         raise db.ReadAgain("a line has sold since the cart was read")
     webhooks.stocks_taken(taken)
 

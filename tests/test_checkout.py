@@ -7,7 +7,7 @@ import pytest
 
 import checkout
 import db as dbmodule
-from conftest import PASSWORD, checkout_in_threads, round_trips_of
+from conftest import PASSWORD, checkout_in_threads, connect, round_trips_of
 from measures import round_money
 
 
@@ -375,6 +375,70 @@ def test_a_line_that_sells_its_product_out_takes_its_stock_first(app, client, au
     assert steps == [[world.product], "orders", [world.other_product]]
     assert db.stock(world.product) == 0
     assert db.value("SELECT out_of_stock FROM product WHERE product_id = %s", (world.product,)) == 1
+
+
+def test_a_line_that_would_sell_out_unexpectedly_runs_the_checkout_again_and_then_sells_out_first(
+        app, client, auth, db, world, monkeypatch):
+    """A line read with stock to spare that would take the last of it at the end (others bought meanwhile) is
+    refused there, so that it never marks its product row while holding its stock row; the run again reads it
+    as selling out and takes it first."""
+    db.execute("UPDATE stock SET quantity_available = 3 WHERE product_id = %s", (world.product,))
+    db.add_to_cart(world.customer, world.product, 2)
+    take_stock, calls = checkout.take_stock, []
+
+    def bought_meanwhile(lines):
+        calls.append([line["product_id"] for line in lines])
+        if len(calls) == 2:
+            db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+        return take_stock(lines)
+
+    monkeypatch.setattr(checkout, "take_stock", bought_meanwhile)
+    auth.login_customer()
+    response = client.post("/checkout", data=world.choose())
+    assert response.status_code == 302
+    assert calls == [[], [world.product], [world.product], []], "refused at the end, then taken first"
+    assert db.stock(world.product) == 0
+    assert db.value("SELECT out_of_stock FROM product WHERE product_id = %s", (world.product,)) == 1
+    assert db.value("SELECT quantity FROM order_item oi JOIN orders o ON o.order_id = oi.order_id"
+                    " WHERE o.customer_id = %s AND oi.product_id = %s ORDER BY o.order_id DESC LIMIT 1",
+                    (world.customer, world.product)) == 2
+
+
+def test_selling_out_waits_for_a_buyer_holding_the_product_row_instead_of_deadlocking_with_it(
+        app, client, auth, db, world, test_database, caplog):
+    """Another checkout has written its order lines (a share lock on the product row) and is about to take its
+    stock: the sell-out locks the product row before the stock row, so it waits for that buyer to finish,
+    and neither is rolled back for a deadlock."""
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+    db.add_to_cart(world.customer, world.product, 2)
+    auth.login_customer()
+    other = connect(test_database)
+    holding, problems = threading.Event(), []
+
+    def other_buyer():
+        cur = other.cursor()
+        try:
+            cur.execute("START TRANSACTION")
+            cur.execute("SELECT product_id FROM product WHERE product_id = %s LOCK IN SHARE MODE", (world.product,))
+            holding.set()
+            time.sleep(0.5)  # the checkout reaches its sell-out meanwhile
+            cur.execute("UPDATE stock SET reorder_threshold = reorder_threshold WHERE product_id = %s",
+                        (world.product,))
+            other.commit()
+        except Exception as exc:  # a deadlock would roll this buyer back
+            problems.append(exc)
+            other.rollback()
+
+    buyer = threading.Thread(target=other_buyer)
+    buyer.start()
+    holding.wait(5)
+    with caplog.at_level("WARNING"):
+        response = client.post("/checkout", data=world.choose())
+    buyer.join(10)
+    other.close()
+    assert response.status_code == 302 and problems == []
+    assert not [record for record in caplog.records if "1213" in record.getMessage()], "no deadlock was retried"
+    assert db.stock(world.product) == 0
 
 
 def test_two_racing_cancels_restock_once(app, db, world):
