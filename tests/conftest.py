@@ -24,7 +24,8 @@ import ledger  # noqa: E402
 import measures  # noqa: E402
 import search  # noqa: E402
 from app import app as flask_app  # noqa: E402
-from db import create_schema, mysql, transactional  # noqa: E402
+from db import (apply_migrations, create_schema, migration_files, mysql, project_file, run_sql_file,  # noqa: E402
+                transactional)
 
 PASSWORD = "correct horse 42"
 # The cluster's tests need scripts/cluster.sh's nodes: `make test-cluster` runs them, pointing MYSQL_UNIX_SOCKET
@@ -70,6 +71,30 @@ def make_database(name, build):
             build()
         finally:
             flask_app.config["MYSQL_DB"] = saved
+
+
+def migrate_before(filename):
+    """In make_database's build: apply every migration before filename, as `flask migrate` records them; a
+    cursor to add rows in that older schema before the migrations that follow."""
+    cur = mysql.connection.cursor()
+    files = migration_files()
+    for earlier in files[:files.index(filename)]:
+        run_sql_file(cur, project_file("migrations", earlier))
+        cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (earlier,))
+    return cur
+
+
+def migrated_from(name, filename, *statements):
+    """Database name as an older schema left it (every migration before filename) with statements run in it,
+    then migrated as `flask migrate` does; a connection to it."""
+    def build():
+        cur = migrate_before(filename)
+        for statement in statements:
+            cur.execute(statement)
+        cur.close()
+        apply_migrations()
+    make_database(name, build)
+    return connect(name)
 
 
 def drop_database(name):

@@ -1,14 +1,11 @@
 """The database plumbing in db.py: one transaction idiom with retries, and the one-stock-row rule."""
-import os
 import threading
 
 import MySQLdb
 import pytest
 
 import db as database
-from conftest import connect, make_database
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import connect, migrated_from
 
 
 def test_a_unit_of_work_commits_all_or_nothing(app, db, world):
@@ -99,23 +96,12 @@ def test_every_product_has_exactly_one_stock_row(db, world):
 
 
 def test_the_stock_row_migration_gives_a_product_without_one_an_empty_stock_row(app, scratch_databases):
-    name = scratch_databases()
-
-    def build_before_0008_with_a_bare_product_then_migrate():
-        cur = database.mysql.connection.cursor()
-        files = database.migration_files()
-        for filename in files[:files.index("0008_one_stock_row.sql")]:
-            database.run_sql_file(cur, os.path.join(ROOT, "migrations", filename))
-            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (filename,))
-        cur.execute("INSERT INTO producer (producer_id, business_name, email, password_hash) VALUES (1, 'F', 'f@x', 'h')")
-        cur.execute("INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"
-                    " VALUES (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 1, 'Kale', '', 'Vegetables', 1, 'bag')")
-        cur.execute("INSERT INTO stock (product_id, quantity_available, reorder_threshold) VALUES (1, 9, 2)")
-        cur.close()
-        database.apply_migrations()
-
-    make_database(name, build_before_0008_with_a_bare_product_then_migrate)
-    conn = connect(name)
+    conn = migrated_from(
+        scratch_databases(), "0008_one_stock_row.sql",
+        "INSERT INTO producer (producer_id, business_name, email, password_hash) VALUES (1, 'F', 'f@x', 'h')",
+        "INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"
+        " VALUES (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 1, 'Kale', '', 'Vegetables', 1, 'bag')",
+        "INSERT INTO stock (product_id, quantity_available, reorder_threshold) VALUES (1, 9, 2)")
     cur = conn.cursor()
     cur.execute("SELECT product_id, quantity_available, reorder_threshold FROM stock ORDER BY product_id")
     assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 9, 2), (2, 0, 0)]
@@ -123,24 +109,13 @@ def test_the_stock_row_migration_gives_a_product_without_one_an_empty_stock_row(
 
 
 def test_the_restock_index_migration_gives_every_stock_row_its_products_producer(app, scratch_databases):
-    name = scratch_databases()
-
-    def build_before_0038_with_products_then_migrate():
-        cur = database.mysql.connection.cursor()
-        files = database.migration_files()
-        for filename in files[:files.index("0038_producer_restock_index.sql")]:
-            database.run_sql_file(cur, os.path.join(ROOT, "migrations", filename))
-            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (filename,))
-        cur.execute("INSERT INTO producer (producer_id, business_name, email, password_hash)"
-                    " VALUES (1, 'F', 'f@x', 'h'), (2, 'G', 'g@x', 'h')")
-        cur.execute("INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"
-                    " VALUES (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 2, 'Kale', '', 'Vegetables', 1, 'bag')")
-        cur.execute("UPDATE stock SET quantity_available = 3, reorder_threshold = 5 WHERE product_id = 2")
-        cur.close()
-        database.apply_migrations()
-
-    make_database(name, build_before_0038_with_products_then_migrate)
-    conn = connect(name)
+    conn = migrated_from(
+        scratch_databases(), "0038_producer_restock_index.sql",
+        "INSERT INTO producer (producer_id, business_name, email, password_hash) VALUES (1, 'F', 'f@x', 'h'),"
+        " (2, 'G', 'g@x', 'h')",
+        "INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"
+        " VALUES (1, 1, 'Leeks', '', 'Vegetables', 2.00, 'bunch'), (2, 2, 'Kale', '', 'Vegetables', 1, 'bag')",
+        "UPDATE stock SET quantity_available = 3, reorder_threshold = 5 WHERE product_id = 2")
     cur = conn.cursor()
     cur.execute("SELECT product_id, producer_id, quantity_available, is_low FROM stock ORDER BY product_id")
     assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 1, 0, 1), (2, 2, 3, 1)]

@@ -3,7 +3,6 @@ capacity, order snapshots, cancelling, the producer's week, packing lists, payme
 import csv
 import datetime
 import io
-import os
 import re
 from decimal import Decimal
 
@@ -13,9 +12,7 @@ from PIL import Image
 import app as app_module
 import db as database
 import fulfilment
-from conftest import PASSWORD, checkout_in_threads, make_database
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import PASSWORD, checkout_in_threads, make_database, migrate_before
 
 UTC = datetime.timezone.utc
 SATURDAY = datetime.date(2026, 12, 5)
@@ -556,11 +553,7 @@ def test_orders_from_before_fulfilment_stay_readable_after_the_migration(app, sc
     name = scratch_databases()
 
     def build_before_0009_with_orders_then_migrate():
-        cur = database.mysql.connection.cursor()
-        files = database.migration_files()
-        for filename in files[:files.index("0009_fulfilment.sql")]:
-            database.run_sql_file(cur, os.path.join(ROOT, "migrations", filename))
-            cur.execute("INSERT INTO schema_migrations (filename) VALUES (%s)", (filename,))
+        cur = migrate_before("0009_fulfilment.sql")
         cur.execute("INSERT INTO producer (producer_id, business_name, email, password_hash) VALUES (1, 'F', 'f@x', 'h')")
         cur.execute("INSERT INTO customer (customer_id, first_name, email, password_hash) VALUES (1, 'Jo', 'j@x', 'h')")
         cur.execute("INSERT INTO product (product_id, producer_id, name, description, category, price, unit)"

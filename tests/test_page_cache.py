@@ -429,25 +429,41 @@ def kept(fragment):
     return [body for body, _ in app_module.row_cache.entries.values() if fragment in body]
 
 
-def stock_row(page, product_id):
-    return re.search(rf'<tr[^>]*id="product-{product_id}".*?</tr>', page, re.S).group(0)
-
-
-def test_a_dashboard_row_is_kept_and_a_change_to_its_values_shows_on_the_next_request_on_every_worker(
-        client, auth, db, world, two_workers):
-    auth.login_producer()
+def each_worker(client, two_workers, path, warm=False):
+    """(worker, page) for path as each of the two workers answers it in turn; warm asks each once before, so
+    that what it keeps is in use on the second answer."""
     for worker in (0, 1):
         two_workers(worker)
-        client.get("/dashboard")
-        row = stock_row(client.get("/dashboard").get_data(as_text=True), world.product)
-        assert 'class="stock-level">50<' in row and kept(f'id="product-{world.product}"'), "kept on this worker"
-    two_workers(0)
-    db.execute("UPDATE stock SET quantity_available = 4321 WHERE product_id = %s", (world.product,))
-    db.execute("UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (world.product,))
-    for worker in (0, 1):
-        two_workers(worker)
-        row = stock_row(client.get("/dashboard").get_data(as_text=True), world.product)
-        assert 'class="stock-level">4321<' in row and "Maris Piper" in row and "Potatoes" not in row
+        if warm:
+            client.get(path)
+        yield worker, client.get(path).get_data(as_text=True)
+
+
+def row(page, row_id):
+    return re.search(rf'<tr[^>]*id="{row_id}".*?</tr>', page, re.S).group(0)
+
+
+@pytest.mark.parametrize("role, path, row_id, before, changes, after, gone", [
+    ("producer", "/dashboard", "product", 'class="stock-level">50<',
+     ["UPDATE stock SET quantity_available = 4321 WHERE product_id = %s",
+      "UPDATE product SET name = 'Maris Piper' WHERE product_id = %s"],
+     ['class="stock-level">4321<', "Maris Piper"], ['class="stock-level">50<', "Potatoes"]),
+    ("customer", "/cart", "cart-line", 'value="3"',
+     ["UPDATE stock SET quantity_available = 2 WHERE product_id = %s",
+      "UPDATE product SET price = 2.10 WHERE product_id = %s"],
+     ["Only 2", "Reduce to 2", "Price changed from £1.80 to £2.10"], ["£5.40"]),
+])
+def test_a_kept_row_shows_a_change_to_its_values_on_the_next_request_on_every_worker(
+        client, auth, db, world, two_workers, role, path, row_id, before, changes, after, gone):
+    db.add_to_cart(world.customer, world.product, 3)
+    auth.login(role, {"producer": "farm@example.com", "customer": "jane@example.com"}[role])
+    for worker, page in each_worker(client, two_workers, path, warm=True):
+        assert before in row(page, f"{row_id}-{world.product}") and kept(f'id="{row_id}-{world.product}"'), worker
+    for change in changes:
+        db.execute(change, (world.product,))
+    for worker, page in each_worker(client, two_workers, path):
+        line = row(page, f"{row_id}-{world.product}")
+        assert all(text in line for text in after) and not any(text in line for text in gone), worker
 
 
 def csrf_tokens(page):
@@ -465,9 +481,9 @@ def test_a_kept_row_carries_each_request_s_own_csrf_token_and_keeps_none(app, cl
     first = log_in()
     client.post("/logout", data={"csrf_token": csrf_tokens(first).pop()})
     second = log_in()
-    row = stock_row(second, world.product)
+    stock_row = row(second, f"product-{world.product}")
     assert kept(f'id="product-{world.product}"'), "the second session's row came from the row cache"
-    [token] = csrf_tokens(row)
+    [token] = csrf_tokens(stock_row)
     assert token in csrf_tokens(second) and token not in csrf_tokens(first), "this session's token, not the last"
     for body, _ in app_module.row_cache.entries.values():
         assert not csrf_tokens(body) - {app_module.TOKEN_MARK}, "no token is kept"
@@ -491,32 +507,10 @@ def test_a_card_is_shared_across_searches_and_returns_to_each_page_s_own_url(cli
     assert len(kept(f"/products/{world.product}\"")) == 2, "a visitor's card is another variant"
 
 
-def cart_line(page, product_id):
-    return re.search(rf'<tr[^>]*id="cart-line-{product_id}".*?</tr>', page, re.S).group(0)
-
-
-def test_a_cart_line_is_kept_and_a_change_to_its_values_shows_on_the_next_request_on_every_worker(
-        client, auth, db, world, two_workers):
-    db.add_to_cart(world.customer, world.product, 3)
-    auth.login_customer()
-    for worker in (0, 1):
-        two_workers(worker)
-        client.get("/cart")
-        line = cart_line(client.get("/cart").get_data(as_text=True), world.product)
-        assert 'value="3"' in line and kept(f'id="cart-line-{world.product}"'), "kept on this worker"
-    two_workers(0)
-    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
-    db.execute("UPDATE product SET price = 2.10 WHERE product_id = %s", (world.product,))
-    for worker in (0, 1):
-        two_workers(worker)
-        line = cart_line(client.get("/cart").get_data(as_text=True), world.product)
-        assert "Only 2" in line and "Reduce to 2" in line and "Price changed from £1.80 to £2.10" in line
-
-
 def test_a_guest_s_basket_lines_are_never_kept(client, db, world, two_workers):
     client.post("/cart/add", data={"product_id": world.product, "quantity": "2"}, headers={"Origin": "http://localhost"})
     page = client.get("/cart").get_data(as_text=True)
-    assert 'value="2"' in cart_line(page, world.product)
+    assert 'value="2"' in row(page, f"cart-line-{world.product}")
     assert not kept(f'id="cart-line-{world.product}"')
 
 
@@ -562,16 +556,10 @@ def test_a_day_s_list_is_kept_and_a_change_shows_on_the_next_request_on_every_wo
                (day, world.order))
     auth.login_producer()
     path = f"/dashboard/schedule/{day.isoformat()}"
-    for worker in (0, 1):
-        two_workers(worker)
-        client.get(path)
-        page = client.get(path).get_data(as_text=True)
-        assert "Jane" in page and "2 x Potatoes (kg)" in page and kept(f'id="packing-{world.order}"'), "kept on this worker"
-    two_workers(0)
+    for worker, page in each_worker(client, two_workers, path, warm=True):
+        assert "Jane" in page and "2 x Potatoes (kg)" in page and kept(f'id="packing-{world.order}"'), worker
     db.execute("UPDATE customer SET first_name = 'Janet' WHERE customer_id = %s", (world.customer,))
     db.execute("UPDATE order_item SET quantity = 5 WHERE order_id = %s", (world.order,))
     db.execute("UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (world.product,))
-    for worker in (0, 1):
-        two_workers(worker)
-        page = client.get(path).get_data(as_text=True)
+    for worker, page in each_worker(client, two_workers, path):
         assert "Janet" in page and "5 x Maris Piper (kg)" in page and "Potatoes" not in page, f"worker {worker}"
