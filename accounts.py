@@ -45,8 +45,7 @@ ROLES = {
                 " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"),
     "producer": Role(
         "producer", "producer_id", "business_name",
-        badges=", (SELECT COUNT(*) FROM stock s JOIN product p ON p.product_id = s.product_id"
-               f" WHERE s.producer_id = a.producer_id AND {catalogue.RESTOCK_CONDITION}) AS restock_count",
+        badges=f", (SELECT COUNT(*) FROM {catalogue.RESTOCK_ROWS.format(producer='a.producer_id')}) AS restock_count",
         states={"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"},
         actions={"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
                  "reinstate": ({"suspended"}, "approved")},

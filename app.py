@@ -592,9 +592,7 @@ def kept_row(macro, *args):
     guest's rows are rendered afresh, as they have no account to key them by."""
     if not app.config["ROW_CACHE_MB"] or g.user is None:
         return macro(*args)
-    if "kept_token" not in g:
-        g.kept_token = generate_csrf()
-    return kept_fresh(personal_key(macro, args), lambda: str(macro(*args)), {TOKEN_MARK: g.kept_token})
+    return kept_fresh(personal_key(macro, args), lambda: str(macro(*args)), {TOKEN_MARK: generate_csrf()})
 
 
 @app.template_global()

@@ -9,8 +9,9 @@ from db import placeholders, query
 from measures import SELLING_COLUMNS
 
 # A product needs restocking (the producer must order more) once its stock is down to its reorder threshold:
-# read through the index of a producer's stock rows that are low (is_low), with s.producer_id given.
-RESTOCK_CONDITION = "s.is_low = 1 AND p.is_archived = 0 AND p.is_available = 1"
+# read from the index of a producer's stock rows that are low (is_low). {producer}: the producer's id, as SQL.
+RESTOCK_ROWS = ("stock s JOIN product p ON p.product_id = s.product_id"
+                " WHERE s.producer_id = {producer} AND s.is_low = 1 AND p.is_archived = 0 AND p.is_available = 1")
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24

@@ -366,7 +366,7 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
     # A line that sells its product out takes its stock first: selling out marks the product row, which the other
     # checkouts' order lines share-lock as they go, so taking it last would deadlock with each of them.
     ordered_lines = [line for group in ordering for line in group["lines"]]
-    selling_out = [line for line in ordered_lines if line["quantity"] >= line["quantity_available"]]
+    selling_out = [line for line in ordered_lines if sells_out(line)]
     take_stock(selling_out)
     by_card = [group for group in ordering if group["choice"].option["payment_method"] == "card"]
     if by_card and not payments.enabled():
@@ -397,6 +397,11 @@ def place_orders(customer_id, choices, details, key=None, offers=None):
     return Placed(order_ids, key, False, held, bool(by_card))
 
 
+def sells_out(line):
+    """Whether a cart line, as it was read, takes the last of its product's stock."""
+    return line["quantity"] >= line["quantity_available"]
+
+
 def take_stock(lines):
     """Take lines from stock, in one statement that locks their rows in product order; db.ReadAgain when one has
     sold since it was read.
@@ -409,7 +414,7 @@ def take_stock(lines):
     taken, selling_out = {}, set()
     for line in lines:
         taken[line["product_id"]] = taken.get(line["product_id"], 0) + line["quantity"]
-        if line["quantity"] >= line["quantity_available"]:
+        if sells_out(line):
             selling_out.add(line["product_id"])
     if not taken:
         return

@@ -37,13 +37,13 @@ def as_time(value):
     return value
 
 
-def local_instant(day, at):
-    """The instant a local wall-clock time happens on day, as an aware UTC datetime.
+def local_instant(day, at, in_zone=None):
+    """The instant a local wall-clock time happens on day (in TIMEZONE, or in_zone), as an aware UTC datetime.
 
     On the day clocks go forward, a time in the skipped hour is read as the zone's earlier offset
     (01:30 becomes 02:30 summer time); on the day they go back, a repeated time is its first.
     """
-    return datetime.datetime.combine(day, as_time(at), tzinfo=zone()).astimezone(UTC)
+    return datetime.datetime.combine(day, as_time(at), tzinfo=in_zone or zone()).astimezone(UTC)
 
 
 def stored_day_start(day):
@@ -71,7 +71,7 @@ def format_window(day, start, end):
 @functools.lru_cache(maxsize=4096)
 def zoned_window(day, start, end, in_zone):
     """format_window in a given zone; a list of orders repeats a few windows many times, so each is kept."""
-    starts = datetime.datetime.combine(day, as_time(start), in_zone).astimezone(UTC).astimezone(in_zone)
+    starts = local_instant(day, start, in_zone).astimezone(in_zone)
     return f"{day:%a %-d %b %Y}, {as_time(start):%H:%M}–{as_time(end):%H:%M} {starts.tzname()}"
 
 

@@ -48,8 +48,7 @@ def overview(producer_id, page, per_page):
     # The products to restock and the page of products, in one statement: the restock list first.
     rows = query(
         f"(SELECT 1 AS restock, {DASHBOARD_PRODUCT_COLUMNS}"
-        "  FROM stock s JOIN product p ON p.product_id = s.product_id"
-        f"  WHERE s.producer_id = %s AND {catalogue.RESTOCK_CONDITION})"
+        f"  FROM {catalogue.RESTOCK_ROWS.format(producer='%s')})"
         f" UNION ALL (SELECT 0 AS restock, {DASHBOARD_PRODUCT_COLUMNS}"
         "  FROM product p JOIN stock s ON s.product_id = p.product_id"
         "  WHERE p.producer_id = %s AND p.is_archived = 0 ORDER BY p.name, p.product_id LIMIT %s OFFSET %s)"
