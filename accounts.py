@@ -26,9 +26,9 @@ BLOCKED_STATES = {"suspended", "disabled"}  # an operator suspends customers and
 
 
 class Role(namedtuple("Role", "table key name badges states actions summary")):
-    """One kind of account: its table, key and name columns; what the header shows of it (badges); its states
-    with their labels; what an operator may do to it (from which states, and the state it leaves it in); and
-    what the operator's page of it counts (summary)."""
+    """One kind of account: its table, key and name columns; what the header shows of it, and a producer's
+    version (badges); its states with their labels; what an operator may do to it (from which states, and the
+    state it leaves it in); and what the operator's page of it counts (summary)."""
 
 
 # The one role table: every statement and rule below that differs by role reads it.
@@ -45,7 +45,8 @@ ROLES = {
                 " (SELECT COUNT(*) FROM orders WHERE customer_id = %(id)s) AS orders"),
     "producer": Role(
         "producer", "producer_id", "business_name",
-        badges=f", (SELECT COUNT(*) FROM {catalogue.RESTOCK_ROWS.format(producer='a.producer_id')}) AS restock_count",
+        badges=f", (SELECT COUNT(*) FROM {catalogue.RESTOCK_ROWS.format(producer='a.producer_id')}) AS restock_count,"
+               f" {catalogue.PRODUCER_VERSION.format(producer='a.producer_id')} AS version",
         states={"pending": "Awaiting approval", "approved": "Approved", "suspended": "Suspended"},
         actions={"approve": ({"pending"}, "approved"), "suspend": ({"pending", "approved"}, "suspended"),
                  "reinstate": ({"suspended"}, "approved")},

@@ -565,19 +565,24 @@ def kept(key, render, fill):
     return Markup(fill(body))
 
 
+def marked(body, fresh):
+    """body with each of this request's own values (fresh, {mark: value}) put back as its mark."""
+    for mark, value in fresh.items():
+        body = body.replace(value, mark)
+    return body
+
+
+def filled(body, fresh):
+    """A kept body with this request's own values (fresh, {mark: value}) in their marks' places."""
+    for mark, value in fresh.items():
+        body = body.replace(mark, value)
+    return body
+
+
 def kept_fresh(key, render, fresh):
     """kept() for a body holding values that differ on every request (fresh, {mark: value}): kept as their marks,
     given back with this request's values in their places."""
-    def marked(body):
-        for mark, value in fresh.items():
-            body = body.replace(value, mark)
-        return body
-
-    def filled(body):
-        for mark, value in fresh.items():
-            body = body.replace(mark, value)
-        return body
-    return kept(key, lambda: marked(render()), filled)
+    return kept(key, lambda: marked(render(), fresh), lambda body: filled(body, fresh))
 
 
 def personal_key(macro, values):
@@ -619,6 +624,41 @@ def kept_card(macro, product, level, show_producer):
     key = repr(("card", GRID_VARIANTS[g.user["role"] if g.user else None], level, show_producer, values))
     return kept(key, lambda: str(macro(product, level, show_producer, NEXT_MARK)),
                 lambda body: body.replace(NEXT_MARK, str(escape(next_url))))
+
+
+# A producer's own pages (the dashboard, a day's packing list) are kept rendered for their account and URL under
+# the producer's version (schema.sql, producer_version), which the session's account query reads: while it stands,
+# nothing these pages show has changed. A page rendered afresh reads its values and the version in one snapshot,
+# so it is kept under the version it shows. Only the page's own blocks are kept (its title and content); the
+# layout around them, with the header and flashed messages, is rendered for each request.
+BLOCK_MARK = "\x00block\x00"
+
+
+def render_kept(template, load, **context):
+    """render_template(template, **context, **load()) for the logged-in producer, its blocks kept as above."""
+    if not app.config["ROW_CACHE_MB"]:
+        return render_template(template, **context, **load())
+    fresh = {TOKEN_MARK: generate_csrf()}
+
+    def key(version):
+        return repr(("page", template, dict(g.user, version=version), request.full_path))
+    body = row_cache.get(0, key(g.user["version"]))
+    if body is None:
+        version, values = producers.as_of_version(g.user["id"], load)
+        blocks = render_blocks(template, **context, **values)
+        body = marked("".join(BLOCK_MARK + name + BLOCK_MARK + text for name, text in blocks.items()), fresh)
+        row_cache.put(0, key(version), body)
+    parts = filled(body, fresh).split(BLOCK_MARK)[1:]
+    return render_template("kept.html", blocks={name: Markup(text) for name, text in zip(parts[::2], parts[1::2])})
+
+
+def render_blocks(template, **context):
+    """Each block the template itself defines, rendered from context as render_template would: {name: text}. A
+    block reads only the context and what it imports itself: the template's top level is not run."""
+    found = app.jinja_env.get_or_select_template(template)
+    app.update_template_context(context)
+    ctx = found.new_context(context)
+    return {name: "".join(block(ctx)) for name, block in found.blocks.items()}
 
 
 ERROR_PAGES = {
@@ -2039,9 +2079,11 @@ def get_own_product(product_id):
 def dashboard():
     """The producer's overview: order counts, newest pending orders, restocking, and products."""
     page = page_number()
-    found = producers.overview(g.user["id"], page, LIST_PAGE_SIZE)
-    return render_template("dashboard/index.html", **found, statuses=orders.ORDER_STATUSES,
-                           **paginate(found["figures"]["products"], LIST_PAGE_SIZE, page))
+
+    def load():
+        found = producers.overview(g.user["id"], page, LIST_PAGE_SIZE)
+        return dict(found, **paginate(found["figures"]["products"], LIST_PAGE_SIZE, page))
+    return render_kept("dashboard/index.html", load, statuses=orders.ORDER_STATUSES)
 
 
 def money_amount(minimum, maximum, what="an amount"):
@@ -2806,16 +2848,22 @@ def schedule():
 @producer_login_required
 def schedule_day(day):
     """The day's packing lists: what to pick and pack, then each order with its customer's details."""
-    return render_day(day, BulkStatusForm(formdata=None))
+    return render_kept("dashboard/day.html", lambda: dict(day_values(day), bulk_form=BulkStatusForm(formdata=None)),
+                       day=day, weighable=changes.WEIGHABLE, weight_problems={}, entered={})
 
 
 def render_day(day, bulk_form, weight_problems=None, http_status=200):
-    rows, picks, cancelled = day_packing_list(day)
-    return render_template("dashboard/day.html", day=day, orders=rows, picks=picks, cancelled=cancelled,
-                           groups=[(when, list(same)) for when, same in itertools.groupby(rows, key=orders.order_when)],
-                           bulk_form=bulk_form,
+    """The day's packing list again, after a form on it was refused."""
+    return render_template("dashboard/day.html", day=day, **day_values(day), bulk_form=bulk_form,
                            weighable=changes.WEIGHABLE, weight_problems=weight_problems or {},
                            entered=request.form if weight_problems else {}), http_status
+
+
+def day_values(day):
+    """What the day's packing list shows: its orders (also grouped by window), what to pick, and the cancelled."""
+    rows, picks, cancelled = day_packing_list(day)
+    return {"orders": rows, "picks": picks, "cancelled": cancelled,
+            "groups": [(when, list(same)) for when, same in itertools.groupby(rows, key=orders.order_when)]}
 
 
 @app.route("/dashboard/schedule/<date:day>/weights", methods=["POST"])

@@ -12,6 +12,9 @@ from measures import SELLING_COLUMNS
 # read from the index of a producer's stock rows that are low (is_low). {producer}: the producer's id, as SQL.
 RESTOCK_ROWS = ("stock s JOIN product p ON p.product_id = s.product_id"
                 " WHERE s.producer_id = {producer} AND s.is_low = 1 AND p.is_archived = 0 AND p.is_available = 1")
+# The producer's version (schema.sql, producer_version), which their own pages are kept rendered under.
+PRODUCER_VERSION = ("(SELECT CAST(COALESCE(SUM(v.version), 0) AS UNSIGNED) FROM producer_version v"
+                    " WHERE v.producer_id = {producer})")
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24

@@ -28,6 +28,14 @@ def own_product(producer_id, product_id):
         (product_id, producer_id), one=True)
 
 
+@transactional
+def as_of_version(producer_id, load):
+    """The producer's version and load()'s values, read in one snapshot: the version those values are of."""
+    version = query(f"SELECT {catalogue.PRODUCER_VERSION.format(producer='%s')} AS version", (producer_id,),
+                    one=True)["version"]
+    return version, load()
+
+
 DASHBOARD_PRODUCT_COLUMNS = ("p.product_id, p.name, p.category, p.price, p.unit, p.is_available, p.thumbnail_url,"
                              f" {SELLING_COLUMNS}, s.quantity_available, s.reorder_threshold")
 

@@ -563,3 +563,101 @@ def test_a_day_s_list_is_kept_and_a_change_shows_on_the_next_request_on_every_wo
     db.execute("UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (world.product,))
     for worker, page in each_worker(client, two_workers, path):
         assert "Janet" in page and "5 x Maris Piper (kg)" in page and "Potatoes" not in page, f"worker {worker}"
+
+
+# --- A producer's own pages, kept under their version -------------------------------------------
+
+def kept_pages():
+    """The row cache's kept pages (their blocks, as render_kept keeps them)."""
+    return [body for body, _ in app_module.row_cache.entries.values() if app_module.BLOCK_MARK in body]
+
+
+def for_tomorrow(db, order_id):
+    day = db.value("SELECT CURDATE() + INTERVAL 1 DAY")
+    db.execute("UPDATE orders SET fulfilment_date = %s, slot_start = '09:00', slot_end = '12:00' WHERE order_id = %s",
+               (day, order_id))
+    return day
+
+
+def new_order(db, world):
+    return db.add_order(world.other_customer, [(world.low_product, 1, "1.10")])
+
+
+# Each kind of change a producer's page shows, made alone, as the database's triggers must see it: (page, change
+# (db, world) -> a new row's id or None, what the page then shows, and what it no longer shows).
+KEPT_PAGE_CHANGES = {
+    "a customer's name": ("day", lambda db, w: db.execute(
+        "UPDATE customer SET first_name = 'Janet' WHERE customer_id = %s", (w.customer,)), "· Janet\n", "· Jane\n"),
+    "a customer's email": ("day", lambda db, w: db.execute(
+        "UPDATE customer SET email = 'janet@example.com' WHERE customer_id = %s", (w.customer,)),
+        "mailto:janet@example.com", "mailto:jane@example.com"),
+    "a line alone": ("day", lambda db, w: db.execute(
+        "UPDATE order_item SET quantity = 5 WHERE order_id = %s", (w.order,)), "5 x Potatoes", "2 x Potatoes"),
+    "a product's name": ("day", lambda db, w: db.execute(
+        "UPDATE product SET name = 'Maris Piper' WHERE product_id = %s", (w.product,)), "Maris Piper", "Potatoes"),
+    "an order's status": ("day", lambda db, w: db.execute(
+        "UPDATE orders SET status = 'ready' WHERE order_id = %s", (w.order,)), "Ready to collect", "· Pending"),
+    "an order placed for the day": ("day", lambda db, w: for_tomorrow(db, new_order(db, w)) and None,
+                                    "1 x Kale", None),
+    "stock": ("dashboard", lambda db, w: db.execute(
+        "UPDATE stock SET quantity_available = 4321 WHERE product_id = %s", (w.product,)),
+        'class="stock-level">4321<', 'class="stock-level">50<'),
+    "collection and delivery paused": ("dashboard", lambda db, w: db.execute(
+        "UPDATE fulfilment_option SET is_active = 0 WHERE producer_id = %s", (w.producer,)),
+        "Customers cannot order from you yet", None),
+    "a new product": ("dashboard", lambda db, w: db.add_product(w.producer, "Leeks", "0.90"), "Leeks", None),
+    "an order placed": ("dashboard", lambda db, w: new_order(db, w), 'id="pending-{new}"', None),
+    "an order removed": ("dashboard", lambda db, w: db.delete_orders("order_id = %s", (w.order,)), None,
+                         'id="pending-{order}"'),
+    "a pending customer's name": ("dashboard", lambda db, w: db.execute(
+        "UPDATE customer SET first_name = 'Janet' WHERE customer_id = %s", (w.customer,)), "· Janet ·", "· Jane ·"),
+}
+
+
+@pytest.mark.parametrize("change", KEPT_PAGE_CHANGES)
+def test_a_producer_s_kept_page_shows_each_kind_of_change_on_the_next_request_on_every_worker(
+        client, auth, db, world, two_workers, change):
+    kind, make, after, gone = KEPT_PAGE_CHANGES[change]
+    path = "/dashboard" if kind == "dashboard" else f"/dashboard/schedule/{for_tomorrow(db, world.order).isoformat()}"
+    auth.login_producer()
+    for worker, page in each_worker(client, two_workers, path, warm=True):
+        assert kept_pages() and (gone is None or gone.format(order=world.order) in page), f"worker {worker}"
+    new = make(db, world)
+    for worker, page in each_worker(client, two_workers, path):
+        assert after is None or after.format(new=new) in page, f"worker {worker}"
+        assert gone is None or gone.format(order=world.order) not in page, f"worker {worker}"
+
+
+def test_a_kept_page_is_given_only_to_its_own_producer_with_this_request_s_header_and_messages(
+        client, auth, db, world, two_workers):
+    auth.login_producer()
+    client.get("/dashboard")
+    mine = client.get("/dashboard").get_data(as_text=True)
+    assert len(kept_pages()) == 1 and "Hartley Farm" in mine
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "A message for this request")]
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "A message for this request" in page and len(kept_pages()) == 1, "the layout is rendered afresh"
+    auth.logout()
+    auth.login_producer("dairy@example.com")
+    theirs = client.get("/dashboard").get_data(as_text=True)
+    assert "Rosehill Dairy" in theirs and "Hartley Farm" not in theirs and "Potatoes" not in theirs
+    assert len(kept_pages()) == 2
+
+
+def test_a_page_rendered_afresh_is_kept_under_the_version_its_values_are_of(app, db, world):
+    import catalogue
+    import producers
+    from db import query
+
+    def version():
+        return db.value(f"SELECT {catalogue.PRODUCER_VERSION.format(producer='%s')}", (world.producer,))
+
+    def load():
+        db.execute("UPDATE stock SET quantity_available = 77 WHERE product_id = %s", (world.product,))
+        return query("SELECT quantity_available FROM stock WHERE product_id = %s", (world.product,), one=True)
+    before = version()
+    with app.test_request_context():
+        read, values = producers.as_of_version(world.producer, load)
+    assert (read, values["quantity_available"]) == (before, 50), "the version and the values of one snapshot"
+    assert version() > before, "the change committed meanwhile raised the version"
