@@ -515,8 +515,6 @@ def insert_orders(customer_id, groups, details, key, by_card, payment_id, postin
                 order_id, line["product_id"], line["quantity"], line["price"], *order_line_selling(line),
                 line["line_total"], line["vat_percent"])])
     posting = [(order_id, group) for order_id, group in zip(order_ids, groups) if group not in by_card]
-    if posting:  # every account these entries name, in one statement
-        postings.account_ids([("receivable", customer_id)] + [("producer", group["producer_id"]) for _, group in posting])
     for order_id, group in posting:
         post_placed(customer_id, order_id, group, postings)
     return order_ids

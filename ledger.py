@@ -85,20 +85,19 @@ def account_ids(keys):
 
 
 class Postings:
-    """Entries' legs kept to be written at the end of a transaction (write), and the ids of the accounts they
-    name: a checkout posts each order's entry as it goes and holds its producers' busy rows only as it commits."""
+    """Entries' legs kept to be written at the end of a transaction (write), each naming its account by (kind,
+    owner_id): a checkout posts each order's entry as it goes, and finds (or makes, for a first-time buyer) and
+    holds its accounts' rows, its producers' busy ones among them, only as it commits. A row made earlier would be
+    held while the checkout waits for stock, which another checkout holds as it updates the accounts beside it."""
 
     def __init__(self):
-        self.legs, self.accounts = [], {}
-
-    def account_ids(self, keys):
-        missing = [key for key in keys if key not in self.accounts]
-        if missing:
-            self.accounts.update(account_ids(missing))
-        return self.accounts
+        self.legs = []
 
     def write(self):
-        write_legs(self.legs)
+        if not self.legs:
+            return
+        accounts = account_ids([key for _, key, _ in self.legs])
+        write_legs([(entry_id, accounts[key], amount) for entry_id, key, amount in self.legs])
         self.legs = []
 
 
@@ -118,16 +117,15 @@ def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, 
     moving = {key: amount for key, amount in amounts.items() if amount != 0}
     if not moving:
         return None
-    accounts = account_ids(moving) if postings is None else postings.account_ids(moving)
     entry_id = execute("INSERT INTO ledger_entry (kind, order_id, note, reference, actor_role, actor_id,"
                        " reverses_entry_id, created_at)"
                        " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s, UTC_TIMESTAMP(6)))",
                        (kind, order_id, note[:500], reference, *actor, reverses, at)).lastrowid
-    written = [(entry_id, accounts[key], amount) for key, amount in moving.items()]
     if postings is None:
-        write_legs(written)
+        accounts = account_ids(moving)
+        write_legs([(entry_id, accounts[key], amount) for key, amount in moving.items()])
     else:
-        postings.legs.extend(written)
+        postings.legs.extend((entry_id, key, amount) for key, amount in moving.items())
     return entry_id
 
 

@@ -64,7 +64,7 @@ def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, aut
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
     client.get("/cart")
-    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 25
+    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 24
     orders = {row["producer_id"]: row for row in order_rows(db, world.customer)}
     assert orders[world.producer]["coop_fee_percent"] == Decimal("7.50")
     assert orders[world.other_producer]["coop_fee_percent"] == Decimal("0")  # COOP_FEE_PERCENT
@@ -439,6 +439,44 @@ def test_selling_out_waits_for_a_buyer_holding_the_product_row_instead_of_deadlo
     assert response.status_code == 302 and problems == []
     assert not [record for record in caplog.records if "1213" in record.getMessage()], "no deadlock was retried"
     assert db.stock(world.product) == 0
+
+
+def test_a_first_time_buyer_s_account_is_made_as_the_checkout_commits_not_while_it_waits_for_stock(
+        app, client, auth, db, world, test_database, caplog):
+    """Another checkout holds the product's stock row and then writes the accounts beside it: the new buyer's
+    checkout waits for that stock without holding an account row of its own, so neither is rolled back."""
+    buyer = db.add_customer("new@example.com", "New")
+    db.add_to_cart(buyer, world.product, 1)
+    auth.login_customer("new@example.com")
+    other = connect(test_database)
+    holding, problems = threading.Event(), []
+
+    def other_checkout():
+        cur = other.cursor()
+        try:
+            cur.execute("START TRANSACTION")
+            cur.execute("SELECT quantity_available FROM stock WHERE product_id = %s FOR UPDATE", (world.product,))
+            holding.set()
+            time.sleep(0.5)  # the buyer's checkout posts its order and waits for this stock row meanwhile
+            cur.execute("INSERT INTO ledger_account (kind, owner_id) VALUES ('receivable', %s)"
+                        " ON DUPLICATE KEY UPDATE account_id = account_id", (buyer,))
+            other.commit()
+        except Exception as exc:  # a deadlock would roll this one back
+            problems.append(exc)
+            other.rollback()
+
+    thread = threading.Thread(target=other_checkout)
+    thread.start()
+    holding.wait(5)
+    with caplog.at_level("WARNING"):
+        response = client.post("/checkout", data=world.choose())
+    thread.join(10)
+    other.close()
+    assert response.status_code == 302 and problems == []
+    assert not [record for record in caplog.records if "1213" in record.getMessage()], "no deadlock was retried"
+    assert db.value("SELECT COUNT(*) FROM ledger_account WHERE kind = 'receivable' AND owner_id = %s", (buyer,)) == 1
+    assert db.value("SELECT COUNT(*) FROM ledger_leg l JOIN ledger_account a ON a.account_id = l.account_id"
+                    " WHERE a.kind = 'receivable' AND a.owner_id = %s", (buyer,)) == 1
 
 
 def test_two_racing_cancels_restock_once(app, db, world):
