@@ -14,6 +14,7 @@ import http.cookiejar
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ from db import mysql  # noqa: E402
 DATABASE = "noeari_bench"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-ALONE_SECONDS = 3
+ALONE_SECONDS, ALONE_ROUNDS, GROWTH_SECONDS = 1, 5, 3
 QUIET_SECONDS = 2
 APP_PORT, REFERENCE_PORT = 5101, 5102
 SETUPS = {
@@ -200,12 +201,24 @@ def wrk(url, header=None, seconds=SECONDS, connections=CONNECTIONS, close=True):
 
 
 def measure(url, setup, header=None):
-    """Throughput and tail latency under the set-up's clients; p50 alone from one client, free of queueing."""
+    """Throughput and tail latency under the set-up's clients."""
     loaded = wrk(url, header, connections=setup["connections"], close=setup["close"])
     # Requests the loaded run left queued (sync workers hold a backlog of connections) are answered first.
     time.sleep(QUIET_SECONDS)
-    alone = wrk(url, header, seconds=ALONE_SECONDS, connections=1, close=setup["close"])
-    return dict(loaded, alone_p50=alone["p50"], bad=loaded["bad"] + alone["bad"])
+    return loaded
+
+
+def measure_alone(found, targets, setup):
+    """Each target's (name, url, header) p50 from one client, free of queueing, into found[name]: ALONE_ROUNDS
+    rounds of ALONE_SECONDS each, every round taking the pages in turn, so that a slow moment of the machine
+    falls on each page alike rather than on whichever was being timed; the median round counts."""
+    for _ in range(ALONE_ROUNDS):
+        for name, url, header in targets:
+            alone = wrk(url, header, seconds=ALONE_SECONDS, connections=1, close=setup["close"])
+            found[name].setdefault("alone_rounds", []).append(alone["p50"])
+            found[name]["bad"] += alone["bad"]
+    for name, _, _ in targets:
+        found[name]["alone_p50"] = statistics.median(found[name]["alone_rounds"])
 
 
 LOGGED_IN = "/products (logged in)"
@@ -392,6 +405,7 @@ def run_setup(setup, todo):
     with serving("bench.reference_app:app", REFERENCE_PORT, config["args"], PYTHONPATH=ROOT):
         wrk(f"http://127.0.0.1:{REFERENCE_PORT}/products", seconds=2, close=config["close"])
         found = {"reference": measure(f"http://127.0.0.1:{REFERENCE_PORT}/products", config)}
+        measure_alone(found, [("reference", f"http://127.0.0.1:{REFERENCE_PORT}/products", None)], config)
     print(f"   [{setup}] reference /products: {found['reference']['rps']:.0f} req/s", flush=True)
     # A token's rate limit is counted as ever, set past what wrk sends.
     with serving("app:app", APP_PORT, config["args"], API_RATE_PER_MINUTE=str(10**9)) as server:
@@ -400,6 +414,10 @@ def run_setup(setup, todo):
         for name, path, role in todo:
             found[name] = measure(f"http://127.0.0.1:{APP_PORT}{path}", config, headers.get(role))
             print(f"   [{setup}] {name}: {found[name]}", flush=True)
+        measure_alone(found, [(name, f"http://127.0.0.1:{APP_PORT}{path}", headers.get(role))
+                              for name, path, role in todo], config)
+        for name, _, _ in todo:
+            print(f"   [{setup}] {name} alone: {found[name]['alone_rounds']}", flush=True)
         found["memory"] = worker_memory(server)
     return found
 
@@ -448,7 +466,7 @@ def run_growth():
         with serving("app:app", APP_PORT, API_RATE_PER_MINUTE=str(10**9)):
             headers = headers_for(APP_PORT)
             wrk(f"http://127.0.0.1:{APP_PORT}/products", seconds=1, connections=1)
-            p50 = {name: wrk(f"http://127.0.0.1:{APP_PORT}{path}", headers.get(role), seconds=ALONE_SECONDS,
+            p50 = {name: wrk(f"http://127.0.0.1:{APP_PORT}{path}", headers.get(role), seconds=GROWTH_SECONDS,
                              connections=1)["p50"] for name, path, role in todo}
         points.append(dict(point, p50=p50, **data_notes()))
         print(f"   {points[-1]}", flush=True)
@@ -502,7 +520,8 @@ def report(result, started):
            f"- Machine: `nproc` = {os.cpu_count()}; `free -g`:", "", "```", free, "```", "",
            f"- Commit: {commit}{' (with uncommitted changes)' if dirty else ''}",
            f"- Command: `make bench` (BENCH_SCALE={result['scale']}); per scenario wrk -t1 for {SECONDS} s under load, "
-           f"then one connection for {ALONE_SECONDS} s; the app and the reference under each set-up:",
+           f"then one connection for {ALONE_SECONDS} s a page, {ALONE_ROUNDS} rounds taking the pages in turn (the "
+           "median round counts); the app and the reference under each set-up:",
            *[f"  - {name}: {config['label']}" for name, config in SETUPS.items()],
            f"- Data: {', '.join(f'{v:,} {k}' for k, v in result['counts'].items())}; "
            f"built in {result['build_seconds']:.1f} s, then written out by MariaDB (its dirty pages flushed, its undo "
@@ -514,14 +533,15 @@ def report(result, started):
         ref = s["reference"]
         out += [f"## {setup}: {SETUPS[setup]['label']}", "",
                 f"req/s, p50 and p99 under {SETUPS[setup]['connections']} clients; \"p50 alone\" with one client "
-                "(the page's own time, no queue), which the latency targets use.", "",
+                "(the page's own time, no queue), which the latency targets use: the median round, with the rounds' range.", "",
                 "| Scenario | req/s | p50 ms | p99 ms | p50 alone ms | × reference req/s | bad responses |",
                 "|---|---:|---:|---:|---:|---:|---:|"]
         for name, m in s.items():
             if name == "memory":
                 continue
             label = "reference /products (one query, minimal template)" if name == "reference" else name
-            out.append(f"| {label} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {m['alone_p50']:.2f} | "
+            spread = f"{min(m['alone_rounds']):.2f}–{max(m['alone_rounds']):.2f}"
+            out.append(f"| {label} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {m['alone_p50']:.2f} ({spread}) | "
                        f"{m['rps'] / ref['rps']:.2f} | {m['bad']} |")
         out += ["", "Worker memory (RSS): " + ", ".join(f"{m:.0f} MiB" for m in s["memory"]), ""]
     out += ["## Checkout", "",
@@ -542,7 +562,7 @@ def report(result, started):
     if result.get("growth"):
         points = result["growth"]
         out += ["## Growth", "",
-                f"p50 in ms with one client (wrk, {ALONE_SECONDS} s each) under the production settings, as the data "
+                f"p50 in ms with one client (wrk, {GROWTH_SECONDS} s each) under the production settings, as the data "
                 "grows: products at 10,000 orders, then orders at 10,000 products. 100 products a producer; the "
                 "dashboards' producer holds half the orders up to 5,000.", "",
                 "| Scenario | " + " | ".join(f"{p['products']:,} products, {p['orders']:,} orders" for p in points) + " |",
