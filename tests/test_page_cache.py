@@ -661,3 +661,46 @@ def test_a_page_rendered_afresh_is_kept_under_the_version_its_values_are_of(app,
         read, values = producers.as_of_version(world.producer, load)
     assert (read, values["quantity_available"]) == (before, 50), "the version and the values of one snapshot"
     assert version() > before, "the change committed meanwhile raised the version"
+
+
+# --- A cart's offers, kept under the catalogue version -------------------------------------------
+
+CART_OFFER_CHANGES = [
+    # (change, shown before, shown only after, gone after)
+    (pause_options, SATURDAY, "is not taking orders yet", SATURDAY),
+    (add_option, "Gate", "Saturday market stall", None),
+    (add_closure, SATURDAY, None, SATURDAY),
+    (fill_slot, 'value="' , "Full: " + SATURDAY, None),
+]
+
+
+@pytest.mark.parametrize("change, before, after, gone", CART_OFFER_CHANGES, ids=[c[0].__name__ for c in CART_OFFER_CHANGES])
+def test_a_change_to_a_cart_s_offers_shows_on_the_next_request_on_every_worker(
+        client, auth, db, world, clock, two_workers, monkeypatch, change, before, after, gone):
+    stores = [{"version": None, "offers": {}}, {"version": None, "offers": {}}]
+    clock(datetime.datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    world.gate = db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    for worker in (0, 1):
+        monkeypatch.setattr(app_module, "offer_store", stores[worker])
+        client.get("/cart")
+        assert before in client.get("/cart").get_data(as_text=True) and stores[worker]["offers"], f"worker {worker}"
+    change(client, auth, db, world)
+    for worker in (0, 1):
+        monkeypatch.setattr(app_module, "offer_store", stores[worker])
+        page = client.get("/cart").get_data(as_text=True)
+        assert (after is None or after in page) and (gone is None or gone not in page), f"worker {worker}"
+
+
+def test_a_cart_s_kept_offers_move_on_when_a_cutoff_passes(client, auth, db, world, clock, monkeypatch):
+    monkeypatch.setattr(app_module, "offer_store", {"version": None, "offers": {}})
+    db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    clock(datetime.datetime(2026, 11, 27, 8, 59, 59, tzinfo=UTC))  # Friday, a second before Saturday's cutoff
+    client.get("/cart")
+    assert "Sat 28 Nov 2026" in client.get("/cart").get_data(as_text=True)
+    clock(datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC))
+    page = client.get("/cart").get_data(as_text=True)
+    assert "Sat 28 Nov 2026" not in page and "Sat 5 Dec 2026" in page
