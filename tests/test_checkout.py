@@ -404,50 +404,10 @@ def test_a_line_that_would_sell_out_unexpectedly_runs_the_checkout_again_and_the
                     (world.customer, world.product)) == 2
 
 
-def test_selling_out_waits_for_a_buyer_holding_the_product_row_instead_of_deadlocking_with_it(
-        app, client, auth, db, world, test_database, caplog):
-    """Another checkout has written its order lines (a share lock on the product row) and is about to take its
-    stock: the sell-out locks the product row before the stock row, so it waits for that buyer to finish,
-    and neither is rolled back for a deadlock."""
-    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
-    db.add_to_cart(world.customer, world.product, 2)
-    auth.login_customer()
-    other = connect(test_database)
-    holding, problems = threading.Event(), []
-
-    def other_buyer():
-        cur = other.cursor()
-        try:
-            cur.execute("START TRANSACTION")
-            cur.execute("SELECT product_id FROM product WHERE product_id = %s LOCK IN SHARE MODE", (world.product,))
-            holding.set()
-            time.sleep(0.5)  # the checkout reaches its sell-out meanwhile
-            cur.execute("UPDATE stock SET reorder_threshold = reorder_threshold WHERE product_id = %s",
-                        (world.product,))
-            other.commit()
-        except Exception as exc:  # a deadlock would roll this buyer back
-            problems.append(exc)
-            other.rollback()
-
-    buyer = threading.Thread(target=other_buyer)
-    buyer.start()
-    holding.wait(5)
-    with caplog.at_level("WARNING"):
-        response = client.post("/checkout", data=world.choose())
-    buyer.join(10)
-    other.close()
-    assert response.status_code == 302 and problems == []
-    assert not [record for record in caplog.records if "1213" in record.getMessage()], "no deadlock was retried"
-    assert db.stock(world.product) == 0
-
-
-def test_a_first_time_buyer_s_account_is_made_as_the_checkout_commits_not_while_it_waits_for_stock(
-        app, client, auth, db, world, test_database, caplog):
-    """Another checkout holds the product's stock row and then writes the accounts beside it: the new buyer's
-    checkout waits for that stock without holding an account row of its own, so neither is rolled back."""
-    buyer = db.add_customer("new@example.com", "New")
-    db.add_to_cart(buyer, world.product, 1)
-    auth.login_customer("new@example.com")
+def checkout_beside_another(client, world, test_database, caplog, holds, then):
+    """Check out while a real second connection's transaction runs beside it: it runs holds (sql, args), waits
+    0.5 s for the checkout to reach its step, runs then (sql, args) and commits. The checkout's response, and
+    whether either side was rolled back for a deadlock (that side's exception, or a retried 1213)."""
     other = connect(test_database)
     holding, problems = threading.Event(), []
 
@@ -455,13 +415,12 @@ def test_a_first_time_buyer_s_account_is_made_as_the_checkout_commits_not_while_
         cur = other.cursor()
         try:
             cur.execute("START TRANSACTION")
-            cur.execute("SELECT quantity_available FROM stock WHERE product_id = %s FOR UPDATE", (world.product,))
+            cur.execute(*holds)
             holding.set()
-            time.sleep(0.5)  # the buyer's checkout posts its order and waits for this stock row meanwhile
-            cur.execute("INSERT INTO ledger_account (kind, owner_id) VALUES ('receivable', %s)"
-                        " ON DUPLICATE KEY UPDATE account_id = account_id", (buyer,))
+            time.sleep(0.5)
+            cur.execute(*then)
             other.commit()
-        except Exception as exc:  # a deadlock would roll this one back
+        except Exception as exc:  # a deadlock would roll this side back
             problems.append(exc)
             other.rollback()
 
@@ -472,8 +431,38 @@ def test_a_first_time_buyer_s_account_is_made_as_the_checkout_commits_not_while_
         response = client.post("/checkout", data=world.choose())
     thread.join(10)
     other.close()
-    assert response.status_code == 302 and problems == []
-    assert not [record for record in caplog.records if "1213" in record.getMessage()], "no deadlock was retried"
+    return response, problems + [record for record in caplog.records if "1213" in record.getMessage()]
+
+
+def test_selling_out_waits_for_a_buyer_holding_the_product_row_instead_of_deadlocking_with_it(
+        app, client, auth, db, world, test_database, caplog):
+    """Another checkout has written its order lines (a share lock on the product row) and is about to take its
+    stock: the sell-out locks the product row before the stock row, so it waits for that buyer to finish,
+    and neither is rolled back for a deadlock."""
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+    db.add_to_cart(world.customer, world.product, 2)
+    auth.login_customer()
+    response, deadlocks = checkout_beside_another(
+        client, world, test_database, caplog,
+        ("SELECT product_id FROM product WHERE product_id = %s LOCK IN SHARE MODE", (world.product,)),
+        ("UPDATE stock SET reorder_threshold = reorder_threshold WHERE product_id = %s", (world.product,)))
+    assert response.status_code == 302 and deadlocks == []
+    assert db.stock(world.product) == 0
+
+
+def test_a_first_time_buyer_s_account_is_made_as_the_checkout_commits_not_while_it_waits_for_stock(
+        app, client, auth, db, world, test_database, caplog):
+    """Another checkout holds the product's stock row and then writes the accounts beside it: the new buyer's
+    checkout waits for that stock without holding an account row of its own, so neither is rolled back."""
+    buyer = db.add_customer("new@example.com", "New")
+    db.add_to_cart(buyer, world.product, 1)
+    auth.login_customer("new@example.com")
+    response, deadlocks = checkout_beside_another(
+        client, world, test_database, caplog,
+        ("SELECT quantity_available FROM stock WHERE product_id = %s FOR UPDATE", (world.product,)),
+        ("INSERT INTO ledger_account (kind, owner_id) VALUES ('receivable', %s)"
+         " ON DUPLICATE KEY UPDATE account_id = account_id", (buyer,)))
+    assert response.status_code == 302 and deadlocks == []
     assert db.value("SELECT COUNT(*) FROM ledger_account WHERE kind = 'receivable' AND owner_id = %s", (buyer,)) == 1
     assert db.value("SELECT COUNT(*) FROM ledger_leg l JOIN ledger_account a ON a.account_id = l.account_id"
                     " WHERE a.kind = 'receivable' AND a.owner_id = %s", (buyer,)) == 1
