@@ -1311,31 +1311,6 @@ def load_offers(producer_ids, now=None):
     return offers
 
 
-# Producers' offers (their options, times, closed days, hubs and bookings, all under the catalogue version's
-# triggers) are the same for everyone at a catalogue version until a cutoff passes or a new day comes into view, so
-# a cart takes them from a store in each worker: one store per version, each offer kept until its expiry. An offer
-# is read after the version it is kept under, so it is never older than that version.
-offer_store = {"version": None, "offers": {}}
-OFFERS_KEPT = 5000
-
-
-def kept_offers(producer_ids):
-    """{producer_id: Offer} for the given producers, from the store when kept at this catalogue version and still
-    current."""
-    if not producer_ids:
-        return {}
-    version, now = catalogue.version(), fulfilment.utc_now()
-    if offer_store["version"] != version or len(offer_store["offers"]) > OFFERS_KEPT:
-        offer_store.update(version=version, offers={})
-    kept = offer_store["offers"]
-    stale = {producer_id for producer_id in producer_ids
-             if producer_id not in kept or now >= kept[producer_id][1]}
-    if stale:
-        offers, expires = catalogue.load_offers(stale, now)
-        kept.update((producer_id, (offer, expires)) for producer_id, offer in offers.items())
-    return {producer_id: kept[producer_id][0] for producer_id in producer_ids}
-
-
 @app.template_filter("stock_badge")
 def stock_badge_filter(product):
     """In stock / low / out of stock, as a badge: on every catalogue card, so a filter, not a macro."""
@@ -1628,7 +1603,7 @@ def render_cart(form=None, groups=None, http_status=200):
         lines = (checkout.basket_lines(session.get("basket") or {}) if g.user is None
                  else checkout.cart_lines(g.user["id"]))
         groups = checkout.cart_groups(lines, customer_id=g.user and g.user["id"],
-                                      offers=kept_offers({line["producer_id"] for line in lines}))
+                                      offers=catalogue.kept_offers({line["producer_id"] for line in lines}))
     grand_total, fees_unknown = checkout.cart_summary(groups)
     return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
                            grand_total=grand_total, fees_unknown=fees_unknown), http_status

@@ -272,6 +272,31 @@ def load_offers(producer_ids, now=None):
     return offers, min(cutoffs + [fulfilment.local_instant(today + datetime.timedelta(days=1), datetime.time(0))])
 
 
+# Producers' offers (their options, times, closed days, hubs and bookings, all under the catalogue version's
+# triggers) are the same for everyone at a catalogue version until a cutoff passes or a new day comes into view, so
+# a cart takes them from a store in each worker: one store per version, each offer kept until its expiry. An offer
+# is read after the version it is kept under, so it is never older than that version.
+offer_store = {"version": None, "offers": {}}
+OFFERS_KEPT = 5000
+
+
+def kept_offers(producer_ids):
+    """{producer_id: Offer} for the given producers, from the store when kept at this catalogue version and still
+    current."""
+    if not producer_ids:
+        return {}
+    current, now = version(), fulfilment.utc_now()
+    if offer_store["version"] != current or len(offer_store["offers"]) > OFFERS_KEPT:
+        offer_store.update(version=current, offers={})
+    kept = offer_store["offers"]
+    stale = {producer_id for producer_id in producer_ids
+             if producer_id not in kept or now >= kept[producer_id][1]}
+    if stale:
+        offers, expires = load_offers(stale, now)
+        kept.update((producer_id, (offer, expires)) for producer_id, offer in offers.items())
+    return {producer_id: kept[producer_id][0] for producer_id in producer_ids}
+
+
 def closed_days(slots, options, today, horizon):
     """{producer_id or ("hub", hub_id): the closed days before horizon} of the producers and hubs of slots
     (a closure closes dated times; an option without slots is arranged, and never closed)."""

@@ -94,11 +94,16 @@ class Postings:
         self.legs = []
 
     def write(self):
-        if not self.legs:
-            return
-        accounts = account_ids([key for _, key, _ in self.legs])
-        write_legs([(entry_id, accounts[key], amount) for entry_id, key, amount in self.legs])
+        write_keyed_legs(self.legs)
         self.legs = []
+
+
+def write_keyed_legs(legs):
+    """write_legs for legs [(entry_id, (kind, owner_id), amount)], their accounts found or made first."""
+    if not legs:
+        return
+    accounts = account_ids([key for _, key, _ in legs])
+    write_legs([(entry_id, accounts[key], amount) for entry_id, key, amount in legs])
 
 
 def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, reference=None, at=None,
@@ -121,11 +126,11 @@ def post(kind, legs, order_id=None, note="", actor=(None, None), reverses=None, 
                        " reverses_entry_id, created_at)"
                        " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s, UTC_TIMESTAMP(6)))",
                        (kind, order_id, note[:500], reference, *actor, reverses, at)).lastrowid
+    legs = [(entry_id, key, amount) for key, amount in moving.items()]
     if postings is None:
-        accounts = account_ids(moving)
-        write_legs([(entry_id, accounts[key], amount) for key, amount in moving.items()])
+        write_keyed_legs(legs)
     else:
-        postings.legs.extend((entry_id, key, amount) for key, amount in moving.items())
+        postings.legs.extend(legs)
     return entry_id
 
 

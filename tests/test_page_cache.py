@@ -7,6 +7,7 @@ import re
 import pytest
 
 import app as app_module
+import catalogue
 import pagecache
 from conftest import PASSWORD, round_trips
 
@@ -646,7 +647,6 @@ def test_a_kept_page_is_given_only_to_its_own_producer_with_this_request_s_heade
 
 
 def test_a_page_rendered_afresh_is_kept_under_the_version_its_values_are_of(app, db, world):
-    import catalogue
     import producers
     from db import query
 
@@ -683,18 +683,18 @@ def test_a_change_to_a_cart_s_offers_shows_on_the_next_request_on_every_worker(
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()
     for worker in (0, 1):
-        monkeypatch.setattr(app_module, "offer_store", stores[worker])
+        monkeypatch.setattr(catalogue, "offer_store", stores[worker])
         client.get("/cart")
         assert before in client.get("/cart").get_data(as_text=True) and stores[worker]["offers"], f"worker {worker}"
     change(client, auth, db, world)
     for worker in (0, 1):
-        monkeypatch.setattr(app_module, "offer_store", stores[worker])
+        monkeypatch.setattr(catalogue, "offer_store", stores[worker])
         page = client.get("/cart").get_data(as_text=True)
         assert (after is None or after in page) and (gone is None or gone not in page), f"worker {worker}"
 
 
 def test_a_cart_s_kept_offers_move_on_when_a_cutoff_passes(client, auth, db, world, clock, monkeypatch):
-    monkeypatch.setattr(app_module, "offer_store", {"version": None, "offers": {}})
+    monkeypatch.setattr(catalogue, "offer_store", {"version": None, "offers": {}})
     db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
     db.add_to_cart(world.customer, world.product, 1)
     auth.login_customer()

@@ -215,7 +215,7 @@ def demo(test_database):
 
 # Round trips to the database per page (statements and pings), with the page cache off: what rendering
 # each page costs, once its kept rows are kept (a producer's kept page, app.render_kept, costs only the session's
-# statement then; a cart's offers, app.kept_offers, the catalogue version). A page's count does not grow with the
+# statement then; a cart's offers, catalogue.kept_offers, the catalogue version). A page's count does not grow with the
 # rows it shows (test_catalogue.py).
 STATEMENTS = {
     'anonymous /': 1,
