@@ -35,6 +35,48 @@ def enqueue_all(messages):
                     for value in (key[:190], to, subject[:255], text, html, delay)])
 
 
+# template: writer(ids) -> (recipient, subject, context for templates/email/<template>.txt), or None when what it
+# is about is gone; registered with @writes by the module whose records the email is about.
+WRITERS = {}
+
+
+def writes(template):
+    """Register the writer of promised emails of template (promise_all)."""
+    def register(writer):
+        WRITERS[template] = writer
+        return writer
+    return register
+
+
+def promise_all(emails):
+    """Promise emails in the current unit of work, each (template, key, ids) written by the worker as it sends it:
+    its recipient, subject and body from what ids are, then (write_promised). Like send_all, each goes out once
+    that commits and never if it rolls back, and key makes it once only; the change costs one short row each."""
+    if emails:
+        db.execute("INSERT INTO email_outbox (dedupe_key, template, about, send_after) VALUES "
+                   + db.placeholders(emails, "(%s, %s, %s, UTC_TIMESTAMP(6))") + " ON DUPLICATE KEY UPDATE email_id = email_id",
+                   [value for template, key, ids in emails
+                    for value in (key[:190], template, ",".join(str(int(i)) for i in ids))])
+
+
+class Gone(Exception):
+    """What a promised email was about is no longer there to write it from."""
+
+
+@db.transactional
+def write_promised(row):
+    """Write a promised email, recipient, subject and body, from what it is about as it is now, and keep it so
+    that a second try sends the same message; the row as written."""
+    found = WRITERS[row["template"]]([int(i) for i in row["about"].split(",")])
+    if found is None:
+        raise Gone(f"{row['template']} about {row['about']}: no longer there")
+    recipient, subject, context = found
+    written = dict(row, recipient=recipient, subject=subject[:255], body_text=render(row["template"], **context))
+    db.execute("UPDATE email_outbox SET recipient = %s, subject = %s, body_text = %s WHERE email_id = %s",
+               (written["recipient"], written["subject"], written["body_text"], row["email_id"]))
+    return written
+
+
 def address_lines(text, indent=0):
     """An address as the lines it was written in, each after the first indented: for plain-text email."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
@@ -104,7 +146,7 @@ def deliver(email):
 
 
 EMAILS = outbox.Queue("email_outbox", "email_id", "sent_at",
-                      "SELECT email_id, dedupe_key, recipient, subject, body_text, body_html, attempts"
+                      "SELECT email_id, dedupe_key, recipient, subject, body_text, body_html, template, about, attempts"
                       " FROM email_outbox WHERE email_id IN ({among}) ORDER BY email_id")
 
 
@@ -120,8 +162,11 @@ def send_one(row, worker_id):
     """Build and send one claimed message and record the outcome; True when it was sent.
 
     Sent is recorded by the next statement after the SMTP server accepts the message: a crash between
-    the two is the one window in which a message can go out twice, both copies with the same Message-ID."""
+    the two is the one window in which a message can go out twice, both copies with the same Message-ID. A promised
+    message is written first, and kept written: a second try sends it as the first did."""
     try:
+        if row["body_text"] is None:
+            row = write_promised(row)
         deliver(build(row))
     except Exception as exc:  # noqa: BLE001 (a bad address, header or template is this message's failure)
         record_failure(row, worker_id, exc)

@@ -351,17 +351,37 @@ def checkout_orders(customer_id, key):
 
 
 def announce_checkout(order_ids):
-    """One confirmation for the customer's whole checkout, and a new-order email to each producer."""
-    orders = load_orders(order_ids, history=False)
-    numbers = ", ".join(f"#{order['order_id']}" for order in orders)
-    mail.send_all([("order_confirmation", f"checkout:{order_ids[0]}", orders[0]["email"],
-                    f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", {"orders": orders})] + [
-        ("new_order", f"order-new:{order['order_id']}", order["producer_account_email"],
-         f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
-         {"order": order}) for order in orders])
+    """One confirmation for the customer's whole checkout and a new-order email to each producer, promised here
+    and written as they are sent (checkout_confirmation, new_order_email); and order.placed to the webhooks that
+    want it, from the orders as placed."""
+    mail.promise_all([("order_confirmation", f"checkout:{order_ids[0]}", order_ids)]
+                     + [("new_order", f"order-new:{order_id}", [order_id]) for order_id in order_ids])
     wanted = webhooks.wanting_orders("order.placed", order_ids)
-    for order in orders:
+    wanting = [order_id for order_id in order_ids if wanted[order_id]]
+    for order in load_orders(wanting, history=False) if wanting else ():
         emit_order_event("order.placed", order["order_id"], wanted[order["order_id"]], order)
+
+
+@mail.writes("order_confirmation")
+def checkout_confirmation(order_ids):
+    """The customer's confirmation of a checkout's orders: (recipient, subject, context), or None."""
+    orders = load_orders(order_ids, history=False)
+    if not orders:
+        return None
+    numbers = ", ".join(f"#{order['order_id']}" for order in orders)
+    return orders[0]["email"], f"Your noeari order{'s' if len(orders) > 1 else ''} {numbers}", {"orders": orders}
+
+
+@mail.writes("new_order")
+def new_order_email(order_ids):
+    """A producer's email about a new order: (recipient, subject, context), or None."""
+    orders = load_orders(order_ids, history=False)
+    if not orders:
+        return None
+    order = orders[0]
+    return (order["producer_account_email"],
+            f"New order #{order['order_id']} from {order['first_name']}: {order_when(order) or 'to arrange'}",
+            {"order": order})
 
 
 def order_json(order):

@@ -658,10 +658,14 @@ CREATE TABLE operator_audit (
 CREATE TABLE email_outbox (
     email_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     dedupe_key VARCHAR(190) NOT NULL,
-    recipient VARCHAR(254) NOT NULL,
-    subject VARCHAR(255) NOT NULL,
-    body_text MEDIUMTEXT NOT NULL,
+    -- An email promised by what it is about (template, about: its orders' ids) is written, recipient,
+    -- subject and body, as the worker sends it (mail.write_promised); any other is written whole at once.
+    recipient VARCHAR(254) NULL,
+    subject VARCHAR(255) NULL,
+    body_text MEDIUMTEXT NULL,
     body_html MEDIUMTEXT NULL,
+    template VARCHAR(40) NULL,
+    about VARCHAR(255) NULL,
     created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     send_after DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     attempts INT NOT NULL DEFAULT 0,

@@ -230,6 +230,20 @@ def test_operators_never_see_password_hashes_or_reset_links(app, client, auth, d
     assert "Reset your noeari password" in client.get("/admin/emails").get_data(as_text=True)
 
 
+def test_the_outbox_page_shows_a_promised_email_as_written_when_sent_then_as_written(app, client, auth, db, world,
+                                                                                   operator):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.post("/checkout", data=world.choose())
+    order_id = db.value("SELECT MAX(order_id) FROM orders")
+    auth.login_operator()
+    page = client.get("/admin/emails").get_data(as_text=True)
+    assert page.count("Written as it is sent") == 2 and "farm@example.com" not in page
+    run_worker(app)
+    page = client.get("/admin/emails").get_data(as_text=True)
+    assert "Written as it is sent" not in page and f"New order #{order_id} from Jane" in page
+
+
 ADMIN_ROUTES = [
     ("get", "/admin"), ("get", "/admin/producers"), ("get", "/admin/producers/{producer}"),
     ("post", "/admin/producers/{producer}/approve"), ("post", "/admin/producers/{producer}/suspend"),

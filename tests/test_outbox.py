@@ -43,19 +43,64 @@ def test_a_checkout_refused_for_stock_writes_no_email(client, auth, db, world):
     assert outbox(db) == ()
 
 
-def test_a_checkout_writes_one_confirmation_and_one_email_per_producer(client, auth, db, world):
+def test_a_checkout_promises_one_confirmation_and_one_email_per_producer_written_as_sent(app, client, auth, db,
+                                                                                          world):
     db.add_to_cart(world.customer, world.product, 1)
     db.add_to_cart(world.customer, world.other_product, 2)
     auth.login_customer()
     client.post("/checkout", data=world.choose())
     farm, dairy = (db.value("SELECT order_id FROM orders WHERE customer_id = %s AND producer_id = %s AND option_id"
                             " IS NOT NULL", (world.customer, producer)) for producer in world.producers)
+    assert db.rows("SELECT dedupe_key, template, about, recipient, body_text FROM email_outbox ORDER BY email_id") == (
+        {"dedupe_key": f"checkout:{farm}", "template": "order_confirmation", "about": f"{farm},{dairy}",
+         "recipient": None, "body_text": None},
+        {"dedupe_key": f"order-new:{farm}", "template": "new_order", "about": str(farm), "recipient": None,
+         "body_text": None},
+        {"dedupe_key": f"order-new:{dairy}", "template": "new_order", "about": str(dairy), "recipient": None,
+         "body_text": None})
+    run_worker(app)
     assert [(row["dedupe_key"], row["recipient"]) for row in outbox(db)] == [
         (f"checkout:{farm}", "jane@example.com"), (f"order-new:{farm}", "farm@example.com"),
         (f"order-new:{dairy}", "dairy@example.com")]
     confirmation = outbox(db)[0]
     assert f"#{farm}" in confirmation["subject"] and f"#{dairy}" in confirmation["subject"]
     assert "Hartley Farm" in confirmation["body_text"] and "Rosehill Dairy" in confirmation["body_text"]
+    assert all(row["sent_at"] for row in outbox(db))
+    sent = sorted(os.listdir(app.config["OUTBOX_FOLDER"]))
+    assert len(sent) == 3
+    run_worker(app)
+    assert sorted(os.listdir(app.config["OUTBOX_FOLDER"])) == sent, "written and sent once"
+
+
+def test_a_promised_email_is_written_once_and_a_retry_sends_it_as_first_written(app, client, auth, db, world, smtp):
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.post("/checkout", data=world.choose())
+    order_id = db.value("SELECT MAX(order_id) FROM orders")
+    smtp.refuse = "451 Try again later"
+    run_worker(app)
+    written = db.rows("SELECT dedupe_key, subject, body_text FROM email_outbox ORDER BY email_id")
+    assert all(row["body_text"] for row in written) and db.value("SELECT COUNT(*) FROM email_outbox"
+                                                                 " WHERE sent_at IS NULL") == 2
+    db.execute("UPDATE customer SET first_name = 'Janet' WHERE customer_id = %s", (world.customer,))
+    db.execute("UPDATE email_outbox SET send_after = UTC_TIMESTAMP(6)")
+    smtp.refuse = None
+    run_worker(app)
+    smtp.wait_for(2)
+    assert db.rows("SELECT dedupe_key, subject, body_text FROM email_outbox ORDER BY email_id") == written
+    assert f"New order #{order_id} from Jane: By arrangement" in [message["Subject"] for message in smtp.messages]
+
+
+def test_a_promised_email_whose_orders_are_gone_fails_alone(app, db, world):
+    db.execute("INSERT INTO email_outbox (dedupe_key, template, about) VALUES ('gone', 'new_order', '999999'),"
+               " ('kept', NULL, NULL)")
+    db.execute("UPDATE email_outbox SET recipient = 'a@x.org', subject = 'Hi', body_text = 'One.'"
+               " WHERE dedupe_key = 'kept'")
+    app.config["MAIL_MAX_ATTEMPTS"] = 1
+    run_worker(app)
+    rows = {row["dedupe_key"]: row for row in db.rows("SELECT dedupe_key, sent_at, failed_at, last_error"
+                                                       " FROM email_outbox")}
+    assert rows["kept"]["sent_at"] and rows["gone"]["failed_at"] and "no longer there" in rows["gone"]["last_error"]
 
 
 def test_the_worker_delivers_by_smtp_with_the_slot_the_address_and_the_total(client, auth, db, world, clock, gate, smtp):
