@@ -1602,8 +1602,7 @@ def render_cart(form=None, groups=None, http_status=200):
     if groups is None:
         lines = (checkout.basket_lines(session.get("basket") or {}) if g.user is None
                  else checkout.cart_lines(g.user["id"]))
-        groups = checkout.cart_groups(lines, customer_id=g.user and g.user["id"],
-                                      offers=catalogue.kept_offers({line["producer_id"] for line in lines}))
+        groups = checkout.cart_groups(lines, customer_id=g.user and g.user["id"])
     grand_total, fees_unknown = checkout.cart_summary(groups)
     return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
                            grand_total=grand_total, fees_unknown=fees_unknown), http_status

@@ -275,7 +275,8 @@ def load_offers(producer_ids, now=None):
 # Producers' offers (their options, times, closed days, hubs and bookings, all under the catalogue version's
 # triggers) are the same for everyone at a catalogue version until a cutoff passes or a new day comes into view, so
 # a cart takes them from a store in each worker: one store per version, each offer kept until its expiry. An offer
-# is read after the version it is kept under, so it is never older than that version.
+# is read after the version it is kept under, so it is never older than that version. Offers show no stock, so the
+# store keys on the part of the version that a sale does not raise (versions()["offers"]), and outlives sales.
 offer_store = {"version": None, "offers": {}}
 OFFERS_KEPT = 5000
 
@@ -285,7 +286,7 @@ def kept_offers(producer_ids):
     current."""
     if not producer_ids:
         return {}
-    current, now = version(), fulfilment.utc_now()
+    current, now = versions()["offers"], fulfilment.utc_now()
     if offer_store["version"] != current or len(offer_store["offers"]) > OFFERS_KEPT:
         offer_store.update(version=current, offers={})
     kept = offer_store["offers"]
@@ -356,7 +357,13 @@ def producer_listing(producer_id, limit=200):
 def version():
     """The catalogue's version: the database's triggers bump it in the transaction of any change to what the
     catalogue pages show."""
-    return query("SELECT CAST(SUM(version) AS UNSIGNED) AS version FROM catalogue_version", one=True)["version"]
+    return versions()["version"]
+
+
+def versions():
+    """The catalogue's version, and the part of it that changes of stock do not raise (offers)."""
+    return query("SELECT CAST(SUM(version) + SUM(stock_version) AS UNSIGNED) AS version,"
+                 " CAST(SUM(version) AS UNSIGNED) AS offers FROM catalogue_version", one=True)
 
 
 # --- Producers --------------------------------------------------------------

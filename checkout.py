@@ -149,11 +149,12 @@ def cart_line(customer_id, product_id):
 
 
 def offers_for(lines, known=None):
-    """{producer_id: Offer} for the producers of the cart's lines: those known already, the others read now."""
+    """{producer_id: Offer} for the producers of the cart's lines: those known already, the others as kept at
+    the catalogue's current version (catalogue.kept_offers)."""
     offers = dict(known or {})
     missing = {line["producer_id"] for line in lines} - set(offers)
     if missing:
-        offers.update(catalogue.load_offers(missing)[0])
+        offers.update(catalogue.kept_offers(missing))
     return offers
 
 

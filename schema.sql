@@ -709,6 +709,9 @@ CREATE TRIGGER stock_sold_out AFTER UPDATE ON stock FOR EACH ROW
 CREATE TABLE catalogue_version (
     shard TINYINT UNSIGNED NOT NULL PRIMARY KEY,
     version BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    -- Raised by changes of stock alone: the catalogue's version is the sum of both columns, and what does not
+    -- show stock (the producers' offers, catalogue.kept_offers) keys on version alone, so it outlives a sale.
+    stock_version BIGINT UNSIGNED NOT NULL DEFAULT 0,
     CONSTRAINT chk_catalogue_version_shard CHECK (shard < 128)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -776,7 +779,7 @@ CREATE TRIGGER slot_booking_changes_catalogue_delete AFTER DELETE ON slot_bookin
     WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16;
 
 CREATE TRIGGER stock_changes_catalogue_update AFTER UPDATE ON stock FOR EACH ROW
-    UPDATE catalogue_version SET version = version + 1
+    UPDATE catalogue_version SET stock_version = stock_version + 1
     WHERE shard = ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16
       AND NOT (OLD.quantity_available <=> NEW.quantity_available AND OLD.reorder_threshold <=> NEW.reorder_threshold);
 

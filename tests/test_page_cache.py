@@ -9,7 +9,7 @@ import pytest
 import app as app_module
 import catalogue
 import pagecache
-from conftest import PASSWORD, round_trips
+from conftest import PASSWORD, round_trips, round_trips_of
 
 UTC = datetime.timezone.utc
 
@@ -691,6 +691,37 @@ def test_a_change_to_a_cart_s_offers_shows_on_the_next_request_on_every_worker(
         monkeypatch.setattr(catalogue, "offer_store", stores[worker])
         page = client.get("/cart").get_data(as_text=True)
         assert (after is None or after in page) and (gone is None or gone not in page), f"worker {worker}"
+
+
+def test_a_sale_keeps_a_cart_s_offers_but_shows_at_once_on_the_catalogue(client, auth, db, world, monkeypatch):
+    """Offers show no stock: a sale raises the catalogue's version, not the part the offers are kept under."""
+    store = {"version": None, "offers": {}}
+    monkeypatch.setattr(catalogue, "offer_store", store)
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    client.get("/cart")
+    kept, catalogue_before = store["offers"][world.producer], client.get("/products").get_data(as_text=True)
+    db.execute("UPDATE stock SET quantity_available = 7, reorder_threshold = 10 WHERE product_id = %s",
+               (world.product,))
+    assert round_trips_of(client, lambda: client.get("/cart"), 200) == 3
+    assert store["offers"][world.producer] is kept
+    after = client.get("/products").get_data(as_text=True)
+    assert after.count("Low stock") == catalogue_before.count("Low stock") + 1
+
+
+@pytest.mark.parametrize("change", [pause_options, add_closure, fill_slot])
+def test_a_checkout_takes_no_time_its_worker_kept_before_a_change_to_it(client, auth, db, world, clock, monkeypatch,
+                                                                         change):
+    monkeypatch.setattr(catalogue, "offer_store", {"version": None, "offers": {}})
+    clock(datetime.datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    world.gate = db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    assert SATURDAY in client.get("/cart").get_data(as_text=True)
+    change(client, auth, db, world)
+    with db.unchanged():
+        response = client.post("/checkout", data={f"when_{world.producer}": f"{world.gate}@2026-11-28"})
+        assert response.status_code in (400, 409)
 
 
 def test_a_cart_s_kept_offers_move_on_when_a_cutoff_passes(client, auth, db, world, clock, monkeypatch):
