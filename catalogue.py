@@ -15,6 +15,9 @@ RESTOCK_ROWS = ("stock s JOIN product p ON p.product_id = s.product_id"
 # The producer's version (schema.sql, producer_version), which their own pages are kept rendered under.
 PRODUCER_VERSION = ("(SELECT CAST(COALESCE(SUM(v.version), 0) AS UNSIGNED) FROM producer_version v"
                     " WHERE v.producer_id = {producer})")
+# The part of the catalogue's version that a change of stock does not raise, which the producers' offers are kept
+# under (kept_offers): read with a cart's lines, it saves a cart and a checkout a round trip.
+OFFERS_VERSION = "(SELECT CAST(SUM(version) AS UNSIGNED) FROM catalogue_version)"
 CATEGORIES = ["Vegetables", "Fruit", "Dairy & Eggs", "Meat & Fish", "Bakery", "Pantry",
               "Drinks", "Flowers & Plants"]
 PRODUCTS_PER_PAGE = 24
@@ -281,12 +284,12 @@ offer_store = {"version": None, "offers": {}}
 OFFERS_KEPT = 5000
 
 
-def kept_offers(producer_ids):
+def kept_offers(producer_ids, at=None):
     """{producer_id: Offer} for the given producers, from the store when kept at this catalogue version and still
-    current."""
+    current; at: the offers' version (OFFERS_VERSION) when read already in this request, else it is read now."""
     if not producer_ids:
         return {}
-    current, now = versions()["offers"], fulfilment.utc_now()
+    current, now = versions()["offers"] if at is None else at, fulfilment.utc_now()
     if offer_store["version"] != current or len(offer_store["offers"]) > OFFERS_KEPT:
         offer_store.update(version=current, offers={})
     kept = offer_store["offers"]
@@ -363,7 +366,7 @@ def version():
 def versions():
     """The catalogue's version, and the part of it that changes of stock do not raise (offers)."""
     return query("SELECT CAST(SUM(version) + SUM(stock_version) AS UNSIGNED) AS version,"
-                 " CAST(SUM(version) AS UNSIGNED) AS offers FROM catalogue_version", one=True)
+                 f" {OFFERS_VERSION} AS offers FROM catalogue_version", one=True)
 
 
 # --- Producers --------------------------------------------------------------

@@ -52,11 +52,12 @@ def line_problem(line):
 
 def cart_lines(customer_id, product_id=None):
     """The customer's cart lines (or just product_id's) at today's prices, grouped by producer, each with its problem,
-    and what an order of it keeps: its producer's fee rate (fee_percent) and its VAT rate (vat_percent)."""
+    and what an order of it keeps: its producer's fee rate (fee_percent) and its VAT rate (vat_percent); and the
+    version its producers' offers are kept under (offers_version)."""
     sql, args = ("SELECT ci.product_id, ci.quantity, ci.price_when_added, p.name, p.unit, p.price,"
                  f" {SELLING_COLUMNS}, p.is_listed AS is_available,"
                  " pr.producer_id, pr.business_name, pr.payment_info, pr.fee_percent, s.quantity_available,"
-                 " COALESCE(v.percent, 0) AS vat_percent"
+                 f" COALESCE(v.percent, 0) AS vat_percent, {catalogue.OFFERS_VERSION} AS offers_version"
                  " FROM cart_item ci JOIN product p ON p.product_id = ci.product_id"
                  " JOIN producer pr ON pr.producer_id = p.producer_id"
                  " JOIN stock s ON s.product_id = p.product_id"
@@ -154,7 +155,7 @@ def offers_for(lines, known=None):
     offers = dict(known or {})
     missing = {line["producer_id"] for line in lines} - set(offers)
     if missing:
-        offers.update(catalogue.kept_offers(missing))
+        offers.update(catalogue.kept_offers(missing, at=lines[0].get("offers_version")))
     return offers
 
 

@@ -51,8 +51,8 @@ def test_full_journey_two_producers_collection(client, auth, db, world):
 
 
 def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, auth, db, world):
-    """Checkout's statements, pinned: the session, the cart and its producers' offers read once to check the form,
-    the cart again in its transaction; per order its row and ledger entry; for the whole checkout the ledger's
+    """Checkout's statements, pinned: the session, the cart with its producers' offers' version (the offers are
+    kept) read once to check the form, the cart again in its transaction; per order its row and ledger entry; for the whole checkout the ledger's
     accounts, the lines, one status history write, the emails promised in one statement (written as they are
     sent) and the webhooks that want the orders, then the stock in one statement, one low-stock check, and the
     ledger's legs with their balances. The ledger takes each order's value from what checkout wrote, not from
@@ -64,7 +64,7 @@ def test_a_two_producer_checkout_costs_a_known_number_of_round_trips(client, aut
     db.add_to_cart(world.customer, world.other_product, 1)
     auth.login_customer()
     client.get("/cart")
-    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 23
+    assert round_trips_of(client, lambda: client.post("/checkout", data=world.choose()), 302) == 22
     orders = {row["producer_id"]: row for row in order_rows(db, world.customer)}
     assert orders[world.producer]["coop_fee_percent"] == Decimal("7.50")
     assert orders[world.other_producer]["coop_fee_percent"] == Decimal("0")  # COOP_FEE_PERCENT
