@@ -279,7 +279,7 @@ def load_offers(producer_ids, now=None):
 # triggers) are the same for everyone at a catalogue version until a cutoff passes or a new day comes into view, so
 # a cart takes them from a store in each worker: one store per version, each offer kept until its expiry. An offer
 # is read after the version it is kept under, so it is never older than that version. Offers show no stock, so the
-# store keys on the part of the version that a sale does not raise (versions()["offers"]), and outlives sales.
+# store keys on the part of the version that a sale does not raise (offers_version()), and outlives sales.
 offer_store = {"version": None, "offers": {}}
 OFFERS_KEPT = 5000
 
@@ -289,7 +289,7 @@ def kept_offers(producer_ids, at=None):
     current; at: the offers' version (OFFERS_VERSION) when read already in this request, else it is read now."""
     if not producer_ids:
         return {}
-    current, now = versions()["offers"] if at is None else at, fulfilment.utc_now()
+    current, now = offers_version() if at is None else at, fulfilment.utc_now()
     if offer_store["version"] != current or len(offer_store["offers"]) > OFFERS_KEPT:
         offer_store.update(version=current, offers={})
     kept = offer_store["offers"]
@@ -360,13 +360,13 @@ def producer_listing(producer_id, limit=200):
 def version():
     """The catalogue's version: the database's triggers bump it in the transaction of any change to what the
     catalogue pages show."""
-    return versions()["version"]
+    return query("SELECT CAST(SUM(version) + SUM(stock_version) AS UNSIGNED) AS version FROM catalogue_version",
+                 one=True)["version"]
 
 
-def versions():
-    """The catalogue's version, and the part of it that changes of stock do not raise (offers)."""
-    return query("SELECT CAST(SUM(version) + SUM(stock_version) AS UNSIGNED) AS version,"
-                 f" {OFFERS_VERSION} AS offers FROM catalogue_version", one=True)
+def offers_version():
+    """The part of the catalogue's version that changes of stock do not raise: what the offers are kept under."""
+    return query(f"SELECT {OFFERS_VERSION} AS version", one=True)["version"]
 
 
 # --- Producers --------------------------------------------------------------

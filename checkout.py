@@ -341,7 +341,8 @@ def new_checkout_key():
 def place_orders(customer_id, choices, details, key=None, offers=None):
     """Turn the cart into one pending order per producer for the chosen occurrences, all in one transaction,
     under the checkout's one-time key; return Placed(order_ids, key, repeated). Groups of producers not taking
-    orders stay in the cart. offers: the producers' offers as the checkout form was read with (else read now).
+    orders stay in the cart. offers: the producers' offers as the checkout form was read with (else
+    as kept now).
 
     A key submitted before (a double tap, a resubmit, a retried request) places nothing: its first checkout's
     orders come back, with repeated set. The second submit waits on the first's key row until that commits.

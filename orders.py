@@ -358,7 +358,7 @@ def announce_checkout(order_ids):
                      + [("new_order", f"order-new:{order_id}", [order_id]) for order_id in order_ids])
     wanted = webhooks.wanting_orders("order.placed", order_ids)
     wanting = [order_id for order_id in order_ids if wanted[order_id]]
-    for order in load_orders(wanting, history=False) if wanting else ():
+    for order in load_orders(wanting, history=False):
         emit_order_event("order.placed", order["order_id"], wanted[order["order_id"]], order)
 
 
