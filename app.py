@@ -638,16 +638,26 @@ def render_kept(template, load, **context):
     """render_template(template, **context, **load()) for the logged-in producer, its blocks kept as above."""
     if not app.config["ROW_CACHE_MB"]:
         return render_template(template, **context, **load())
-    fresh = {TOKEN_MARK: generate_csrf()}
 
     def key(version):
         return repr(("page", template, dict(g.user, version=version), request.full_path))
-    body = row_cache.get(0, key(g.user["version"]))
-    if body is None:
+
+    def render():
         version, values = producers.as_of_version(g.user["id"], load)
-        blocks = render_blocks(template, **context, **values)
+        return key(version), dict(context, **values)
+    return render_kept_blocks(template, key(g.user["version"]), render, {TOKEN_MARK: generate_csrf()})
+
+
+def render_kept_blocks(template, key, render, fresh):
+    """The template's own blocks from the row cache under key, or rendered from render()'s (key, context) and kept
+    under that key, with this request's fresh values ({mark: value}) in their marks' places; the layout around
+    them rendered for this request (kept.html)."""
+    body = row_cache.get(0, key)
+    if body is None:
+        key, context = render()
+        blocks = render_blocks(template, **context)
         body = marked("".join(BLOCK_MARK + name + BLOCK_MARK + text for name, text in blocks.items()), fresh)
-        row_cache.put(0, key(version), body)
+        row_cache.put(0, key, body)
     parts = filled(body, fresh).split(BLOCK_MARK)[1:]
     return render_template("kept.html", blocks={name: Markup(text) for name, text in zip(parts[::2], parts[1::2])})
 
@@ -1553,12 +1563,12 @@ class CheckoutForm(Form):
         return valid
 
 
-def checkout_form(groups, hub_time=None):
+def checkout_form(groups, hub_time=None, key=None):
     """The checkout form for these groups: a when_<producer_id> radio group for each producer that can be
     ordered from now, preselected when it offers one occurrence; and, when some deliver to a co-op hub, a
     hub_when radio group for one pick-up for all of them, which makes their own choices needless (hub_time,
-    as submitted_hub_time gives it)."""
-    fields, data = {}, {"checkout_key": checkout.new_checkout_key()}
+    as submitted_hub_time gives it). key: its one-time key, when made already."""
+    fields, data = {}, {"checkout_key": key or checkout.new_checkout_key()}
     times = checkout.hub_times(groups)
     if times:
         fields["hub_when"] = RadioField("One pick-up for your whole basket", validate_choice=False, default="",
@@ -1598,14 +1608,33 @@ def submitted_hub_time(groups):
 
 
 def render_cart(form=None, groups=None, http_status=200):
-    """The cart: a customer's, with the checkout form; or a guest's basket, with the way to log in and check out."""
+    """The cart: a customer's, with the checkout form; or a guest's basket, with the way to log in and check out.
+    A customer's cart as it first shows (no form sent) is kept whole, as a producer's pages are: under its lines'
+    values, its producers' offers and its fees (cart_key)."""
     if groups is None:
         lines = (checkout.basket_lines(session.get("basket") or {}) if g.user is None
                  else checkout.cart_lines(g.user["id"]))
         groups = checkout.cart_groups(lines, customer_id=g.user and g.user["id"])
     grand_total, fees_unknown = checkout.cart_summary(groups)
-    return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
-                           grand_total=grand_total, fees_unknown=fees_unknown), http_status
+    if form is not None or g.user is None or not app.config["ROW_CACHE_MB"]:
+        return render_template("shop/cart.html", groups=groups, form=form or checkout_form(groups),
+                               grand_total=grand_total, fees_unknown=fees_unknown), http_status
+    key = checkout.new_checkout_key()
+    fresh = {TOKEN_MARK: generate_csrf(), CHECKOUT_KEY_MARK: key}
+    page_key = repr(("cart", g.user, request.full_path, cart_key(groups)))
+    return render_kept_blocks("shop/cart.html", page_key, lambda: (page_key, dict(
+        groups=groups, form=checkout_form(groups, key=key), grand_total=grand_total, fees_unknown=fees_unknown)),
+        fresh), http_status
+
+
+CHECKOUT_KEY_MARK = "\x00checkout-key\x00"
+
+
+def cart_key(groups):
+    """What a cart's page shows of its groups, as values: each line's, and in place of its producer's offer and
+    the chosen time, the offer's stamp (each offer its worker makes has its own) and the time's key."""
+    return [{name: (value.stamp if name == "offer" else value.key if name == "choice" and value else value)
+             for name, value in group.items()} for group in groups]
 
 
 def customer_or_guest(view):

@@ -2,6 +2,7 @@
 collection points and delivery zones, with the occurrences a customer can choose now). It knows nothing of
 requests: the filters come in as a dict, and what is on offer says when it changes by itself."""
 import datetime
+import itertools
 
 import fulfilment
 import search
@@ -78,27 +79,52 @@ def reads_products(filters):
     return bool(filters["category"] or filters["producer"] or filters["sort"] != "relevance")
 
 
+def one_word(filters):
+    """The stem of a search for one word whose page its matches alone order, or None."""
+    terms = search.terms(filters["q"]) if filters["q"] else None
+    return terms[0] if terms and len(terms) == 1 and not reads_products(filters) else None
+
+
+# A search for one word guesses that the word begins one stem only, the first at or after it, and reads that
+# stem's page with whether another stem begins with the word too (more): one statement when it does.
+FIRST_STEM = object()
+
+
 def catalogue_page(filters, page):
     """One page of available products matching filters, the total, and the page actually shown.
 
     One statement: page ids come from an inner query, which reads index entries, not rows, for a deep
     page; the total rides along, from catalogue_count's kept figures when that is exact, or else counted
     beside the page (over the matches of a search). A page past the end shows page 1. A search for one word
-    asks first whether its prefix covers one stem only: then its page is read in rank order, not ranked.
+    whose prefix covers one stem only reads its page in rank order, not ranked, and its total from the stem's
+    kept counts (search_stem); only when that guess finds nothing does it ask which stems the word begins.
     """
-    statement = catalogue_statement(filters, page)
-    if statement is None:
-        return [], 0, 1
-    rows = query(*statement)
-    if not rows and page > 1:
-        page = 1
-        rows = query(*catalogue_statement(filters, page))
+    stem, rows = (FIRST_STEM if one_word(filters) else None), []
+    if stem is FIRST_STEM:
+        rows = query(*catalogue_statement(filters, page, stem))
+        if rows and rows[0]["more"]:
+            stem, rows = None, []
+        elif not rows:
+            stem, more = stems_with_prefix(one_word(filters))
+            if stem is None:
+                return [], 0, 1
+            stem = None if more else stem
+    if not rows:
+        statement = catalogue_statement(filters, page, stem)
+        if statement is None:
+            return [], 0, 1
+        rows = query(*statement)
+        if not rows and page > 1:
+            page = 1
+            rows = query(*catalogue_statement(filters, page, stem))
+    for row in rows:
+        row.pop("more", None)
     return rows, (rows[0]["total"] if rows else 0), page
 
 
-def catalogue_statement(filters, page):
-    """The one statement of catalogue_page, with its arguments; None for a search with no usable term, or for
-    one word that no stem begins with."""
+def catalogue_statement(filters, page, stem=None):
+    """The one statement of catalogue_page, with its arguments; None for a search with no usable term. stem: the
+    one stem a search's word begins (or FIRST_STEM, the guess), whose page is read in rank order."""
     where, args = ["p.is_listed = 1"], []
     if filters["category"]:
         where.append("p.category = %s")
@@ -111,46 +137,55 @@ def catalogue_statement(filters, page):
     conditions = " AND ".join(where)
     order = CATALOGUE_SORTS["name" if filters["sort"] == "relevance" and not filters["q"] else filters["sort"]][1]
     limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
-    if filters["q"]:
+    columns = "page_ids.total AS total"
+    if filters["q"] and stem is not None:
+        ids, args = one_stem_ids(one_word(filters), stem, filters["in_stock"])
+        args += limit
+        if stem is FIRST_STEM:
+            columns += ", page_ids.more"
+    elif filters["q"]:
         terms = search.terms(filters["q"])
         if terms is None:
             return None
-        one_stem = None
-        if len(terms) == 1 and not reads_products(filters):
-            stem, more = stems_with_prefix(terms[0])
-            if stem is None:
-                return None
-            one_stem = None if more else stem
-        if one_stem is not None:
-            in_stock = " AND out_of_stock = 0" if filters["in_stock"] else ""
-            ids = ("SELECT t.product_id, t.in_name AS name_rank, (SELECT COUNT(*) FROM search_term"
-                   f" WHERE term = %s AND is_listed = 1{in_stock}) AS total"
-                   f" FROM search_term t WHERE t.term = %s AND t.is_listed = 1{in_stock}"
-                   " ORDER BY t.out_of_stock, t.in_name DESC, t.product_id LIMIT %s OFFSET %s")
-            args = [one_stem, one_stem] + limit
+        matches, match_args = search_matches(terms, filters["in_stock"])
+        if reads_products(filters):
+            ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
+                   f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
+                   f" ORDER BY {order} LIMIT %s OFFSET %s")
+            args = match_args + args + limit
         else:
-            matches, match_args = search_matches(terms, filters["in_stock"])
-            if reads_products(filters):
-                ids = (f"SELECT m.product_id, m.name_rank, COUNT(*) OVER () AS total FROM ({matches}) m"
-                       f" JOIN product p ON p.product_id = m.product_id WHERE {conditions}"
-                       f" ORDER BY {order} LIMIT %s OFFSET %s")
-                args = match_args + args + limit
-            else:
-                ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
-                args = match_args + limit
-        total = "page_ids.total"
+            ids = f"{matches} ORDER BY out_of_stock, name_rank DESC, t.product_id LIMIT %s OFFSET %s"
+            args = match_args + limit
     else:
         ids = f"SELECT p.product_id FROM product p WHERE {conditions} ORDER BY {order} LIMIT %s OFFSET %s"
         if filters["producer"]:
-            total = f"(SELECT COUNT(*) FROM product p WHERE {conditions})"
+            columns = f"(SELECT COUNT(*) FROM product p WHERE {conditions}) AS total"
             args = args + args + limit
         else:
             counted = "in_stock" if filters["in_stock"] else "available"
             only = "WHERE category = %s" if filters["category"] else ""
-            total = f"(SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) FROM catalogue_count {only})"
+            columns = f"(SELECT CAST(COALESCE(SUM({counted}), 0) AS SIGNED) FROM catalogue_count {only}) AS total"
             args = ([filters["category"]] if filters["category"] else []) + args + limit
-    return (CATALOGUE_SELECT.replace("SELECT ", f"SELECT {total} AS total, ", 1)
+    return (CATALOGUE_SELECT.replace("SELECT ", f"SELECT {columns}, ", 1)
             + f" JOIN ({ids}) page_ids ON page_ids.product_id = p.product_id ORDER BY {order}", args)
+
+
+def one_stem_ids(word, stem, in_stock):
+    """The statement reading one stem's page of ids in rank order from idx_search_term_rank, with its total from
+    search_stem, and its arguments (without the page's limit): for stem FIRST_STEM, the first stem at or after
+    word, and whether another begins with word too (more); it reads nothing when none does."""
+    flag, counted = (" AND t.out_of_stock = 0", "in_stock") if in_stock else ("", "listed")
+    select = ("SELECT t.product_id, t.in_name AS name_rank, (SELECT CAST(COALESCE(SUM(c.{counted}), 0) AS SIGNED)"
+              " FROM search_stem c WHERE c.stem = s.stem) AS total{more}"
+              " FROM {stem} s JOIN search_term t ON t.term = s.stem WHERE t.is_listed = 1{flag}{begins}"
+              " ORDER BY t.out_of_stock, t.in_name DESC, t.product_id LIMIT %s OFFSET %s")
+    if stem is not FIRST_STEM:
+        return select.format(counted=counted, more="", stem="(SELECT %s AS stem)", flag=flag, begins=""), [stem]
+    pattern = word + "%"
+    return select.format(
+        counted=counted, flag=flag, begins=" AND s.stem LIKE %s",
+        more=", COALESCE((SELECT MIN(term) FROM search_term WHERE term > s.stem) LIKE %s, FALSE) AS more",
+        stem="(SELECT MIN(term) AS stem FROM search_term WHERE term >= %s)"), [pattern, word, pattern]
 
 
 def newest_products(limit=8):
@@ -169,14 +204,18 @@ def listed_product(product_id):
 OPTION_COLUMNS = ("o.option_id, o.producer_id, o.hub_id, o.drop_off, o.kind, o.name, o.address, o.instructions, o.postcodes, o.fee,"
                   " o.minimum_order, o.free_over, o.cutoff_hours, o.capacity, o.payment_method, o.is_active")
 KIND_LABELS = {"collection": "Collection", "delivery": "Delivery"}
+OFFER_STAMPS = itertools.count(1)
 
 
 class Offer:
-    """One producer's live options with their slots, and the occurrences a customer can choose now."""
+    """One producer's live options with their slots, and the occurrences a customer can choose now. Its stamp
+    names it among the offers its process makes, none of which changes once made: a page kept under the stamp
+    shows this offer."""
 
-    def __init__(self, options, occurrences, full=()):
+    def __init__(self, options, occurrences, full=(), stamp=None):
         self.options, self.occurrences, self.full = options, occurrences, list(full)
         self.by_key = {occurrence.key: occurrence for occurrence in occurrences}
+        self.stamp = stamp or next(OFFER_STAMPS)
 
     @property
     def taking_orders(self):
@@ -205,7 +244,7 @@ class Offer:
             return self
         ids = {option["option_id"] for option in kept}
         return Offer(kept, [o for o in self.occurrences if o.option["option_id"] in ids],
-                     [o for o in self.full if o.option["option_id"] in ids])
+                     [o for o in self.full if o.option["option_id"] in ids], (self.stamp, tuple(sorted(ids))))
 
 
 def slot_days(option):

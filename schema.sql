@@ -630,6 +630,41 @@ CREATE TRIGGER product_terms_listing AFTER UPDATE ON product FOR EACH ROW FOLLOW
     UPDATE search_term SET is_listed = NEW.is_listed, out_of_stock = NEW.out_of_stock
     WHERE product_id = NEW.product_id AND (OLD.is_listed <> NEW.is_listed OR OLD.out_of_stock <> NEW.out_of_stock);
 
+-- Each stem's listed products (and those of them in stock), counted by the triggers below as search_term
+-- changes, so a search for a word that begins one stem only reads its total from a few rows. A count is the
+-- sum of its shards: each connection counts in its own row (as order_count).
+CREATE TABLE search_stem (
+    stem VARCHAR(84) NOT NULL,
+    shard TINYINT UNSIGNED NOT NULL,
+    listed INT NOT NULL DEFAULT 0,
+    in_stock INT NOT NULL DEFAULT 0,
+    PRIMARY KEY (stem, shard)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TRIGGER search_stem_insert AFTER INSERT ON search_term FOR EACH ROW
+    INSERT INTO search_stem (stem, shard, listed, in_stock)
+    VALUES (NEW.term, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16,
+            NEW.is_listed, NEW.is_listed AND NOT NEW.out_of_stock)
+    ON DUPLICATE KEY UPDATE listed = listed + VALUES(listed), in_stock = in_stock + VALUES(in_stock);
+
+CREATE TRIGGER search_stem_update AFTER UPDATE ON search_term FOR EACH ROW
+    INSERT INTO search_stem (stem, shard, listed, in_stock)
+    VALUES (OLD.term, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16,
+            -OLD.is_listed, -(OLD.is_listed AND NOT OLD.out_of_stock)),
+           (NEW.term, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16,
+            NEW.is_listed, NEW.is_listed AND NOT NEW.out_of_stock)
+    ON DUPLICATE KEY UPDATE listed = listed + VALUES(listed), in_stock = in_stock + VALUES(in_stock);
+
+CREATE TRIGGER search_stem_delete AFTER DELETE ON search_term FOR EACH ROW
+    INSERT INTO search_stem (stem, shard, listed, in_stock)
+    VALUES (OLD.term, ((@@auto_increment_offset - 1) % 8) * 16 + CONNECTION_ID() % 16,
+            -OLD.is_listed, -(OLD.is_listed AND NOT OLD.out_of_stock))
+    ON DUPLICATE KEY UPDATE listed = listed + VALUES(listed), in_stock = in_stock + VALUES(in_stock);
+
+-- A product's stems go by ON DELETE CASCADE, which fires no trigger: deleted first, they are counted out.
+CREATE TRIGGER product_terms_delete BEFORE DELETE ON product FOR EACH ROW
+    DELETE FROM search_term WHERE product_id = OLD.product_id;
+
 CREATE TABLE operator (
     operator_id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name VARCHAR(100) NOT NULL,

@@ -70,3 +70,11 @@ def index_unstemmed():
     if "product" in database_tables() and "search_name" in {
             row["Field"] for row in query("SHOW COLUMNS FROM product")}:
         index_products()
+
+
+def miscounted_stems():
+    """The stems whose kept counts (search_stem, which its triggers keep) differ from their rows in search_term."""
+    return [row["stem"] for row in query(
+        "SELECT stem FROM (SELECT term AS stem, is_listed AS listed, is_listed AND NOT out_of_stock AS in_stock"
+        " FROM search_term UNION ALL SELECT stem, -listed, -in_stock FROM search_stem) c"
+        " GROUP BY stem HAVING SUM(listed) <> 0 OR SUM(in_stock) <> 0")]

@@ -310,6 +310,7 @@ def db(test_database):
     database.conn.close()
     with flask_app.app_context():
         assert ledger.problems() == [], "every entry's legs sum to zero and every kept balance is its legs' sum"
+        assert search.miscounted_stems() == [], "each stem's kept counts are its listed and in-stock products"
 
 
 @pytest.fixture

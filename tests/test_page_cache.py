@@ -527,9 +527,11 @@ def test_the_kept_checkout_form_carries_each_request_s_own_key_and_token_and_kee
     client.post("/login/customer", data={"email": "jane@example.com", "password": PASSWORD,
                                          "csrf_token": csrf_tokens(page).pop()})
     first, second = (client.get("/cart").get_data(as_text=True) for _ in range(2))
-    [section] = kept('id="checkout-form"')
-    assert not set(checkout_keys(first) + checkout_keys(second)) & set(checkout_keys(section)), "no key is kept"
-    assert csrf_tokens(section) == {app_module.TOKEN_MARK}, "no token is kept"
+    sections = kept('id="checkout-form"')
+    assert len(sections) == 2 and len(kept_carts()) == 1, "the form as a row, and the cart kept whole around it"
+    for section in sections:
+        assert not set(checkout_keys(first) + checkout_keys(second)) & set(checkout_keys(section)), "no key is kept"
+        assert csrf_tokens(section) == {app_module.TOKEN_MARK}, "no token is kept"
     assert "\x00" not in second and len(set(checkout_keys(first) + checkout_keys(second))) == 2, "a new key each time"
     [key], [token] = checkout_keys(second), csrf_tokens(re.search(r'<form[^>]*id="checkout-form".*?</form>', second,
                                                                    re.S).group(0))
@@ -537,6 +539,95 @@ def test_the_kept_checkout_form_carries_each_request_s_own_key_and_token_and_kee
     assert response.status_code == 302
     assert db.value("SELECT checkout_key FROM orders WHERE customer_id = %s ORDER BY order_id DESC LIMIT 1",
                     (world.customer,)) == key
+
+
+def kept_carts():
+    """The row cache's kept carts: their blocks, with their checkout key's mark."""
+    return [body for body in kept_pages() if app_module.CHECKOUT_KEY_MARK in body]
+
+
+def change_quantity(client, auth, db, world):
+    db.execute("UPDATE cart_item SET quantity = 5 WHERE customer_id = %s", (world.customer,))
+
+
+def change_payment_info(client, auth, db, world):
+    db.execute("UPDATE producer SET payment_info = 'Cash or card at the gate.' WHERE producer_id = %s",
+               (world.producer,))
+
+
+def rename_option(client, auth, db, world):
+    db.execute("UPDATE fulfilment_option SET name = 'Orchard shed' WHERE option_id = %s",
+               (world.collection[world.producer],))
+
+
+def short_stock(client, auth, db, world):
+    db.execute("UPDATE stock SET quantity_available = 2 WHERE product_id = %s", (world.product,))
+
+
+CART_CHANGES = [
+    # (change, shown only after, gone after)
+    (change_quantity, 'value="5"', 'value="3"'),
+    (change_payment_info, "Cash or card at the gate.", None),
+    (short_stock, "Only 2 left.", None),
+    (rename_producer, "Quillfield Growers", None),
+    (rename_option, "Orchard shed", None),
+    (pause_options, "is not taking orders yet", SATURDAY),
+    (add_closure, None, SATURDAY),
+    (fill_slot, "Full: " + SATURDAY, None),
+]
+
+
+@pytest.mark.parametrize("change, after, gone", CART_CHANGES, ids=[c[0].__name__ for c in CART_CHANGES])
+def test_a_kept_cart_shows_each_change_on_the_next_request_on_every_worker(
+        client, auth, db, world, clock, two_workers, monkeypatch, change, after, gone):
+    monkeypatch.setattr(catalogue, "offer_store", {"version": None, "offers": {}})
+    clock(datetime.datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    world.gate = db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    db.add_to_cart(world.customer, world.product, 3)
+    auth.login_customer()
+    for worker, page in each_worker(client, two_workers, "/cart", warm=True):
+        assert SATURDAY in page and 'value="3"' in page and len(kept_carts()) == 1, worker
+        assert (after is None or after not in page), worker
+    change(client, auth, db, world)
+    auth.login_customer()
+    for worker, page in each_worker(client, two_workers, "/cart"):
+        assert after is None or after in page, worker
+        assert gone is None or gone not in page, worker
+
+
+def test_a_kept_cart_moves_on_when_a_cutoff_passes_though_nothing_else_changes(client, auth, db, world, clock,
+                                                                             two_workers, monkeypatch):
+    """Two times on offer, none chosen: only the offer itself (its stamp) tells the page before from after."""
+    monkeypatch.setattr(catalogue, "offer_store", {"version": None, "offers": {}})
+    db.add_slot(world.collection[world.producer], 5, "09:00", "12:00")
+    db.add_slot(world.collection[world.producer], 6, "09:00", "12:00")
+    db.add_to_cart(world.customer, world.product, 1)
+    auth.login_customer()
+    clock(datetime.datetime(2026, 11, 27, 8, 59, 59, tzinfo=UTC))  # Friday, a second before Saturday's cutoff
+    for worker, page in each_worker(client, two_workers, "/cart", warm=True):
+        assert "Sat 28 Nov 2026" in page and "Sun 29 Nov 2026" in page and len(kept_carts()) == 1, worker
+    clock(datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC))
+    for worker, page in each_worker(client, two_workers, "/cart"):
+        assert "Sat 28 Nov 2026" not in page and "Sun 29 Nov 2026" in page, worker
+
+
+def test_a_kept_cart_is_only_ever_its_own_customer_s(app, client, auth, db, world, two_workers):
+    app.config["WTF_CSRF_ENABLED"] = True
+    other = db.add_customer("sam@example.com", "Sam")
+    for customer in (world.customer, other):
+        db.add_to_cart(customer, world.product, 2)
+    pages = {}
+    for email in ("jane@example.com", "sam@example.com"):
+        page = client.get("/login/customer").get_data(as_text=True)
+        client.post("/login/customer", data={"email": email, "password": PASSWORD, "csrf_token": csrf_tokens(page).pop()})
+        client.get("/cart")
+        pages[email] = client.get("/cart").get_data(as_text=True)
+        client.post("/logout", data={"csrf_token": csrf_tokens(pages[email]).pop()})
+    assert len(kept_carts()) == 2, "the same cart's values, kept once for each customer"
+    assert not csrf_tokens(pages["jane@example.com"]) & csrf_tokens(pages["sam@example.com"])
+    assert not set(checkout_keys(pages["jane@example.com"])) & set(checkout_keys(pages["sam@example.com"]))
+    for body in kept_carts():
+        assert csrf_tokens(body) == {app_module.TOKEN_MARK} and checkout_keys(body) == [app_module.CHECKOUT_KEY_MARK]
 
 
 def test_the_checkout_form_s_errors_and_values_show_on_a_kept_form(client, auth, db, world):

@@ -5,7 +5,8 @@ import re
 import pytest
 
 import search
-from db import apply_migrations
+from conftest import round_trips, workers_at_once
+from db import apply_migrations, execute, transactional
 
 CARD = re.compile(r'<h\d class="card-title"><a href="/products/(\d+)">([^<]+)</a>')
 
@@ -159,6 +160,54 @@ def test_a_word_read_in_rank_order_finds_what_ranking_every_match_finds(client, 
     assert ids == one_stem[1][:-1] + [cake] + one_stem[1][-1:], "the same order, the new name match among them"
     assert found(client, "cheesecakes") == (1, [cake])
     assert found(client, "cheese", in_stock="1")[0] == count
+
+
+def kept_count(db, stem, column="listed"):
+    return db.value(f"SELECT COALESCE(SUM({column}), 0) FROM search_stem WHERE stem = %s", (stem,))
+
+
+def test_each_stem_s_kept_counts_follow_every_change_of_its_products(app, client, db, world, market):
+    tomatoes = sorted(market["tomato"])
+    assert kept_count(db, "tomato") == found(client, "tomato")[0] == 56
+    db.execute("UPDATE stock SET quantity_available = 0 WHERE product_id = %s", (tomatoes[0],))
+    assert (kept_count(db, "tomato"), kept_count(db, "tomato", "in_stock")) == (56, 55)
+    assert found(client, "tomato", in_stock="1")[0] == 55
+    db.execute("UPDATE product SET is_available = 0 WHERE product_id = %s", (tomatoes[1],))
+    assert kept_count(db, "tomato") == found(client, "tomato")[0] == 55
+    db.execute("UPDATE product SET name = 'Cherry plums', search_name = 'cherri plum', search_text = 'fruit'"
+               " WHERE product_id = %s", (tomatoes[2],))
+    assert kept_count(db, "tomato") == found(client, "tomato")[0] == 54 and kept_count(db, "plum") == 1
+    db.execute("DELETE FROM product WHERE product_id = %s", (tomatoes[3],))
+    assert kept_count(db, "tomato") == found(client, "tomato")[0] == 53
+    with app.app_context():
+        assert search.miscounted_stems() == []
+
+
+def test_a_stem_s_counts_stay_exact_under_concurrent_changes(app, client, db, world, market):
+    tomatoes = sorted(market["tomato"])
+
+    @transactional
+    def toggle(product_id):
+        execute("UPDATE product SET is_available = 1 - is_available WHERE product_id = %s", (product_id,))
+        execute("UPDATE stock SET quantity_available = 10 - quantity_available WHERE product_id = %s", (product_id,))
+
+    def work(name):
+        mine = tomatoes[0::2] if name.endswith("0") else tomatoes[1::2]
+        for _ in range(3):
+            for product_id in mine:
+                toggle(product_id)
+    workers_at_once(app, work)
+    assert kept_count(db, "tomato") == found(client, "tomato")[0] == 0, "each product hidden an odd number of times"
+    with app.app_context():
+        assert search.miscounted_stems() == []
+    assert db.value("SELECT COUNT(DISTINCT shard) FROM search_stem WHERE stem = 'tomato' AND listed <> 0") >= 2
+
+
+def test_a_word_that_begins_one_stem_is_read_and_counted_in_one_statement(client, db, world, market):
+    assert round_trips(client, "/products?page=1&q=tomatoes") == 1
+    db.add_product(world.producer, "Cheesecake", category="Bakery")
+    assert round_trips(client, "/products?page=1&q=cheese") == 2, "chees and cheesecak: the guess, then rank"
+    assert round_trips(client, "/products?page=1&q=marmalade") == 2, "the guess, then which stems"
 
 
 def test_a_word_that_is_not_there_finds_nothing(client, market):
