@@ -99,13 +99,14 @@ def catalogue_page(filters, page):
     whose prefix covers one stem only reads its page in rank order, not ranked, and its total from the stem's
     kept counts (search_stem); only when that guess finds nothing does it ask which stems the word begins.
     """
-    stem, rows = (FIRST_STEM if one_word(filters) else None), []
+    word = one_word(filters)
+    stem, rows = (FIRST_STEM if word else None), []
     if stem is FIRST_STEM:
-        rows = query(*catalogue_statement(filters, page, stem))
+        rows = query(*catalogue_statement(filters, page, stem, word))
         if rows and rows[0]["more"]:
             stem, rows = None, []
         elif not rows:
-            stem, more = stems_with_prefix(one_word(filters))
+            stem, more = stems_with_prefix(word)
             if stem is None:
                 return [], 0, 1
             stem = None if more else stem
@@ -122,9 +123,10 @@ def catalogue_page(filters, page):
     return rows, (rows[0]["total"] if rows else 0), page
 
 
-def catalogue_statement(filters, page, stem=None):
+def catalogue_statement(filters, page, stem=None, word=None):
     """The one statement of catalogue_page, with its arguments; None for a search with no usable term. stem: the
-    one stem a search's word begins (or FIRST_STEM, the guess), whose page is read in rank order."""
+    one stem a search's word (one_word) begins, or FIRST_STEM, the guess from word; its page is read in rank
+    order."""
     where, args = ["p.is_listed = 1"], []
     if filters["category"]:
         where.append("p.category = %s")
@@ -139,7 +141,7 @@ def catalogue_statement(filters, page, stem=None):
     limit = [PRODUCTS_PER_PAGE, (page - 1) * PRODUCTS_PER_PAGE]
     columns = "page_ids.total AS total"
     if filters["q"] and stem is not None:
-        ids, args = one_stem_ids(one_word(filters), stem, filters["in_stock"])
+        ids, args = one_stem_ids(word, stem, filters["in_stock"])
         args += limit
         if stem is FIRST_STEM:
             columns += ", page_ids.more"
